@@ -1,0 +1,98 @@
+//! Bearer API keys. Handlers ask for [`AdminCaller`] or [`PosCaller`]; either one carries the
+//! [`Tenant`] every data-access call needs, so a handler cannot reach data without one.
+
+use crate::db::{self, Tenant};
+use crate::domain::{ApiKeySecret, Scope};
+use crate::models::ApiKey;
+use crate::problem::ApiError;
+use crate::startup::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: Tenant,
+    pub scope: Scope,
+    pub key_id: Uuid,
+}
+
+/// A caller holding an `admin` key.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Caller);
+
+/// A caller holding a `pos` or an `admin` key: what a till may do.
+#[derive(Debug, Clone)]
+pub struct PosCaller(pub Caller);
+
+fn presented_key(req: &HttpRequest) -> Result<ApiKeySecret, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("send an API key as `Authorization: Bearer <key>`")
+    })?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must use the Bearer scheme")
+        })?;
+    ApiKeySecret::parse(token.trim())
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let key = presented_key(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let key = key?;
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let found = db::run(&state.pool, move |conn| {
+                Ok(ApiKey::authenticate(conn, &key)?)
+            })
+            .await?;
+            let found =
+                found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+            Ok(Caller {
+                tenant: Tenant::of_authenticated(found.merchant_id),
+                scope: found.scope(),
+                key_id: found.id,
+            })
+        })
+    }
+}
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            match caller.scope {
+                Scope::Admin => Ok(AdminCaller(caller)),
+                Scope::Pos => Err(ApiError::forbidden(
+                    "this needs an admin key; a pos key may only do what a till does",
+                )),
+            }
+        })
+    }
+}
+
+impl FromRequest for PosCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move { Ok(PosCaller(caller.await?)) })
+    }
+}

@@ -1,0 +1,112 @@
+//! The command line (contract: `passmint serve`, `passmint worker`,
+//! `passmint merchant create --name NAME`).
+
+use crate::configuration::Settings;
+use crate::db::{self, Database};
+use crate::domain::MerchantName;
+use crate::models::Merchant;
+use crate::startup::Application;
+use crate::telemetry;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use diesel::Connection;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "passmint",
+    version,
+    about = "Wallet loyalty cards and gift cards, issued and kept live"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run migrations, serve HTTP and run the background workers (the default).
+    Serve,
+    /// Run only the background workers.
+    Worker,
+    /// Manage merchants.
+    Merchant {
+        #[command(subcommand)]
+        action: MerchantCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MerchantCommand {
+    /// Create a merchant and print its id and its first admin and pos keys as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    telemetry::init(settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Worker => worker(settings),
+        Command::Merchant {
+            action: MerchantCommand::Create { name },
+        } => {
+            let name = MerchantName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let database = Database::open(&settings)?;
+            db::migrate(&database.url)?;
+            let mut conn = diesel::PgConnection::establish(&database.url)
+                .context("cannot connect to the database")?;
+            let created = Merchant::create(&mut conn, &name)?;
+            println!("{}", serde_json::to_string(&created)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let database = Database::open(&settings)?;
+    db::migrate(&database.url)?;
+    let pool = db::build_pool(&database.url, settings.db_pool_size)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings.clone(), pool)?;
+        tracing::info!(
+            bind = %settings.bind,
+            port = app.port(),
+            public_url = %settings.public_url,
+            "passmint is serving"
+        );
+        app.run_until_stopped().await?;
+        tracing::info!("HTTP server stopped");
+        anyhow::Ok(())
+    })?;
+    drop(database);
+    Ok(())
+}
+
+fn worker(settings: Settings) -> anyhow::Result<()> {
+    let database = Database::open(&settings)?;
+    db::migrate(&database.url)?;
+    actix_web::rt::System::new().block_on(async {
+        tracing::info!("passmint worker is running; stop it with SIGINT or SIGTERM");
+        wait_for_shutdown_signal().await;
+    });
+    drop(database);
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Configuration from environment variables (12-factor), parsed once at start.
+//!
+//! A bad value stops the start with one line naming the variable, so an operator never has
+//! to guess which of a dozen settings is wrong.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`; `None` means: run a private cluster under `data_dir`.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    /// Absolute base URL without a trailing slash.
+    pub public_url: String,
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub db_pool_size: u32,
+    /// Directory holding `initdb`, `pg_ctl` and `postgres`; found automatically when unset.
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One configuration problem, naming the variable at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "configuration error in {}: {}",
+            self.variable, self.problem
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses settings from any lookup function; tests use a map instead of the process
+    /// environment. An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = match get("DATABASE_URL") {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(url)
+            }
+            Some(_) => {
+                return Err(bad(
+                    "DATABASE_URL",
+                    "must be a postgres:// or postgresql:// URL",
+                ))
+            }
+            None => None,
+        };
+        let data_dir =
+            PathBuf::from(get("PASSMINT_DATA_DIR").unwrap_or_else(|| ".passmint".into()));
+        let bind_text = get("PASSMINT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            bad(
+                "PASSMINT_BIND",
+                format!("{bind_text:?} is not an address with a port, such as 127.0.0.1:8080"),
+            )
+        })?;
+        let public_url = match get("PASSMINT_PUBLIC_URL") {
+            Some(text) => parse_public_url(&text)?,
+            None => format!("http://{bind}"),
+        };
+        let log_format = match get("PASSMINT_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "PASSMINT_LOG_FORMAT",
+                    format!("{other:?} is neither \"text\" nor \"json\""),
+                ))
+            }
+        };
+        let body_limit = parse_number(
+            &get,
+            "PASSMINT_BODY_LIMIT_BYTES",
+            4 * 1024 * 1024,
+            1024,
+            64 * 1024 * 1024,
+        )?;
+        let db_pool_size = parse_number(&get, "PASSMINT_DB_POOL_SIZE", 16, 1, 1000)? as u32;
+        let pg_bin_dir = get("PASSMINT_PG_BIN").map(PathBuf::from);
+        Ok(Settings {
+            database_url,
+            data_dir,
+            bind,
+            public_url,
+            log_format,
+            body_limit,
+            db_pool_size,
+            pg_bin_dir,
+        })
+    }
+}
+
+fn parse_number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    match get(variable) {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(bad(
+                variable,
+                format!("{text:?} is not a whole number from {min} to {max}"),
+            )),
+        },
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(text).map_err(|e| {
+        bad(
+            "PASSMINT_PUBLIC_URL",
+            format!("{text:?} is not an absolute URL ({e})"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad(
+            "PASSMINT_PUBLIC_URL",
+            format!("{text:?} must be an http:// or https:// URL with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "PASSMINT_PUBLIC_URL",
+            "must not carry a query or a fragment",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, None);
+        assert_eq!(s.data_dir, PathBuf::from(".passmint"));
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash() {
+        let s = settings(&[("PASSMINT_PUBLIC_URL", "https://cards.example.com/")]).unwrap();
+        assert_eq!(s.public_url, "https://cards.example.com");
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("PASSMINT_BIND", "localhost"),
+            ("PASSMINT_PUBLIC_URL", "cards.example.com"),
+            ("PASSMINT_PUBLIC_URL", "ftp://x"),
+            ("DATABASE_URL", "mysql://x"),
+            ("PASSMINT_LOG_FORMAT", "xml"),
+            ("PASSMINT_DB_POOL_SIZE", "0"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(var));
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! passmint: Apple Wallet and Google Wallet loyalty cards and gift cards, issued and kept live.
+//!
+//! The layout follows zero2prod: `configuration` reads the environment, `startup` wires the
+//! actix-web application, `routes/` holds one file per resource, `domain/` holds types that
+//! parse rather than validate, and the database layer is diesel's generated `schema` with
+//! `models/` beside it.
+
+pub mod auth;
+pub mod cli;
+pub mod configuration;
+pub mod db;
+pub mod domain;
+pub mod metrics;
+pub mod models;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

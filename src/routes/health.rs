@@ -1,0 +1,28 @@
+use crate::db;
+use crate::problem::{ApiError, ProblemKind};
+use crate::startup::AppState;
+use actix_web::{get, web, HttpResponse};
+use diesel::RunQueryDsl;
+
+/// The process is up.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process is up")))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// The database answers.
+#[utoipa::path(tag = "operations", responses(
+    (status = 200, description = "Ready to serve"),
+    (status = 503, description = "The database does not answer", body = crate::problem::Problem, content_type = "application/problem+json"),
+))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    db::run(&state.pool, |conn| {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map_err(|e| ApiError::new(ProblemKind::Unavailable, format!("database: {e}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}

@@ -1,0 +1,122 @@
+//! Wires the actix-web application: state, middleware, routes and the OpenAPI document.
+
+use crate::configuration::Settings;
+use crate::db::DbPool;
+use crate::metrics::Metrics;
+use crate::openapi::ApiDoc;
+use crate::problem;
+use crate::routes;
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App, HttpMessage, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and builds the server; nothing runs until [`Self::run_until_stopped`].
+    pub fn build(settings: Settings, pool: DbPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind).map_err(|e| {
+            anyhow::anyhow!("cannot listen on PASSMINT_BIND={}: {e}", settings.bind)
+        })?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            settings: Arc::new(settings),
+            metrics: Metrics::new(),
+        });
+        let server = run(listener, state)?;
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let body_limit = state.settings.body_limit;
+    let server = HttpServer::new(move || {
+        let (app, api) = App::new()
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi())
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(body_limit)
+                    .error_handler(problem::json_error),
+            )
+            .app_data(web::PayloadConfig::default().limit(body_limit))
+            .service(routes::health::healthz)
+            .service(routes::health::readyz)
+            .service(routes::metrics::metrics)
+            .service(
+                utoipa_actix_web::scope("/api/v1")
+                    .service(routes::api_keys::create)
+                    .service(routes::api_keys::list)
+                    .service(routes::api_keys::revoke),
+            )
+            .split_for_parts();
+        let metrics = state.metrics.clone();
+        app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+            .service(web::redirect("/docs", "/docs/"))
+            .wrap(ErrorHandlers::new().default_handler(problem::normalize_error_responses))
+            .wrap_fn(move |req, srv| {
+                let started = Instant::now();
+                let request_id = req.extensions().get::<RequestId>().copied();
+                let metrics = metrics.clone();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    let route = res
+                        .request()
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_string());
+                    metrics.observe_request(
+                        res.request().method().as_str(),
+                        &route,
+                        res.status().as_u16(),
+                        started.elapsed().as_secs_f64(),
+                    );
+                    if let Some(id) = request_id {
+                        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                    }
+                    Ok(res)
+                }
+            })
+            .wrap(TracingLogger::default())
+    })
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,191 @@
+#![allow(dead_code)] // each test binary uses a different part of the harness
+//! Test harness after zero2prod's `tests/api/helpers.rs`: every test gets the real
+//! application on a random port and a fresh database of its own, dropped afterwards.
+//!
+//! The database server is `DATABASE_URL` when set (any database on it serves as the
+//! maintenance connection), otherwise a private cluster started exactly as the service
+//! starts its own, under the target folder, and stopped when the last test process exits.
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use passmint::configuration::Settings;
+use passmint::db::cluster::LocalCluster;
+use passmint::domain::MerchantName;
+use passmint::models::Merchant;
+use passmint::startup::Application;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use uuid::Uuid;
+
+static CLUSTER: Mutex<Option<LocalCluster>> = Mutex::new(None);
+static ADMIN_URL: OnceLock<String> = OnceLock::new();
+
+extern "C" fn stop_test_cluster() {
+    if let Ok(mut guard) = CLUSTER.lock() {
+        guard.take();
+    }
+}
+
+/// The connection used to create and drop per-test databases.
+pub fn admin_url() -> String {
+    ADMIN_URL
+        .get_or_init(|| {
+            if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+                return url;
+            }
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("passmint-test-pg");
+            let cluster = LocalCluster::start(&dir, None).expect("start the test cluster");
+            let url = cluster.admin_url();
+            *CLUSTER.lock().unwrap() = Some(cluster);
+            // SAFETY: registering a plain extern "C" function with no captured state.
+            unsafe {
+                nix::libc::atexit(stop_test_cluster);
+            }
+            url
+        })
+        .clone()
+}
+
+fn url_with_database(base: &str, database: &str) -> String {
+    let mut url = url::Url::parse(base).expect("admin URL parses");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+/// A database of its own for one test, dropped (with its connections) when it goes away.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// A migrated database.
+    pub fn create() -> Self {
+        let db = Self::create_empty();
+        passmint::db::migrate(&db.url).expect("migrate the test database");
+        db
+    }
+
+    /// A database with no tables, as an operator's fresh server would have.
+    pub fn create_empty() -> Self {
+        let admin_url = admin_url();
+        let name = format!("passmint_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&admin_url).expect("connect to the test server");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("create the test database");
+        let url = url_with_database(&admin_url, &name);
+        TestDatabase {
+            name,
+            url,
+            admin_url,
+        }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestMerchant {
+    pub id: Uuid,
+    pub admin_key: String,
+    pub pos_key: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+}
+
+/// Settings for a test app: loopback on a random port, the test database.
+pub fn test_settings(db: &TestDatabase) -> Settings {
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings");
+    settings.bind = "127.0.0.1:0".parse().unwrap();
+    settings.database_url = Some(db.url.clone());
+    settings.db_pool_size = 8;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    passmint::telemetry::init(passmint::configuration::LogFormat::Text);
+    let db = TestDatabase::create();
+    let mut settings = test_settings(&db);
+    configure(&mut settings);
+    let pool = passmint::db::build_pool(&db.url, settings.db_pool_size).expect("pool");
+    let app = Application::build(settings, pool).expect("build the app");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn create_merchant(&self, name: &str) -> TestMerchant {
+        let mut conn = self.db.connect();
+        let created = Merchant::create(&mut conn, &MerchantName::parse(name).unwrap()).unwrap();
+        TestMerchant {
+            id: created.merchant_id,
+            admin_key: created.admin_key,
+            pos_key: created.pos_key,
+        }
+    }
+}
+
+/// Asserts a problem+json answer with the given status and `type` suffix; returns the body.
+pub async fn assert_problem(
+    res: reqwest::Response,
+    status: u16,
+    type_suffix: &str,
+) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status of {}", res.url());
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type:?} for {}",
+        res.url()
+    );
+    let body: serde_json::Value = res.json().await.expect("problem body is JSON");
+    let type_ = body["type"].as_str().unwrap_or_default();
+    assert!(
+        type_.ends_with(&format!("/{type_suffix}")),
+        "type {type_:?} should end in {type_suffix:?}: {body}"
+    );
+    assert_eq!(body["status"].as_u64(), Some(status as u64));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}

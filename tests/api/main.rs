@@ -1,0 +1,4 @@
+mod api_keys;
+mod errors;
+mod helpers;
+mod operations;

@@ -1,0 +1,317 @@
+//! The binary as an operator runs it: its own PostgreSQL cluster, restarts, crashes, the CLI
+//! beside a running service, and configuration errors.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_passmint");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Service {
+    data_dir: PathBuf,
+    port: u16,
+    run_as: Option<(u32, u32)>,
+    database_url: Option<String>,
+}
+
+impl Service {
+    fn new(run_as: Option<(u32, u32)>) -> Self {
+        let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("service-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        if let Some((uid, gid)) = run_as {
+            nix::unistd::chown(&data_dir, Some(uid.into()), Some(gid.into())).unwrap();
+        }
+        Service {
+            data_dir,
+            port: free_port(),
+            run_as,
+            database_url: None,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("DATABASE_URL")
+            .env("PASSMINT_DATA_DIR", self.data_dir.join("data"))
+            .env("PASSMINT_BIND", format!("127.0.0.1:{}", self.port))
+            .env("RUST_LOG", "info");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid).current_dir(&self.data_dir);
+        }
+        cmd
+    }
+
+    fn start(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.join("serve.log"))
+            .unwrap();
+        self.command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start passmint")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("serve.log")).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self, child: &mut Child, limit: Duration) {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(res) = client
+                .get(format!("http://127.0.0.1:{}/readyz", self.port))
+                .send()
+                .await
+            {
+                if res.status() == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "passmint exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < limit,
+                "not ready within {limit:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn create_merchant(&self, name: &str) -> Value {
+        let out = self
+            .command(&["merchant", "create", "--name", name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "merchant create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout:?}");
+        serde_json::from_str(&stdout).unwrap()
+    }
+
+    async fn key_status(&self, key: &str) -> u16 {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/api/v1/api-keys", self.port))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn postmaster_pid(&self) -> PathBuf {
+        self.data_dir.join("data/postgres/data/postmaster.pid")
+    }
+}
+
+fn stop(child: &mut Child, signal: Signal) -> std::process::ExitStatus {
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "passmint did not stop on {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cleanup(service: &Service) {
+    // Stops the cluster a crashed service left running, then removes the folder.
+    let dir = service.data_dir.join("data");
+    if dir.join("postgres").exists() {
+        drop(passmint::db::cluster::LocalCluster::start(&dir, None));
+    }
+    let _ = std::fs::remove_dir_all(&service.data_dir);
+}
+
+async fn lifecycle(service: &Service) {
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(90))
+        .await;
+
+    let merchant = service.create_merchant("Кофейня Ромашка");
+    assert_eq!(merchant["name"], "Кофейня Ромашка");
+    let admin = merchant["admin_key"].as_str().unwrap().to_string();
+    let pos = merchant["pos_key"].as_str().unwrap().to_string();
+    assert!(merchant["merchant_id"].is_string());
+    assert_eq!(service.key_status(&admin).await, 200);
+    assert_eq!(service.key_status(&pos).await, 403);
+
+    // SIGTERM: a clean exit that also stops the private cluster.
+    let status = stop(&mut child, Signal::SIGTERM);
+    assert!(status.success(), "exit status {status}:\n{}", service.log());
+    assert!(
+        !service.postmaster_pid().exists(),
+        "the cluster was left running"
+    );
+
+    // A new start keeps the merchants made before.
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    assert_eq!(service.key_status(&admin).await, 200);
+
+    // kill -9, then a new start still comes up with the data.
+    stop(&mut child, Signal::SIGKILL);
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    assert_eq!(service.key_status(&admin).await, 200);
+
+    // The CLI works with the service stopped too, and leaves no cluster running.
+    let status = stop(&mut child, Signal::SIGINT);
+    assert!(status.success());
+    let second = service.create_merchant("Second");
+    assert!(
+        !service.postmaster_pid().exists(),
+        "the CLI left the cluster running"
+    );
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        service
+            .key_status(second["admin_key"].as_str().unwrap())
+            .await,
+        200
+    );
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+}
+
+#[tokio::test]
+async fn runs_its_own_cluster_across_restarts_and_crashes() {
+    let service = Service::new(None);
+    lifecycle(&service).await;
+    cleanup(&service);
+}
+
+/// As root the cluster runs as an unprivileged user; this runs the same life cycle as an
+/// ordinary user too, when the test runs as root and that user can reach the binary.
+#[tokio::test]
+async fn runs_as_an_ordinary_user_too() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // the other test already runs as an ordinary user
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let ids = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let reachable = Command::new(BIN)
+        .arg("--version")
+        .uid(ids.0)
+        .gid(ids.1)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !reachable {
+        eprintln!("skipped: user nobody cannot run {BIN}");
+        return;
+    }
+    let service = Service::new(Some(ids));
+    lifecycle(&service).await;
+    cleanup(&service);
+}
+
+#[tokio::test]
+async fn uses_the_server_in_database_url() {
+    let db = helpers::TestDatabase::create_empty();
+    let mut service = Service::new(None);
+    service.database_url = Some(db.url.clone());
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    let merchant = service.create_merchant("On a shared server");
+    assert_eq!(
+        service
+            .key_status(merchant["admin_key"].as_str().unwrap())
+            .await,
+        200
+    );
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    // The tables are on that server, and no private cluster was made.
+    let mut conn = db.connect();
+    let count: i64 = diesel::RunQueryDsl::get_result(
+        diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM merchants)",
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(count, 1);
+    assert!(!service.data_dir.join("data/postgres").exists());
+    cleanup(&service);
+}
+
+fn one_line_failure(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("passmint:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    lines[0].to_string()
+}
+
+#[test]
+fn bad_configuration_stops_the_start_with_one_line_naming_the_variable() {
+    let service = Service::new(None);
+    for (var, value) in [
+        ("PASSMINT_BIND", "everywhere"),
+        ("PASSMINT_PUBLIC_URL", "not a url"),
+        ("DATABASE_URL", "mysql://x"),
+    ] {
+        let line = one_line_failure(service.command(&["serve"]).env(var, value));
+        assert!(line.contains(var), "{line}");
+    }
+    let line = one_line_failure(
+        service
+            .command(&["serve"])
+            .env("PASSMINT_PG_BIN", "/nonexistent"),
+    );
+    assert!(line.contains("PASSMINT_PG_BIN"), "{line}");
+    cleanup(&service);
+}
