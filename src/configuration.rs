@@ -15,12 +15,42 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Absolute base URL without a trailing slash.
     pub public_url: String,
+    /// True when `PASSMINT_PUBLIC_URL` is unset: the URL follows the bound address (and the
+    /// real port, when binding port 0).
+    pub public_url_from_bind: bool,
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     pub db_pool_size: u32,
     /// Directory holding `initdb`, `pg_ctl` and `postgres`; found automatically when unset.
     pub pg_bin_dir: Option<PathBuf>,
+    pub apple: AppleSettings,
+    /// Largest balance a gift card may hold, in minor units.
+    pub gift_card_max_balance: i64,
+}
+
+/// Where the Pass Type ID identity comes from (contract: `APPLE_*` variables).
+#[derive(Debug, Clone)]
+pub struct AppleSettings {
+    pub pass_type_id: Option<String>,
+    pub team_id: Option<String>,
+    pub source: AppleIdentitySource,
+    /// `None`: the example WWDR stand-in of `certs-example/`.
+    pub wwdr: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AppleIdentitySource {
+    /// `certs-example/`, built into the binary.
+    Example,
+    Pem {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    P12 {
+        path: PathBuf,
+        password: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +116,7 @@ impl Settings {
                 format!("{bind_text:?} is not an address with a port, such as 127.0.0.1:8080"),
             )
         })?;
+        let public_url_from_bind = get("PASSMINT_PUBLIC_URL").is_none();
         let public_url = match get("PASSMINT_PUBLIC_URL") {
             Some(text) => parse_public_url(&text)?,
             None => format!("http://{bind}"),
@@ -109,17 +140,93 @@ impl Settings {
         )?;
         let db_pool_size = parse_number(&get, "PASSMINT_DB_POOL_SIZE", 16, 1, 1000)? as u32;
         let pg_bin_dir = get("PASSMINT_PG_BIN").map(PathBuf::from);
+        let apple = parse_apple(&get)?;
+        let gift_card_max_balance = parse_number(
+            &get,
+            "PASSMINT_GIFT_CARD_MAX_BALANCE",
+            100_000_000,
+            1,
+            1_000_000_000_000,
+        )? as i64;
         Ok(Settings {
             database_url,
             data_dir,
             bind,
             public_url,
+            public_url_from_bind,
             log_format,
             body_limit,
             db_pool_size,
             pg_bin_dir,
+            apple,
+            gift_card_max_balance,
         })
     }
+}
+
+fn parse_apple(get: &impl Fn(&str) -> Option<String>) -> Result<AppleSettings, ConfigError> {
+    let source = match (
+        get("APPLE_PASS_P12"),
+        get("APPLE_PASS_CERT"),
+        get("APPLE_PASS_KEY"),
+    ) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(bad(
+                "APPLE_PASS_P12",
+                "set either APPLE_PASS_P12 or APPLE_PASS_CERT + APPLE_PASS_KEY, not both",
+            ))
+        }
+        (Some(path), None, None) => AppleIdentitySource::P12 {
+            path: PathBuf::from(path),
+            password: get("APPLE_PASS_P12_PASSWORD").unwrap_or_default(),
+        },
+        (None, Some(cert), Some(key)) => AppleIdentitySource::Pem {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        },
+        (None, Some(_), None) => {
+            return Err(bad("APPLE_PASS_KEY", "required with APPLE_PASS_CERT"))
+        }
+        (None, None, Some(_)) => {
+            return Err(bad("APPLE_PASS_CERT", "required with APPLE_PASS_KEY"))
+        }
+        (None, None, None) => AppleIdentitySource::Example,
+    };
+    let wwdr = get("APPLE_WWDR_CERT").map(PathBuf::from);
+    if wwdr.is_none() && !matches!(source, AppleIdentitySource::Example) {
+        return Err(bad(
+            "APPLE_WWDR_CERT",
+            "required with a real identity: Apple's WWDR G4 intermediate certificate (PEM or DER)",
+        ));
+    }
+    let pass_type_id = get("APPLE_PASS_TYPE_ID");
+    if let Some(id) = &pass_type_id {
+        if !id.starts_with("pass.") || id.contains(char::is_whitespace) {
+            return Err(bad(
+                "APPLE_PASS_TYPE_ID",
+                format!("{id:?} is not a pass type identifier such as pass.com.example.loyalty"),
+            ));
+        }
+    }
+    let team_id = get("APPLE_TEAM_ID");
+    if let Some(id) = &team_id {
+        if id.len() != 10
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(bad(
+                "APPLE_TEAM_ID",
+                format!("{id:?} is not a 10-character Apple team id"),
+            ));
+        }
+    }
+    Ok(AppleSettings {
+        pass_type_id,
+        team_id,
+        source,
+        wwdr,
+    })
 }
 
 fn parse_number(

@@ -5,16 +5,20 @@
 //! parse rather than validate, and the database layer is diesel's generated `schema` with
 //! `models/` beside it.
 
+pub mod apple;
 pub mod auth;
 pub mod cli;
 pub mod configuration;
 pub mod db;
 pub mod domain;
+pub mod loyalty;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod pass_content;
 pub mod problem;
 pub mod routes;
 pub mod schema;
 pub mod startup;
 pub mod telemetry;
+pub mod template;

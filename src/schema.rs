@@ -14,6 +14,57 @@ diesel::table! {
 }
 
 diesel::table! {
+    gift_card_activities (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        gift_card_id -> Uuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        amount -> Int8,
+        balance_after -> Int8,
+        refunds_activity_id -> Nullable<Uuid>,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    gift_cards (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        template_id -> Text,
+        gan -> Text,
+        pin_hash -> Text,
+        #[max_length = 3]
+        currency -> Bpchar,
+        balance -> Int8,
+        state -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        card_number -> Text,
+        points -> Int8,
+        lifetime_points -> Int8,
+        tier -> Nullable<Text>,
+        referral_code -> Text,
+        referred_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     merchants (id) {
         id -> Uuid,
         name -> Text,
@@ -21,6 +72,99 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::table! {
+    passes (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        serial_number -> Text,
+        member_id -> Nullable<Uuid>,
+        gift_card_id -> Nullable<Uuid>,
+        template_id -> Text,
+        authentication_token -> Text,
+        download_token -> Text,
+        update_tag -> Int8,
+        updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, merchants,);
+diesel::table! {
+    point_activities (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        member_id -> Uuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        delta -> Int8,
+        points_after -> Int8,
+        reason -> Nullable<Text>,
+        purchase_amount -> Nullable<Int8>,
+        #[max_length = 3]
+        purchase_currency -> Nullable<Bpchar>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    programs (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        name -> Text,
+        template_id -> Text,
+        #[max_length = 3]
+        currency -> Bpchar,
+        points_per_unit -> Int4,
+        welcome_points -> Int8,
+        tiers -> Jsonb,
+        referral -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    template_images (merchant_id, template_id, file_name) {
+        merchant_id -> Uuid,
+        template_id -> Text,
+        file_name -> Text,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    templates (merchant_id, id) {
+        merchant_id -> Uuid,
+        id -> Text,
+        kind -> Text,
+        version -> Int4,
+        document -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
+diesel::joinable!(gift_card_activities -> merchants (merchant_id));
+diesel::joinable!(gift_cards -> merchants (merchant_id));
+diesel::joinable!(members -> merchants (merchant_id));
+diesel::joinable!(members -> programs (program_id));
+diesel::joinable!(passes -> gift_cards (gift_card_id));
+diesel::joinable!(passes -> members (member_id));
+diesel::joinable!(passes -> merchants (merchant_id));
+diesel::joinable!(point_activities -> members (member_id));
+diesel::joinable!(point_activities -> merchants (merchant_id));
+diesel::joinable!(programs -> merchants (merchant_id));
+diesel::joinable!(templates -> merchants (merchant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    gift_card_activities,
+    gift_cards,
+    members,
+    merchants,
+    passes,
+    point_activities,
+    programs,
+    template_images,
+    templates,
+);

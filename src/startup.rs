@@ -1,9 +1,11 @@
 //! Wires the actix-web application: state, middleware, routes and the OpenAPI document.
 
+use crate::apple::SigningIdentity;
 use crate::configuration::Settings;
 use crate::db::DbPool;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
+use crate::pass_content::TemplateCache;
 use crate::problem;
 use crate::routes;
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -23,6 +25,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
+    pub identity: SigningIdentity,
+    pub templates: TemplateCache,
 }
 
 pub struct Application {
@@ -32,15 +36,23 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener and builds the server; nothing runs until [`Self::run_until_stopped`].
-    pub fn build(settings: Settings, pool: DbPool) -> anyhow::Result<Self> {
+    pub fn build(mut settings: Settings, pool: DbPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.bind).map_err(|e| {
             anyhow::anyhow!("cannot listen on PASSMINT_BIND={}: {e}", settings.bind)
         })?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
+        if settings.public_url_from_bind {
+            settings.public_url = format!("http://{local}");
+        }
+        let identity = SigningIdentity::load(&settings.apple)?;
+        identity.announce();
         let state = web::Data::new(AppState {
             pool,
             settings: Arc::new(settings),
             metrics: Metrics::new(),
+            identity,
+            templates: TemplateCache::default(),
         });
         let server = run(listener, state)?;
         Ok(Self { port, server })
@@ -80,8 +92,21 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                 utoipa_actix_web::scope("/api/v1")
                     .service(routes::api_keys::create)
                     .service(routes::api_keys::list)
-                    .service(routes::api_keys::revoke),
+                    .service(routes::api_keys::revoke)
+                    .service(routes::templates::list)
+                    .service(routes::templates::get)
+                    .service(routes::templates::create)
+                    .service(routes::templates::update)
+                    .service(routes::programs::create)
+                    .service(routes::programs::list)
+                    .service(routes::programs::get)
+                    .service(routes::members::enroll)
+                    .service(routes::members::find)
+                    .service(routes::members::get)
+                    .service(routes::gift_cards::issue)
+                    .service(routes::gift_cards::get),
             )
+            .service(routes::passes::download)
             .split_for_parts();
         let metrics = state.metrics.clone();
         app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))

@@ -1,7 +1,18 @@
 //! Types that parse rather than validate: once you hold one, it is valid.
 
 mod api_key;
+mod card_number;
+mod currency;
 mod merchant_name;
+mod money;
+mod pin;
+mod template_id;
+pub mod tokens;
 
 pub use api_key::{ApiKeySecret, Scope};
+pub use card_number::CardNumber;
+pub use currency::Currency;
 pub use merchant_name::MerchantName;
+pub use money::Money;
+pub use pin::Pin;
+pub use template_id::TemplateId;

@@ -1,5 +1,6 @@
 use crate::domain::{ApiKeySecret, MerchantName, Scope};
 use crate::models::api_key::ApiKey;
+use crate::models::template::Template;
 use crate::schema::merchants;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -48,6 +49,7 @@ impl Merchant {
                 &admin,
             )?;
             ApiKey::insert(conn, merchant.id, Scope::Pos, Some("initial pos key"), &pos)?;
+            Template::install_examples(conn, merchant.id)?;
             Ok(NewMerchantCredentials {
                 merchant_id: merchant.id,
                 name: merchant.name,

@@ -2,7 +2,17 @@
 //! [`crate::db::Tenant`] and filter by it.
 
 pub mod api_key;
+pub mod gift_card;
+pub mod member;
 pub mod merchant;
+pub mod pass;
+pub mod program;
+pub mod template;
 
 pub use api_key::ApiKey;
+pub use gift_card::GiftCard;
+pub use member::Member;
 pub use merchant::Merchant;
+pub use pass::Pass;
+pub use program::Program;
+pub use template::Template;

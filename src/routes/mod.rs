@@ -1,5 +1,10 @@
 //! HTTP resources, one file each. Handlers stay thin: parse, call the model, answer.
 
 pub mod api_keys;
+pub mod gift_cards;
 pub mod health;
+pub mod members;
 pub mod metrics;
+pub mod passes;
+pub mod programs;
+pub mod templates;

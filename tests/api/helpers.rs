@@ -189,3 +189,94 @@ pub async fn assert_problem(
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     body
 }
+
+impl TestApp {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn put_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Expects `status` and returns the JSON body.
+    pub async fn expect_json(res: reqwest::Response, status: u16) -> serde_json::Value {
+        let got = res.status().as_u16();
+        let url = res.url().to_string();
+        let body = res.text().await.unwrap_or_default();
+        assert_eq!(got, status, "{url}: {body}");
+        serde_json::from_str(&body).expect("JSON body")
+    }
+
+    /// A loyalty program on `template` with Bronze/Silver/Gold tiers and 50 welcome points.
+    pub async fn create_program(&self, key: &str, template: &str) -> serde_json::Value {
+        let res = self
+            .post_json(
+                "/api/v1/programs",
+                key,
+                &serde_json::json!({
+                    "name": "Coffee Club",
+                    "template": template,
+                    "currency": "EUR",
+                    "points_per_unit": 10,
+                    "tiers": [{"name": "Bronze", "min_points": 0}, {"name": "Silver", "min_points": 500}, {"name": "Gold", "min_points": 2000, "multiplier": 1.5}],
+                    "welcome_points": 50
+                }),
+            )
+            .await;
+        Self::expect_json(res, 201).await
+    }
+
+    pub async fn enroll(&self, key: &str, program_id: &str, name: &str) -> serde_json::Value {
+        let res = self
+            .post_json(
+                &format!("/api/v1/programs/{program_id}/members"),
+                key,
+                &serde_json::json!({"name": name}),
+            )
+            .await;
+        Self::expect_json(res, 201).await
+    }
+
+    /// Downloads a pass by its public link (no key), expecting a pkpass.
+    pub async fn download_pass(&self, url: &str) -> Vec<u8> {
+        let res = self.client.get(url).send().await.expect("download");
+        assert_eq!(res.status(), 200, "{url}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/vnd.apple.pkpass"
+        );
+        res.bytes().await.unwrap().to_vec()
+    }
+}

@@ -2,3 +2,5 @@ mod api_keys;
 mod errors;
 mod helpers;
 mod operations;
+mod pass_check;
+mod passes;

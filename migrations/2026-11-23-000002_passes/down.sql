@@ -1,0 +1,9 @@
+DROP TABLE passes;
+DROP SEQUENCE pass_update_tag_seq;
+DROP TABLE point_activities;
+DROP TABLE gift_card_activities;
+DROP TABLE gift_cards;
+DROP TABLE members;
+DROP TABLE programs;
+DROP TABLE template_images;
+DROP TABLE templates;

@@ -1,0 +1,63 @@
+use std::fmt;
+
+/// An ISO-4217 currency with a fixed number of minor units (no funds, metals or "no
+/// currency" codes: a card balance must be spendable money).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency {
+    inner: iso_currency::Currency,
+    exponent: u16,
+}
+
+impl Currency {
+    pub fn parse(code: &str) -> Result<Self, String> {
+        let inner = iso_currency::Currency::from_code(code)
+            .ok_or_else(|| format!("{code:?} is not an ISO-4217 currency code"))?;
+        let exponent = inner
+            .exponent()
+            .filter(|_| !inner.is_fund() && !inner.is_special())
+            .ok_or_else(|| format!("{code} is not a currency a card can hold"))?;
+        if inner.is_superseded().is_some() {
+            return Err(format!("{code} is superseded by {}", inner.latest().code()));
+        }
+        Ok(Self { inner, exponent })
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.inner.code()
+    }
+
+    /// Number of minor-unit digits: 2 for EUR, 0 for JPY, 3 for KWD.
+    pub fn exponent(&self) -> u16 {
+        self.exponent
+    }
+
+    /// Minor units in one major unit.
+    pub fn minor_per_major(&self) -> i64 {
+        10_i64.pow(u32::from(self.exponent))
+    }
+
+    pub fn symbol(&self) -> String {
+        self.inner.symbol().symbol
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_spendable_currencies_only() {
+        assert_eq!(Currency::parse("EUR").unwrap().exponent(), 2);
+        assert_eq!(Currency::parse("JPY").unwrap().minor_per_major(), 1);
+        assert_eq!(Currency::parse("KWD").unwrap().exponent(), 3);
+        for bad in ["eur", "XXX", "XAU", "ABC", "", "EURO"] {
+            assert!(Currency::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Loyalty program rules: tiers, earning, welcome and referral rewards.
+
+pub mod rules;
+
+pub use rules::{ProgramRules, ReferralRule, ReferralTrigger, Tier};

@@ -1,0 +1,209 @@
+use crate::domain::Currency;
+use crate::problem::FieldProblem;
+use serde::{Deserialize, Serialize};
+
+/// A tier, reached when a member's lifetime points reach `min_points`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub name: String,
+    pub min_points: i64,
+    /// Points earned on purchases are multiplied by this (e.g. 1.5); 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplier: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralTrigger {
+    Join,
+    FirstPurchase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralRule {
+    pub referrer_points: i64,
+    pub referee_points: i64,
+    pub trigger: ReferralTrigger,
+    /// With `first_purchase`: the smallest purchase (minor units) that counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_purchase: Option<i64>,
+    /// Most referral rewards one referrer earns per calendar month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_cap: Option<i64>,
+}
+
+/// The rules of one program, checked once when the program is created.
+#[derive(Debug, Clone)]
+pub struct ProgramRules {
+    pub currency: Currency,
+    pub points_per_unit: i64,
+    /// Sorted by `min_points`.
+    pub tiers: Vec<Tier>,
+    pub welcome_points: i64,
+    pub referral: Option<ReferralRule>,
+}
+
+/// Upper bound for any points figure, far above real programs, so sums cannot overflow.
+pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
+impl ProgramRules {
+    pub fn parse(
+        currency: &str,
+        points_per_unit: i64,
+        mut tiers: Vec<Tier>,
+        welcome_points: i64,
+        referral: Option<ReferralRule>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let currency = Currency::parse(currency)
+            .map_err(|e| problems.push(FieldProblem::new("/currency", e)))
+            .ok();
+        if !(0..=100_000).contains(&points_per_unit) {
+            problems.push(FieldProblem::new(
+                "/points_per_unit",
+                "must be from 0 to 100000",
+            ));
+        }
+        if !(0..=MAX_POINTS).contains(&welcome_points) {
+            problems.push(FieldProblem::new(
+                "/welcome_points",
+                "must be from 0 to 10^12",
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut mins = std::collections::HashSet::new();
+        for (i, t) in tiers.iter().enumerate() {
+            let name = t.name.trim();
+            if name.is_empty() || name.chars().count() > 40 {
+                problems.push(FieldProblem::new(
+                    format!("/tiers/{i}/name"),
+                    "1 to 40 characters",
+                ));
+            }
+            if !names.insert(name.to_lowercase()) {
+                problems.push(FieldProblem::new(
+                    format!("/tiers/{i}/name"),
+                    "tier names must be unique",
+                ));
+            }
+            if !(0..=MAX_POINTS).contains(&t.min_points) {
+                problems.push(FieldProblem::new(
+                    format!("/tiers/{i}/min_points"),
+                    "must be from 0 to 10^12",
+                ));
+            } else if !mins.insert(t.min_points) {
+                problems.push(FieldProblem::new(
+                    format!("/tiers/{i}/min_points"),
+                    "two tiers cannot start at the same points",
+                ));
+            }
+            if let Some(m) = t.multiplier {
+                if !(m.is_finite() && (0.0..=100.0).contains(&m)) {
+                    problems.push(FieldProblem::new(
+                        format!("/tiers/{i}/multiplier"),
+                        "must be from 0 to 100",
+                    ));
+                }
+            }
+        }
+        if tiers.len() > 20 {
+            problems.push(FieldProblem::new("/tiers", "at most 20 tiers"));
+        }
+        if let Some(r) = &referral {
+            for (key, v) in [
+                ("referrer_points", r.referrer_points),
+                ("referee_points", r.referee_points),
+            ] {
+                if !(0..=MAX_POINTS).contains(&v) {
+                    problems.push(FieldProblem::new(
+                        format!("/referral/{key}"),
+                        "must be from 0 to 10^12",
+                    ));
+                }
+            }
+            if r.min_purchase.is_some_and(|m| m < 0) {
+                problems.push(FieldProblem::new(
+                    "/referral/min_purchase",
+                    "must not be negative",
+                ));
+            }
+            if r.monthly_cap.is_some_and(|m| m < 0) {
+                problems.push(FieldProblem::new(
+                    "/referral/monthly_cap",
+                    "must not be negative",
+                ));
+            }
+        }
+        match currency {
+            Some(currency) if problems.is_empty() => {
+                for t in &mut tiers {
+                    t.name = t.name.trim().to_string();
+                }
+                tiers.sort_by_key(|t| t.min_points);
+                Ok(Self {
+                    currency,
+                    points_per_unit,
+                    tiers,
+                    welcome_points,
+                    referral,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The tier for a member's lifetime points: the highest one reached. Tiers follow
+    /// lifetime points, so spending points never costs a tier.
+    pub fn tier_for(&self, lifetime_points: i64) -> Option<&Tier> {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|t| t.min_points <= lifetime_points)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(name: &str, min: i64) -> Tier {
+        Tier {
+            name: name.into(),
+            min_points: min,
+            multiplier: None,
+        }
+    }
+
+    #[test]
+    fn tiers_follow_lifetime_points() {
+        let rules = ProgramRules::parse(
+            "EUR",
+            10,
+            vec![tier("Gold", 1000), tier("Bronze", 0), tier("Silver", 500)],
+            50,
+            None,
+        )
+        .unwrap();
+        assert_eq!(rules.tier_for(0).unwrap().name, "Bronze");
+        assert_eq!(rules.tier_for(999).unwrap().name, "Silver");
+        assert_eq!(rules.tier_for(1000).unwrap().name, "Gold");
+    }
+
+    #[test]
+    fn bad_rules_list_every_problem() {
+        let problems = ProgramRules::parse("EURO", -1, vec![tier("A", 0), tier("a", 0)], -5, None)
+            .unwrap_err();
+        let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        for p in [
+            "/currency",
+            "/points_per_unit",
+            "/welcome_points",
+            "/tiers/1/name",
+            "/tiers/1/min_points",
+        ] {
+            assert!(pointers.contains(&p), "{p} in {pointers:?}");
+        }
+    }
+}

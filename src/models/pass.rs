@@ -1,0 +1,97 @@
+use crate::db::Tenant;
+use crate::domain::tokens;
+use crate::schema::passes;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+/// One wallet pass, for a member or a gift card. `update_tag` comes from a sequence and
+/// grows with every change of what the pass shows.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = passes)]
+pub struct Pass {
+    pub id: Uuid,
+    pub merchant_id: Uuid,
+    pub serial_number: String,
+    pub member_id: Option<Uuid>,
+    pub gift_card_id: Option<Uuid>,
+    pub template_id: String,
+    pub authentication_token: String,
+    pub download_token: String,
+    pub update_tag: i64,
+    pub updated_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub enum Holder {
+    Member(Uuid),
+    GiftCard(Uuid),
+}
+
+impl Pass {
+    pub(crate) fn create(
+        conn: &mut PgConnection,
+        merchant_id: Uuid,
+        template_id: &str,
+        holder: Holder,
+    ) -> QueryResult<Pass> {
+        let (member_id, gift_card_id) = match holder {
+            Holder::Member(id) => (Some(id), None),
+            Holder::GiftCard(id) => (None, Some(id)),
+        };
+        diesel::insert_into(passes::table)
+            .values((
+                passes::id.eq(Uuid::new_v4()),
+                passes::merchant_id.eq(merchant_id),
+                passes::serial_number.eq(tokens::serial_number()),
+                passes::member_id.eq(member_id),
+                passes::gift_card_id.eq(gift_card_id),
+                passes::template_id.eq(template_id),
+                passes::authentication_token.eq(tokens::secret(32)),
+                passes::download_token.eq(tokens::secret(32)),
+            ))
+            .returning(Pass::as_returning())
+            .get_result(conn)
+    }
+
+    /// The pass behind a download link. Not scoped by a tenant: the link itself is the
+    /// secret, and the pass names its merchant.
+    pub fn by_download_token(
+        conn: &mut PgConnection,
+        token: &str,
+    ) -> QueryResult<Option<(Pass, Tenant)>> {
+        let pass = passes::table
+            .filter(passes::download_token.eq(token))
+            .select(Pass::as_select())
+            .first(conn)
+            .optional()?;
+        Ok(pass.map(|p| {
+            let tenant = Tenant::of_authenticated(p.merchant_id);
+            (p, tenant)
+        }))
+    }
+
+    pub fn of_member(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> QueryResult<Pass> {
+        passes::table
+            .filter(passes::merchant_id.eq(tenant.merchant_id()))
+            .filter(passes::member_id.eq(member_id))
+            .select(Pass::as_select())
+            .first(conn)
+    }
+
+    pub fn of_gift_card(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gift_card_id: Uuid,
+    ) -> QueryResult<Pass> {
+        passes::table
+            .filter(passes::merchant_id.eq(tenant.merchant_id()))
+            .filter(passes::gift_card_id.eq(gift_card_id))
+            .select(Pass::as_select())
+            .first(conn)
+    }
+}

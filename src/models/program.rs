@@ -1,0 +1,87 @@
+use crate::db::Tenant;
+use crate::loyalty::{ProgramRules, ReferralRule, Tier};
+use crate::schema::programs;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = programs)]
+pub struct Program {
+    pub id: Uuid,
+    pub merchant_id: Uuid,
+    pub name: String,
+    pub template_id: String,
+    pub currency: String,
+    pub points_per_unit: i32,
+    pub welcome_points: i64,
+    pub tiers: serde_json::Value,
+    pub referral: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Program {
+    /// The rules as stored; they were checked when the program was created.
+    pub fn rules(&self) -> QueryResult<ProgramRules> {
+        let bad = |e: String| diesel::result::Error::DeserializationError(e.into());
+        let tiers: Vec<Tier> =
+            serde_json::from_value(self.tiers.clone()).map_err(|e| bad(e.to_string()))?;
+        let referral: Option<ReferralRule> = match &self.referral {
+            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?),
+            None => None,
+        };
+        ProgramRules::parse(
+            self.currency.trim(),
+            i64::from(self.points_per_unit),
+            tiers,
+            self.welcome_points,
+            referral,
+        )
+        .map_err(|p| bad(format!("stored program rules are invalid: {p:?}")))
+    }
+
+    pub fn create(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        name: &str,
+        template_id: &str,
+        rules: &ProgramRules,
+    ) -> QueryResult<Program> {
+        // Plain data of strings and numbers: serializing cannot fail.
+        let tiers = serde_json::to_value(&rules.tiers).unwrap_or_default();
+        let referral = rules
+            .referral
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok());
+        diesel::insert_into(programs::table)
+            .values((
+                programs::id.eq(Uuid::new_v4()),
+                programs::merchant_id.eq(tenant.merchant_id()),
+                programs::name.eq(name),
+                programs::template_id.eq(template_id),
+                programs::currency.eq(rules.currency.code()),
+                programs::points_per_unit.eq(rules.points_per_unit as i32),
+                programs::welcome_points.eq(rules.welcome_points),
+                programs::tiers.eq(tiers),
+                programs::referral.eq(referral),
+            ))
+            .returning(Program::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, tenant: &Tenant, id: Uuid) -> QueryResult<Program> {
+        programs::table
+            .filter(programs::merchant_id.eq(tenant.merchant_id()))
+            .filter(programs::id.eq(id))
+            .select(Program::as_select())
+            .first(conn)
+    }
+
+    pub fn list(conn: &mut PgConnection, tenant: &Tenant) -> QueryResult<Vec<Program>> {
+        programs::table
+            .filter(programs::merchant_id.eq(tenant.merchant_id()))
+            .order(programs::created_at.asc())
+            .select(Program::as_select())
+            .load(conn)
+    }
+}

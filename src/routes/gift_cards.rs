@@ -1,0 +1,143 @@
+use crate::auth::{AdminCaller, PosCaller};
+use crate::db;
+use crate::domain::{CardNumber, Currency};
+use crate::models::{GiftCard, Pass, Template};
+use crate::problem::{ApiError, FieldProblem};
+use crate::startup::AppState;
+use crate::template::Kind;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueGiftCard {
+    /// Id of a gift-card template, e.g. `gift-card-default`.
+    pub template: String,
+    pub currency: String,
+    /// Minor units (1050 EUR = 10.50 EUR). 0 issues a `pending` card that its first load activates.
+    pub initial_balance: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GiftCardView {
+    pub id: Uuid,
+    pub gan: String,
+    /// Shown only when the card is issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+    pub balance: i64,
+    pub currency: String,
+    /// `pending`, `active` or `deactivated`
+    pub state: String,
+    pub template: String,
+    pub serial: String,
+    pub apple_pass_url: String,
+    pub google_save_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) fn view(
+    card: GiftCard,
+    pass: &Pass,
+    pin: Option<String>,
+    public_url: &str,
+) -> GiftCardView {
+    GiftCardView {
+        id: card.id,
+        gan: card.gan,
+        pin,
+        balance: card.balance,
+        currency: card.currency.trim().to_string(),
+        state: card.state,
+        template: card.template_id,
+        serial: pass.serial_number.clone(),
+        apple_pass_url: super::passes::url(public_url, pass),
+        google_save_url: None,
+        created_at: card.created_at,
+    }
+}
+
+/// Parses a GAN from the path; a bad check digit is refused before any lookup.
+pub(crate) fn parse_gan(text: &str) -> Result<CardNumber, ApiError> {
+    CardNumber::parse(text)
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/gan", e)]))
+}
+
+/// Issue a gift card with a PIN and a pass.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), request_body = IssueGiftCard, responses(
+    (status = 201, body = GiftCardView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/gift-cards")]
+pub async fn issue(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<IssueGiftCard>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let mut problems = Vec::new();
+    let currency = Currency::parse(&input.currency)
+        .map_err(|e| problems.push(FieldProblem::new("/currency", e)))
+        .ok();
+    let max = state.settings.gift_card_max_balance;
+    if !(0..=max).contains(&input.initial_balance) {
+        problems.push(FieldProblem::new(
+            "/initial_balance",
+            format!("minor units from 0 to the maximum balance of {max}"),
+        ));
+    }
+    let tenant = caller.0.tenant;
+    let public_url = state.settings.public_url.clone();
+    let template_id = input.template;
+    let created = db::run(&state.pool, move |conn| {
+        match Template::find(conn, &tenant, &template_id) {
+            Ok(t) if t.kind() == Kind::GiftCard => {}
+            Ok(_) => problems.push(FieldProblem::new(
+                "/template",
+                "a gift card needs a gift_card template",
+            )),
+            Err(diesel::result::Error::NotFound) => problems.push(FieldProblem::new(
+                "/template",
+                format!("no template {template_id:?}"),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+        match currency {
+            Some(currency) if problems.is_empty() => {
+                let (card, pin, pass) =
+                    GiftCard::issue(conn, &tenant, &template_id, currency, input.initial_balance)?;
+                Ok(view(
+                    card,
+                    &pass,
+                    Some(pin.expose().to_string()),
+                    &public_url,
+                ))
+            }
+            _ => Err(ApiError::invalid_fields(problems)),
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// A gift card's balance and state.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), responses(
+    (status = 200, body = GiftCardView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[get("/gift-cards/{gan}")]
+pub async fn get(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    let tenant = caller.0.tenant;
+    let public_url = state.settings.public_url.clone();
+    let card = db::run(&state.pool, move |conn| {
+        let card = GiftCard::by_gan(conn, &tenant, &gan)?;
+        let pass = Pass::of_gift_card(conn, &tenant, card.id)?;
+        Ok(view(card, &pass, None, &public_url))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(card))
+}

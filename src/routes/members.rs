@@ -1,0 +1,226 @@
+use crate::auth::PosCaller;
+use crate::db;
+use crate::domain::CardNumber;
+use crate::models::member::{Member, NewMember};
+use crate::models::{Pass, Program};
+use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::startup::AppState;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Enroll {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub referral_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: Uuid,
+    pub program_id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    /// The pass's serial number.
+    pub serial: String,
+    /// What the pass's barcode carries; a till finds the member by it.
+    pub card_number: String,
+    pub points: i64,
+    pub lifetime_points: i64,
+    pub tier: Option<String>,
+    pub referral_code: String,
+    pub referral_url: String,
+    pub apple_pass_url: String,
+    pub google_save_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<MemberView>,
+}
+
+pub(crate) fn view(m: Member, pass: &Pass, public_url: &str) -> MemberView {
+    MemberView {
+        id: m.id,
+        program_id: m.program_id,
+        name: m.name,
+        email: m.email,
+        phone: m.phone,
+        external_id: m.external_id,
+        serial: pass.serial_number.clone(),
+        card_number: m.card_number,
+        points: m.points,
+        lifetime_points: m.lifetime_points,
+        tier: m.tier,
+        referral_url: format!("{public_url}/r/{}", m.referral_code),
+        referral_code: m.referral_code,
+        apple_pass_url: super::passes::url(public_url, pass),
+        google_save_url: None,
+        created_at: m.created_at,
+    }
+}
+
+fn clean(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Checks and normalises a new member's details; every problem at once.
+fn parse_enroll(input: Enroll) -> Result<(NewMember, Option<String>), ApiError> {
+    let mut problems = Vec::new();
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        problems.push(FieldProblem::new(
+            "/name",
+            "1 to 100 characters, no control characters",
+        ));
+    }
+    let email = clean(input.email).map(|e| e.to_lowercase());
+    if let Some(e) = &email {
+        let valid = e.len() <= 254
+            && e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            })
+            && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            problems.push(FieldProblem::new("/email", "not an email address"));
+        }
+    }
+    let phone = clean(input.phone).map(|p| {
+        p.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect::<String>()
+    });
+    if let Some(p) = &phone {
+        let digits = p.strip_prefix('+').unwrap_or(p);
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            problems.push(FieldProblem::new(
+                "/phone",
+                "a phone number of 7 to 15 digits, optionally starting with +",
+            ));
+        }
+    }
+    let external_id = clean(input.external_id);
+    if external_id.as_ref().is_some_and(|x| x.chars().count() > 64) {
+        problems.push(FieldProblem::new("/external_id", "at most 64 characters"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_fields(problems));
+    }
+    let member = NewMember {
+        name,
+        email,
+        phone,
+        external_id,
+        referred_by: None,
+    };
+    Ok((member, clean(input.referral_code).map(|c| c.to_uppercase())))
+}
+
+/// Enroll a member in a program: welcome points, a pass, a referral link.
+#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "program id")), request_body = Enroll, responses(
+    (status = 201, body = MemberView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::problem::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/programs/{id}/members")]
+pub async fn enroll(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<Enroll>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut new, referral_code) = parse_enroll(body.into_inner())?;
+    let tenant = caller.0.tenant;
+    let program_id = id.into_inner();
+    let public_url = state.settings.public_url.clone();
+    let created = db::run(&state.pool, move |conn| {
+        let program = Program::find(conn, &tenant, program_id)?;
+        if let Some(code) = referral_code {
+            new.referred_by = Some(
+                Member::by_referral_code(conn, &tenant, program.id, &code)?
+                    .ok_or_else(|| {
+                        ApiError::invalid_fields(vec![FieldProblem::new(
+                            "/referral_code",
+                            "no member of this program has this referral code",
+                        )])
+                    })?
+                    .id,
+            );
+        }
+        match Member::enroll(conn, &tenant, &program, &new)? {
+            Ok((member, pass)) => Ok(view(member, &pass, &public_url)),
+            Err(dup) => Err(ApiError::new(
+                ProblemKind::Conflict,
+                format!("already a member of this program (same {})", dup.0),
+            )),
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// One member, with points and tier.
+#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 200, body = MemberView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[get("/members/{id}")]
+pub async fn get(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let id = id.into_inner();
+    let public_url = state.settings.public_url.clone();
+    let member = db::run(&state.pool, move |conn| {
+        let m = Member::find(conn, &tenant, id)?;
+        let pass = Pass::of_member(conn, &tenant, m.id)?;
+        Ok(view(m, &pass, &public_url))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(member))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MemberQuery {
+    /// The number the pass's barcode carries.
+    pub card_number: String,
+}
+
+/// Find the member whose pass a till scanned.
+#[utoipa::path(tag = "members", security(("bearer" = [])), params(MemberQuery), responses(
+    (status = 200, body = MemberList), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[get("/members")]
+pub async fn find(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    query: web::Query<MemberQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let number = CardNumber::parse(&query.card_number)
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/card_number", e)]))?;
+    let tenant = caller.0.tenant;
+    let public_url = state.settings.public_url.clone();
+    let members = db::run(&state.pool, move |conn| {
+        Member::by_card_number(conn, &tenant, &number)?
+            .into_iter()
+            .map(|m| {
+                let pass = Pass::of_member(conn, &tenant, m.id)?;
+                Ok(view(m, &pass, &public_url))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(MemberList { members }))
+}

@@ -1,0 +1,149 @@
+use crate::auth::AdminCaller;
+use crate::db;
+use crate::loyalty::{ProgramRules, ReferralRule, Tier};
+use crate::models::{Program, Template};
+use crate::problem::{ApiError, FieldProblem};
+use crate::startup::AppState;
+use crate::template::Kind;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProgram {
+    pub name: String,
+    /// Id of a loyalty template, e.g. `loyalty-default`.
+    pub template: String,
+    pub currency: String,
+    /// Points per one major unit of the currency (per 1 EUR, not per cent).
+    pub points_per_unit: i64,
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
+    #[serde(default)]
+    pub welcome_points: i64,
+    pub referral: Option<ReferralRule>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgramView {
+    pub id: Uuid,
+    pub name: String,
+    pub template: String,
+    pub currency: String,
+    pub points_per_unit: i64,
+    pub tiers: Vec<Tier>,
+    pub welcome_points: i64,
+    pub referral: Option<ReferralRule>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgramList {
+    pub programs: Vec<ProgramView>,
+}
+
+pub(crate) fn view(p: &Program, rules: &ProgramRules) -> ProgramView {
+    ProgramView {
+        id: p.id,
+        name: p.name.clone(),
+        template: p.template_id.clone(),
+        currency: rules.currency.code().to_string(),
+        points_per_unit: rules.points_per_unit,
+        tiers: rules.tiers.clone(),
+        welcome_points: rules.welcome_points,
+        referral: rules.referral.clone(),
+        created_at: p.created_at,
+    }
+}
+
+/// Create a loyalty program.
+#[utoipa::path(tag = "programs", security(("bearer" = [])), request_body = CreateProgram, responses(
+    (status = 201, body = ProgramView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/programs")]
+pub async fn create(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    body: web::Json<CreateProgram>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let name = input.name.trim().to_string();
+    let mut problems = Vec::new();
+    if name.is_empty() || name.chars().count() > 100 {
+        problems.push(FieldProblem::new("/name", "1 to 100 characters"));
+    }
+    let rules = ProgramRules::parse(
+        &input.currency,
+        input.points_per_unit,
+        input.tiers,
+        input.welcome_points,
+        input.referral,
+    )
+    .map_err(|p| problems.extend(p))
+    .ok();
+    let tenant = caller.0.tenant;
+    let template_id = input.template;
+    let created = db::run(&state.pool, move |conn| {
+        match Template::find(conn, &tenant, &template_id) {
+            Ok(t) if t.kind() == Kind::Loyalty => {}
+            Ok(_) => problems.push(FieldProblem::new(
+                "/template",
+                "a program needs a loyalty template, not a gift-card one",
+            )),
+            Err(diesel::result::Error::NotFound) => problems.push(FieldProblem::new(
+                "/template",
+                format!("no template {template_id:?}"),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+        match rules {
+            Some(rules) if problems.is_empty() => {
+                let program = Program::create(conn, &tenant, &name, &template_id, &rules)?;
+                Ok(view(&program, &rules))
+            }
+            _ => Err(ApiError::invalid_fields(problems)),
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// List the merchant's programs.
+#[utoipa::path(tag = "programs", security(("bearer" = [])), responses((status = 200, body = ProgramList)))]
+#[get("/programs")]
+pub async fn list(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let programs = db::run(&state.pool, move |conn| {
+        let programs = Program::list(conn, &tenant)?;
+        programs
+            .iter()
+            .map(|p| Ok(view(p, &p.rules()?)))
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ProgramList { programs }))
+}
+
+/// One program.
+#[utoipa::path(tag = "programs", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 200, body = ProgramView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[get("/programs/{id}")]
+pub async fn get(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let id = id.into_inner();
+    let program = db::run(&state.pool, move |conn| {
+        let p = Program::find(conn, &tenant, id)?;
+        Ok(view(&p, &p.rules()?))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(program))
+}

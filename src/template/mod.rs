@@ -1,0 +1,11 @@
+//! Pass templates: our own format (docs/TEMPLATES.md, `docs/template.schema.json`), from
+//! which both the Apple pass and the Google object are built.
+
+pub mod document;
+pub mod examples;
+pub mod images;
+pub mod placeholder;
+pub mod validate;
+
+pub use document::{Kind, TemplateDocument};
+pub use placeholder::{Context, Value};

@@ -1,0 +1,455 @@
+//! Template validation on the raw JSON, so that one answer lists every problem with its
+//! JSON pointer instead of stopping at the first.
+
+use super::document::TemplateDocument;
+use super::images::{self, Images};
+use super::placeholder;
+use super::Kind;
+use crate::problem::FieldProblem;
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+const TOP_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "description",
+    "organization_name",
+    "logo_text",
+    "colors",
+    "fields",
+    "barcode",
+    "localizations",
+    "locations",
+    "expiration_date",
+    "relevant_date",
+];
+const GROUPS: &[(&str, usize)] = &[
+    ("header", 3),
+    ("primary", 1),
+    ("secondary", 4),
+    ("auxiliary", 4),
+    ("back", 20),
+];
+const FIELD_KEYS: &[&str] = &["key", "label", "value", "change_message", "text_alignment"];
+const BARCODE_FORMATS: &[&str] = &["qr", "pdf417", "aztec", "code128"];
+const ALIGNMENTS: &[&str] = &["left", "center", "right", "natural"];
+
+struct Checker {
+    problems: Vec<FieldProblem>,
+    kind: Option<Kind>,
+}
+
+impl Checker {
+    fn problem(&mut self, pointer: impl Into<String>, detail: impl Into<String>) {
+        self.problems.push(FieldProblem::new(pointer, detail));
+    }
+
+    fn string<'a>(
+        &mut self,
+        obj: &'a Map<String, Value>,
+        key: &str,
+        at: &str,
+        required: bool,
+        max: usize,
+    ) -> Option<&'a str> {
+        let pointer = format!("{at}/{key}");
+        match obj.get(key) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.problem(pointer, "required");
+                }
+                None
+            }
+            Some(Value::String(s)) => {
+                if required && s.trim().is_empty() {
+                    self.problem(pointer, "must not be empty");
+                } else if s.chars().count() > max {
+                    self.problem(
+                        pointer,
+                        format!(
+                            "text too long: {} characters, at most {max}",
+                            s.chars().count()
+                        ),
+                    );
+                } else if s.chars().any(|c| c.is_control() && c != '\n') {
+                    self.problem(pointer, "must not contain control characters");
+                } else {
+                    self.placeholders(s, &format!("{at}/{key}"));
+                    return Some(s);
+                }
+                None
+            }
+            Some(_) => {
+                self.problem(pointer, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn placeholders(&mut self, text: &str, pointer: &str) {
+        let Some(kind) = self.kind else { return };
+        match placeholder::unknown(text, kind) {
+            Ok(unknown) => {
+                for name in unknown {
+                    self.problem(
+                        pointer,
+                        format!(
+                            "unknown placeholder {{{{{name}}}}} for a {} template; known: {}",
+                            kind.as_str(),
+                            placeholder::allowed(kind).join(", ")
+                        ),
+                    );
+                }
+            }
+            Err(e) => self.problem(pointer, e),
+        }
+    }
+
+    fn unknown_keys(&mut self, obj: &Map<String, Value>, known: &[&str], at: &str) {
+        for key in obj.keys() {
+            if !known.contains(&key.as_str()) {
+                self.problem(
+                    format!("{at}/{}", images::pointer_token(key)),
+                    format!("unknown key; known keys: {}", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn color(&mut self, obj: &Map<String, Value>, key: &str, at: &str, required: bool) {
+        if let Some(text) = self.string(obj, key, at, required, 32) {
+            if parse_color(text).is_none() {
+                self.problem(
+                    format!("{at}/{key}"),
+                    format!("bad color {text:?}: use #rrggbb or rgb(r, g, b)"),
+                );
+            }
+        }
+    }
+
+    fn date(&mut self, obj: &Map<String, Value>, key: &str) {
+        if let Some(text) = self.string(obj, key, "", false, 64) {
+            if chrono::DateTime::parse_from_rfc3339(text).is_err() {
+                self.problem(format!("/{key}"), "must be an RFC 3339 date-time with a time zone, e.g. 2027-01-31T23:59:00+01:00");
+            }
+        }
+    }
+}
+
+/// Parses `#rrggbb` or `rgb(r, g, b)` into its components.
+pub fn parse_color(text: &str) -> Option<(u8, u8, u8)> {
+    let text = text.trim();
+    if let Some(hex) = text.strip_prefix('#') {
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let c = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        return Some((c(0)?, c(2)?, c(4)?));
+    }
+    let inner = text.strip_prefix("rgb(")?.strip_suffix(')')?;
+    let parts: Vec<u8> = inner
+        .split(',')
+        .map(|p| p.trim().parse::<u8>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match parts.as_slice() {
+        [r, g, b] => Some((*r, *g, *b)),
+        _ => None,
+    }
+}
+
+/// Validates a template document and its images; on success the typed document.
+pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, Vec<FieldProblem>> {
+    let mut c = Checker {
+        problems: Vec::new(),
+        kind: None,
+    };
+    let Some(obj) = raw.as_object() else {
+        return Err(vec![FieldProblem::new("", "a template is a JSON object")]);
+    };
+    c.unknown_keys(obj, TOP_KEYS, "");
+    c.kind = match obj.get("kind") {
+        Some(Value::String(k)) => Kind::parse(k).or_else(|| {
+            c.problem("/kind", "must be \"loyalty\" or \"gift_card\"");
+            None
+        }),
+        _ => {
+            c.problem("/kind", "required: \"loyalty\" or \"gift_card\"");
+            None
+        }
+    };
+    c.string(obj, "name", "", true, 100);
+    c.string(obj, "description", "", true, 200);
+    c.string(obj, "organization_name", "", true, 100);
+    c.string(obj, "logo_text", "", false, 40);
+    c.date(obj, "expiration_date");
+    c.date(obj, "relevant_date");
+
+    match obj.get("colors") {
+        Some(Value::Object(colors)) => {
+            c.unknown_keys(colors, &["background", "foreground", "label"], "/colors");
+            c.color(colors, "background", "/colors", true);
+            c.color(colors, "foreground", "/colors", true);
+            c.color(colors, "label", "/colors", false);
+        }
+        _ => c.problem(
+            "/colors",
+            "required: an object with background, foreground and optionally label",
+        ),
+    }
+
+    let localizations = check_localizations(&mut c, obj.get("localizations"));
+    let mut used_keys: Vec<(String, String, bool)> = Vec::new(); // (pointer, text, needs %@)
+    let mut seen = HashSet::new();
+    match obj.get("fields") {
+        None => {}
+        Some(Value::Object(groups)) => {
+            c.unknown_keys(
+                groups,
+                &GROUPS.iter().map(|(g, _)| *g).collect::<Vec<_>>(),
+                "/fields",
+            );
+            for (group, max) in GROUPS {
+                let at = format!("/fields/{group}");
+                let Some(value) = groups.get(*group) else {
+                    continue;
+                };
+                let Some(list) = value.as_array() else {
+                    c.problem(at, "must be an array of fields");
+                    continue;
+                };
+                if list.len() > *max {
+                    c.problem(
+                        &at,
+                        format!("at most {max} {group} fields fit on a store card"),
+                    );
+                }
+                let value_max = if *group == "back" { 2000 } else { 200 };
+                for (i, field) in list.iter().enumerate() {
+                    let at = format!("{at}/{i}");
+                    let Some(f) = field.as_object() else {
+                        c.problem(at, "a field is an object with key, label and value");
+                        continue;
+                    };
+                    c.unknown_keys(f, FIELD_KEYS, &at);
+                    if let Some(key) = c.string(f, "key", &at, true, 64) {
+                        if !seen.insert(key.to_string()) {
+                            c.problem(format!("{at}/key"), format!("duplicate field key {key:?}: keys must be unique across all groups"));
+                        }
+                    }
+                    if let Some(label) = c.string(f, "label", &at, false, 60) {
+                        used_keys.push((format!("{at}/label"), label.to_string(), false));
+                    }
+                    if let Some(value) = c.string(f, "value", &at, true, value_max) {
+                        used_keys.push((format!("{at}/value"), value.to_string(), false));
+                    }
+                    if let Some(msg) = c.string(f, "change_message", &at, false, 120) {
+                        used_keys.push((format!("{at}/change_message"), msg.to_string(), true));
+                    }
+                    if let Some(align) = c.string(f, "text_alignment", &at, false, 16) {
+                        if !ALIGNMENTS.contains(&align) {
+                            c.problem(
+                                format!("{at}/text_alignment"),
+                                format!("must be one of {}", ALIGNMENTS.join(", ")),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Some(_) => c.problem("/fields", "must be an object of field groups"),
+    }
+    // Change messages and localized texts: a key must exist in every language, and a change
+    // message must keep the %@ where Wallet puts the new value.
+    for (pointer, text, needs_value) in used_keys {
+        let translations: Vec<(&String, Option<&str>)> = localizations
+            .iter()
+            .map(|(lang, strings)| (lang, strings.get(&text).and_then(Value::as_str)))
+            .collect();
+        let found = translations.iter().any(|(_, s)| s.is_some());
+        if found {
+            for (lang, s) in &translations {
+                match s {
+                    None => c.problem(
+                        &pointer,
+                        format!("localization key {text:?} is missing in {lang:?}"),
+                    ),
+                    Some(s) if needs_value && !s.contains("%@") => c.problem(
+                        format!("/localizations/{lang}/{}", images::pointer_token(&text)),
+                        "a change message must contain %@ where the new value goes",
+                    ),
+                    Some(s) => c.placeholders(
+                        s,
+                        &format!("/localizations/{lang}/{}", images::pointer_token(&text)),
+                    ),
+                }
+            }
+        } else if needs_value && !text.contains("%@") {
+            c.problem(
+                pointer,
+                "a change message must contain %@ where the new value goes",
+            );
+        }
+    }
+
+    match obj.get("barcode") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(b)) => {
+            c.unknown_keys(b, &["format", "message", "alt_text"], "/barcode");
+            if let Some(format) = c.string(b, "format", "/barcode", true, 16) {
+                if !BARCODE_FORMATS.contains(&format) {
+                    c.problem(
+                        "/barcode/format",
+                        format!(
+                            "unsupported barcode format {format:?}; use one of {}",
+                            BARCODE_FORMATS.join(", ")
+                        ),
+                    );
+                }
+            }
+            c.string(b, "message", "/barcode", false, 500);
+            c.string(b, "alt_text", "/barcode", false, 100);
+        }
+        Some(_) => c.problem(
+            "/barcode",
+            "must be an object with format, message and alt_text",
+        ),
+    }
+
+    match obj.get("locations") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            if list.len() > 10 {
+                c.problem("/locations", "Wallet uses at most 10 locations");
+            }
+            for (i, loc) in list.iter().enumerate() {
+                let at = format!("/locations/{i}");
+                let Some(l) = loc.as_object() else {
+                    c.problem(at, "a location is an object with latitude and longitude");
+                    continue;
+                };
+                c.unknown_keys(
+                    l,
+                    &["latitude", "longitude", "altitude", "relevant_text"],
+                    &at,
+                );
+                for (key, limit) in [("latitude", 90.0), ("longitude", 180.0)] {
+                    match l.get(key).and_then(Value::as_f64) {
+                        Some(v) if v.abs() <= limit => {}
+                        _ => c.problem(
+                            format!("{at}/{key}"),
+                            format!("required: a number from -{limit} to {limit}"),
+                        ),
+                    }
+                }
+                if l.get("altitude")
+                    .is_some_and(|a| !a.is_null() && !a.is_number())
+                {
+                    c.problem(format!("{at}/altitude"), "must be a number (meters)");
+                }
+                c.string(l, "relevant_text", &at, false, 200);
+            }
+        }
+        Some(_) => c.problem("/locations", "must be an array"),
+    }
+
+    c.problems.extend(images::check(images, "/images"));
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    serde_json::from_value(raw.clone()).map_err(|e| vec![FieldProblem::new("", e.to_string())])
+}
+
+fn check_localizations(
+    c: &mut Checker,
+    value: Option<&Value>,
+) -> Vec<(String, Map<String, Value>)> {
+    let mut out = Vec::new();
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(langs)) => {
+            for (lang, strings) in langs {
+                let at = format!("/localizations/{}", images::pointer_token(lang));
+                let valid_lang = lang.len() <= 12
+                    && lang.split('-').enumerate().all(|(i, part)| {
+                        if i == 0 {
+                            (2..=3).contains(&part.len())
+                                && part.bytes().all(|b| b.is_ascii_lowercase())
+                        } else {
+                            !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric())
+                        }
+                    });
+                if !valid_lang {
+                    c.problem(&at, "a language is a code such as en, ru or pt-BR");
+                    continue;
+                }
+                let Some(map) = strings.as_object() else {
+                    c.problem(at, "must be an object of key -> text");
+                    continue;
+                };
+                for (key, text) in map {
+                    let at = format!("{at}/{}", images::pointer_token(key));
+                    match text.as_str() {
+                        Some(t) if t.chars().count() <= 2000 => {}
+                        Some(_) => c.problem(at, "text too long: at most 2000 characters"),
+                        None => c.problem(at, "must be a string"),
+                    }
+                }
+                out.push((lang.clone(), map.clone()));
+            }
+        }
+        Some(_) => c.problem(
+            "/localizations",
+            "must be an object: language -> (key -> text)",
+        ),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn colors_parse_in_both_notations() {
+        assert_eq!(parse_color("#3b2418"), Some((0x3b, 0x24, 0x18)));
+        assert_eq!(parse_color("rgb(1, 2,3)"), Some((1, 2, 3)));
+        for bad in ["#3b241", "rgb(1,2)", "rgb(256,0,0)", "red", "#gggggg"] {
+            assert_eq!(parse_color(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_pointer() {
+        let doc = json!({
+            "kind": "loyalty",
+            "name": "x",
+            "description": "d",
+            "organization_name": "o",
+            "colors": {"background": "#zzzzzz", "foreground": "#ffffff"},
+            "fields": {
+                "header": [{"key": "a", "value": "{{pointz}}"}],
+                "primary": [{"key": "a", "value": "{{points}}", "change_message": "no marker"}]
+            },
+            "barcode": {"format": "ean13"},
+            "bogus": 1
+        });
+        let problems = parse_document(&doc, &Images::new()).unwrap_err();
+        let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        for expected in [
+            "/bogus",
+            "/colors/background",
+            "/fields/header/0/value",
+            "/fields/primary/0/key",
+            "/fields/primary/0/change_message",
+            "/barcode/format",
+            "/images/icon.png",
+        ] {
+            assert!(
+                pointers.contains(&expected),
+                "{expected} missing in {pointers:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Every pass the service hands out is checked by `pass_check` (zip layout, manifest
+//! hashes, signature against the example root, pass.json keys and types).
+
+use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::pass_check::{check_pkpass, pass_strings};
+use serde_json::{json, Value};
+
+fn field<'a>(pass: &'a Value, group: &str, key: &str) -> &'a Value {
+    pass["storeCard"][group]
+        .as_array()
+        .and_then(|fields| fields.iter().find(|f| f["key"] == key))
+        .unwrap_or_else(|| panic!("no field {key} in {group}: {pass}"))
+}
+
+#[tokio::test]
+async fn loyalty_cards_from_the_example_template_are_valid_signed_passes() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Кофейня Ромашка");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Анна Петрова")
+        .await;
+    assert_eq!(member["points"], 50);
+    assert_eq!(member["tier"], "Bronze");
+    assert!(member["card_number"].as_str().unwrap().len() == 16);
+
+    let bytes = app
+        .download_pass(member["apple_pass_url"].as_str().unwrap())
+        .await;
+    let checked = check_pkpass(&bytes);
+    let pass = &checked.pass_json;
+    assert_eq!(pass["passTypeIdentifier"], "pass.dev.passmint.example");
+    assert_eq!(pass["teamIdentifier"], "PASSMINT01");
+    assert_eq!(pass["serialNumber"], member["serial"]);
+    assert_eq!(pass["organizationName"], "Кофейня Ромашка");
+    assert_eq!(pass["webServiceURL"], format!("{}/apple", app.address));
+    assert!(pass["authenticationToken"].as_str().unwrap().len() >= 16);
+    assert_eq!(pass["barcodes"][0]["message"], member["card_number"]);
+    assert_eq!(pass["barcodes"][0]["format"], "PKBarcodeFormatQR");
+    assert_eq!(pass["barcode"]["message"], member["card_number"]);
+    assert_eq!(field(pass, "headerFields", "points")["value"], 50);
+    assert_eq!(
+        field(pass, "headerFields", "points")["changeMessage"],
+        "Points: %@"
+    );
+    assert_eq!(field(pass, "primaryFields", "tier")["value"], "Bronze");
+    assert_eq!(
+        field(pass, "secondaryFields", "member")["value"],
+        "Анна Петрова"
+    );
+    assert_eq!(
+        field(pass, "backFields", "referral")["value"],
+        member["referral_url"]
+    );
+    assert!(pass.get("nfc").is_none());
+    assert!(checked.signer_subject.contains("pass.dev.passmint.example"));
+    for image in [
+        "icon.png",
+        "icon@2x.png",
+        "icon@3x.png",
+        "logo.png",
+        "strip@3x.png",
+    ] {
+        assert!(checked.files.contains_key(image), "{image}");
+    }
+
+    // Russian strings translate what the pass shows in English.
+    let ru = pass_strings(&checked, "ru");
+    assert_eq!(ru.get("Points").map(String::as_str), Some("Баллы"));
+    assert_eq!(ru.get("Points: %@").map(String::as_str), Some("Баллы: %@"));
+
+    // The till finds the member by the scanned number.
+    let found = TestApp::expect_json(
+        app.get_with_key(
+            &format!(
+                "/api/v1/members?card_number={}",
+                member["card_number"].as_str().unwrap()
+            ),
+            &m.pos_key,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(found["members"][0]["id"], member["id"]);
+}
+
+#[tokio::test]
+async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Gift Shop");
+    let card = TestApp::expect_json(
+        app.post_json(
+            "/api/v1/gift-cards",
+            &m.admin_key,
+            &json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": 1250}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(card["state"], "active");
+    assert_eq!(card["balance"], 1250);
+    assert_eq!(card["pin"].as_str().unwrap().len(), 8);
+    let gan = card["gan"].as_str().unwrap();
+
+    let url = card["apple_pass_url"].as_str().unwrap();
+    let res = app.client.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
+    let checked = check_pkpass(&res.bytes().await.unwrap());
+    let balance = field(&checked.pass_json, "headerFields", "balance");
+    assert_eq!(balance["value"], 12.5);
+    assert_eq!(balance["currencyCode"], "EUR");
+    assert_eq!(
+        checked.pass_json["barcodes"][0]["format"],
+        "PKBarcodeFormatCode128"
+    );
+    assert_eq!(checked.pass_json["barcodes"][0]["message"], gan);
+    // Code 128 has no legacy form.
+    assert!(checked.pass_json.get("barcode").is_none());
+
+    let res = app
+        .client
+        .get(url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    let res = app
+        .client
+        .get(url)
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    let res = app
+        .client
+        .get(url)
+        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // The till reads the balance; a GAN with a bad check digit is refused before lookup.
+    let read = TestApp::expect_json(
+        app.get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(read["balance"], 1250);
+    assert!(read.get("pin").is_none());
+    let mut bad = gan.as_bytes().to_vec();
+    bad[15] = if bad[15] == b'9' { b'0' } else { bad[15] + 1 };
+    let res = app
+        .get_with_key(
+            &format!("/api/v1/gift-cards/{}", String::from_utf8(bad).unwrap()),
+            &m.pos_key,
+        )
+        .await;
+    assert_problem(res, 422, "validation").await;
+
+    // Wrong or malformed links are 404.
+    for path in [
+        "/passes/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "/passes/short",
+        "/passes/%00%ff",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_problem(res, 404, "not-found").await;
+    }
+}
+
+#[tokio::test]
+async fn merchants_never_see_each_others_cards_programs_or_templates() {
+    let app = spawn_app().await;
+    let a = app.create_merchant("A");
+    let b = app.create_merchant("B");
+    let program = app.create_program(&a.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&a.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let card = TestApp::expect_json(
+        app.post_json(
+            "/api/v1/gift-cards",
+            &a.admin_key,
+            &json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": 500}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for path in [
+        format!("/api/v1/programs/{}", program["id"].as_str().unwrap()),
+        format!("/api/v1/members/{}", member["id"].as_str().unwrap()),
+        format!("/api/v1/gift-cards/{}", card["gan"].as_str().unwrap()),
+    ] {
+        assert_problem(
+            app.get_with_key(&path, &b.admin_key).await,
+            404,
+            "not-found",
+        )
+        .await;
+    }
+    let res = app
+        .post_json(
+            &format!(
+                "/api/v1/programs/{}/members",
+                program["id"].as_str().unwrap()
+            ),
+            &b.pos_key,
+            &json!({"name": "Eve"}),
+        )
+        .await;
+    assert_problem(res, 404, "not-found").await;
+    let found = TestApp::expect_json(
+        app.get_with_key(
+            &format!(
+                "/api/v1/members?card_number={}",
+                member["card_number"].as_str().unwrap()
+            ),
+            &b.pos_key,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(found["members"], json!([]));
+}
