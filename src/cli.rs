@@ -33,6 +33,27 @@ pub enum Command {
         #[command(subcommand)]
         action: MerchantCommand,
     },
+    /// Work with passes without the server.
+    Pass {
+        #[command(subcommand)]
+        action: PassCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PassCommand {
+    /// Render and sign a pass from a template folder and sample data, to try a design.
+    Render {
+        /// Folder with template.json and the PNG images.
+        #[arg(long)]
+        template: std::path::PathBuf,
+        /// JSON object of placeholder name -> value; money as {"amount": 1250, "currency": "EUR"}.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// Where to write the .pkpass.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,6 +83,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&created)?);
             Ok(())
         }
+        Command::Pass {
+            action:
+                PassCommand::Render {
+                    template,
+                    data,
+                    out,
+                },
+        } => crate::apple::sample::render_to_file(&settings, &template, &data, &out),
     }
 }
 

@@ -3,6 +3,8 @@
 
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "api/pass_check.rs"]
+mod pass_check;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -313,5 +315,60 @@ fn bad_configuration_stops_the_start_with_one_line_naming_the_variable() {
             .env("PASSMINT_PG_BIN", "/nonexistent"),
     );
     assert!(line.contains("PASSMINT_PG_BIN"), "{line}");
+    cleanup(&service);
+}
+
+#[test]
+fn pass_render_signs_a_pass_from_a_template_folder_without_the_server() {
+    let service = Service::new(None);
+    let data = service.data_dir.join("sample.json");
+    let out = service.data_dir.join("sample.pkpass");
+    std::fs::write(
+        &data,
+        r#"{"merchant.name": "Кофейня", "program.name": "Club", "member.name": "Ann Lee", "card_number": "4111111111111111", "points": 120, "tier": "Gold"}"#,
+    )
+    .unwrap();
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pass-templates/loyalty-default"
+    );
+    let status = service
+        .command(&[
+            "pass",
+            "render",
+            "--template",
+            template,
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let checked = pass_check::check_pkpass(&std::fs::read(&out).unwrap());
+    assert_eq!(checked.pass_json["organizationName"], "Кофейня");
+    assert_eq!(
+        checked.pass_json["barcodes"][0]["message"],
+        "4111111111111111"
+    );
+    assert!(
+        !service.data_dir.join("data/postgres").exists(),
+        "rendering needs no database"
+    );
+
+    // A placeholder the template kind does not have is refused with one line.
+    std::fs::write(&data, r#"{"balance": 5}"#).unwrap();
+    let line = one_line_failure(&mut service.command(&[
+        "pass",
+        "render",
+        "--template",
+        template,
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(line.contains("balance"), "{line}");
     cleanup(&service);
 }

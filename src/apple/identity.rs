@@ -263,3 +263,40 @@ mod tests {
         assert!(err.to_string().contains("WWDR"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+    use crate::configuration::AppleSettings;
+    use openssl::hash::MessageDigest;
+    use openssl::x509::X509Builder;
+
+    #[test]
+    fn an_expired_certificate_stops_the_start() {
+        let wwdr_key =
+            PKey::private_key_from_pem(include_bytes!("../../certs-example/wwdr.key")).unwrap();
+        let wwdr = X509::from_pem(example::WWDR).unwrap();
+        let key = PKey::private_key_from_pem(example::PASS_KEY).unwrap();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(X509::from_pem(example::PASS_CERT).unwrap().subject_name())
+            .unwrap();
+        b.set_issuer_name(wwdr.subject_name()).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::from_unix(1_600_000_000).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::from_unix(1_700_000_000).unwrap())
+            .unwrap();
+        b.sign(&wwdr_key, MessageDigest::sha256()).unwrap();
+        let settings = AppleSettings {
+            pass_type_id: None,
+            team_id: None,
+            source: AppleIdentitySource::Example,
+            wwdr: None,
+        };
+        let err = SigningIdentity::assemble(b.build(), key, wwdr, &settings, false)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("expired"), "{err}");
+    }
+}

@@ -3,5 +3,6 @@
 pub mod identity;
 pub mod pass_json;
 pub mod pkpass;
+pub mod sample;
 
 pub use identity::SigningIdentity;

@@ -80,8 +80,9 @@ fn view(t: Template, images: &Images) -> TemplateView {
     }
 }
 
-fn decode_images(encoded: &BTreeMap<String, String>) -> Result<Images, Vec<FieldProblem>> {
-    let mut problems = Vec::new();
+/// Decodes every image it can; the ones that are not base64 are reported, the rest are
+/// still checked, so one answer names every problem.
+fn decode_images(encoded: &BTreeMap<String, String>, problems: &mut Vec<FieldProblem>) -> Images {
     let mut images = Images::new();
     for (name, b64) in encoded {
         match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
@@ -94,11 +95,7 @@ fn decode_images(encoded: &BTreeMap<String, String>) -> Result<Images, Vec<Field
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(images)
-    } else {
-        Err(problems)
-    }
+    images
 }
 
 /// Validates the document with the images it will have; every problem in one answer.
@@ -197,10 +194,7 @@ pub async fn create(
         .ok(),
     };
     let images = match &input.images {
-        Some(encoded) => decode_images(encoded).unwrap_or_else(|p| {
-            problems.extend(p);
-            Images::new()
-        }),
+        Some(encoded) => decode_images(encoded, &mut problems),
         None => Images::new(),
     };
     let document = validated(&input.template, &images, problems)?;
@@ -239,12 +233,10 @@ pub async fn update(
     if input.id.as_deref().is_some_and(|body_id| body_id != id) {
         problems.push(FieldProblem::new("/id", "differs from the id in the path"));
     }
-    let new_images = input.images.as_ref().map(|encoded| {
-        decode_images(encoded).unwrap_or_else(|p| {
-            problems.extend(p);
-            Images::new()
-        })
-    });
+    let new_images = input
+        .images
+        .as_ref()
+        .map(|encoded| decode_images(encoded, &mut problems));
     let lookup_id = id.clone();
     let images = match &new_images {
         Some(images) => images.clone(),
