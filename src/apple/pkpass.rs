@@ -12,28 +12,55 @@ use std::sync::Arc;
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
-/// A template version's images with their SHA-1s, computed once and shared by every pass
-/// built from that version.
+/// A template version's images, prepared once and shared by every pass built from that
+/// version: their SHA-1s for the manifest, and a zip of them whose entries (headers, CRCs
+/// and data) are copied into each package as they are.
 pub struct TemplateAssets {
-    files: Vec<(String, Vec<u8>, String)>,
+    hashes: Vec<(String, String)>,
+    archive: zip::ZipArchive<Cursor<Arc<[u8]>>>,
     total_len: usize,
 }
 
 impl TemplateAssets {
     pub fn new(images: &Images) -> Arc<Self> {
-        let files: Vec<(String, Vec<u8>, String)> = images
+        let hashes = images
             .iter()
-            .map(|(name, bytes)| {
-                (
-                    name.clone(),
-                    bytes.clone(),
-                    hex::encode(Sha1::digest(bytes)),
-                )
-            })
+            .map(|(name, bytes)| (name.clone(), hex::encode(Sha1::digest(bytes))))
             .collect();
-        let total_len = files.iter().map(|(_, b, _)| b.len()).sum();
-        Arc::new(Self { files, total_len })
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes) in images {
+            // Writing to memory cannot fail for these few small entries.
+            let _ = zip.start_file(name.as_str(), stored());
+            let _ = zip.write_all(bytes);
+        }
+        let bytes: Arc<[u8]> = zip
+            .finish()
+            .map(|c| c.into_inner())
+            .unwrap_or_default()
+            .into();
+        let total_len = bytes.len();
+        let archive = zip::ZipArchive::new(Cursor::new(bytes))
+            .or_else(|_| zip::ZipArchive::new(Cursor::new(Arc::<[u8]>::from(EMPTY_ZIP))))
+            .expect("an empty zip parses");
+        Arc::new(Self {
+            hashes,
+            archive,
+            total_len,
+        })
     }
+}
+
+/// End-of-central-directory record of an empty zip.
+const EMPTY_ZIP: &[u8] = &[
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Stored, not deflated: PNGs are compressed already and the rest is small; a fixed
+/// timestamp keeps the bytes of an unchanged pass stable apart from the signature.
+fn stored() -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +79,7 @@ pub fn build(
     pass: &RenderedPass,
     assets: &TemplateAssets,
 ) -> Result<Vec<u8>, BuildError> {
-    let mut manifest = String::with_capacity(64 * (assets.files.len() + 4));
+    let mut manifest = String::with_capacity(64 * (assets.hashes.len() + 4));
     manifest.push('{');
     let mut entry = |name: &str, sha1: &str| {
         if manifest.len() > 1 {
@@ -74,7 +101,7 @@ pub fn build(
     for (name, (_, bytes)) in string_names.iter().zip(&pass.strings) {
         entry(name, &hex::encode(Sha1::digest(bytes)));
     }
-    for (name, _, sha1) in &assets.files {
+    for (name, sha1) in &assets.hashes {
         entry(name, sha1);
     }
     manifest.push('}');
@@ -84,25 +111,19 @@ pub fn build(
         &identity.key,
         &identity.chain,
         manifest.as_bytes(),
-        Pkcs7Flags::BINARY | Pkcs7Flags::DETACHED,
+        // No S/MIME capabilities attribute: Wallet ignores it, and it costs time per pass.
+        Pkcs7Flags::BINARY | Pkcs7Flags::DETACHED | Pkcs7Flags::NOSMIMECAP,
     )?
     .to_der()?;
 
     let capacity =
         assets.total_len + pass.pass_json.len() + manifest.len() + signature.len() + 4096;
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(capacity)));
-    // Stored, not deflated: PNGs are compressed already and the rest is small; a fixed
-    // timestamp keeps the bytes of an unchanged pass stable apart from the signature.
-    let options = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Stored)
-        .last_modified_time(zip::DateTime::default());
+    let options = stored();
+    zip.merge_archive(assets.archive.clone())?;
     zip.start_file("pass.json", options)?;
     zip.write_all(&pass.pass_json)?;
     for (name, (_, bytes)) in string_names.iter().zip(&pass.strings) {
-        zip.start_file(name.as_str(), options)?;
-        zip.write_all(bytes)?;
-    }
-    for (name, bytes, _) in &assets.files {
         zip.start_file(name.as_str(), options)?;
         zip.write_all(bytes)?;
     }
