@@ -41,7 +41,10 @@ fn main() {
     })
     .expect("example identity");
     let key = PKey::private_key_from_pem(example::PASS_KEY).unwrap();
-    let example = examples::all().into_iter().find(|e| e.id == "gift-card-default").unwrap();
+    let example = examples::all()
+        .into_iter()
+        .find(|e| e.id == "gift-card-default")
+        .unwrap();
     let document = validate::parse_document(&example.document, &example.images).unwrap();
     // Hashed once per template version, as the service does.
     let assets = TemplateAssets::new(&example.images);

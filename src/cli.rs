@@ -94,8 +94,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let database = Database::open(&settings)?;
+    settings.database_url = Some(database.url.clone());
     db::migrate(&database.url)?;
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
     actix_web::rt::System::new().block_on(async move {

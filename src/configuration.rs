@@ -27,6 +27,8 @@ pub struct Settings {
     pub apple: AppleSettings,
     /// Largest balance a gift card may hold, in minor units.
     pub gift_card_max_balance: i64,
+    /// Memory for signed passes kept to answer repeated downloads; 0 turns it off.
+    pub pass_cache_bytes: usize,
 }
 
 /// Where the Pass Type ID identity comes from (contract: `APPLE_*` variables).
@@ -141,6 +143,13 @@ impl Settings {
         let db_pool_size = parse_number(&get, "PASSMINT_DB_POOL_SIZE", 16, 1, 1000)? as u32;
         let pg_bin_dir = get("PASSMINT_PG_BIN").map(PathBuf::from);
         let apple = parse_apple(&get)?;
+        let pass_cache_bytes = parse_number(
+            &get,
+            "PASSMINT_PASS_CACHE_BYTES",
+            64 * 1024 * 1024,
+            0,
+            16 * 1024 * 1024 * 1024,
+        )?;
         let gift_card_max_balance = parse_number(
             &get,
             "PASSMINT_GIFT_CARD_MAX_BALANCE",
@@ -160,6 +169,7 @@ impl Settings {
             pg_bin_dir,
             apple,
             gift_card_max_balance,
+            pass_cache_bytes,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod loyalty;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod pass_cache;
 pub mod pass_content;
 pub mod problem;
 pub mod routes;

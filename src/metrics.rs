@@ -12,6 +12,7 @@ pub struct Metrics {
     latency: HistogramVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
+    pass_downloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -47,8 +48,17 @@ impl Metrics {
             "Idle database connections in the pool",
         )
         .expect("valid metric");
+        let pass_downloads = IntCounterVec::new(
+            Opts::new(
+                "pass_downloads_total",
+                "Pass downloads by how they were answered: cache, built or not_modified",
+            ),
+            &["answer"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(pass_downloads.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(pool_connections.clone()),
             Box::new(pool_idle.clone()),
@@ -61,7 +71,12 @@ impl Metrics {
             latency,
             pool_connections,
             pool_idle,
+            pass_downloads,
         }
+    }
+
+    pub fn pass_download(&self, answer: &str) {
+        self.pass_downloads.with_label_values(&[answer]).inc();
     }
 
     pub fn registry(&self) -> &Registry {

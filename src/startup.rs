@@ -5,6 +5,7 @@ use crate::configuration::Settings;
 use crate::db::DbPool;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
+use crate::pass_cache::PassCache;
 use crate::pass_content::TemplateCache;
 use crate::problem;
 use crate::routes;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub identity: SigningIdentity,
     pub templates: TemplateCache,
+    pub pass_cache: Arc<PassCache>,
 }
 
 pub struct Application {
@@ -47,12 +49,14 @@ impl Application {
         }
         let identity = SigningIdentity::load(&settings.apple)?;
         identity.announce();
+        let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
         let state = web::Data::new(AppState {
             pool,
             settings: Arc::new(settings),
             metrics: Metrics::new(),
             identity,
             templates: TemplateCache::default(),
+            pass_cache,
         });
         let server = run(listener, state)?;
         Ok(Self { port, server })

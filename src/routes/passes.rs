@@ -1,11 +1,13 @@
 use crate::apple::pkpass;
 use crate::db;
 use crate::models::Pass;
+use crate::pass_cache::CachedPass;
 use crate::pass_content::PassContent;
 use crate::problem::ApiError;
 use crate::startup::AppState;
 use actix_web::http::header::{self, HttpDate};
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use std::time::SystemTime;
 
 /// The unguessable download link of a pass: the token is the only secret.
@@ -53,9 +55,17 @@ pub async fn download(
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::not_found("no pass at this link"));
     }
+    if let Some(hit) = state.pass_cache.get(&token) {
+        state.metrics.pass_download("cache");
+        return Ok(answer(&req, &hit.etag, hit.last_modified.into(), || {
+            hit.bytes.clone()
+        }));
+    }
+    let generation = state.pass_cache.generation();
     let app = state.clone();
+    let lookup = token.clone();
     let content = db::run(&state.pool, move |conn| {
-        let (pass, tenant) = Pass::by_download_token(conn, &token)?
+        let (pass, tenant) = Pass::by_download_token(conn, &lookup)?
             .ok_or_else(|| ApiError::not_found("no pass at this link"))?;
         Ok(PassContent::load(
             conn,
@@ -66,28 +76,37 @@ pub async fn download(
         )?)
     })
     .await?;
-    serve_pass(&req, &state, content).await
+    let etag = content.etag();
+    let last_modified = content.last_modified();
+    if not_modified(&req, &etag, last_modified.into()) {
+        state.metrics.pass_download("not_modified");
+        return Ok(answer(&req, &etag, last_modified.into(), Bytes::new));
+    }
+    state.metrics.pass_download("built");
+    let pass_id = content.pass.id;
+    let template = (content.pass.merchant_id, content.pass.template_id.clone());
+    let bytes = Bytes::from(build(&state, content).await?);
+    state.pass_cache.insert(
+        &token,
+        CachedPass {
+            pass_id,
+            template,
+            etag: etag.clone(),
+            last_modified,
+            bytes: bytes.clone(),
+        },
+        generation,
+    );
+    Ok(answer(&req, &etag, last_modified.into(), || bytes))
 }
 
-/// Answers with the pass (or 304), with `Last-Modified` and `ETag`.
-pub(crate) async fn serve_pass(
-    req: &HttpRequest,
+/// Signs the pass on the blocking pool.
+pub(crate) async fn build(
     state: &web::Data<AppState>,
     content: PassContent,
-) -> Result<HttpResponse, ApiError> {
-    let etag = content.etag();
-    let last_modified: SystemTime = content.last_modified().into();
-    if not_modified(req, &etag, last_modified) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header((
-                header::LAST_MODIFIED,
-                HttpDate::from(last_modified).to_string(),
-            ))
-            .finish());
-    }
+) -> Result<Vec<u8>, ApiError> {
     let app = state.clone();
-    let bytes = web::block(move || {
+    web::block(move || {
         let web_service_url = format!("{}/apple", app.settings.public_url);
         pkpass::build_pass(&app.identity, &content, &web_service_url)
     })
@@ -95,18 +114,31 @@ pub(crate) async fn serve_pass(
     .map_err(|e| {
         tracing::error!(error = %e, "building a pass failed");
         ApiError::internal("the pass could not be built; the error has been logged")
-    })?;
-    Ok(HttpResponse::Ok()
+    })
+}
+
+/// The pass, or 304 when the client's copy is current, with `Last-Modified` and `ETag`.
+pub(crate) fn answer(
+    req: &HttpRequest,
+    etag: &str,
+    last_modified: SystemTime,
+    bytes: impl FnOnce() -> Bytes,
+) -> HttpResponse {
+    let last_modified_text = HttpDate::from(last_modified).to_string();
+    if not_modified(req, etag, last_modified) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.to_string()))
+            .insert_header((header::LAST_MODIFIED, last_modified_text))
+            .finish();
+    }
+    HttpResponse::Ok()
         .content_type("application/vnd.apple.pkpass")
-        .insert_header((header::ETAG, etag))
-        .insert_header((
-            header::LAST_MODIFIED,
-            HttpDate::from(last_modified).to_string(),
-        ))
+        .insert_header((header::ETAG, etag.to_string()))
+        .insert_header((header::LAST_MODIFIED, last_modified_text))
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"pass.pkpass\"",
         ))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(bytes))
+        .body(bytes())
 }

@@ -260,7 +260,11 @@ pub async fn update(
     })
     .await?;
     match saved {
-        Ok(t) => Ok(HttpResponse::Ok().json(view(t, &images))),
+        Ok(t) => {
+            // Other processes hear of it through NOTIFY; this one must not wait for that.
+            state.pass_cache.evict_template(tenant.merchant_id(), &t.id);
+            Ok(HttpResponse::Ok().json(view(t, &images)))
+        }
         Err(TemplateChange::KindChanged) => Err(ApiError::invalid_fields(vec![FieldProblem::new(
             "/template/kind",
             "a template's kind cannot change: cards already use it",

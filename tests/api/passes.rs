@@ -232,3 +232,63 @@ async fn merchants_never_see_each_others_cards_programs_or_templates() {
     .await;
     assert_eq!(found["members"], json!([]));
 }
+
+/// Another process changing a pass (here: SQL straight into the database, as the worker or
+/// a second server would) must reach phones fetching it from this process's cache.
+#[tokio::test]
+async fn cached_passes_follow_changes_made_by_other_processes() {
+    use diesel::RunQueryDsl;
+    let app = spawn_app().await;
+    let m = app.create_merchant("Cache");
+    let card = TestApp::expect_json(
+        app.post_json(
+            "/api/v1/gift-cards",
+            &m.admin_key,
+            &json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": 1000}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let url = card["apple_pass_url"].as_str().unwrap();
+    let balance_of = |bytes: &[u8]| {
+        field(&check_pkpass(bytes).pass_json, "headerFields", "balance")["value"].clone()
+    };
+    // Give the listener a moment to connect, then fill the cache and hit it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
+    assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"passmint_pass_downloads_total{answer="cache"} 1"#),
+        "{metrics}"
+    );
+
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!(
+        "WITH c AS (UPDATE gift_cards SET balance = 400 WHERE gan = '{}' RETURNING id)
+         UPDATE passes SET update_tag = nextval('pass_update_tag_seq'), updated_at = now() WHERE gift_card_id = (SELECT id FROM c)",
+        card["gan"].as_str().unwrap()
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if balance_of(&app.download_pass(url).await) == 4.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "a stale pass was served for a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
