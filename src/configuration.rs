@@ -324,3 +324,57 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod apple_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn apple(pairs: &[(&str, &str)]) -> Result<AppleSettings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned()).map(|s| s.apple)
+    }
+
+    #[test]
+    fn identity_sources_follow_the_contract_variables() {
+        assert!(matches!(
+            apple(&[]).unwrap().source,
+            AppleIdentitySource::Example
+        ));
+        let pem = apple(&[
+            ("APPLE_PASS_CERT", "c.pem"),
+            ("APPLE_PASS_KEY", "k.pem"),
+            ("APPLE_WWDR_CERT", "w.cer"),
+        ])
+        .unwrap();
+        assert!(matches!(pem.source, AppleIdentitySource::Pem { .. }));
+        let p12 = apple(&[
+            ("APPLE_PASS_P12", "x.p12"),
+            ("APPLE_PASS_P12_PASSWORD", "pw"),
+            ("APPLE_WWDR_CERT", "w.cer"),
+            ("APPLE_TEAM_ID", "ABCDE12345"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(p12.source, AppleIdentitySource::P12 { ref password, .. } if password == "pw")
+        );
+        assert_eq!(p12.team_id.as_deref(), Some("ABCDE12345"));
+        for (pairs, var) in [
+            (vec![("APPLE_PASS_CERT", "c.pem")], "APPLE_PASS_KEY"),
+            (
+                vec![("APPLE_PASS_CERT", "c.pem"), ("APPLE_PASS_KEY", "k.pem")],
+                "APPLE_WWDR_CERT",
+            ),
+            (
+                vec![("APPLE_PASS_TYPE_ID", "com.example")],
+                "APPLE_PASS_TYPE_ID",
+            ),
+            (vec![("APPLE_TEAM_ID", "short")], "APPLE_TEAM_ID"),
+        ] {
+            assert_eq!(apple(&pairs).unwrap_err().variable, var);
+        }
+    }
+}

@@ -357,7 +357,12 @@ pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, 
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
-    serde_json::from_value(raw.clone()).map_err(|e| vec![FieldProblem::new("", e.to_string())])
+    // Optional keys given as null mean "absent".
+    let mut cleaned = raw.clone();
+    if let Some(obj) = cleaned.as_object_mut() {
+        obj.retain(|_, v| !v.is_null());
+    }
+    serde_json::from_value(cleaned).map_err(|e| vec![FieldProblem::new("", e.to_string())])
 }
 
 fn check_localizations(
