@@ -25,6 +25,7 @@ diesel::table! {
         refunds_activity_id -> Nullable<Uuid>,
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
+        seq -> Int8,
     }
 }
 
@@ -41,6 +42,18 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (merchant_id, key) {
+        merchant_id -> Uuid,
+        key -> Text,
+        fingerprint -> Bytea,
+        response_status -> Int2,
+        response_body -> Bytea,
+        response_content_type -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -73,6 +86,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        pass_id -> Uuid,
+        reason -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     passes (id) {
         id -> Uuid,
         merchant_id -> Uuid,
@@ -84,6 +107,15 @@ diesel::table! {
         download_token -> Text,
         update_tag -> Int8,
         updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pin_failures (id) {
+        id -> Int8,
+        gift_card_id -> Nullable<Uuid>,
+        client -> Text,
         created_at -> Timestamptz,
     }
 }
@@ -102,6 +134,8 @@ diesel::table! {
         #[max_length = 3]
         purchase_currency -> Nullable<Bpchar>,
         created_at -> Timestamptz,
+        tier_after -> Nullable<Text>,
+        seq -> Int8,
     }
 }
 
@@ -146,11 +180,15 @@ diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
+diesel::joinable!(idempotency_keys -> merchants (merchant_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
+diesel::joinable!(outbox -> merchants (merchant_id));
+diesel::joinable!(outbox -> passes (pass_id));
 diesel::joinable!(passes -> gift_cards (gift_card_id));
 diesel::joinable!(passes -> members (member_id));
 diesel::joinable!(passes -> merchants (merchant_id));
+diesel::joinable!(pin_failures -> gift_cards (gift_card_id));
 diesel::joinable!(point_activities -> members (member_id));
 diesel::joinable!(point_activities -> merchants (merchant_id));
 diesel::joinable!(programs -> merchants (merchant_id));
@@ -160,9 +198,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     gift_card_activities,
     gift_cards,
+    idempotency_keys,
     members,
     merchants,
+    outbox,
     passes,
+    pin_failures,
     point_activities,
     programs,
     template_images,

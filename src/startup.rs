@@ -108,7 +108,17 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::members::find)
                     .service(routes::members::get)
                     .service(routes::gift_cards::issue)
-                    .service(routes::gift_cards::get),
+                    .service(routes::gift_cards::get)
+                    .service(routes::gift_cards::redeem)
+                    .service(routes::gift_cards::load)
+                    .service(routes::gift_cards::refund)
+                    .service(routes::gift_cards::adjust)
+                    .service(routes::gift_cards::deactivate)
+                    .service(routes::gift_cards::activities)
+                    .service(routes::gift_cards::verify_ledger)
+                    .service(routes::members::purchase)
+                    .service(routes::members::adjust_points)
+                    .service(routes::public::balance),
             )
             .service(routes::passes::download)
             .split_for_parts();

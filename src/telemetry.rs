@@ -6,8 +6,9 @@ use std::io::IsTerminal;
 use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,actix_web=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,actix_server=warn,actix_web=warn,tracing_actix_web=error")
+    });
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

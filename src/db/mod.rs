@@ -64,8 +64,23 @@ pub fn build_pool(url: &str, size: u32) -> anyhow::Result<DbPool> {
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(false)
+        .connection_customizer(Box::new(SessionLimits))
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))
+}
+
+/// Bounds on every pooled session: a request waiting for a row or key lock gives up after
+/// 10 s (answered as "in use" or "unavailable", never a hung till), no statement runs
+/// longer than 30 s.
+#[derive(Debug)]
+struct SessionLimits;
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionLimits {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("SET lock_timeout = '10s'; SET statement_timeout = '30s'")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
 }
 
 /// Runs pending migrations under an advisory lock.

@@ -115,3 +115,18 @@ impl GiftCard {
             .first(conn)
     }
 }
+
+impl GiftCard {
+    /// The card with this GAN, whoever issued it: for the public balance check, where the
+    /// GAN and PIN are the credentials.
+    pub fn by_gan_any_merchant(
+        conn: &mut PgConnection,
+        gan: &CardNumber,
+    ) -> QueryResult<Option<GiftCard>> {
+        gift_cards::table
+            .filter(gift_cards::gan.eq(gan.as_str()))
+            .select(GiftCard::as_select())
+            .first(conn)
+            .optional()
+    }
+}

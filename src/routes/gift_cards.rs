@@ -1,11 +1,13 @@
 use crate::auth::{AdminCaller, PosCaller};
 use crate::db;
 use crate::domain::{CardNumber, Currency};
+use crate::giftcard::{self, activity::Activity, Movement};
 use crate::models::{GiftCard, Pass, Template};
 use crate::problem::{ApiError, FieldProblem};
 use crate::startup::AppState;
 use crate::template::Kind;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -140,4 +142,173 @@ pub async fn get(
     })
     .await?;
     Ok(HttpResponse::Ok().json(card))
+}
+
+/// Take money from a card (`allow_partial` takes what it holds). Needs `Idempotency-Key`.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = giftcard::redeem::Redeem, responses(
+    (status = 200, body = Movement), (status = 409, description = "insufficient-funds, card-inactive or idempotency-key-in-use", body = crate::problem::Problem, content_type = "application/problem+json"),
+    (status = 422, description = "validation, currency-mismatch or idempotency-key-reuse", body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/gift-cards/{gan}/redeem")]
+pub async fn redeem(
+    req: HttpRequest,
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    super::pos::mutation(
+        &req,
+        &state,
+        caller.0.tenant,
+        body.into_inner(),
+        StatusCode::OK,
+        move |conn, tenant, r: giftcard::redeem::Redeem| {
+            giftcard::redeem::redeem(conn, tenant, &gan, &r)
+        },
+    )
+    .await
+}
+
+/// Add money to a card; the first load activates a pending card. Needs `Idempotency-Key`.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = giftcard::load::Load, responses((status = 200, body = Movement)))]
+#[post("/gift-cards/{gan}/load")]
+pub async fn load(
+    req: HttpRequest,
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    let max = state.settings.gift_card_max_balance;
+    super::pos::mutation(
+        &req,
+        &state,
+        caller.0.tenant,
+        body.into_inner(),
+        StatusCode::OK,
+        move |conn, tenant, l: giftcard::load::Load| {
+            giftcard::load::load(conn, tenant, &gan, &l, max)
+        },
+    )
+    .await
+}
+
+/// Give back (part of) a redemption. Needs `Idempotency-Key`.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = giftcard::refund::Refund, responses((status = 200, body = Movement)))]
+#[post("/gift-cards/{gan}/refund")]
+pub async fn refund(
+    req: HttpRequest,
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    let max = state.settings.gift_card_max_balance;
+    super::pos::mutation(
+        &req,
+        &state,
+        caller.0.tenant,
+        body.into_inner(),
+        StatusCode::OK,
+        move |conn, tenant, r: giftcard::refund::Refund| {
+            giftcard::refund::refund(conn, tenant, &gan, &r, max)
+        },
+    )
+    .await
+}
+
+/// An admin's correction of a balance, with a reason. Needs `Idempotency-Key`.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = giftcard::load::Adjust, responses((status = 200, body = Movement)))]
+#[post("/gift-cards/{gan}/adjust")]
+pub async fn adjust(
+    req: HttpRequest,
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    let max = state.settings.gift_card_max_balance;
+    super::pos::mutation(
+        &req,
+        &state,
+        caller.0.tenant,
+        body.into_inner(),
+        StatusCode::OK,
+        move |conn, tenant, a: giftcard::load::Adjust| {
+            giftcard::load::adjust(conn, tenant, &gan, &a, max)
+        },
+    )
+    .await
+}
+
+/// Deactivate a card for good: reads only from now on, and its pass is voided.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), responses((status = 200, body = GiftCardView)))]
+#[post("/gift-cards/{gan}/deactivate")]
+pub async fn deactivate(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    let tenant = caller.0.tenant;
+    let public_url = state.settings.public_url.clone();
+    let (view, pass_id) = db::run(&state.pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            let (card, pass_id) = giftcard::deactivate::deactivate(conn, &tenant, &gan)?;
+            let pass = Pass::of_gift_card(conn, &tenant, card.id)?;
+            Ok((view(card, &pass, None, &public_url), pass_id))
+        })
+    })
+    .await?;
+    if let Some(id) = pass_id {
+        state.pass_cache.evict_pass(id);
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityList {
+    pub activities: Vec<Activity>,
+}
+
+/// The card's ledger, oldest first; `amount` is signed and sums to the balance.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), responses((status = 200, body = ActivityList)))]
+#[get("/gift-cards/{gan}/activities")]
+pub async fn activities(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = parse_gan(&gan)?;
+    let tenant = caller.0.tenant;
+    let activities = db::run(&state.pool, move |conn| {
+        let card = GiftCard::by_gan(conn, &tenant, &gan)?;
+        Ok(Activity::of_card(conn, card.id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ActivityList { activities }))
+}
+
+/// Verify the merchant's whole ledger: balances against the sums of their activities.
+#[utoipa::path(tag = "gift cards", security(("bearer" = [])), responses((status = 200, body = giftcard::verify::LedgerReport)))]
+#[get("/ledger/verify")]
+pub async fn verify_ledger(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let report = db::run(&state.pool, move |conn| {
+        Ok(giftcard::verify::verify(conn, Some(&tenant))?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
 }

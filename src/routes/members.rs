@@ -1,11 +1,13 @@
 use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
+use crate::loyalty::points::{self, PointsAdjustment, PointsChange, Purchase};
 use crate::models::member::{Member, NewMember};
 use crate::models::{Pass, Program};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::startup::AppState;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -223,4 +225,50 @@ pub async fn find(
     })
     .await?;
     Ok(HttpResponse::Ok().json(MemberList { members }))
+}
+
+/// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.
+#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+    request_body = Purchase, responses((status = 200, body = PointsChange), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/members/{id}/purchases")]
+pub async fn purchase(
+    req: HttpRequest,
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    super::pos::mutation(
+        &req,
+        &state,
+        caller.0.tenant,
+        body.into_inner(),
+        StatusCode::OK,
+        move |conn, tenant, p: Purchase| points::purchase(conn, tenant, id, &p),
+    )
+    .await
+}
+
+/// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
+#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+    request_body = PointsAdjustment, responses((status = 200, body = PointsChange), (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/members/{id}/points")]
+pub async fn adjust_points(
+    req: HttpRequest,
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    super::pos::mutation(
+        &req,
+        &state,
+        caller.0.tenant,
+        body.into_inner(),
+        StatusCode::OK,
+        move |conn, tenant, a: PointsAdjustment| points::adjust(conn, tenant, id, &a),
+    )
+    .await
 }

@@ -6,5 +6,7 @@ pub mod health;
 pub mod members;
 pub mod metrics;
 pub mod passes;
+pub mod pos;
 pub mod programs;
+pub mod public;
 pub mod templates;

@@ -280,3 +280,39 @@ impl TestApp {
         res.bytes().await.unwrap().to_vec()
     }
 }
+
+impl TestApp {
+    pub async fn issue_gift_card(
+        &self,
+        key: &str,
+        currency: &str,
+        initial_balance: i64,
+    ) -> serde_json::Value {
+        let res = self
+            .post_json(
+                "/api/v1/gift-cards",
+                key,
+                &serde_json::json!({"template": "gift-card-default", "currency": currency, "initial_balance": initial_balance}),
+            )
+            .await;
+        Self::expect_json(res, 201).await
+    }
+
+    /// A POS mutation with an idempotency key.
+    pub async fn pos(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+}

@@ -2,6 +2,7 @@ mod api_keys;
 mod errors;
 mod helpers;
 mod identity;
+mod ledger;
 mod operations;
 mod pass_check;
 mod passes;

@@ -1,0 +1,51 @@
+use super::activity::{Activity, NewActivity};
+use crate::db::Tenant;
+use crate::domain::CardNumber;
+use crate::models::GiftCard;
+use crate::outbox::{self, Card};
+use crate::problem::ApiError;
+use crate::schema::gift_cards;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+/// Deactivates a card for good: it keeps its balance on record but refuses every movement,
+/// and its pass is voided. Deactivating twice changes nothing.
+pub fn deactivate(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    gan: &CardNumber,
+) -> Result<(GiftCard, Option<Uuid>), ApiError> {
+    let card = GiftCard::by_gan(conn, tenant, gan)?;
+    let changed: Option<i64> = diesel::update(gift_cards::table.find(card.id))
+        .filter(gift_cards::state.ne("deactivated"))
+        .set((
+            gift_cards::state.eq("deactivated"),
+            gift_cards::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(gift_cards::balance)
+        .get_result(conn)
+        .optional()?;
+    let pass_id = match changed {
+        Some(balance) => {
+            Activity::append(
+                conn,
+                NewActivity {
+                    merchant_id: tenant.merchant_id(),
+                    gift_card_id: card.id,
+                    kind: "deactivate",
+                    amount: 0,
+                    balance_after: balance,
+                    refunds: None,
+                    reason: None,
+                },
+            )?;
+            Some(outbox::pass_changed(
+                conn,
+                Card::GiftCard(card.id),
+                "deactivate",
+            )?)
+        }
+        None => None,
+    };
+    Ok((GiftCard::find(conn, tenant, card.id)?, pass_id))
+}

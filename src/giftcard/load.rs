@@ -1,0 +1,180 @@
+use super::activity::{Activity, NewActivity};
+use super::{check_amount, require_usable, Movement};
+use crate::db::Tenant;
+use crate::domain::CardNumber;
+use crate::models::GiftCard;
+use crate::outbox::{self, Card};
+use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::schema::gift_cards;
+use diesel::prelude::*;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Adjust {
+    /// Signed minor units: positive adds, negative removes (never below zero).
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+}
+
+/// Adds money; the first load of a pending card activates it. Never above the maximum.
+pub fn load(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    gan: &CardNumber,
+    req: &Load,
+    max_balance: i64,
+) -> Result<Movement, ApiError> {
+    let card = GiftCard::by_gan(conn, tenant, gan)?;
+    check_amount(req.amount, &req.currency, &card)?;
+    require_usable(&card)?;
+    let updated: Option<(i64, String)> = diesel::update(gift_cards::table.find(card.id))
+        .filter(gift_cards::state.ne("deactivated"))
+        .filter(gift_cards::balance.le(max_balance - req.amount.min(max_balance)))
+        .set((
+            gift_cards::balance.eq(gift_cards::balance + req.amount),
+            gift_cards::state.eq("active"),
+            gift_cards::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning((gift_cards::balance, gift_cards::state))
+        .get_result(conn)
+        .optional()?;
+    let Some((balance, state)) = updated.filter(|_| req.amount <= max_balance) else {
+        let (state, balance): (String, i64) = gift_cards::table
+            .find(card.id)
+            .select((gift_cards::state, gift_cards::balance))
+            .for_update()
+            .first(conn)?;
+        if state == "deactivated" {
+            return Err(ApiError::new(
+                ProblemKind::CardInactive,
+                "the card is deactivated; it can only be read",
+            ));
+        }
+        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+            "/amount",
+            format!("the balance would pass the maximum of {max_balance} (it holds {balance})"),
+        )]));
+    };
+    let kind = if card.state == "pending" {
+        "activate"
+    } else {
+        "load"
+    };
+    let activity_id = Activity::append(
+        conn,
+        NewActivity {
+            merchant_id: tenant.merchant_id(),
+            gift_card_id: card.id,
+            kind,
+            amount: req.amount,
+            balance_after: balance,
+            refunds: None,
+            reason: None,
+        },
+    )?;
+    let pass_id = outbox::pass_changed(conn, Card::GiftCard(card.id), kind)?;
+    Ok(Movement {
+        activity_id,
+        amount: req.amount,
+        balance,
+        currency: card.currency.trim().to_string(),
+        state,
+        pass_id,
+    })
+}
+
+/// An admin's correction, with a reason, in either direction.
+pub fn adjust(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    gan: &CardNumber,
+    req: &Adjust,
+    max_balance: i64,
+) -> Result<Movement, ApiError> {
+    let card = GiftCard::by_gan(conn, tenant, gan)?;
+    if req.amount == 0 {
+        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+            "/amount",
+            "must not be zero",
+        )]));
+    }
+    check_amount(req.amount.saturating_abs(), &req.currency, &card)?;
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+            "/reason",
+            "1 to 200 characters",
+        )]));
+    }
+    require_usable(&card)?;
+    let (state, current): (String, i64) = gift_cards::table
+        .find(card.id)
+        .select((gift_cards::state, gift_cards::balance))
+        .for_update()
+        .first(conn)?;
+    if state == "deactivated" {
+        return Err(ApiError::new(
+            ProblemKind::CardInactive,
+            "the card is deactivated; it can only be read",
+        ));
+    }
+    let balance = current
+        .checked_add(req.amount)
+        .filter(|b| (0..=max_balance).contains(b))
+        .ok_or_else(|| {
+            if req.amount < 0 {
+                ApiError::new(
+                    ProblemKind::InsufficientFunds,
+                    format!("the card holds {current}"),
+                )
+                .with_extra("balance", current.into())
+            } else {
+                ApiError::invalid_fields(vec![FieldProblem::new(
+                    "/amount",
+                    format!("the balance would pass the maximum of {max_balance}"),
+                )])
+            }
+        })?;
+    let state = if state == "pending" && balance > 0 {
+        "active".to_string()
+    } else {
+        state
+    };
+    diesel::update(gift_cards::table.find(card.id))
+        .set((
+            gift_cards::balance.eq(balance),
+            gift_cards::state.eq(&state),
+            gift_cards::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    let activity_id = Activity::append(
+        conn,
+        NewActivity {
+            merchant_id: tenant.merchant_id(),
+            gift_card_id: card.id,
+            kind: "adjust",
+            amount: req.amount,
+            balance_after: balance,
+            refunds: None,
+            reason: Some(reason),
+        },
+    )?;
+    let pass_id = outbox::pass_changed(conn, Card::GiftCard(card.id), "adjust")?;
+    Ok(Movement {
+        activity_id,
+        amount: req.amount.saturating_abs(),
+        balance,
+        currency: card.currency.trim().to_string(),
+        state,
+        pass_id,
+    })
+}

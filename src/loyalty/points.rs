@@ -1,0 +1,242 @@
+//! Points movements: purchases earn, staff adjust. One transaction each, with the member's
+//! row updated conditionally (points never below zero), a ledger row, the pass's new
+//! version and its outbox row.
+
+use super::ProgramRules;
+use crate::db::Tenant;
+use crate::domain::Currency;
+use crate::models::{Member, Program};
+use crate::outbox::{self, Card};
+use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::schema::{members, point_activities};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Purchase {
+    /// Minor units spent.
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsAdjustment {
+    /// Signed: positive grants, negative takes (never below zero).
+    pub delta: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointsChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earned: Option<i64>,
+    pub points: i64,
+    pub lifetime_points: i64,
+    pub tier: Option<String>,
+    pub activity_id: Uuid,
+    #[serde(skip)]
+    pub pass_id: Uuid,
+}
+
+/// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
+/// tier multiplier)`, with the multiplier of the tier held before the purchase.
+pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -> i64 {
+    let per_major = rules.currency.minor_per_major() as i128;
+    let base = i128::from(amount_minor) * i128::from(rules.points_per_unit);
+    let multiplier = tier
+        .and_then(|name| rules.tiers.iter().find(|t| t.name == name))
+        .and_then(|t| t.multiplier)
+        .unwrap_or(1.0);
+    // Multiplier in thousandths keeps the arithmetic exact for multipliers like 1.5 or 1.25.
+    let milli = (multiplier * 1000.0).round() as i128;
+    ((base * milli) / (per_major * 1000)).clamp(0, i128::from(super::rules::MAX_POINTS)) as i64
+}
+
+/// One ledger entry to apply.
+struct Entry<'a> {
+    delta: i64,
+    kind: &'a str,
+    reason: Option<&'a str>,
+    /// Amount and currency of the purchase that earned the points.
+    purchase: Option<(i64, &'a str)>,
+}
+
+fn apply(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    member: &Member,
+    rules: &ProgramRules,
+    entry: Entry<'_>,
+) -> Result<PointsChange, ApiError> {
+    let Entry {
+        delta,
+        kind,
+        reason,
+        purchase,
+    } = entry;
+    // Lifetime points grow with every gain and never shrink: tiers follow them.
+    let gain = delta.max(0);
+    let updated: Option<(i64, i64)> = diesel::update(members::table.find(member.id))
+        .filter(members::points.ge(-delta.min(0)))
+        .set((
+            members::points.eq(members::points + delta),
+            members::lifetime_points.eq(members::lifetime_points + gain),
+            members::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning((members::points, members::lifetime_points))
+        .get_result(conn)
+        .optional()?;
+    let Some((points, lifetime)) = updated else {
+        let current: i64 = members::table
+            .find(member.id)
+            .select(members::points)
+            .for_update()
+            .first(conn)?;
+        return Err(ApiError::new(
+            ProblemKind::InsufficientFunds,
+            format!("the member has {current} points"),
+        )
+        .with_extra("points", current.into()));
+    };
+    let tier = rules.tier_for(lifetime).map(|t| t.name.clone());
+    if tier != member.tier {
+        diesel::update(members::table.find(member.id))
+            .set(members::tier.eq(&tier))
+            .execute(conn)?;
+    }
+    let activity_id = Uuid::new_v4();
+    diesel::insert_into(point_activities::table)
+        .values((
+            point_activities::id.eq(activity_id),
+            point_activities::merchant_id.eq(tenant.merchant_id()),
+            point_activities::member_id.eq(member.id),
+            point_activities::type_.eq(kind),
+            point_activities::delta.eq(delta),
+            point_activities::points_after.eq(points),
+            point_activities::reason.eq(reason),
+            point_activities::purchase_amount.eq(purchase.map(|p| p.0)),
+            point_activities::purchase_currency.eq(purchase.map(|p| p.1)),
+            point_activities::tier_after.eq(&tier),
+        ))
+        .execute(conn)?;
+    let pass_id = outbox::pass_changed(conn, Card::Member(member.id), kind)?;
+    Ok(PointsChange {
+        earned: None,
+        points,
+        lifetime_points: lifetime,
+        tier,
+        activity_id,
+        pass_id,
+    })
+}
+
+pub fn purchase(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    member_id: Uuid,
+    req: &Purchase,
+) -> Result<PointsChange, ApiError> {
+    let member = Member::find(conn, tenant, member_id)?;
+    let program = Program::find(conn, tenant, member.program_id)?;
+    let rules = program.rules()?;
+    if req.amount <= 0 || req.amount > 1_000_000_000_000 {
+        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+            "/amount",
+            "a positive whole number of minor units",
+        )]));
+    }
+    let currency = Currency::parse(&req.currency)
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
+    if currency != rules.currency {
+        return Err(ApiError::new(
+            ProblemKind::CurrencyMismatch,
+            format!(
+                "the program counts purchases in {}, not {}",
+                rules.currency, currency
+            ),
+        ));
+    }
+    let earned = points_for(&rules, req.amount, member.tier.as_deref());
+    let mut change = apply(
+        conn,
+        tenant,
+        &member,
+        &rules,
+        Entry {
+            delta: earned,
+            kind: "purchase",
+            reason: None,
+            purchase: Some((req.amount, currency.code())),
+        },
+    )?;
+    change.earned = Some(earned);
+    Ok(change)
+}
+
+pub fn adjust(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    member_id: Uuid,
+    req: &PointsAdjustment,
+) -> Result<PointsChange, ApiError> {
+    let member = Member::find(conn, tenant, member_id)?;
+    let rules = Program::find(conn, tenant, member.program_id)?.rules()?;
+    let reason = req.reason.trim();
+    let mut problems = Vec::new();
+    if req.delta == 0 || req.delta.abs() > super::rules::MAX_POINTS {
+        problems.push(FieldProblem::new(
+            "/delta",
+            "a non-zero whole number of points",
+        ));
+    }
+    if reason.is_empty() || reason.chars().count() > 200 {
+        problems.push(FieldProblem::new("/reason", "1 to 200 characters"));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_fields(problems));
+    }
+    apply(
+        conn,
+        tenant,
+        &member,
+        &rules,
+        Entry {
+            delta: req.delta,
+            kind: "adjust",
+            reason: Some(reason),
+            purchase: None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loyalty::Tier;
+
+    #[test]
+    fn earning_rounds_down_and_applies_the_tier_multiplier() {
+        let tiers = vec![
+            Tier {
+                name: "Bronze".into(),
+                min_points: 0,
+                multiplier: None,
+            },
+            Tier {
+                name: "Gold".into(),
+                min_points: 1000,
+                multiplier: Some(1.5),
+            },
+        ];
+        let rules = ProgramRules::parse("EUR", 10, tiers, 0, None).unwrap();
+        assert_eq!(points_for(&rules, 1050, Some("Bronze")), 105); // 10.50 EUR
+        assert_eq!(points_for(&rules, 1099, Some("Bronze")), 109); // floor of 109.9
+        assert_eq!(points_for(&rules, 1000, Some("Gold")), 150);
+        assert_eq!(points_for(&rules, 9, None), 0);
+        let yen = ProgramRules::parse("JPY", 1, vec![], 0, None).unwrap();
+        assert_eq!(points_for(&yen, 1500, None), 1500);
+    }
+}

@@ -1,0 +1,41 @@
+//! Every change of what a pass shows ends with [`pass_changed`], inside the change's own
+//! transaction: the pass gets a new update tag (its triggers tell every process's pass
+//! cache) and an outbox row records the push that must follow.
+
+use crate::schema::{outbox, passes};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+/// Whose pass changed.
+pub enum Card {
+    Member(Uuid),
+    GiftCard(Uuid),
+}
+
+/// Bumps the pass's update tag and queues its push; returns the pass id.
+pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryResult<Uuid> {
+    let next_tag = diesel::dsl::sql::<diesel::sql_types::BigInt>("nextval('pass_update_tag_seq')");
+    let changes = (
+        passes::update_tag.eq(next_tag),
+        passes::updated_at.eq(diesel::dsl::now),
+    );
+    let returning = (passes::id, passes::merchant_id);
+    let (pass_id, merchant_id): (Uuid, Uuid) = match card {
+        Card::Member(id) => diesel::update(passes::table.filter(passes::member_id.eq(id)))
+            .set(changes)
+            .returning(returning)
+            .get_result(conn)?,
+        Card::GiftCard(id) => diesel::update(passes::table.filter(passes::gift_card_id.eq(id)))
+            .set(changes)
+            .returning(returning)
+            .get_result(conn)?,
+    };
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::merchant_id.eq(merchant_id),
+            outbox::pass_id.eq(pass_id),
+            outbox::reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(pass_id)
+}

@@ -1,0 +1,101 @@
+use crate::db;
+use crate::domain::{CardNumber, Pin};
+use crate::models::GiftCard;
+use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::schema::pin_failures;
+use crate::startup::AppState;
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceCheck {
+    pub gan: String,
+    pub pin: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicBalance {
+    pub balance: i64,
+    pub currency: String,
+    pub state: String,
+}
+
+/// Wrong PINs allowed per card, and per client address, within the window.
+const PER_CARD: i64 = 5;
+const PER_CLIENT: i64 = 20;
+const WINDOW_MINUTES: i64 = 15;
+
+/// A customer checks a gift card's balance with its number and PIN. No key needed; wrong
+/// PINs are limited per card and per client address.
+#[utoipa::path(tag = "public", request_body = BalanceCheck, responses(
+    (status = 200, body = PublicBalance),
+    (status = 404, description = "unknown card or wrong PIN", body = crate::problem::Problem, content_type = "application/problem+json"),
+    (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/public/gift-cards/balance")]
+pub async fn balance(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<BalanceCheck>,
+) -> Result<HttpResponse, ApiError> {
+    let gan = CardNumber::parse(&body.gan)
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/gan", e)]))?;
+    let pin = Pin::parse(body.pin.trim());
+    let client = req
+        .connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_string();
+    let answer = db::run(&state.pool, move |conn| {
+        let since = Utc::now() - Duration::minutes(WINDOW_MINUTES);
+        let from_client: i64 = pin_failures::table
+            .filter(pin_failures::client.eq(&client))
+            .filter(pin_failures::created_at.gt(since))
+            .count()
+            .get_result(conn)?;
+        if from_client >= PER_CLIENT {
+            return Err(limited());
+        }
+        let card = GiftCard::by_gan_any_merchant(conn, &gan)?;
+        if let Some(card) = &card {
+            let on_card: i64 = pin_failures::table
+                .filter(pin_failures::gift_card_id.eq(card.id))
+                .filter(pin_failures::created_at.gt(since))
+                .count()
+                .get_result(conn)?;
+            if on_card >= PER_CARD {
+                return Err(limited());
+            }
+        }
+        match (card, pin) {
+            (Some(card), Some(pin)) if pin.matches(&card.pin_hash) => Ok(PublicBalance {
+                balance: card.balance,
+                currency: card.currency.trim().to_string(),
+                state: card.state,
+            }),
+            (card, _) => {
+                diesel::insert_into(pin_failures::table)
+                    .values((
+                        pin_failures::gift_card_id.eq(card.map(|c| c.id)),
+                        pin_failures::client.eq(&client),
+                    ))
+                    .execute(conn)?;
+                // The same answer for an unknown card and a wrong PIN: no card enumeration.
+                Err(ApiError::not_found("no gift card with this number and PIN"))
+            }
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn limited() -> ApiError {
+    ApiError::new(
+        ProblemKind::RateLimited,
+        "too many wrong PINs; try again later",
+    )
+    .with_retry_after((WINDOW_MINUTES * 60) as u64)
+}

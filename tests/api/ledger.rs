@@ -1,0 +1,571 @@
+//! The POS ledger: exactly once under concurrent tills and retries, never below zero.
+
+use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::pass_check::check_pkpass;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+#[tokio::test]
+async fn a_storm_of_tills_with_retries_never_double_spends() {
+    let app = Arc::new(spawn_app().await);
+    let m = Arc::new(app.create_merchant("Storm"));
+    let initial = 20_000;
+    let mut gans = Vec::new();
+    for _ in 0..4 {
+        gans.push(
+            app.issue_gift_card(&m.admin_key, "EUR", initial).await["gan"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let gans = Arc::new(gans);
+
+    let mut tills = Vec::new();
+    for till in 0..32 {
+        let (app, m, gans) = (app.clone(), m.clone(), gans.clone());
+        tills.push(tokio::spawn(async move {
+            let gan = &gans[till % gans.len()];
+            let path = format!("/api/v1/gift-cards/{gan}/redeem");
+            let mut successes: Vec<(String, i64)> = Vec::new();
+            for n in 0..40 {
+                let amount = 1 + ((till * 7919 + n * 104_729) % 150) as i64;
+                let key = format!("till-{till}-sale-{n}");
+                let body = json!({"amount": amount, "currency": "EUR"});
+                // Every request sent twice with the same key, at the same time.
+                let (a, b) = tokio::join!(
+                    app.pos(&path, &m.pos_key, &key, &body),
+                    app.pos(&path, &m.pos_key, &key, &body)
+                );
+                let replayed = |r: &reqwest::Response| {
+                    r.headers()
+                        .get("idempotent-replayed")
+                        .is_some_and(|v| v == "true")
+                };
+                assert_eq!(
+                    a.status(),
+                    b.status(),
+                    "both answers of {key} have one status"
+                );
+                assert_eq!(
+                    u8::from(replayed(&a)) + u8::from(replayed(&b)),
+                    1,
+                    "exactly one of {key} is a replay"
+                );
+                let status = a.status().as_u16();
+                let (ta, tb) = (a.text().await.unwrap(), b.text().await.unwrap());
+                assert_eq!(ta, tb, "a replay answers exactly as the first did");
+                let body: Value = serde_json::from_str(&ta).unwrap();
+                match status {
+                    200 => {
+                        assert_eq!(body["amount"], amount);
+                        assert!(body["balance"].as_i64().unwrap() >= 0);
+                        successes.push((body["activity_id"].as_str().unwrap().to_string(), amount));
+                    }
+                    409 => assert!(
+                        body["type"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with("/insufficient-funds"),
+                        "{body}"
+                    ),
+                    other => panic!("unexpected {other}: {body}"),
+                }
+                // Now and then: the same key with another body, a wrong currency, a wrong key.
+                if n % 10 == 3 {
+                    let res = app
+                        .pos(
+                            &path,
+                            &m.pos_key,
+                            &key,
+                            &json!({"amount": amount + 1, "currency": "EUR"}),
+                        )
+                        .await;
+                    assert_problem(res, 422, "idempotency-key-reuse").await;
+                    let res = app
+                        .pos(
+                            &path,
+                            &m.pos_key,
+                            &format!("{key}-usd"),
+                            &json!({"amount": 1, "currency": "USD"}),
+                        )
+                        .await;
+                    assert_problem(res, 422, "currency-mismatch").await;
+                    let res = app
+                        .pos(
+                            &path,
+                            "pm_pos_wrongwrongwrongwrongwrongwrong1",
+                            &format!("{key}-x"),
+                            &body,
+                        )
+                        .await;
+                    assert_problem(res, 401, "unauthorized").await;
+                }
+            }
+            (gan.clone(), successes)
+        }));
+    }
+    let mut by_card: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for t in tills {
+        let (gan, successes) = t.await.expect("till task");
+        by_card.entry(gan).or_default().extend(successes);
+    }
+    for gan in gans.iter() {
+        let successes = &by_card[gan];
+        let spent: i64 = successes.iter().map(|(_, a)| a).sum();
+        let card = TestApp::expect_json(
+            app.get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            card["balance"].as_i64().unwrap(),
+            initial - spent,
+            "balance of {gan}"
+        );
+        let activities = TestApp::expect_json(
+            app.get_with_key(&format!("/api/v1/gift-cards/{gan}/activities"), &m.pos_key)
+                .await,
+            200,
+        )
+        .await;
+        let activities = activities["activities"].as_array().unwrap();
+        let redeems: HashSet<String> = activities
+            .iter()
+            .filter(|a| a["type"] == "redeem")
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect();
+        let answered: HashSet<String> = successes.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(
+            redeems, answered,
+            "activities match the successful answers one for one"
+        );
+        assert!(activities
+            .iter()
+            .all(|a| a["balance_after"].as_i64().unwrap() >= 0));
+        assert_eq!(
+            activities
+                .iter()
+                .map(|a| a["amount"].as_i64().unwrap())
+                .sum::<i64>(),
+            initial - spent
+        );
+    }
+    let report = TestApp::expect_json(
+        app.get_with_key("/api/v1/ledger/verify", &m.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert_eq!(report["gift_cards_checked"], 4);
+}
+
+#[tokio::test]
+async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Rules");
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 5000).await;
+    let gan = card["gan"].as_str().unwrap();
+    let path = |op: &str| format!("/api/v1/gift-cards/{gan}/{op}");
+
+    // A POS mutation without a key is refused before anything happens.
+    let res = app
+        .post_json(
+            &path("redeem"),
+            &m.pos_key,
+            &json!({"amount": 100, "currency": "EUR"}),
+        )
+        .await;
+    assert_problem(res, 400, "validation").await;
+
+    let r = TestApp::expect_json(
+        app.pos(
+            &path("redeem"),
+            &m.pos_key,
+            "r1",
+            &json!({"amount": 1250, "currency": "EUR"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(r["balance"], 3750);
+    let redeem_id = r["activity_id"].as_str().unwrap().to_string();
+    // The pass shows the new balance.
+    let pass = check_pkpass(
+        &app.download_pass(card["apple_pass_url"].as_str().unwrap())
+            .await,
+    );
+    assert_eq!(
+        pass.pass_json["storeCard"]["headerFields"][0]["value"],
+        37.5
+    );
+
+    // Refund part, then the rest; never more than was redeemed.
+    let f = TestApp::expect_json(
+        app.pos(
+            &path("refund"),
+            &m.pos_key,
+            "f1",
+            &json!({"activity_id": redeem_id, "amount": 250}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(f["balance"], 4000);
+    let res = app
+        .pos(
+            &path("refund"),
+            &m.pos_key,
+            "f2",
+            &json!({"activity_id": redeem_id, "amount": 1001}),
+        )
+        .await;
+    let body = assert_problem(res, 422, "validation").await;
+    assert_eq!(body["refundable"], 1000);
+    let f = TestApp::expect_json(
+        app.pos(
+            &path("refund"),
+            &m.pos_key,
+            "f3",
+            &json!({"activity_id": redeem_id}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(f["amount"], 1000);
+    assert_eq!(f["balance"], 5000);
+    let res = app
+        .pos(
+            &path("refund"),
+            &m.pos_key,
+            "f4",
+            &json!({"activity_id": redeem_id, "amount": 1}),
+        )
+        .await;
+    assert_problem(res, 422, "validation").await;
+
+    // Partial redemption takes what is there and says so; then nothing is left.
+    let p = TestApp::expect_json(
+        app.pos(
+            &path("redeem"),
+            &m.pos_key,
+            "r2",
+            &json!({"amount": 9999, "currency": "EUR", "allow_partial": true}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (p["amount"].as_i64(), p["balance"].as_i64()),
+        (Some(5000), Some(0))
+    );
+    let res = app
+        .pos(
+            &path("redeem"),
+            &m.pos_key,
+            "r3",
+            &json!({"amount": 1, "currency": "EUR"}),
+        )
+        .await;
+    assert_problem(res, 409, "insufficient-funds").await;
+
+    // Loads, and the maximum balance.
+    let l = TestApp::expect_json(
+        app.pos(
+            &path("load"),
+            &m.pos_key,
+            "l1",
+            &json!({"amount": 700, "currency": "EUR"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(l["balance"], 700);
+    let res = app
+        .pos(
+            &path("load"),
+            &m.pos_key,
+            "l2",
+            &json!({"amount": 100_000_000, "currency": "EUR"}),
+        )
+        .await;
+    assert_problem(res, 422, "validation").await;
+    for bad in [
+        json!({"amount": 0, "currency": "EUR"}),
+        json!({"amount": -5, "currency": "EUR"}),
+        json!({"amount": 5, "currency": "EURO"}),
+    ] {
+        let res = app
+            .pos(&path("load"), &m.pos_key, &format!("bad-{bad}"), &bad)
+            .await;
+        assert_problem(res, 422, "validation").await;
+    }
+    // Adjustments are for admins.
+    let res = app
+        .pos(
+            &path("adjust"),
+            &m.pos_key,
+            "a1",
+            &json!({"amount": -100, "currency": "EUR", "reason": "till count"}),
+        )
+        .await;
+    assert_problem(res, 403, "forbidden").await;
+    let a = TestApp::expect_json(
+        app.pos(
+            &path("adjust"),
+            &m.admin_key,
+            "a1",
+            &json!({"amount": -100, "currency": "EUR", "reason": "till count"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(a["balance"], 600);
+
+    // A deactivated card refuses everything but reads, and its pass is voided.
+    let d = TestApp::expect_json(
+        app.post_json(&path("deactivate"), &m.admin_key, &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(d["state"], "deactivated");
+    for (op, body) in [
+        ("redeem", json!({"amount": 1, "currency": "EUR"})),
+        ("load", json!({"amount": 1, "currency": "EUR"})),
+        ("refund", json!({"activity_id": redeem_id})),
+    ] {
+        let res = app
+            .pos(&path(op), &m.pos_key, &format!("after-{op}"), &body)
+            .await;
+        assert_problem(res, 409, "card-inactive").await;
+    }
+    let read = TestApp::expect_json(
+        app.get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (read["balance"].as_i64(), read["state"].as_str()),
+        (Some(600), Some("deactivated"))
+    );
+    let pass = check_pkpass(
+        &app.download_pass(card["apple_pass_url"].as_str().unwrap())
+            .await,
+    );
+    assert_eq!(pass.pass_json["voided"], true);
+
+    let activities =
+        TestApp::expect_json(app.get_with_key(&path("activities"), &m.pos_key).await, 200).await;
+    let kinds: Vec<&str> = activities["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "activate",
+            "redeem",
+            "refund",
+            "refund",
+            "redeem",
+            "load",
+            "adjust",
+            "deactivate"
+        ]
+    );
+    let report = TestApp::expect_json(
+        app.get_with_key("/api/v1/ledger/verify", &m.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(report["problems"], json!([]));
+}
+
+#[tokio::test]
+async fn purchases_earn_points_move_tiers_and_points_never_go_below_zero() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Loyal");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann Lee")
+        .await;
+    let id = member["id"].as_str().unwrap();
+    let purchases = format!("/api/v1/members/{id}/purchases");
+
+    // 45.99 EUR at 10 points per euro: 459 points (rounded down), 509 with the welcome 50: Silver.
+    let p = TestApp::expect_json(
+        app.pos(
+            &purchases,
+            &m.pos_key,
+            "p1",
+            &json!({"amount": 4599, "currency": "EUR"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (
+            p["earned"].as_i64(),
+            p["points"].as_i64(),
+            p["tier"].as_str()
+        ),
+        (Some(459), Some(509), Some("Silver"))
+    );
+    let again = app
+        .pos(
+            &purchases,
+            &m.pos_key,
+            "p1",
+            &json!({"amount": 4599, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(TestApp::expect_json(again, 200).await, p);
+    let res = app
+        .pos(
+            &purchases,
+            &m.pos_key,
+            "p2",
+            &json!({"amount": 100, "currency": "USD"}),
+        )
+        .await;
+    assert_problem(res, 422, "currency-mismatch").await;
+
+    let points = format!("/api/v1/members/{id}/points");
+    let res = app
+        .pos(
+            &points,
+            &m.pos_key,
+            "x1",
+            &json!({"delta": -510, "reason": "reward"}),
+        )
+        .await;
+    let body = assert_problem(res, 409, "insufficient-funds").await;
+    assert_eq!(body["points"], 509);
+    let x = TestApp::expect_json(
+        app.pos(
+            &points,
+            &m.pos_key,
+            "x2",
+            &json!({"delta": -500, "reason": "free coffee"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (x["points"].as_i64(), x["tier"].as_str()),
+        (Some(9), Some("Silver")),
+        "spending keeps the tier"
+    );
+
+    // Gold earns 1.5x: reach Gold with a grant, then buy.
+    TestApp::expect_json(
+        app.pos(
+            &points,
+            &m.admin_key,
+            "x3",
+            &json!({"delta": 1500, "reason": "anniversary"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let p = TestApp::expect_json(
+        app.pos(
+            &purchases,
+            &m.pos_key,
+            "p3",
+            &json!({"amount": 1000, "currency": "EUR"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (p["earned"].as_i64(), p["tier"].as_str()),
+        (Some(150), Some("Gold"))
+    );
+
+    let pass = check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    );
+    assert_eq!(
+        pass.pass_json["storeCard"]["headerFields"][0]["value"],
+        1659
+    );
+    assert_eq!(
+        pass.pass_json["storeCard"]["primaryFields"][0]["value"],
+        "Gold"
+    );
+    let report = TestApp::expect_json(
+        app.get_with_key("/api/v1/ledger/verify", &m.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(report["problems"], json!([]));
+}
+
+#[tokio::test]
+async fn customers_check_balances_with_their_pin_and_guessing_is_stopped() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Public");
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 2500).await;
+    let (gan, pin) = (card["gan"].as_str().unwrap(), card["pin"].as_str().unwrap());
+    let check = |pin: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/v1/public/gift-cards/balance"))
+                .json(&json!({"gan": gan, "pin": pin}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = TestApp::expect_json(check(pin.to_string()).await, 200).await;
+    assert_eq!(
+        ok,
+        json!({"balance": 2500, "currency": "EUR", "state": "active"})
+    );
+
+    let wrong = if pin == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    for _ in 0..5 {
+        assert_problem(check(wrong.to_string()).await, 404, "not-found").await;
+    }
+    // Locked now, even with the right PIN, and the answer says when to come back.
+    let res = check(pin.to_string()).await;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_problem(res, 429, "rate-limited").await;
+
+    // A GAN with a bad check digit is refused before any lookup.
+    let res = app
+        .client
+        .post(app.url("/api/v1/public/gift-cards/balance"))
+        .json(&json!({"gan": "4111111111111112", "pin": "12345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 422, "validation").await;
+}
