@@ -100,6 +100,8 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
     db::migrate(&database.url)?;
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
     actix_web::rt::System::new().block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = crate::workers::spawn_all(pool.clone(), &settings, stopped);
         let app = Application::build(settings.clone(), pool)?;
         tracing::info!(
             bind = %settings.bind,
@@ -108,7 +110,11 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
             "passmint is serving"
         );
         app.run_until_stopped().await?;
-        tracing::info!("HTTP server stopped");
+        tracing::info!("HTTP server stopped; stopping workers");
+        let _ = stop.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
         anyhow::Ok(())
     })?;
     drop(database);
@@ -118,9 +124,16 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
 fn worker(settings: Settings) -> anyhow::Result<()> {
     let database = Database::open(&settings)?;
     db::migrate(&database.url)?;
+    let pool = db::build_pool(&database.url, settings.db_pool_size)?;
     actix_web::rt::System::new().block_on(async {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = crate::workers::spawn_all(pool, &settings, stopped);
         tracing::info!("passmint worker is running; stop it with SIGINT or SIGTERM");
         wait_for_shutdown_signal().await;
+        let _ = stop.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
     });
     drop(database);
     Ok(())

@@ -29,6 +29,8 @@ pub struct Settings {
     pub gift_card_max_balance: i64,
     /// Memory for signed passes kept to answer repeated downloads; 0 turns it off.
     pub pass_cache_bytes: usize,
+    /// How long idempotency keys are kept (at least 24 hours).
+    pub idempotency_hours: i64,
 }
 
 /// Where the Pass Type ID identity comes from (contract: `APPLE_*` variables).
@@ -143,6 +145,8 @@ impl Settings {
         let db_pool_size = parse_number(&get, "PASSMINT_DB_POOL_SIZE", 16, 1, 1000)? as u32;
         let pg_bin_dir = get("PASSMINT_PG_BIN").map(PathBuf::from);
         let apple = parse_apple(&get)?;
+        let idempotency_hours =
+            parse_number(&get, "PASSMINT_IDEMPOTENCY_HOURS", 48, 24, 24 * 365)? as i64;
         let pass_cache_bytes = parse_number(
             &get,
             "PASSMINT_PASS_CACHE_BYTES",
@@ -170,6 +174,7 @@ impl Settings {
             apple,
             gift_card_max_balance,
             pass_cache_bytes,
+            idempotency_hours,
         })
     }
 }

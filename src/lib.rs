@@ -26,3 +26,4 @@ pub mod schema;
 pub mod startup;
 pub mod telemetry;
 pub mod template;
+pub mod workers;

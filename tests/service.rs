@@ -372,3 +372,165 @@ fn pass_render_signs_a_pass_from_a_template_folder_without_the_server() {
     assert!(line.contains("balance"), "{line}");
     cleanup(&service);
 }
+
+/// `kill -9` in the middle of a storm of redemptions, a restart, and every unanswered
+/// request retried with its key: the books balance to the cent.
+#[tokio::test]
+async fn a_crash_in_the_middle_of_a_storm_leaves_the_books_balanced() {
+    let service = Service::new(None);
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(90))
+        .await;
+    let merchant = service.create_merchant("Crash Café");
+    let (admin, pos) = (
+        merchant["admin_key"].as_str().unwrap().to_string(),
+        merchant["pos_key"].as_str().unwrap().to_string(),
+    );
+    let base = format!("http://127.0.0.1:{}", service.port);
+    let client = reqwest::Client::new();
+    let initial = 1_000_000i64;
+    let mut gans = Vec::new();
+    for _ in 0..2 {
+        let card: Value = client
+            .post(format!("{base}/api/v1/gift-cards"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": initial}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        gans.push(card["gan"].as_str().unwrap().to_string());
+    }
+
+    // (key, gan, amount, answer: Some((status, body)) or None when the server died first)
+    type Sent = (String, String, i64, Option<(u16, String)>);
+    let mut tills = Vec::new();
+    for till in 0..16 {
+        let (client, base, pos, gan) = (
+            client.clone(),
+            base.clone(),
+            pos.clone(),
+            gans[till % 2].clone(),
+        );
+        tills.push(tokio::spawn(async move {
+            let mut sent: Vec<Sent> = Vec::new();
+            for n in 0..1000 {
+                let key = format!("crash-{till}-{n}");
+                let amount = 1 + (till as i64 * 31 + n) % 97;
+                let res = client
+                    .post(format!("{base}/api/v1/gift-cards/{gan}/redeem"))
+                    .bearer_auth(&pos)
+                    .header("Idempotency-Key", &key)
+                    .json(&serde_json::json!({"amount": amount, "currency": "EUR"}))
+                    .send()
+                    .await;
+                let answer = match res {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        r.text().await.ok().map(|body| (status, body))
+                    }
+                    Err(_) => None,
+                };
+                let dead = answer.is_none();
+                sent.push((key, gan.clone(), amount, answer));
+                if dead {
+                    break;
+                }
+            }
+            sent
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop(&mut child, Signal::SIGKILL);
+    let mut sent: Vec<Sent> = Vec::new();
+    for t in tills {
+        sent.extend(t.await.unwrap());
+    }
+    let unanswered = sent.iter().filter(|s| s.3.is_none()).count();
+    assert!(
+        sent.len() > 16 && unanswered > 0,
+        "the kill landed mid-storm ({} sent, {unanswered} unanswered)",
+        sent.len()
+    );
+
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    let mut spent: std::collections::HashMap<String, i64> = Default::default();
+    let mut successes = 0;
+    for (key, gan, amount, answer) in &sent {
+        let res = client
+            .post(format!("{base}/api/v1/gift-cards/{gan}/redeem"))
+            .bearer_auth(&pos)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"amount": amount, "currency": "EUR"}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let replayed = res.headers().get("idempotent-replayed").is_some();
+        let body = res.text().await.unwrap();
+        if let Some((first_status, first_body)) = answer {
+            // Answered before the crash: the retry is that very answer.
+            assert!(
+                replayed,
+                "{key} was answered before the crash, so this is a replay"
+            );
+            assert_eq!((status, &body), (*first_status, first_body));
+        }
+        assert_eq!(status, 200, "{key}: {body}");
+        successes += 1;
+        *spent.entry(gan.clone()).or_default() += amount;
+    }
+    for gan in &gans {
+        let card: Value = client
+            .get(format!("{base}/api/v1/gift-cards/{gan}"))
+            .bearer_auth(&pos)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            card["balance"].as_i64().unwrap(),
+            initial - spent.get(gan).copied().unwrap_or(0),
+            "balance of {gan}"
+        );
+    }
+    let report: Value = client
+        .get(format!("{base}/api/v1/ledger/verify"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    let mut redeems = 0;
+    for gan in &gans {
+        let list: Value = client
+            .get(format!("{base}/api/v1/gift-cards/{gan}/activities"))
+            .bearer_auth(&pos)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        redeems += list["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == "redeem")
+            .count();
+    }
+    assert_eq!(redeems, successes, "one activity per settled request");
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    cleanup(&service);
+}

@@ -1,0 +1,35 @@
+//! Background work fed from PostgreSQL, run by `passmint serve` and alone by
+//! `passmint worker`. Each loop stops when the shutdown signal flips.
+
+pub mod housekeeping;
+
+use crate::db::DbPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Starts every background loop; they end when `shutdown` becomes true.
+pub fn spawn_all(
+    pool: DbPool,
+    settings: &crate::configuration::Settings,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    vec![tokio::spawn(housekeeping::run(
+        pool,
+        settings.idempotency_hours,
+        shutdown,
+    ))]
+}
+
+/// Sleeps for `period`, or less if shutdown is signalled; true when it is time to stop.
+pub(crate) async fn pause(
+    shutdown: &mut watch::Receiver<bool>,
+    period: std::time::Duration,
+) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(period) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
