@@ -10,6 +10,9 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,42 @@ fn presented_key(req: &HttpRequest) -> Result<ApiKeySecret, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
 }
 
+/// Recently authenticated keys, so a busy till costs no key lookup per request. An entry
+/// lives 5 seconds: a key revoked through another process stops working within that time
+/// (at once in the process that revoked it, which clears its cache).
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<Vec<u8>, (Caller, Instant)>>,
+}
+
+const KEY_TTL: Duration = Duration::from_secs(5);
+const KEY_CACHE_ENTRIES: usize = 10_000;
+
+impl KeyCache {
+    fn get(&self, hash: &[u8]) -> Option<Caller> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < KEY_TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: Vec<u8>, caller: Caller) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= KEY_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (caller, Instant::now()));
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -54,17 +93,23 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let key = key?;
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let hash = key.hash();
+            if let Some(caller) = state.api_keys.get(&hash) {
+                return Ok(caller);
+            }
             let found = db::run(&state.pool, move |conn| {
                 Ok(ApiKey::authenticate(conn, &key)?)
             })
             .await?;
             let found =
                 found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
-            Ok(Caller {
+            let caller = Caller {
                 tenant: Tenant::of_authenticated(found.merchant_id),
                 scope: found.scope(),
                 key_id: found.id,
-            })
+            };
+            state.api_keys.put(hash, caller.clone());
+            Ok(caller)
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Wires the actix-web application: state, middleware, routes and the OpenAPI document.
 
 use crate::apple::SigningIdentity;
+use crate::auth::KeyCache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
 use crate::metrics::Metrics;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub identity: SigningIdentity,
     pub templates: TemplateCache,
     pub pass_cache: Arc<PassCache>,
+    pub api_keys: KeyCache,
 }
 
 pub struct Application {
@@ -57,6 +59,7 @@ impl Application {
             identity,
             templates: TemplateCache::default(),
             pass_cache,
+            api_keys: KeyCache::default(),
         });
         let server = run(listener, state)?;
         Ok(Self { port, server })

@@ -35,22 +35,44 @@ pub struct NewActivity<'a> {
     pub reason: Option<&'a str>,
 }
 
+#[derive(QueryableByName)]
+struct Recorded {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pass_id: Uuid,
+}
+
+/// Appends the activity, gives the card's pass a new update tag and queues its push, in one
+/// statement (one round trip on the hot path of every redemption).
+const RECORD: &str = r#"
+WITH a AS (
+    INSERT INTO gift_card_activities (id, merchant_id, gift_card_id, type, amount, balance_after, refunds_activity_id, reason)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+), p AS (
+    UPDATE passes SET update_tag = nextval('pass_update_tag_seq'), updated_at = now()
+     WHERE gift_card_id = $3
+    RETURNING id, merchant_id
+)
+INSERT INTO outbox (merchant_id, pass_id, reason) SELECT merchant_id, id, $4 FROM p
+RETURNING pass_id
+"#;
+
 impl Activity {
-    pub fn append(conn: &mut PgConnection, new: NewActivity<'_>) -> QueryResult<Uuid> {
+    /// Records a movement: the activity, the pass's new version and its outbox row.
+    /// Returns (activity id, pass id).
+    pub fn record(conn: &mut PgConnection, new: NewActivity<'_>) -> QueryResult<(Uuid, Uuid)> {
+        use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
         let id = Uuid::new_v4();
-        diesel::insert_into(gift_card_activities::table)
-            .values((
-                gift_card_activities::id.eq(id),
-                gift_card_activities::merchant_id.eq(new.merchant_id),
-                gift_card_activities::gift_card_id.eq(new.gift_card_id),
-                gift_card_activities::type_.eq(new.kind),
-                gift_card_activities::amount.eq(new.amount),
-                gift_card_activities::balance_after.eq(new.balance_after),
-                gift_card_activities::refunds_activity_id.eq(new.refunds),
-                gift_card_activities::reason.eq(new.reason),
-            ))
-            .execute(conn)?;
-        Ok(id)
+        let recorded: Recorded = diesel::sql_query(RECORD)
+            .bind::<SqlUuid, _>(id)
+            .bind::<SqlUuid, _>(new.merchant_id)
+            .bind::<SqlUuid, _>(new.gift_card_id)
+            .bind::<Text, _>(new.kind)
+            .bind::<BigInt, _>(new.amount)
+            .bind::<BigInt, _>(new.balance_after)
+            .bind::<Nullable<SqlUuid>, _>(new.refunds)
+            .bind::<Nullable<Text>, _>(new.reason)
+            .get_result(conn)?;
+        Ok((id, recorded.pass_id))
     }
 
     pub fn of_card(conn: &mut PgConnection, gift_card_id: Uuid) -> QueryResult<Vec<Activity>> {

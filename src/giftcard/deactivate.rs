@@ -2,7 +2,6 @@ use super::activity::{Activity, NewActivity};
 use crate::db::Tenant;
 use crate::domain::CardNumber;
 use crate::models::GiftCard;
-use crate::outbox::{self, Card};
 use crate::problem::ApiError;
 use crate::schema::gift_cards;
 use diesel::prelude::*;
@@ -27,7 +26,7 @@ pub fn deactivate(
         .optional()?;
     let pass_id = match changed {
         Some(balance) => {
-            Activity::append(
+            let (_, pass_id) = Activity::record(
                 conn,
                 NewActivity {
                     merchant_id: tenant.merchant_id(),
@@ -39,11 +38,7 @@ pub fn deactivate(
                     reason: None,
                 },
             )?;
-            Some(outbox::pass_changed(
-                conn,
-                Card::GiftCard(card.id),
-                "deactivate",
-            )?)
+            Some(pass_id)
         }
         None => None,
     };

@@ -3,7 +3,6 @@ use super::{check_amount, require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::CardNumber;
 use crate::models::GiftCard;
-use crate::outbox::{self, Card};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::gift_cards;
 use diesel::prelude::*;
@@ -69,7 +68,7 @@ pub fn load(
     } else {
         "load"
     };
-    let activity_id = Activity::append(
+    let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
             merchant_id: tenant.merchant_id(),
@@ -81,7 +80,6 @@ pub fn load(
             reason: None,
         },
     )?;
-    let pass_id = outbox::pass_changed(conn, Card::GiftCard(card.id), kind)?;
     Ok(Movement {
         activity_id,
         amount: req.amount,
@@ -156,7 +154,7 @@ pub fn adjust(
             gift_cards::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)?;
-    let activity_id = Activity::append(
+    let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
             merchant_id: tenant.merchant_id(),
@@ -168,7 +166,6 @@ pub fn adjust(
             reason: Some(reason),
         },
     )?;
-    let pass_id = outbox::pass_changed(conn, Card::GiftCard(card.id), "adjust")?;
     Ok(Movement {
         activity_id,
         amount: req.amount.saturating_abs(),

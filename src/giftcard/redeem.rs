@@ -1,13 +1,13 @@
 use super::activity::{Activity, NewActivity};
 use super::{check_amount, require_usable, Movement};
 use crate::db::Tenant;
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, Currency};
 use crate::models::GiftCard;
-use crate::outbox::{self, Card};
-use crate::problem::{ApiError, ProblemKind};
+use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::gift_cards;
 use diesel::prelude::*;
 use serde::Deserialize;
+use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,22 +28,35 @@ pub fn redeem(
     gan: &CardNumber,
     req: &Redeem,
 ) -> Result<Movement, ApiError> {
-    let card = GiftCard::by_gan(conn, tenant, gan)?;
-    check_amount(req.amount, &req.currency, &card)?;
-    require_usable(&card)?;
-    let updated: Option<i64> = diesel::update(gift_cards::table.find(card.id))
+    if req.amount <= 0 {
+        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+            "/amount",
+            "a positive whole number of minor units",
+        )]));
+    }
+    let currency = Currency::parse(&req.currency)
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
+    // The common case in one statement: the right card, active, in this currency, with
+    // enough money. Anything else is explained by the slow path below.
+    let fast: Option<(Uuid, i64)> = diesel::update(gift_cards::table)
+        .filter(gift_cards::merchant_id.eq(tenant.merchant_id()))
+        .filter(gift_cards::gan.eq(gan.as_str()))
+        .filter(gift_cards::currency.eq(currency.code()))
         .filter(gift_cards::state.eq("active"))
         .filter(gift_cards::balance.ge(req.amount))
         .set((
             gift_cards::balance.eq(gift_cards::balance - req.amount),
             gift_cards::updated_at.eq(diesel::dsl::now),
         ))
-        .returning(gift_cards::balance)
+        .returning((gift_cards::id, gift_cards::balance))
         .get_result(conn)
         .optional()?;
-    let (taken, balance) = match updated {
-        Some(balance) => (req.amount, balance),
+    let (card_id, taken, balance) = match fast {
+        Some((id, balance)) => (id, req.amount, balance),
         None => {
+            let card = GiftCard::by_gan(conn, tenant, gan)?;
+            check_amount(req.amount, &req.currency, &card)?;
+            require_usable(&card)?;
             // Not enough, or no longer active: look under the row lock to say which.
             let (state, balance): (String, i64) = gift_cards::table
                 .find(card.id)
@@ -65,27 +78,37 @@ pub fn redeem(
                 }
                 _ => {}
             }
-            if !req.allow_partial || balance == 0 {
+            if balance >= req.amount {
+                // Raced with a load between the two statements: take it now.
+                diesel::update(gift_cards::table.find(card.id))
+                    .set((
+                        gift_cards::balance.eq(balance - req.amount),
+                        gift_cards::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)?;
+                (card.id, req.amount, balance - req.amount)
+            } else if !req.allow_partial || balance == 0 {
                 return Err(ApiError::new(
                     ProblemKind::InsufficientFunds,
                     format!("the card holds {balance}, less than {}", req.amount),
                 )
                 .with_extra("balance", balance.into()));
+            } else {
+                diesel::update(gift_cards::table.find(card.id))
+                    .set((
+                        gift_cards::balance.eq(0),
+                        gift_cards::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)?;
+                (card.id, balance, 0)
             }
-            diesel::update(gift_cards::table.find(card.id))
-                .set((
-                    gift_cards::balance.eq(0),
-                    gift_cards::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)?;
-            (balance, 0)
         }
     };
-    let activity_id = Activity::append(
+    let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
             merchant_id: tenant.merchant_id(),
-            gift_card_id: card.id,
+            gift_card_id: card_id,
             kind: "redeem",
             amount: -taken,
             balance_after: balance,
@@ -93,12 +116,11 @@ pub fn redeem(
             reason: None,
         },
     )?;
-    let pass_id = outbox::pass_changed(conn, Card::GiftCard(card.id), "redeem")?;
     Ok(Movement {
         activity_id,
         amount: taken,
         balance,
-        currency: card.currency.trim().to_string(),
+        currency: currency.code().to_string(),
         state: "active".into(),
         pass_id,
     })

@@ -3,7 +3,6 @@ use super::{require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::CardNumber;
 use crate::models::GiftCard;
-use crate::outbox::{self, Card};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::{gift_card_activities, gift_cards};
 use diesel::prelude::*;
@@ -97,7 +96,7 @@ pub fn refund(
             gift_cards::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)?;
-    let activity_id = Activity::append(
+    let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
             merchant_id: tenant.merchant_id(),
@@ -109,7 +108,6 @@ pub fn refund(
             reason: None,
         },
     )?;
-    let pass_id = outbox::pass_changed(conn, Card::GiftCard(card.id), "refund")?;
     Ok(Movement {
         activity_id,
         amount,

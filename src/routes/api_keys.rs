@@ -116,7 +116,10 @@ pub async fn revoke(
     })
     .await?;
     match revoked {
-        Ok(key) => Ok(HttpResponse::Ok().json(ApiKeyView::from(key))),
+        Ok(key) => {
+            state.api_keys.clear();
+            Ok(HttpResponse::Ok().json(ApiKeyView::from(key)))
+        }
         Err(LastAdminKey) => Err(ApiError::new(
             ProblemKind::Conflict,
             "this is the merchant's last active admin key; issue another admin key first",

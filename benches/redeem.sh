@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Gift-card redemptions over HTTP against pgbench running a transaction of the same shape
+# (one conditional UPDATE and three INSERTs: activity, idempotency record, outbox) on the
+# same PostgreSQL server, in the same script.
+#
+#   bash benches/redeem.sh            (needs wrk: apt-get install wrk)
+#
+# Runs a release `passmint serve` on its own private cluster in a temporary folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+cargo build --release -q
+BIN=$PWD/target/release/passmint
+PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n1)
+WORK=$(mktemp -d)
+chmod 755 "$WORK"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSMINT_DB_POOL_SIZE=${POOL:-8}
+unset DATABASE_URL
+CLIENTS=${CLIENTS:-32}
+CARDS=${CARDS:-1000}
+DURATION=${DURATION:-10s}
+
+"$BIN" serve 2>"$WORK/serve.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+KEYS=$("$BIN" merchant create --name "Bench" 2>/dev/null)
+ADMIN=$(echo "$KEYS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_key"])')
+POS=$(echo "$KEYS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pos_key"])')
+python3 - "$PORT" "$ADMIN" "$CARDS" > "$WORK/gans" <<'PY'
+import json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+port, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def issue(i):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/gift-cards", method="POST",
+        data=json.dumps({"template": "gift-card-default", "currency": "EUR", "initial_balance": 100000000}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["gan"]
+with ThreadPoolExecutor(8) as pool:
+    for gan in pool.map(issue, range(n)):
+        print(gan)
+PY
+
+cat > "$WORK/redeem.lua" <<'LUA'
+local gans = {}
+for line in io.lines(os.getenv("GANS")) do gans[#gans + 1] = line end
+local hot = os.getenv("HOT") == "1"
+local pause = tonumber(os.getenv("PAUSE_MS") or "0")
+local counter = 0
+local tag = tostring(math.random(1, 1e9))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("POS")
+wrk.body = '{"amount": 1, "currency": "EUR"}'
+request = function()
+  counter = counter + 1
+  local gan = hot and gans[1] or gans[math.random(1, #gans)]
+  wrk.headers["Idempotency-Key"] = tag .. "-" .. counter
+  return wrk.format(nil, "/api/v1/gift-cards/" .. gan .. "/redeem")
+end
+delay = function() return pause end
+LUA
+export GANS=$WORK/gans POS
+rate() { grep 'Requests/sec' | awk '{print $2}'; }
+p99() { grep -E '^ +99%' | awk '{print $2}'; }
+non2xx() { grep -E 'Non-2xx' | awk '{print $NF}' || true; }
+
+# Warm up, then the maximum rate on random cards.
+wrk -t2 -c"$CLIENTS" -d3s -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" >/dev/null
+wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
+MAX=$(rate < "$WORK/max.txt")
+echo "passmint redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
+
+# Half of that rate: each connection pauses so that together they offer MAX/2.
+PAUSE=$(python3 -c "print(max(1, int($CLIENTS * 1000 / ($MAX / 2))))")
+PAUSE_MS=$PAUSE wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/half.txt"
+echo "at half rate ($(rate < "$WORK/half.txt") req/s offered by $CLIENTS clients pausing ${PAUSE} ms): p99 $(p99 < "$WORK/half.txt") (target < 25ms)"
+
+HOT=1 wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/hot.txt"
+echo "hot card (all $CLIENTS clients on one card): $(rate < "$WORK/hot.txt") req/s (p99 $(p99 < "$WORK/hot.txt"))"
+
+# pgbench on the same server: the private cluster's port and password.
+PGPORT=$(sed -n 4p "$PASSMINT_DATA_DIR/postgres/data/postmaster.pid")
+export PGPASSWORD=$(cat "$PASSMINT_DATA_DIR/postgres.password") PGHOST=127.0.0.1 PGPORT PGUSER=passmint
+"$PGBIN/psql" -q -d postgres -c "DROP DATABASE IF EXISTS pgbench_shape" -c "CREATE DATABASE pgbench_shape"
+"$PGBIN/psql" -q -d pgbench_shape <<SQL
+CREATE TABLE cards (id int PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
+INSERT INTO cards SELECT g, 100000000 FROM generate_series(1, $CARDS) g;
+CREATE TABLE activities (id uuid PRIMARY KEY, card_id int NOT NULL, amount bigint, balance_after bigint, created_at timestamptz DEFAULT now());
+CREATE TABLE idem (merchant uuid, key text, fingerprint bytea, status smallint, body bytea, PRIMARY KEY (merchant, key));
+CREATE TABLE outbox (id bigserial PRIMARY KEY, pass_id uuid, reason text, created_at timestamptz DEFAULT now());
+SQL
+cat > "$WORK/shape.sql" <<SQL
+\set id random(1, $CARDS)
+BEGIN;
+UPDATE cards SET balance = balance - 1 WHERE id = :id AND balance >= 1;
+INSERT INTO activities (id, card_id, amount, balance_after) VALUES (gen_random_uuid(), :id, -1, 0);
+INSERT INTO idem VALUES ('00000000-0000-0000-0000-000000000001', md5(random()::text), '\x00', 200, '\x7b7d');
+INSERT INTO outbox (pass_id, reason) VALUES (gen_random_uuid(), 'redeem');
+END;
+SQL
+"$PGBIN/pgbench" -n -c "$CLIENTS" -j 2 -T "${DURATION%s}" -f "$WORK/shape.sql" pgbench_shape > "$WORK/pgbench.txt" 2>&1
+PGB=$(grep -E '^tps' "$WORK/pgbench.txt" | head -n1 | awk '{print $3}')
+echo "pgbench, same transaction shape, $CLIENTS clients: $PGB tps"
+python3 -c "print(f'ratio passmint/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"
