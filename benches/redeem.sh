@@ -15,7 +15,7 @@ PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSMINT_DB_POOL_SIZE=${POOL:-8}
+export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSMINT_DB_POOL_SIZE=${POOL:-4}
 unset DATABASE_URL
 CLIENTS=${CLIENTS:-32}
 CARDS=${CARDS:-1000}
