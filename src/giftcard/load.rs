@@ -1,5 +1,5 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, require_usable, Movement};
+use super::{check_amount, lock_usable, require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::CardNumber;
 use crate::models::GiftCard;
@@ -47,17 +47,7 @@ pub fn load(
         .get_result(conn)
         .optional()?;
     let Some((balance, state)) = updated.filter(|_| req.amount <= max_balance) else {
-        let (state, balance): (String, i64) = gift_cards::table
-            .find(card.id)
-            .select((gift_cards::state, gift_cards::balance))
-            .for_update()
-            .first(conn)?;
-        if state == "deactivated" {
-            return Err(ApiError::new(
-                ProblemKind::CardInactive,
-                "the card is deactivated; it can only be read",
-            ));
-        }
+        let (_, balance) = lock_usable(conn, card.id)?;
         return Err(ApiError::invalid_fields(vec![FieldProblem::new(
             "/amount",
             format!("the balance would pass the maximum of {max_balance} (it holds {balance})"),
@@ -114,17 +104,7 @@ pub fn adjust(
         )]));
     }
     require_usable(&card)?;
-    let (state, current): (String, i64) = gift_cards::table
-        .find(card.id)
-        .select((gift_cards::state, gift_cards::balance))
-        .for_update()
-        .first(conn)?;
-    if state == "deactivated" {
-        return Err(ApiError::new(
-            ProblemKind::CardInactive,
-            "the card is deactivated; it can only be read",
-        ));
-    }
+    let (state, current) = lock_usable(conn, card.id)?;
     let balance = current
         .checked_add(req.amount)
         .filter(|b| (0..=max_balance).contains(b))

@@ -60,3 +60,25 @@ pub fn require_usable(card: &GiftCard) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The card's state and balance under its row lock, refusing a deactivated card: what
+/// every movement that is not a single conditional UPDATE decides on.
+pub fn lock_usable(
+    conn: &mut diesel::PgConnection,
+    card_id: Uuid,
+) -> Result<(String, i64), ApiError> {
+    use crate::schema::gift_cards;
+    use diesel::prelude::*;
+    let (state, balance): (String, i64) = gift_cards::table
+        .find(card_id)
+        .select((gift_cards::state, gift_cards::balance))
+        .for_update()
+        .first(conn)?;
+    if state == "deactivated" {
+        return Err(ApiError::new(
+            ProblemKind::CardInactive,
+            "the card is deactivated; it can only be read",
+        ));
+    }
+    Ok((state, balance))
+}

@@ -1,5 +1,5 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, require_usable, Movement};
+use super::{check_amount, lock_usable, require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, Currency};
 use crate::models::GiftCard;
@@ -58,25 +58,12 @@ pub fn redeem(
             check_amount(req.amount, &req.currency, &card)?;
             require_usable(&card)?;
             // Not enough, or no longer active: look under the row lock to say which.
-            let (state, balance): (String, i64) = gift_cards::table
-                .find(card.id)
-                .select((gift_cards::state, gift_cards::balance))
-                .for_update()
-                .first(conn)?;
-            match state.as_str() {
-                "deactivated" => {
-                    return Err(ApiError::new(
-                        ProblemKind::CardInactive,
-                        "the card is deactivated; it can only be read",
-                    ))
-                }
-                "pending" => {
-                    return Err(ApiError::new(
-                        ProblemKind::CardInactive,
-                        "the card is not activated yet: load it first",
-                    ))
-                }
-                _ => {}
+            let (state, balance) = lock_usable(conn, card.id)?;
+            if state == "pending" {
+                return Err(ApiError::new(
+                    ProblemKind::CardInactive,
+                    "the card is not activated yet: load it first",
+                ));
             }
             if balance >= req.amount {
                 // Raced with a load between the two statements: take it now.

@@ -1,9 +1,9 @@
 use super::activity::{Activity, NewActivity};
-use super::{require_usable, Movement};
+use super::{lock_usable, require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::CardNumber;
 use crate::models::GiftCard;
-use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::problem::{ApiError, FieldProblem};
 use crate::schema::{gift_card_activities, gift_cards};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -29,17 +29,7 @@ pub fn refund(
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     require_usable(&card)?;
     // The card's row lock serializes refunds of the same redemption.
-    let (state, current): (String, i64) = gift_cards::table
-        .find(card.id)
-        .select((gift_cards::state, gift_cards::balance))
-        .for_update()
-        .first(conn)?;
-    if state == "deactivated" {
-        return Err(ApiError::new(
-            ProblemKind::CardInactive,
-            "the card is deactivated; it can only be read",
-        ));
-    }
+    let (state, current) = lock_usable(conn, card.id)?;
     let redeemed: Option<(String, i64)> = gift_card_activities::table
         .filter(gift_card_activities::id.eq(req.activity_id))
         .filter(gift_card_activities::gift_card_id.eq(card.id))
