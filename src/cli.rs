@@ -101,8 +101,8 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
     actix_web::rt::System::new().block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = crate::workers::spawn_all(pool.clone(), &settings, stopped);
         let app = Application::build(settings.clone(), pool)?;
+        let workers = app.start_workers(stopped);
         tracing::info!(
             bind = %settings.bind,
             port = app.port(),
@@ -125,9 +125,12 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
     let database = Database::open(&settings)?;
     db::migrate(&database.url)?;
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
+    let identity = crate::apple::SigningIdentity::load(&settings.apple)?;
+    identity.announce();
+    let apns = std::sync::Arc::new(crate::apple::apns::ApnsClient::new(&identity, &settings.apns)?);
     actix_web::rt::System::new().block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = crate::workers::spawn_all(pool, &settings, stopped);
+        let workers = crate::workers::spawn_all(pool, &settings, apns, crate::metrics::Metrics::new(), stopped);
         tracing::info!("passmint worker is running; stop it with SIGINT or SIGTERM");
         wait_for_shutdown_signal().await;
         let _ = stop.send(true);

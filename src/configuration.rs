@@ -25,12 +25,21 @@ pub struct Settings {
     /// Directory holding `initdb`, `pg_ctl` and `postgres`; found automatically when unset.
     pub pg_bin_dir: Option<PathBuf>,
     pub apple: AppleSettings,
+    pub apns: ApnsSettings,
     /// Largest balance a gift card may hold, in minor units.
     pub gift_card_max_balance: i64,
     /// Memory for signed passes kept to answer repeated downloads; 0 turns it off.
     pub pass_cache_bytes: usize,
     /// How long idempotency keys are kept (at least 24 hours).
     pub idempotency_hours: i64,
+}
+
+/// Where pushes go (contract: `APNS_URL`, `APNS_CA_FILE`).
+#[derive(Debug, Clone)]
+pub struct ApnsSettings {
+    pub url: String,
+    /// An extra trusted root for the APNs connection (tests use a loopback stand-in).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where the Pass Type ID identity comes from (contract: `APPLE_*` variables).
@@ -145,6 +154,13 @@ impl Settings {
         let db_pool_size = parse_number(&get, "PASSMINT_DB_POOL_SIZE", 16, 1, 1000)? as u32;
         let pg_bin_dir = get("PASSMINT_PG_BIN").map(PathBuf::from);
         let apple = parse_apple(&get)?;
+        let apns = ApnsSettings {
+            url: match get("APNS_URL") {
+                Some(text) => parse_base_url("APNS_URL", &text)?,
+                None => "https://api.push.apple.com".into(),
+            },
+            ca_file: get("APNS_CA_FILE").map(PathBuf::from),
+        };
         let idempotency_hours =
             parse_number(&get, "PASSMINT_IDEMPOTENCY_HOURS", 48, 24, 24 * 365)? as i64;
         let pass_cache_bytes = parse_number(
@@ -172,6 +188,7 @@ impl Settings {
             db_pool_size,
             pg_bin_dir,
             apple,
+            apns,
             gift_card_max_balance,
             pass_cache_bytes,
             idempotency_hours,
@@ -260,6 +277,16 @@ fn parse_number(
                 format!("{text:?} is not a whole number from {min} to {max}"),
             )),
         },
+    }
+}
+
+/// An absolute http(s) base URL of an outside service, without a trailing slash.
+fn parse_base_url(variable: &'static str, text: &str) -> Result<String, ConfigError> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+            Ok(url.as_str().trim_end_matches('/').to_string())
+        }
+        _ => Err(bad(variable, format!("{text:?} is not an http(s) URL"))),
     }
 }
 

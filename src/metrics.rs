@@ -13,6 +13,9 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pass_downloads: IntCounterVec,
+    outbox_depth: IntGauge,
+    pushes: IntCounterVec,
+    change_to_push: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -56,8 +59,22 @@ impl Metrics {
             &["answer"],
         )
         .expect("valid metric");
+        let outbox_depth = IntGauge::new("outbox_depth", "Pass changes waiting for their pushes").expect("valid metric");
+        let pushes = IntCounterVec::new(
+            Opts::new("apns_pushes_total", "APNs pushes by result: accepted, unregistered, bad_device_token, retry, refused"),
+            &["result"],
+        )
+        .expect("valid metric");
+        let change_to_push = prometheus::Histogram::with_opts(
+            HistogramOpts::new("change_to_push_seconds", "Time from a pass change to its pushes being accepted")
+                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(pass_downloads.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(outbox_depth.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(pushes.clone()),
+            Box::new(change_to_push.clone()),
+            Box::new(pass_downloads.clone()),
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(pool_connections.clone()),
@@ -72,7 +89,22 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pass_downloads,
+            outbox_depth,
+            pushes,
+            change_to_push,
         }
+    }
+
+    pub fn set_outbox_depth(&self, depth: i64) {
+        self.outbox_depth.set(depth);
+    }
+
+    pub fn push(&self, result: &str) {
+        self.pushes.with_label_values(&[result]).inc();
+    }
+
+    pub fn change_pushed(&self, seconds: f64) {
+        self.change_to_push.observe(seconds);
     }
 
     pub fn pass_download(&self, answer: &str) {

@@ -14,6 +14,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    device_logs (id) {
+        id -> Int8,
+        client -> Text,
+        message -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    devices (device_library_identifier) {
+        device_library_identifier -> Text,
+        push_token -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     gift_card_activities (id) {
         id -> Uuid,
         merchant_id -> Uuid,
@@ -92,6 +110,8 @@ diesel::table! {
         pass_id -> Uuid,
         reason -> Text,
         created_at -> Timestamptz,
+        available_at -> Timestamptz,
+        attempts -> Int4,
     }
 }
 
@@ -156,6 +176,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    registrations (device_library_identifier, pass_id) {
+        device_library_identifier -> Text,
+        pass_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     template_images (merchant_id, template_id, file_name) {
         merchant_id -> Uuid,
         template_id -> Text,
@@ -192,10 +220,14 @@ diesel::joinable!(pin_failures -> gift_cards (gift_card_id));
 diesel::joinable!(point_activities -> members (member_id));
 diesel::joinable!(point_activities -> merchants (merchant_id));
 diesel::joinable!(programs -> merchants (merchant_id));
+diesel::joinable!(registrations -> devices (device_library_identifier));
+diesel::joinable!(registrations -> passes (pass_id));
 diesel::joinable!(templates -> merchants (merchant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    device_logs,
+    devices,
     gift_card_activities,
     gift_cards,
     idempotency_keys,
@@ -206,6 +238,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pin_failures,
     point_activities,
     programs,
+    registrations,
     template_images,
     templates,
 );

@@ -1,5 +1,6 @@
 //! Wires the actix-web application: state, middleware, routes and the OpenAPI document.
 
+use crate::apple::apns::ApnsClient;
 use crate::apple::SigningIdentity;
 use crate::auth::KeyCache;
 use crate::configuration::Settings;
@@ -31,11 +32,13 @@ pub struct AppState {
     pub templates: TemplateCache,
     pub pass_cache: Arc<PassCache>,
     pub api_keys: KeyCache,
+    pub apns: Arc<ApnsClient>,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -51,6 +54,7 @@ impl Application {
         }
         let identity = SigningIdentity::load(&settings.apple)?;
         identity.announce();
+        let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
         let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
         let state = web::Data::new(AppState {
             pool,
@@ -60,9 +64,21 @@ impl Application {
             templates: TemplateCache::default(),
             pass_cache,
             api_keys: KeyCache::default(),
+            apns,
         });
-        let server = run(listener, state)?;
-        Ok(Self { port, server })
+        let server = run(listener, state.clone())?;
+        Ok(Self { port, server, state })
+    }
+
+    /// Starts the background workers on this application's pool, identity and metrics.
+    pub fn start_workers(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        crate::workers::spawn_all(
+            self.state.pool.clone(),
+            &self.state.settings,
+            self.state.apns.clone(),
+            self.state.metrics.clone(),
+            shutdown,
+        )
     }
 
     pub fn port(&self) -> u16 {
@@ -124,6 +140,11 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::public::balance),
             )
             .service(routes::passes::download)
+            .service(crate::apple::webservice::register)
+            .service(crate::apple::webservice::unregister)
+            .service(crate::apple::webservice::changed)
+            .service(crate::apple::webservice::latest)
+            .service(crate::apple::webservice::log)
             .split_for_parts();
         let metrics = state.metrics.clone();
         app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))

@@ -48,7 +48,7 @@ WITH a AS (
     INSERT INTO gift_card_activities (id, merchant_id, gift_card_id, type, amount, balance_after, refunds_activity_id, reason)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ), p AS (
-    UPDATE passes SET update_tag = nextval('pass_update_tag_seq'), updated_at = now()
+    UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now()
      WHERE gift_card_id = $3
     RETURNING id, merchant_id
 )

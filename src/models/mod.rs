@@ -2,6 +2,7 @@
 //! [`crate::db::Tenant`] and filter by it.
 
 pub mod api_key;
+pub mod device;
 pub mod gift_card;
 pub mod member;
 pub mod merchant;

@@ -95,3 +95,29 @@ impl Pass {
             .first(conn)
     }
 }
+
+impl Pass {
+    /// The pass with this serial number. Not scoped by a tenant: Apple's web service
+    /// proves access with the pass's own authentication token, checked by the caller.
+    pub fn by_serial(conn: &mut PgConnection, serial: &str) -> QueryResult<Option<(Pass, Tenant)>> {
+        let pass = passes::table
+            .filter(passes::serial_number.eq(serial))
+            .select(Pass::as_select())
+            .first(conn)
+            .optional()?;
+        Ok(pass.map(|p| {
+            let tenant = Tenant::of_authenticated(p.merchant_id);
+            (p, tenant)
+        }))
+    }
+}
+
+/// The newest tag it is safe to hand a device: changes whose transactions are still
+/// running have tags at or above the oldest running transaction id, and must show up in
+/// the device's next query even though they commit after this one.
+pub fn safe_tag_horizon(conn: &mut PgConnection) -> QueryResult<i64> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1",
+    ))
+    .get_result(conn)
+}

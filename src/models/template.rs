@@ -146,6 +146,15 @@ impl Template {
                 ))
                 .returning(Template::as_returning())
                 .get_result(conn)?;
+            // Every pass built from the template shows the change: new versions, and pushes.
+            diesel::sql_query(
+                "WITH p AS (UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() \
+                             WHERE merchant_id = $1 AND template_id = $2 RETURNING id, merchant_id) \
+                 INSERT INTO outbox (merchant_id, pass_id, reason) SELECT merchant_id, id, 'template' FROM p",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(conn)?;
             Ok(Ok(updated))
         })
     }

@@ -55,49 +55,50 @@ pub async fn download(
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::not_found("no pass at this link"));
     }
-    if let Some(hit) = state.pass_cache.get(&token) {
+    let lookup = token.clone();
+    current_pass(&req, &state, &token, move |conn, app| {
+        let (pass, tenant) = Pass::by_download_token(conn, &lookup)?
+            .ok_or_else(|| ApiError::not_found("no pass at this link"))?;
+        Ok(PassContent::load(conn, &tenant, pass, &app.templates, &app.settings.public_url)?)
+    })
+    .await
+}
+
+/// The one way a pass is served, to customers and to Apple's web service alike: from the
+/// pass cache when it holds the pass (keyed by the download token), else loaded with
+/// `load`, answered 304 when the client's copy is current, else signed and cached.
+pub(crate) async fn current_pass<F>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    token: &str,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut diesel::PgConnection, &AppState) -> Result<PassContent, ApiError> + Send + 'static,
+{
+    if let Some(hit) = state.pass_cache.get(token) {
         state.metrics.pass_download("cache");
-        return Ok(answer(&req, &hit.etag, hit.last_modified.into(), || {
-            hit.bytes.clone()
-        }));
+        return Ok(answer(req, &hit.etag, hit.last_modified.into(), || hit.bytes.clone()));
     }
     let generation = state.pass_cache.generation();
     let app = state.clone();
-    let lookup = token.clone();
-    let content = db::run(&state.pool, move |conn| {
-        let (pass, tenant) = Pass::by_download_token(conn, &lookup)?
-            .ok_or_else(|| ApiError::not_found("no pass at this link"))?;
-        Ok(PassContent::load(
-            conn,
-            &tenant,
-            pass,
-            &app.templates,
-            &app.settings.public_url,
-        )?)
-    })
-    .await?;
+    let content = db::run(&state.pool, move |conn| load(conn, &app)).await?;
     let etag = content.etag();
     let last_modified = content.last_modified();
-    if not_modified(&req, &etag, last_modified.into()) {
+    if not_modified(req, &etag, last_modified.into()) {
         state.metrics.pass_download("not_modified");
-        return Ok(answer(&req, &etag, last_modified.into(), Bytes::new));
+        return Ok(answer(req, &etag, last_modified.into(), Bytes::new));
     }
     state.metrics.pass_download("built");
     let pass_id = content.pass.id;
     let template = (content.pass.merchant_id, content.pass.template_id.clone());
-    let bytes = Bytes::from(build(&state, content).await?);
+    let bytes = Bytes::from(build(state, content).await?);
     state.pass_cache.insert(
-        &token,
-        CachedPass {
-            pass_id,
-            template,
-            etag: etag.clone(),
-            last_modified,
-            bytes: bytes.clone(),
-        },
+        token,
+        CachedPass { pass_id, template, etag: etag.clone(), last_modified, bytes: bytes.clone() },
         generation,
     );
-    Ok(answer(&req, &etag, last_modified.into(), || bytes))
+    Ok(answer(req, &etag, last_modified.into(), || bytes))
 }
 
 /// Signs the pass on the blocking pool.

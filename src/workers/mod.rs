@@ -1,6 +1,7 @@
 //! Background work fed from PostgreSQL, run by `passmint serve` and alone by
 //! `passmint worker`. Each loop stops when the shutdown signal flips.
 
+pub mod delivery;
 pub mod housekeeping;
 
 use crate::db::DbPool;
@@ -11,13 +12,14 @@ use tokio::task::JoinHandle;
 pub fn spawn_all(
     pool: DbPool,
     settings: &crate::configuration::Settings,
+    apns: std::sync::Arc<crate::apple::apns::ApnsClient>,
+    metrics: crate::metrics::Metrics,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(housekeeping::run(
-        pool,
-        settings.idempotency_hours,
-        shutdown,
-    ))]
+    vec![
+        tokio::spawn(housekeeping::run(pool.clone(), settings.idempotency_hours, shutdown.clone())),
+        tokio::spawn(delivery::run(pool, apns, metrics, shutdown)),
+    ]
 }
 
 /// Sleeps for `period`, or less if shutdown is signalled; true when it is time to stop.

@@ -275,7 +275,7 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
     let mut conn = app.db.connect();
     diesel::sql_query(format!(
         "WITH c AS (UPDATE gift_cards SET balance = 400 WHERE gan = '{}' RETURNING id)
-         UPDATE passes SET update_tag = nextval('pass_update_tag_seq'), updated_at = now() WHERE gift_card_id = (SELECT id FROM c)",
+         UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() WHERE gift_card_id = (SELECT id FROM c)",
         card["gan"].as_str().unwrap()
     ))
     .execute(&mut conn)

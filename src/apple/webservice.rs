@@ -1,0 +1,196 @@
+//! Apple's PassKit web service (Wallet Passes reference, "web service"): devices register
+//! and unregister passes, ask which of theirs changed since a tag, fetch the latest pass,
+//! and send their logs. Mounted under `PASSMINT_PUBLIC_URL/apple/v1`.
+
+use crate::db;
+use crate::models::device::Registration;
+use crate::models::pass::{safe_tag_horizon, Pass};
+use crate::pass_content::PassContent;
+use crate::problem::{ApiError, ProblemKind};
+use crate::routes::passes::current_pass;
+use crate::schema::device_logs;
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Identifiers Apple sends in paths: printable ASCII of sane length.
+fn checked(text: &str, what: &str) -> Result<(), ApiError> {
+    if text.is_empty() || text.len() > 128 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(format!("{what} is not a valid identifier")));
+    }
+    Ok(())
+}
+
+fn our_pass_type(state: &AppState, pass_type: &str) -> Result<(), ApiError> {
+    if pass_type != state.identity.pass_type_id {
+        return Err(ApiError::not_found("this service signs no passes of that type"));
+    }
+    Ok(())
+}
+
+/// The pass, if the request carries its `ApplePass` authentication token.
+async fn authorized_pass(req: &HttpRequest, state: &web::Data<AppState>, serial: String) -> Result<(Pass, crate::db::Tenant), ApiError> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("ApplePass "))
+        .map(|t| t.trim().to_string())
+        .ok_or_else(|| ApiError::unauthorized("send the pass's token as `Authorization: ApplePass <token>`"))?;
+    let found = db::run(&state.pool, move |conn| Ok(Pass::by_serial(conn, &serial)?)).await?;
+    match found {
+        Some((pass, tenant))
+            if presented.len() == pass.authentication_token.len()
+                && openssl::memcmp::eq(presented.as_bytes(), pass.authentication_token.as_bytes()) =>
+        {
+            Ok((pass, tenant))
+        }
+        // Unknown serial and wrong token alike: no way to probe for serial numbers.
+        _ => Err(ApiError::unauthorized("wrong pass or authentication token")),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationBody {
+    pub push_token: String,
+}
+
+/// Register a device to receive push notifications for a pass.
+#[utoipa::path(tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
+    request_body = RegistrationBody, responses((status = 201, description = "Registered"), (status = 200, description = "Already registered"),
+    (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<RegistrationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (device, pass_type, serial) = path.into_inner();
+    checked(&device, "the device library identifier")?;
+    our_pass_type(&state, &pass_type)?;
+    let (pass, _) = authorized_pass(&req, &state, serial).await?;
+    let token = body.into_inner().push_token;
+    if token.is_empty() || token.len() > 200 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("pushToken must be the device's hexadecimal push token"));
+    }
+    let created = db::run(&state.pool, move |conn| Ok(Registration::register(conn, &device, &token, pass.id)?)).await?;
+    Ok(if created { HttpResponse::Created().finish() } else { HttpResponse::Ok().finish() })
+}
+
+/// Unregister a device from a pass.
+#[utoipa::path(tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
+    responses((status = 200, description = "Unregistered"), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[delete("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
+pub async fn unregister(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+    let (device, pass_type, serial) = path.into_inner();
+    checked(&device, "the device library identifier")?;
+    our_pass_type(&state, &pass_type)?;
+    let (pass, _) = authorized_pass(&req, &state, serial).await?;
+    db::run(&state.pool, move |conn| Ok(Registration::unregister(conn, &device, pass.id)?)).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct SinceQuery {
+    /// The `lastUpdated` tag of the device's previous query.
+    pub passes_updated_since: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialNumbers {
+    pub serial_numbers: Vec<String>,
+    pub last_updated: String,
+}
+
+/// The serial numbers of the device's passes changed since a tag.
+#[utoipa::path(tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), SinceQuery),
+    responses((status = 200, body = SerialNumbers), (status = 204, description = "Nothing changed")))]
+#[get("/apple/v1/devices/{device}/registrations/{pass_type}")]
+pub async fn changed(state: web::Data<AppState>, path: web::Path<(String, String)>, query: web::Query<SinceQuery>) -> Result<HttpResponse, ApiError> {
+    let (device, pass_type) = path.into_inner();
+    checked(&device, "the device library identifier")?;
+    our_pass_type(&state, &pass_type)?;
+    let since = match query.passes_updated_since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(tag) => Some(tag.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| ApiError::bad_request("passesUpdatedSince must be a tag this service gave"))?),
+    };
+    let (rows, horizon) = db::run(&state.pool, move |conn| {
+        let rows = Registration::changed_since(conn, &device, since)?;
+        Ok((rows, safe_tag_horizon(conn)?))
+    })
+    .await?;
+    let Some(newest) = rows.iter().map(|(_, tag)| *tag).max() else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    // Never past a change that is still being written (see safe_tag_horizon).
+    let last = newest.min(horizon).max(since.unwrap_or(0));
+    Ok(HttpResponse::Ok().json(SerialNumbers {
+        serial_numbers: rows.into_iter().map(|(serial, _)| serial).collect(),
+        last_updated: last.to_string(),
+    }))
+}
+
+/// The latest version of a pass, with `Last-Modified`; 304 to an `If-Modified-Since`
+/// that is not older.
+#[utoipa::path(tag = "apple web service", params(("pass_type" = String, Path), ("serial" = String, Path)), responses(
+    (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"), (status = 304, description = "Not modified"),
+    (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[get("/apple/v1/passes/{pass_type}/{serial}")]
+pub async fn latest(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (pass_type, serial) = path.into_inner();
+    our_pass_type(&state, &pass_type)?;
+    let (pass, tenant) = authorized_pass(&req, &state, serial).await?;
+    let token = pass.download_token.clone();
+    current_pass(&req, &state, &token, move |conn, app| {
+        Ok(PassContent::load(conn, &tenant, pass, &app.templates, &app.settings.public_url)?)
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LogBody {
+    pub logs: Vec<String>,
+}
+
+const LOGS_PER_CLIENT: i64 = 60;
+const LOG_WINDOW_MINUTES: i64 = 10;
+
+/// Devices report problems with the web service here; kept in the service log.
+#[utoipa::path(tag = "apple web service", request_body = LogBody, responses((status = 200, description = "Logged"),
+    (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[post("/apple/v1/log")]
+pub async fn log(req: HttpRequest, state: web::Data<AppState>, body: web::Json<LogBody>) -> Result<HttpResponse, ApiError> {
+    let client = req.connection_info().realip_remote_addr().unwrap_or("unknown").to_string();
+    let messages: Vec<String> = body
+        .into_inner()
+        .logs
+        .into_iter()
+        .take(20)
+        .map(|m| m.chars().filter(|c| !c.is_control()).take(2000).collect())
+        .collect();
+    db::run(&state.pool, move |conn| {
+        let recent: i64 = device_logs::table
+            .filter(device_logs::client.eq(&client))
+            .filter(device_logs::created_at.gt(chrono::Utc::now() - chrono::Duration::minutes(LOG_WINDOW_MINUTES)))
+            .count()
+            .get_result(conn)?;
+        if recent >= LOGS_PER_CLIENT {
+            return Err(ApiError::new(ProblemKind::RateLimited, "too many log messages from this address").with_retry_after((LOG_WINDOW_MINUTES * 60) as u64));
+        }
+        for message in &messages {
+            tracing::warn!(client = %client, message = %message, "Wallet device log");
+        }
+        let rows: Vec<_> = messages.iter().map(|m| (device_logs::client.eq(&client), device_logs::message.eq(m))).collect();
+        diesel::insert_into(device_logs::table).values(rows).execute(conn)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
+}

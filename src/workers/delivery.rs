@@ -1,0 +1,151 @@
+//! The outbox delivery worker: claims pass changes with `FOR UPDATE SKIP LOCKED`, coalesces
+//! them into one push per device, sends the pushes, and deletes the claimed rows in the
+//! same transaction. A worker killed mid-batch never commits, so its rows become
+//! claimable again and are sent after restart (at least once); several workers share the
+//! queue without sending the same claim twice.
+
+use crate::apple::apns::{ApnsClient, PushResult};
+use crate::db::DbPool;
+use crate::metrics::Metrics;
+use crate::models::device::Registration;
+use crate::schema::outbox;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use futures_util::stream::{self, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Pass changes claimed per transaction.
+const BATCH: i64 = 2000;
+/// Pushes in flight at once (HTTP/2 streams over the APNs connection).
+const IN_FLIGHT: usize = 1000;
+/// A pass whose pushes keep failing is retried this often, with growing delays.
+const MAX_ATTEMPTS: i32 = 8;
+const IDLE: Duration = Duration::from_millis(25);
+
+pub async fn run(pool: DbPool, apns: Arc<ApnsClient>, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
+    let mut last_depth = std::time::Instant::now() - Duration::from_secs(60);
+    loop {
+        let (p, a, m) = (pool.clone(), apns.clone(), metrics.clone());
+        let handle = tokio::runtime::Handle::current();
+        let measure_depth = last_depth.elapsed() > Duration::from_secs(5);
+        if measure_depth {
+            last_depth = std::time::Instant::now();
+        }
+        let done = tokio::task::spawn_blocking(move || deliver_batch(&p, &a, &m, &handle, measure_depth)).await;
+        let claimed = match done {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "push delivery failed; retrying");
+                0
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "push delivery task failed; retrying");
+                0
+            }
+        };
+        let wait = if claimed > 0 { Duration::ZERO } else { IDLE };
+        if super::pause(&mut shutdown, wait).await {
+            return;
+        }
+    }
+}
+
+/// One claimed row.
+type Claimed = (i64, Uuid, DateTime<Utc>, i32);
+
+fn deliver_batch(pool: &DbPool, apns: &ApnsClient, metrics: &Metrics, handle: &tokio::runtime::Handle, measure_depth: bool) -> anyhow::Result<usize> {
+    let mut conn = pool.get()?;
+    if measure_depth {
+        let depth: i64 = outbox::table.count().get_result(&mut conn)?;
+        metrics.set_outbox_depth(depth);
+    }
+    let claimed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        let rows: Vec<Claimed> = outbox::table
+            .filter(outbox::available_at.le(diesel::dsl::now))
+            .order(outbox::id.asc())
+            .limit(BATCH)
+            .for_update()
+            .skip_locked()
+            .select((outbox::id, outbox::pass_id, outbox::created_at, outbox::attempts))
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Coalesce: many changes of one pass, and many passes on one device, make one push.
+        let mut oldest: HashMap<Uuid, (DateTime<Utc>, i32)> = HashMap::new();
+        for (_, pass_id, created_at, attempts) in &rows {
+            let entry = oldest.entry(*pass_id).or_insert((*created_at, *attempts));
+            entry.0 = entry.0.min(*created_at);
+            entry.1 = entry.1.max(*attempts);
+        }
+        let pass_ids: Vec<Uuid> = oldest.keys().copied().collect();
+        let mut by_token: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for (token, pass_id) in Registration::tokens_for(conn, &pass_ids)? {
+            by_token.entry(token).or_default().push(pass_id);
+        }
+        let tokens: Vec<String> = by_token.keys().cloned().collect();
+        let results: Vec<(String, PushResult)> = handle.block_on(
+            stream::iter(tokens)
+                .map(|token| async move {
+                    let result = apns.push(&token).await;
+                    (token, result)
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect(),
+        );
+        let mut retry: HashMap<Uuid, i32> = HashMap::new();
+        for (token, result) in &results {
+            metrics.push(result.label());
+            match result {
+                PushResult::Accepted => {}
+                PushResult::Unregistered | PushResult::BadDeviceToken => {
+                    Registration::forget_token(conn, token)?;
+                }
+                PushResult::Retry(reason) => {
+                    tracing::warn!(reason = %reason, "APNs push failed; it will be retried");
+                    for pass_id in &by_token[token] {
+                        retry.insert(*pass_id, oldest[pass_id].1 + 1);
+                    }
+                }
+                PushResult::Refused(status, reason) => {
+                    tracing::error!(status, reason = %reason, "APNs refused a push");
+                }
+            }
+        }
+        let now = Utc::now();
+        for (pass_id, (created_at, _)) in &oldest {
+            if !retry.contains_key(pass_id) {
+                metrics.change_pushed((now - *created_at).num_milliseconds().max(0) as f64 / 1000.0);
+            }
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?;
+        for (pass_id, attempts) in retry {
+            if attempts > MAX_ATTEMPTS {
+                tracing::error!(%pass_id, "giving up on pushes for a pass after {MAX_ATTEMPTS} attempts");
+                continue;
+            }
+            let delay = chrono::Duration::seconds(2i64.pow(attempts.min(10) as u32));
+            let merchant: Uuid = crate::schema::passes::table
+                .find(pass_id)
+                .select(crate::schema::passes::merchant_id)
+                .first(conn)?;
+            diesel::insert_into(outbox::table)
+                .values((
+                    outbox::merchant_id.eq(merchant),
+                    outbox::pass_id.eq(pass_id),
+                    outbox::reason.eq("retry"),
+                    outbox::created_at.eq(oldest[&pass_id].0),
+                    outbox::available_at.eq(now + delay),
+                    outbox::attempts.eq(attempts),
+                ))
+                .execute(conn)?;
+        }
+        Ok(rows.len())
+    })?;
+    Ok(claimed)
+}
