@@ -127,10 +127,19 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
     let identity = crate::apple::SigningIdentity::load(&settings.apple)?;
     identity.announce();
-    let apns = std::sync::Arc::new(crate::apple::apns::ApnsClient::new(&identity, &settings.apns)?);
+    let apns = std::sync::Arc::new(crate::apple::apns::ApnsClient::new(
+        &identity,
+        &settings.apns,
+    )?);
     actix_web::rt::System::new().block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = crate::workers::spawn_all(pool, &settings, apns, crate::metrics::Metrics::new(), stopped);
+        let workers = crate::workers::spawn_all(
+            pool,
+            &settings,
+            apns,
+            crate::metrics::Metrics::new(),
+            stopped,
+        );
         tracing::info!("passmint worker is running; stop it with SIGINT or SIGTERM");
         wait_for_shutdown_signal().await;
         let _ = stop.send(true);

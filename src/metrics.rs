@@ -59,15 +59,24 @@ impl Metrics {
             &["answer"],
         )
         .expect("valid metric");
-        let outbox_depth = IntGauge::new("outbox_depth", "Pass changes waiting for their pushes").expect("valid metric");
+        let outbox_depth = IntGauge::new("outbox_depth", "Pass changes waiting for their pushes")
+            .expect("valid metric");
         let pushes = IntCounterVec::new(
-            Opts::new("apns_pushes_total", "APNs pushes by result: accepted, unregistered, bad_device_token, retry, refused"),
+            Opts::new(
+                "apns_pushes_total",
+                "APNs pushes by result: accepted, unregistered, bad_device_token, retry, refused",
+            ),
             &["result"],
         )
         .expect("valid metric");
         let change_to_push = prometheus::Histogram::with_opts(
-            HistogramOpts::new("change_to_push_seconds", "Time from a pass change to its pushes being accepted")
-                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(
+                "change_to_push_seconds",
+                "Time from a pass change to its pushes being accepted",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
         )
         .expect("valid metric");
         for c in [

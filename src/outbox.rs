@@ -14,7 +14,8 @@ pub enum Card {
 
 /// Bumps the pass's update tag and queues its push; returns the pass id.
 pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryResult<Uuid> {
-    let next_tag = diesel::dsl::sql::<diesel::sql_types::BigInt>("pg_current_xact_id()::text::bigint");
+    let next_tag =
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("pg_current_xact_id()::text::bigint");
     let changes = (
         passes::update_tag.eq(next_tag),
         passes::updated_at.eq(diesel::dsl::now),

@@ -67,11 +67,18 @@ impl Application {
             apns,
         });
         let server = run(listener, state.clone())?;
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     /// Starts the background workers on this application's pool, identity and metrics.
-    pub fn start_workers(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn start_workers(
+        &self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         crate::workers::spawn_all(
             self.state.pool.clone(),
             &self.state.settings,

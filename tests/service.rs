@@ -1,6 +1,8 @@
 //! The binary as an operator runs it: its own PostgreSQL cluster, restarts, crashes, the CLI
 //! beside a running service, and configuration errors.
 
+#[path = "api/apns_mock.rs"]
+mod apns_mock;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[path = "api/pass_check.rs"]
@@ -29,6 +31,7 @@ struct Service {
     port: u16,
     run_as: Option<(u32, u32)>,
     database_url: Option<String>,
+    apns: Option<(String, PathBuf)>,
 }
 
 impl Service {
@@ -44,6 +47,7 @@ impl Service {
             port: free_port(),
             run_as,
             database_url: None,
+            apns: None,
         }
     }
 
@@ -57,6 +61,11 @@ impl Service {
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
         }
+        match &self.apns {
+            Some((url, ca)) => cmd.env("APNS_URL", url).env("APNS_CA_FILE", ca),
+            // Never Apple's real host from a test.
+            None => cmd.env("APNS_URL", "https://127.0.0.1:9"),
+        };
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid).current_dir(&self.data_dir);
         }
@@ -531,6 +540,120 @@ async fn a_crash_in_the_middle_of_a_storm_leaves_the_books_balanced() {
             .count();
     }
     assert_eq!(redeems, successes, "one activity per settled request");
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    cleanup(&service);
+}
+
+/// The service killed with `kill -9` in the middle of a fan-out to every device: after a
+/// restart every registered device still gets its push (duplicates allowed, none lost).
+#[tokio::test]
+async fn a_fan_out_killed_midway_is_finished_after_restart() {
+    let mock = apns_mock::ApnsMock::start().await;
+    let mut service = Service::new(None);
+    service.apns = Some((mock.url.clone(), mock.ca_file.clone()));
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(90))
+        .await;
+    let merchant = service.create_merchant("Fan-out");
+    let admin = merchant["admin_key"].as_str().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{}", service.port);
+    let client = reqwest::Client::new();
+    let program: Value = client
+        .post(format!("{base}/api/v1/programs"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "Club", "template": "loyalty-default", "currency": "EUR", "points_per_unit": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        let member: Value = client
+            .post(format!(
+                "{base}/api/v1/programs/{}/members",
+                program["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"name": format!("Member {i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bytes = client
+            .get(member["apple_pass_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let pass = pass_check::check_pkpass(&bytes).pass_json;
+        let token = format!("{:064x}", 0xabc000 + i);
+        let res = client
+            .post(format!(
+                "{base}/apple/v1/devices/device{i}/registrations/{}/{}",
+                pass["passTypeIdentifier"].as_str().unwrap(),
+                pass["serialNumber"].as_str().unwrap()
+            ))
+            .header(
+                "authorization",
+                format!(
+                    "ApplePass {}",
+                    pass["authenticationToken"].as_str().unwrap()
+                ),
+            )
+            .json(&serde_json::json!({"pushToken": token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        tokens.push(token);
+    }
+    // APNs is slow today: the fan-out is still in flight when the service dies.
+    mock.set_delay(Duration::from_millis(1500));
+    let template: Value = client
+        .get(format!("{base}/api/v1/templates/loyalty-default"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut doc = template["template"].clone();
+    doc["colors"]["background"] = serde_json::json!("#223344");
+    let res = client
+        .put(format!("{base}/api/v1/templates/loyalty-default"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"template": doc}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop(&mut child, Signal::SIGKILL);
+    assert_eq!(
+        mock.accepted().await.len(),
+        0,
+        "nothing was acknowledged before the kill"
+    );
+
+    mock.set_delay(Duration::ZERO);
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    for token in &tokens {
+        assert!(
+            mock.wait_for(token, 1, Duration::from_secs(10)).await,
+            "device {token} never got its push"
+        );
+    }
     assert!(stop(&mut child, Signal::SIGTERM).success());
     cleanup(&service);
 }

@@ -19,32 +19,45 @@ use utoipa::ToSchema;
 /// Identifiers Apple sends in paths: printable ASCII of sane length.
 fn checked(text: &str, what: &str) -> Result<(), ApiError> {
     if text.is_empty() || text.len() > 128 || !text.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(format!("{what} is not a valid identifier")));
+        return Err(ApiError::bad_request(format!(
+            "{what} is not a valid identifier"
+        )));
     }
     Ok(())
 }
 
 fn our_pass_type(state: &AppState, pass_type: &str) -> Result<(), ApiError> {
     if pass_type != state.identity.pass_type_id {
-        return Err(ApiError::not_found("this service signs no passes of that type"));
+        return Err(ApiError::not_found(
+            "this service signs no passes of that type",
+        ));
     }
     Ok(())
 }
 
 /// The pass, if the request carries its `ApplePass` authentication token.
-async fn authorized_pass(req: &HttpRequest, state: &web::Data<AppState>, serial: String) -> Result<(Pass, crate::db::Tenant), ApiError> {
+async fn authorized_pass(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    serial: String,
+) -> Result<(Pass, crate::db::Tenant), ApiError> {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("ApplePass "))
         .map(|t| t.trim().to_string())
-        .ok_or_else(|| ApiError::unauthorized("send the pass's token as `Authorization: ApplePass <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("send the pass's token as `Authorization: ApplePass <token>`")
+        })?;
     let found = db::run(&state.pool, move |conn| Ok(Pass::by_serial(conn, &serial)?)).await?;
     match found {
         Some((pass, tenant))
             if presented.len() == pass.authentication_token.len()
-                && openssl::memcmp::eq(presented.as_bytes(), pass.authentication_token.as_bytes()) =>
+                && openssl::memcmp::eq(
+                    presented.as_bytes(),
+                    pass.authentication_token.as_bytes(),
+                ) =>
         {
             Ok((pass, tenant))
         }
@@ -76,22 +89,38 @@ pub async fn register(
     let (pass, _) = authorized_pass(&req, &state, serial).await?;
     let token = body.into_inner().push_token;
     if token.is_empty() || token.len() > 200 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request("pushToken must be the device's hexadecimal push token"));
+        return Err(ApiError::bad_request(
+            "pushToken must be the device's hexadecimal push token",
+        ));
     }
-    let created = db::run(&state.pool, move |conn| Ok(Registration::register(conn, &device, &token, pass.id)?)).await?;
-    Ok(if created { HttpResponse::Created().finish() } else { HttpResponse::Ok().finish() })
+    let created = db::run(&state.pool, move |conn| {
+        Ok(Registration::register(conn, &device, &token, pass.id)?)
+    })
+    .await?;
+    Ok(if created {
+        HttpResponse::Created().finish()
+    } else {
+        HttpResponse::Ok().finish()
+    })
 }
 
 /// Unregister a device from a pass.
 #[utoipa::path(tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
     responses((status = 200, description = "Unregistered"), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[delete("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
-pub async fn unregister(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn unregister(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (device, pass_type, serial) = path.into_inner();
     checked(&device, "the device library identifier")?;
     our_pass_type(&state, &pass_type)?;
     let (pass, _) = authorized_pass(&req, &state, serial).await?;
-    db::run(&state.pool, move |conn| Ok(Registration::unregister(conn, &device, pass.id)?)).await?;
+    db::run(&state.pool, move |conn| {
+        Ok(Registration::unregister(conn, &device, pass.id)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -113,13 +142,24 @@ pub struct SerialNumbers {
 #[utoipa::path(tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), SinceQuery),
     responses((status = 200, body = SerialNumbers), (status = 204, description = "Nothing changed")))]
 #[get("/apple/v1/devices/{device}/registrations/{pass_type}")]
-pub async fn changed(state: web::Data<AppState>, path: web::Path<(String, String)>, query: web::Query<SinceQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn changed(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<SinceQuery>,
+) -> Result<HttpResponse, ApiError> {
     let (device, pass_type) = path.into_inner();
     checked(&device, "the device library identifier")?;
     our_pass_type(&state, &pass_type)?;
-    let since = match query.passes_updated_since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let since = match query
+        .passes_updated_since
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
-        Some(tag) => Some(tag.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| ApiError::bad_request("passesUpdatedSince must be a tag this service gave"))?),
+        Some(tag) => Some(tag.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
+            ApiError::bad_request("passesUpdatedSince must be a tag this service gave")
+        })?),
     };
     let (rows, horizon) = db::run(&state.pool, move |conn| {
         let rows = Registration::changed_since(conn, &device, since)?;
@@ -143,13 +183,23 @@ pub async fn changed(state: web::Data<AppState>, path: web::Path<(String, String
     (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"), (status = 304, description = "Not modified"),
     (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/apple/v1/passes/{pass_type}/{serial}")]
-pub async fn latest(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn latest(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (pass_type, serial) = path.into_inner();
     our_pass_type(&state, &pass_type)?;
     let (pass, tenant) = authorized_pass(&req, &state, serial).await?;
     let token = pass.download_token.clone();
     current_pass(&req, &state, &token, move |conn, app| {
-        Ok(PassContent::load(conn, &tenant, pass, &app.templates, &app.settings.public_url)?)
+        Ok(PassContent::load(
+            conn,
+            &tenant,
+            pass,
+            &app.templates,
+            &app.settings.public_url,
+        )?)
     })
     .await
 }
@@ -166,8 +216,16 @@ const LOG_WINDOW_MINUTES: i64 = 10;
 #[utoipa::path(tag = "apple web service", request_body = LogBody, responses((status = 200, description = "Logged"),
     (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/apple/v1/log")]
-pub async fn log(req: HttpRequest, state: web::Data<AppState>, body: web::Json<LogBody>) -> Result<HttpResponse, ApiError> {
-    let client = req.connection_info().realip_remote_addr().unwrap_or("unknown").to_string();
+pub async fn log(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LogBody>,
+) -> Result<HttpResponse, ApiError> {
+    let client = req
+        .connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_string();
     let messages: Vec<String> = body
         .into_inner()
         .logs
@@ -178,17 +236,29 @@ pub async fn log(req: HttpRequest, state: web::Data<AppState>, body: web::Json<L
     db::run(&state.pool, move |conn| {
         let recent: i64 = device_logs::table
             .filter(device_logs::client.eq(&client))
-            .filter(device_logs::created_at.gt(chrono::Utc::now() - chrono::Duration::minutes(LOG_WINDOW_MINUTES)))
+            .filter(
+                device_logs::created_at
+                    .gt(chrono::Utc::now() - chrono::Duration::minutes(LOG_WINDOW_MINUTES)),
+            )
             .count()
             .get_result(conn)?;
         if recent >= LOGS_PER_CLIENT {
-            return Err(ApiError::new(ProblemKind::RateLimited, "too many log messages from this address").with_retry_after((LOG_WINDOW_MINUTES * 60) as u64));
+            return Err(ApiError::new(
+                ProblemKind::RateLimited,
+                "too many log messages from this address",
+            )
+            .with_retry_after((LOG_WINDOW_MINUTES * 60) as u64));
         }
         for message in &messages {
             tracing::warn!(client = %client, message = %message, "Wallet device log");
         }
-        let rows: Vec<_> = messages.iter().map(|m| (device_logs::client.eq(&client), device_logs::message.eq(m))).collect();
-        diesel::insert_into(device_logs::table).values(rows).execute(conn)?;
+        let rows: Vec<_> = messages
+            .iter()
+            .map(|m| (device_logs::client.eq(&client), device_logs::message.eq(m)))
+            .collect();
+        diesel::insert_into(device_logs::table)
+            .values(rows)
+            .execute(conn)?;
         Ok(())
     })
     .await?;

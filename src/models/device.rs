@@ -8,16 +8,30 @@ pub struct Registration;
 impl Registration {
     /// Registers `pass_id` on the device (creating or updating the device's push token);
     /// true when the registration is new.
-    pub fn register(conn: &mut PgConnection, device: &str, push_token: &str, pass_id: Uuid) -> QueryResult<bool> {
+    pub fn register(
+        conn: &mut PgConnection,
+        device: &str,
+        push_token: &str,
+        pass_id: Uuid,
+    ) -> QueryResult<bool> {
         conn.transaction(|conn| {
             diesel::insert_into(devices::table)
-                .values((devices::device_library_identifier.eq(device), devices::push_token.eq(push_token)))
+                .values((
+                    devices::device_library_identifier.eq(device),
+                    devices::push_token.eq(push_token),
+                ))
                 .on_conflict(devices::device_library_identifier)
                 .do_update()
-                .set((devices::push_token.eq(push_token), devices::updated_at.eq(diesel::dsl::now)))
+                .set((
+                    devices::push_token.eq(push_token),
+                    devices::updated_at.eq(diesel::dsl::now),
+                ))
                 .execute(conn)?;
             let inserted = diesel::insert_into(registrations::table)
-                .values((registrations::device_library_identifier.eq(device), registrations::pass_id.eq(pass_id)))
+                .values((
+                    registrations::device_library_identifier.eq(device),
+                    registrations::pass_id.eq(pass_id),
+                ))
                 .on_conflict_do_nothing()
                 .execute(conn)?;
             Ok(inserted == 1)
@@ -44,7 +58,11 @@ impl Registration {
 
     /// Serial numbers of the device's passes (of this pass type's passes: all of ours)
     /// changed after `since`, with their tags.
-    pub fn changed_since(conn: &mut PgConnection, device: &str, since: Option<i64>) -> QueryResult<Vec<(String, i64)>> {
+    pub fn changed_since(
+        conn: &mut PgConnection,
+        device: &str,
+        since: Option<i64>,
+    ) -> QueryResult<Vec<(String, i64)>> {
         let mut query = registrations::table
             .inner_join(passes::table)
             .filter(registrations::device_library_identifier.eq(device))
@@ -57,7 +75,10 @@ impl Registration {
     }
 
     /// Push tokens of the devices holding any of these passes, with the passes each holds.
-    pub fn tokens_for(conn: &mut PgConnection, pass_ids: &[Uuid]) -> QueryResult<Vec<(String, Uuid)>> {
+    pub fn tokens_for(
+        conn: &mut PgConnection,
+        pass_ids: &[Uuid],
+    ) -> QueryResult<Vec<(String, Uuid)>> {
         registrations::table
             .inner_join(devices::table)
             .filter(registrations::pass_id.eq_any(pass_ids))

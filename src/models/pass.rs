@@ -113,11 +113,38 @@ impl Pass {
 }
 
 /// The newest tag it is safe to hand a device: changes whose transactions are still
-/// running have tags at or above the oldest running transaction id, and must show up in
-/// the device's next query even though they commit after this one.
+/// running have tags at or above the id of their transaction, and must show up in the
+/// device's next query even though they commit after this one. Only this database's
+/// writers matter (a busy neighbour on a shared server must not hold the tag back).
 pub fn safe_tag_horizon(conn: &mut PgConnection) -> QueryResult<i64> {
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1",
-    ))
-    .get_result(conn)
+    #[derive(QueryableByName)]
+    struct Horizon {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        xmax: i64,
+        #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::BigInt>)]
+        running: Vec<i64>,
+    }
+    let h: Horizon = diesel::sql_query(
+        "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax, \
+                COALESCE(array_agg(backend_xid::text::bigint) FILTER (WHERE backend_xid IS NOT NULL), '{}') AS running \
+           FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .get_result(conn)?;
+    // backend_xid is the 32-bit form; widen it with the epoch of the current xid.
+    let (epoch, low) = (h.xmax >> 32, h.xmax & 0xffff_ffff);
+    let widen = |xid: i64| {
+        if xid <= low {
+            (epoch << 32) | xid
+        } else {
+            ((epoch - 1) << 32) | xid
+        }
+    };
+    let oldest = h
+        .running
+        .into_iter()
+        .map(widen)
+        .min()
+        .unwrap_or(h.xmax)
+        .min(h.xmax);
+    Ok(oldest - 1)
 }

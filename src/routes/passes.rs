@@ -59,7 +59,13 @@ pub async fn download(
     current_pass(&req, &state, &token, move |conn, app| {
         let (pass, tenant) = Pass::by_download_token(conn, &lookup)?
             .ok_or_else(|| ApiError::not_found("no pass at this link"))?;
-        Ok(PassContent::load(conn, &tenant, pass, &app.templates, &app.settings.public_url)?)
+        Ok(PassContent::load(
+            conn,
+            &tenant,
+            pass,
+            &app.templates,
+            &app.settings.public_url,
+        )?)
     })
     .await
 }
@@ -74,11 +80,15 @@ pub(crate) async fn current_pass<F>(
     load: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut diesel::PgConnection, &AppState) -> Result<PassContent, ApiError> + Send + 'static,
+    F: FnOnce(&mut diesel::PgConnection, &AppState) -> Result<PassContent, ApiError>
+        + Send
+        + 'static,
 {
     if let Some(hit) = state.pass_cache.get(token) {
         state.metrics.pass_download("cache");
-        return Ok(answer(req, &hit.etag, hit.last_modified.into(), || hit.bytes.clone()));
+        return Ok(answer(req, &hit.etag, hit.last_modified.into(), || {
+            hit.bytes.clone()
+        }));
     }
     let generation = state.pass_cache.generation();
     let app = state.clone();
@@ -95,7 +105,13 @@ where
     let bytes = Bytes::from(build(state, content).await?);
     state.pass_cache.insert(
         token,
-        CachedPass { pass_id, template, etag: etag.clone(), last_modified, bytes: bytes.clone() },
+        CachedPass {
+            pass_id,
+            template,
+            etag: etag.clone(),
+            last_modified,
+            bytes: bytes.clone(),
+        },
         generation,
     );
     Ok(answer(req, &etag, last_modified.into(), || bytes))

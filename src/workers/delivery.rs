@@ -24,9 +24,14 @@ const BATCH: i64 = 2000;
 const IN_FLIGHT: usize = 1000;
 /// A pass whose pushes keep failing is retried this often, with growing delays.
 const MAX_ATTEMPTS: i32 = 8;
-const IDLE: Duration = Duration::from_millis(25);
+const IDLE: Duration = Duration::from_millis(100);
 
-pub async fn run(pool: DbPool, apns: Arc<ApnsClient>, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    pool: DbPool,
+    apns: Arc<ApnsClient>,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut last_depth = std::time::Instant::now() - Duration::from_secs(60);
     loop {
         let (p, a, m) = (pool.clone(), apns.clone(), metrics.clone());
@@ -35,7 +40,9 @@ pub async fn run(pool: DbPool, apns: Arc<ApnsClient>, metrics: Metrics, mut shut
         if measure_depth {
             last_depth = std::time::Instant::now();
         }
-        let done = tokio::task::spawn_blocking(move || deliver_batch(&p, &a, &m, &handle, measure_depth)).await;
+        let done =
+            tokio::task::spawn_blocking(move || deliver_batch(&p, &a, &m, &handle, measure_depth))
+                .await;
         let claimed = match done {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
@@ -57,7 +64,13 @@ pub async fn run(pool: DbPool, apns: Arc<ApnsClient>, metrics: Metrics, mut shut
 /// One claimed row.
 type Claimed = (i64, Uuid, DateTime<Utc>, i32);
 
-fn deliver_batch(pool: &DbPool, apns: &ApnsClient, metrics: &Metrics, handle: &tokio::runtime::Handle, measure_depth: bool) -> anyhow::Result<usize> {
+fn deliver_batch(
+    pool: &DbPool,
+    apns: &ApnsClient,
+    metrics: &Metrics,
+    handle: &tokio::runtime::Handle,
+    measure_depth: bool,
+) -> anyhow::Result<usize> {
     let mut conn = pool.get()?;
     if measure_depth {
         let depth: i64 = outbox::table.count().get_result(&mut conn)?;

@@ -17,7 +17,11 @@ pub fn spawn_all(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     vec![
-        tokio::spawn(housekeeping::run(pool.clone(), settings.idempotency_hours, shutdown.clone())),
+        tokio::spawn(housekeeping::run(
+            pool.clone(),
+            settings.idempotency_hours,
+            shutdown.clone(),
+        )),
         tokio::spawn(delivery::run(pool, apns, metrics, shutdown)),
     ]
 }

@@ -110,6 +110,8 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub db: TestDatabase,
+    /// Dropping it stops the app's background workers.
+    _workers: tokio::sync::watch::Sender<bool>,
 }
 
 /// Settings for a test app: loopback on a random port, the test database.
@@ -118,6 +120,8 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.bind = "127.0.0.1:0".parse().unwrap();
     settings.database_url = Some(db.url.clone());
     settings.db_pool_size = 8;
+    // Never Apple's real host: a closed loopback port unless a test brings an APNs stand-in.
+    settings.apns.url = "https://127.0.0.1:9".into();
     settings
 }
 
@@ -133,6 +137,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let pool = passmint::db::build_pool(&db.url, settings.db_pool_size).expect("pool");
     let app = Application::build(settings, pool).expect("build the app");
     let port = app.port();
+    let (workers, stopped) = tokio::sync::watch::channel(false);
+    app.start_workers(stopped);
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -142,6 +148,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         db,
+        _workers: workers,
     }
 }
 

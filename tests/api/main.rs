@@ -1,4 +1,6 @@
 mod api_keys;
+mod apns_mock;
+mod apple_web_service;
 mod errors;
 mod helpers;
 mod identity;

@@ -1,0 +1,430 @@
+//! Apple's PassKit web service and APNs pushes, as an iPhone and Apple would use them.
+
+use crate::apns_mock::{ApnsMock, Behaviour};
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::pass_check::check_pkpass;
+use passmint::configuration::ApnsSettings;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T1: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const T2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+#[tokio::test]
+async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
+    let mock = ApnsMock::start().await;
+    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
+    let app = spawn_app_with(move |s| {
+        s.apns = ApnsSettings {
+            url,
+            ca_file: Some(ca),
+        }
+    })
+    .await;
+    let m = app.create_merchant("Push Café");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann Lee")
+        .await;
+
+    // The phone downloads the pass and reads what it needs from pass.json.
+    let first = check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    );
+    let pass = &first.pass_json;
+    assert_eq!(pass["webServiceURL"], format!("{}/apple", app.address));
+    let (pass_type, serial, token) = (
+        pass["passTypeIdentifier"].as_str().unwrap(),
+        pass["serialNumber"].as_str().unwrap(),
+        pass["authenticationToken"].as_str().unwrap(),
+    );
+    let registration = |device: &str| {
+        app.url(&format!(
+            "/apple/v1/devices/{device}/registrations/{pass_type}/{serial}"
+        ))
+    };
+    let auth = format!("ApplePass {token}");
+
+    // Register: 401 with a wrong token, 201, then 200.
+    let res = app
+        .client
+        .post(registration("device1"))
+        .header("authorization", "ApplePass wrongwrongwrongwrong")
+        .json(&json!({"pushToken": T1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = app
+        .client
+        .post(registration("device1"))
+        .header("authorization", &auth)
+        .json(&json!({"pushToken": T1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = app
+        .client
+        .post(registration("device1"))
+        .header("authorization", &auth)
+        .json(&json!({"pushToken": T1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // A second device whose token APNs no longer knows.
+    mock.behave(T2, Behaviour::Unregistered);
+    let res = app
+        .client
+        .post(registration("device2"))
+        .header("authorization", &auth)
+        .json(&json!({"pushToken": T2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // Changed serials: 200 with a tag, 204 when nothing changed since.
+    let serials = |device: &str, since: Option<&str>| {
+        let mut url = app.url(&format!(
+            "/apple/v1/devices/{device}/registrations/{pass_type}"
+        ));
+        if let Some(tag) = since {
+            url.push_str(&format!("?passesUpdatedSince={tag}"));
+        }
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let res = serials("device1", None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["serialNumbers"], json!([serial]));
+    let tag = body["lastUpdated"].as_str().unwrap().to_string();
+    assert_eq!(serials("device1", Some(&tag)).await.status(), 204);
+
+    // Latest pass: 401 with a wrong token, 200 with Last-Modified, 304 for the same time.
+    let latest = app.url(&format!("/apple/v1/passes/{pass_type}/{serial}"));
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", "ApplePass nope-nope-nope-nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
+    check_pkpass(&res.bytes().await.unwrap());
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", &auth)
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+
+    // A purchase at the till: a push to the device within 2 s, topic = pass type id.
+    let purchase = app
+        .pos(
+            &format!(
+                "/api/v1/members/{}/purchases",
+                member["id"].as_str().unwrap()
+            ),
+            &m.pos_key,
+            "buy-1",
+            &json!({"amount": 2500, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(purchase.status(), 200);
+    assert!(
+        mock.wait_for(T1, 1, Duration::from_secs(2)).await,
+        "no push reached the device within 2 s"
+    );
+    let push = mock
+        .accepted()
+        .await
+        .into_iter()
+        .find(|p| p.token == T1)
+        .unwrap();
+    assert_eq!(push.topic, pass_type);
+    assert_eq!(
+        mock.client_uids().await.first().map(String::as_str),
+        Some(pass_type)
+    );
+
+    // The serial list since the old tag names the pass; the new pass differs, same serial.
+    let res = serials("device1", Some(&tag)).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["serialNumbers"], json!([serial]));
+    assert!(
+        body["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > tag.parse::<i64>().unwrap()
+    );
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", &auth)
+        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    let second = check_pkpass(&res.bytes().await.unwrap());
+    assert_eq!(second.pass_json["serialNumber"], serial);
+    assert_eq!(
+        second.pass_json["storeCard"]["headerFields"][0]["value"],
+        300
+    );
+    assert_eq!(
+        second.pass_json["storeCard"]["headerFields"][0]["changeMessage"],
+        "Points: %@"
+    );
+
+    // The 410 device was unregistered.
+    let started = std::time::Instant::now();
+    while serials("device2", None).await.status() != 204 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the unregistered device still holds the pass"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Log and unregister.
+    let res = app
+        .client
+        .post(app.url("/apple/v1/log"))
+        .json(&json!({"logs": ["[2026-11-23] something went wrong"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .delete(registration("device1"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(serials("device1", None).await.status(), 204);
+
+    // Bad input is 4xx, never 500.
+    for (method, path) in [
+        (
+            "GET",
+            format!("/apple/v1/devices/device1/registrations/{pass_type}?passesUpdatedSince=abc"),
+        ),
+        (
+            "GET",
+            "/apple/v1/devices/device1/registrations/pass.other.type".to_string(),
+        ),
+        (
+            "POST",
+            format!("/apple/v1/devices/device1/registrations/{pass_type}/nope"),
+        ),
+    ] {
+        let req = if method == "GET" {
+            app.client.get(app.url(&path))
+        } else {
+            app.client
+                .post(app.url(&path))
+                .header("authorization", &auth)
+                .json(&json!({"pushToken": "zz"}))
+        };
+        let status = req.send().await.unwrap().status();
+        assert!(status.is_client_error(), "{method} {path}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn a_template_change_pushes_every_pass_built_from_it() {
+    let mock = ApnsMock::start().await;
+    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
+    let app = spawn_app_with(move |s| {
+        s.apns = ApnsSettings {
+            url,
+            ca_file: Some(ca),
+        }
+    })
+    .await;
+    let m = app.create_merchant("Redesign");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let mut tokens = Vec::new();
+    for i in 0..5 {
+        let member = app
+            .enroll(
+                &m.pos_key,
+                program["id"].as_str().unwrap(),
+                &format!("Member {i}"),
+            )
+            .await;
+        let pass = check_pkpass(
+            &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+                .await,
+        )
+        .pass_json;
+        let token = format!("{:064x}", i + 1);
+        let url = app.url(&format!(
+            "/apple/v1/devices/dev{i}/registrations/{}/{}",
+            pass["passTypeIdentifier"].as_str().unwrap(),
+            pass["serialNumber"].as_str().unwrap()
+        ));
+        let res = app
+            .client
+            .post(url)
+            .header(
+                "authorization",
+                format!(
+                    "ApplePass {}",
+                    pass["authenticationToken"].as_str().unwrap()
+                ),
+            )
+            .json(&json!({"pushToken": token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        tokens.push(token);
+    }
+    // Pushes fail twice with 500 for one device: retried until delivered.
+    mock.behave(&tokens[0], Behaviour::FailTimes(2, 500));
+    let current = TestApp::expect_json(
+        app.get_with_key("/api/v1/templates/loyalty-default", &m.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    let mut doc = current["template"].clone();
+    doc["colors"]["background"] = json!("#112233");
+    TestApp::expect_json(
+        app.put_json(
+            "/api/v1/templates/loyalty-default",
+            &m.admin_key,
+            &json!({"template": doc}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    for token in &tokens {
+        assert!(
+            mock.wait_for(token, 1, Duration::from_secs(5)).await,
+            "{token} got no push"
+        );
+    }
+    assert_eq!(
+        mock.connections().await,
+        1,
+        "all pushes share one HTTP/2 connection"
+    );
+}
+
+/// A change whose transaction started before, but commits after, a device's query must
+/// still be in that device's next answer: tags never skip a late commit.
+#[tokio::test]
+async fn a_change_committed_late_is_not_skipped() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app_with(|_| {}).await;
+    let m = app.create_merchant("Late");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let mut serials = Vec::new();
+    let mut members = Vec::new();
+    let mut pass_type = String::new();
+    for name in ["Early", "Later"] {
+        let member = app
+            .enroll(&m.pos_key, program["id"].as_str().unwrap(), name)
+            .await;
+        let pass = check_pkpass(
+            &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+                .await,
+        )
+        .pass_json;
+        pass_type = pass["passTypeIdentifier"].as_str().unwrap().to_string();
+        let serial = pass["serialNumber"].as_str().unwrap().to_string();
+        let res = app
+            .client
+            .post(app.url(&format!(
+                "/apple/v1/devices/phone/registrations/{pass_type}/{serial}"
+            )))
+            .header(
+                "authorization",
+                format!(
+                    "ApplePass {}",
+                    pass["authenticationToken"].as_str().unwrap()
+                ),
+            )
+            .json(&json!({"pushToken": T1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        serials.push(serial);
+        members.push(member);
+    }
+    let list = |since: String| {
+        let url = app.url(&format!(
+            "/apple/v1/devices/phone/registrations/{pass_type}?passesUpdatedSince={since}"
+        ));
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            if res.status() == 204 {
+                return (Vec::new(), since);
+            }
+            let body: Value = res.json().await.unwrap();
+            let serials = body["serialNumbers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect::<Vec<_>>();
+            (serials, body["lastUpdated"].as_str().unwrap().to_string())
+        }
+    };
+    let (_, start) = list("0".into()).await;
+
+    // A slow transaction changes the first pass and has not committed yet...
+    let mut slow = app.db.connect();
+    slow.batch_execute(&format!(
+        "BEGIN; UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() WHERE serial_number = '{}'",
+        serials[0]
+    ))
+    .unwrap();
+    // ...while a purchase on the second commits at once.
+    let res = app
+        .pos(
+            &format!(
+                "/api/v1/members/{}/purchases",
+                members[1]["id"].as_str().unwrap()
+            ),
+            &m.pos_key,
+            "late-1",
+            &json!({"amount": 500, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let (changed, tag) = list(start).await;
+    assert_eq!(changed, vec![serials[1].clone()]);
+    slow.batch_execute("COMMIT").unwrap();
+    let (changed, _) = list(tag).await;
+    assert!(
+        changed.contains(&serials[0]),
+        "the late commit was skipped: {changed:?}"
+    );
+}
