@@ -181,7 +181,10 @@ fn listen(cache: Weak<PassCache>, url: &str) {
             for note in conn.notifications_iter() {
                 match note {
                     Ok(n) if n.channel == "passmint_pass_changed" => {
-                        if let Ok(id) = Uuid::parse_str(&n.payload) {
+                        // "*": a bulk change; forget everything rather than 100,000 entries.
+                        if n.payload == "*" {
+                            cache.clear();
+                        } else if let Ok(id) = Uuid::parse_str(&n.payload) {
                             cache.evict_pass(id);
                         }
                     }
