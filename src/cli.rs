@@ -131,12 +131,19 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
         &identity,
         &settings.apns,
     )?);
+    let issuer = crate::google::GoogleIssuer::load(&settings.google)?;
+    issuer.announce();
+    let google = std::sync::Arc::new(crate::google::rest::GoogleClient::new(
+        std::sync::Arc::new(issuer),
+        &settings.google,
+    )?);
     actix_web::rt::System::new().block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = crate::workers::spawn_all(
             pool,
             &settings,
             apns,
+            google,
             crate::metrics::Metrics::new(),
             stopped,
         );

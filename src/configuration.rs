@@ -26,12 +26,25 @@ pub struct Settings {
     pub pg_bin_dir: Option<PathBuf>,
     pub apple: AppleSettings,
     pub apns: ApnsSettings,
+    pub google: GoogleSettings,
     /// Largest balance a gift card may hold, in minor units.
     pub gift_card_max_balance: i64,
     /// Memory for signed passes kept to answer repeated downloads; 0 turns it off.
     pub pass_cache_bytes: usize,
     /// How long idempotency keys are kept (at least 24 hours).
     pub idempotency_hours: i64,
+}
+
+/// Google Wallet (contract: `GOOGLE_*` variables).
+#[derive(Debug, Clone)]
+pub struct GoogleSettings {
+    /// `None`: the example issuer id of `certs-example/`.
+    pub issuer_id: Option<String>,
+    /// `None`: the example service-account key of `certs-example/`.
+    pub service_account_key: Option<PathBuf>,
+    pub api_url: String,
+    pub token_url: String,
+    pub callback_keys_url: String,
 }
 
 /// Where pushes go (contract: `APNS_URL`, `APNS_CA_FILE`).
@@ -161,6 +174,7 @@ impl Settings {
             },
             ca_file: get("APNS_CA_FILE").map(PathBuf::from),
         };
+        let google = parse_google(&get)?;
         let idempotency_hours =
             parse_number(&get, "PASSMINT_IDEMPOTENCY_HOURS", 48, 24, 24 * 365)? as i64;
         let pass_cache_bytes = parse_number(
@@ -189,6 +203,7 @@ impl Settings {
             pg_bin_dir,
             apple,
             apns,
+            google,
             gift_card_max_balance,
             pass_cache_bytes,
             idempotency_hours,
@@ -278,6 +293,38 @@ fn parse_number(
             )),
         },
     }
+}
+
+fn parse_google(get: &impl Fn(&str) -> Option<String>) -> Result<GoogleSettings, ConfigError> {
+    let issuer_id = get("GOOGLE_ISSUER_ID");
+    if let Some(id) = &issuer_id {
+        if id.is_empty() || id.len() > 30 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(
+                "GOOGLE_ISSUER_ID",
+                format!("{id:?} is not a Google Wallet issuer id (digits)"),
+            ));
+        }
+    }
+    let url = |variable: &'static str, default: &str| match get(variable) {
+        Some(text) => parse_base_url(variable, &text),
+        None => Ok(default.to_string()),
+    };
+    Ok(GoogleSettings {
+        issuer_id,
+        service_account_key: get("GOOGLE_SERVICE_ACCOUNT_KEY").map(PathBuf::from),
+        api_url: url(
+            "GOOGLE_WALLET_API_URL",
+            "https://walletobjects.googleapis.com",
+        )?,
+        token_url: url(
+            "GOOGLE_OAUTH_TOKEN_URL",
+            "https://oauth2.googleapis.com/token",
+        )?,
+        callback_keys_url: url(
+            "GOOGLE_CALLBACK_KEYS_URL",
+            "https://pay.google.com/gp/m/issuer/keys",
+        )?,
+    })
 }
 
 /// An absolute http(s) base URL of an outside service, without a trailing slash.

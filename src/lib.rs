@@ -12,6 +12,7 @@ pub mod configuration;
 pub mod db;
 pub mod domain;
 pub mod giftcard;
+pub mod google;
 pub mod idempotency;
 pub mod loyalty;
 pub mod metrics;

@@ -6,6 +6,9 @@ use crate::schema::{outbox, passes};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+/// Where every change is delivered: Apple devices (APNs) and Google Wallet (REST).
+pub const CHANNELS: [&str; 2] = ["apple", "google"];
+
 /// Whose pass changed.
 pub enum Card {
     Member(Uuid),
@@ -14,6 +17,20 @@ pub enum Card {
 
 /// Bumps the pass's update tag and queues its push; returns the pass id.
 pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryResult<Uuid> {
+    queue(conn, card, reason, &CHANNELS)
+}
+
+/// A new pass: Google Wallet gets its object; no Apple device holds it yet.
+pub fn pass_created(conn: &mut PgConnection, card: Card) -> QueryResult<Uuid> {
+    queue(conn, card, "created", &["google"])
+}
+
+fn queue(
+    conn: &mut PgConnection,
+    card: Card,
+    reason: &str,
+    channels: &[&str],
+) -> QueryResult<Uuid> {
     let next_tag =
         diesel::dsl::sql::<diesel::sql_types::BigInt>("pg_current_xact_id()::text::bigint");
     let changes = (
@@ -31,12 +48,19 @@ pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryR
             .returning(returning)
             .get_result(conn)?,
     };
+    let rows: Vec<_> = channels
+        .iter()
+        .map(|channel| {
+            (
+                outbox::merchant_id.eq(merchant_id),
+                outbox::pass_id.eq(pass_id),
+                outbox::reason.eq(reason),
+                outbox::channel.eq(*channel),
+            )
+        })
+        .collect();
     diesel::insert_into(outbox::table)
-        .values((
-            outbox::merchant_id.eq(merchant_id),
-            outbox::pass_id.eq(pass_id),
-            outbox::reason.eq(reason),
-        ))
+        .values(rows)
         .execute(conn)?;
     Ok(pass_id)
 }

@@ -69,6 +69,8 @@ pub struct PassContent {
     /// What the barcode carries by default: the card number or GAN.
     pub card_number: String,
     pub voided: bool,
+    /// The loyalty program of a member's pass (Google's class follows it).
+    pub program_id: Option<Uuid>,
 }
 
 impl PassContent {
@@ -83,10 +85,12 @@ impl PassContent {
         let merchant = Merchant::find(conn, tenant.merchant_id())?;
         let mut context = Context::default();
         context.set("merchant.name", Value::Text(merchant.name));
+        let mut program_id = None;
         let (card_number, voided) = match (pass.member_id, pass.gift_card_id) {
             (Some(member_id), _) => {
                 let member = Member::find(conn, tenant, member_id)?;
                 let program = Program::find(conn, tenant, member.program_id)?;
+                program_id = Some(program.id);
                 let first_name = member
                     .name
                     .split_whitespace()
@@ -124,6 +128,7 @@ impl PassContent {
             context,
             card_number,
             voided,
+            program_id,
         })
     }
 

@@ -112,6 +112,7 @@ diesel::table! {
         created_at -> Timestamptz,
         available_at -> Timestamptz,
         attempts -> Int4,
+        channel -> Text,
     }
 }
 

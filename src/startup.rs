@@ -5,6 +5,8 @@ use crate::apple::SigningIdentity;
 use crate::auth::KeyCache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
+use crate::google::rest::GoogleClient;
+use crate::google::GoogleIssuer;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::pass_cache::PassCache;
@@ -33,6 +35,7 @@ pub struct AppState {
     pub pass_cache: Arc<PassCache>,
     pub api_keys: KeyCache,
     pub apns: Arc<ApnsClient>,
+    pub google: Arc<GoogleClient>,
 }
 
 pub struct Application {
@@ -55,6 +58,9 @@ impl Application {
         let identity = SigningIdentity::load(&settings.apple)?;
         identity.announce();
         let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
+        let issuer = GoogleIssuer::load(&settings.google)?;
+        issuer.announce();
+        let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);
         let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
         let state = web::Data::new(AppState {
             pool,
@@ -65,6 +71,7 @@ impl Application {
             pass_cache,
             api_keys: KeyCache::default(),
             apns,
+            google,
         });
         let server = run(listener, state.clone())?;
         Ok(Self {
@@ -83,6 +90,7 @@ impl Application {
             self.state.pool.clone(),
             &self.state.settings,
             self.state.apns.clone(),
+            self.state.google.clone(),
             self.state.metrics.clone(),
             shutdown,
         )

@@ -57,7 +57,10 @@ impl Service {
             .env_remove("DATABASE_URL")
             .env("PASSMINT_DATA_DIR", self.data_dir.join("data"))
             .env("PASSMINT_BIND", format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            // Never Google's real hosts from a test.
+            .env("GOOGLE_WALLET_API_URL", "http://127.0.0.1:9")
+            .env("GOOGLE_OAUTH_TOKEN_URL", "http://127.0.0.1:9/token");
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
         }

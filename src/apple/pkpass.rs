@@ -50,6 +50,13 @@ impl TemplateAssets {
     }
 }
 
+impl TemplateAssets {
+    /// Whether the template has this image.
+    pub fn has(&self, file: &str) -> bool {
+        self.hashes.iter().any(|(name, _)| name == file)
+    }
+}
+
 /// End-of-central-directory record of an empty zip.
 const EMPTY_ZIP: &[u8] = &[
     0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,

@@ -52,7 +52,8 @@ WITH a AS (
      WHERE gift_card_id = $3
     RETURNING id, merchant_id
 )
-INSERT INTO outbox (merchant_id, pass_id, reason) SELECT merchant_id, id, $4 FROM p
+INSERT INTO outbox (merchant_id, pass_id, reason, channel)
+SELECT merchant_id, id, $4, channel FROM p CROSS JOIN (VALUES ('apple'), ('google')) AS c (channel)
 RETURNING pass_id
 "#;
 

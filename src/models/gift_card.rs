@@ -91,6 +91,7 @@ impl GiftCard {
                 template_id,
                 Holder::GiftCard(card.id),
             )?;
+            crate::outbox::pass_created(conn, crate::outbox::Card::GiftCard(card.id))?;
             Ok((card, pin, pass))
         })
     }

@@ -124,6 +124,7 @@ impl Member {
                 &program.template_id,
                 Holder::Member(member.id),
             )?;
+            crate::outbox::pass_created(conn, crate::outbox::Card::Member(member.id))?;
             Ok(Ok((member, pass)))
         })
     }

@@ -150,7 +150,8 @@ impl Template {
             diesel::sql_query(
                 "WITH p AS (UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() \
                              WHERE merchant_id = $1 AND template_id = $2 RETURNING id, merchant_id) \
-                 INSERT INTO outbox (merchant_id, pass_id, reason) SELECT merchant_id, id, 'template' FROM p",
+                 INSERT INTO outbox (merchant_id, pass_id, reason, channel) \
+                 SELECT merchant_id, id, 'template', channel FROM p CROSS JOIN (VALUES ('apple'), ('google')) AS c (channel)",
             )
             .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
             .bind::<diesel::sql_types::Text, _>(id)

@@ -46,6 +46,7 @@ pub(crate) fn view(
     pass: &Pass,
     pin: Option<String>,
     public_url: &str,
+    google_save_url: Option<String>,
 ) -> GiftCardView {
     GiftCardView {
         id: card.id,
@@ -57,7 +58,7 @@ pub(crate) fn view(
         template: card.template_id,
         serial: pass.serial_number.clone(),
         apple_pass_url: super::passes::url(public_url, pass),
-        google_save_url: None,
+        google_save_url,
         created_at: card.created_at,
     }
 }
@@ -92,6 +93,7 @@ pub async fn issue(
     let tenant = caller.0.tenant;
     let public_url = state.settings.public_url.clone();
     let template_id = input.template;
+    let app = state.clone();
     let created = db::run(&state.pool, move |conn| {
         match Template::find(conn, &tenant, &template_id) {
             Ok(t) if t.kind() == Kind::GiftCard => {}
@@ -109,11 +111,13 @@ pub async fn issue(
             Some(currency) if problems.is_empty() => {
                 let (card, pin, pass) =
                     GiftCard::issue(conn, &tenant, &template_id, currency, input.initial_balance)?;
+                let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
                 Ok(view(
                     card,
                     &pass,
                     Some(pin.expose().to_string()),
                     &public_url,
+                    google,
                 ))
             }
             _ => Err(ApiError::invalid_fields(problems)),
@@ -138,7 +142,7 @@ pub async fn get(
     let card = db::run(&state.pool, move |conn| {
         let card = GiftCard::by_gan(conn, &tenant, &gan)?;
         let pass = Pass::of_gift_card(conn, &tenant, card.id)?;
-        Ok(view(card, &pass, None, &public_url))
+        Ok(view(card, &pass, None, &public_url, None))
     })
     .await?;
     Ok(HttpResponse::Ok().json(card))
@@ -265,7 +269,7 @@ pub async fn deactivate(
         conn.transaction(|conn| {
             let (card, pass_id) = giftcard::deactivate::deactivate(conn, &tenant, &gan)?;
             let pass = Pass::of_gift_card(conn, &tenant, card.id)?;
-            Ok((view(card, &pass, None, &public_url), pass_id))
+            Ok((view(card, &pass, None, &public_url, None), pass_id))
         })
     })
     .await?;

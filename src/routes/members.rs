@@ -50,7 +50,12 @@ pub struct MemberList {
     pub members: Vec<MemberView>,
 }
 
-pub(crate) fn view(m: Member, pass: &Pass, public_url: &str) -> MemberView {
+pub(crate) fn view(
+    m: Member,
+    pass: &Pass,
+    public_url: &str,
+    google_save_url: Option<String>,
+) -> MemberView {
     MemberView {
         id: m.id,
         program_id: m.program_id,
@@ -66,7 +71,7 @@ pub(crate) fn view(m: Member, pass: &Pass, public_url: &str) -> MemberView {
         referral_url: format!("{public_url}/r/{}", m.referral_code),
         referral_code: m.referral_code,
         apple_pass_url: super::passes::url(public_url, pass),
-        google_save_url: None,
+        google_save_url,
         created_at: m.created_at,
     }
 }
@@ -148,6 +153,7 @@ pub async fn enroll(
     let tenant = caller.0.tenant;
     let program_id = id.into_inner();
     let public_url = state.settings.public_url.clone();
+    let app = state.clone();
     let created = db::run(&state.pool, move |conn| {
         let program = Program::find(conn, &tenant, program_id)?;
         if let Some(code) = referral_code {
@@ -163,7 +169,10 @@ pub async fn enroll(
             );
         }
         match Member::enroll(conn, &tenant, &program, &new)? {
-            Ok((member, pass)) => Ok(view(member, &pass, &public_url)),
+            Ok((member, pass)) => {
+                let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
+                Ok(view(member, &pass, &public_url, google))
+            }
             Err(dup) => Err(ApiError::new(
                 ProblemKind::Conflict,
                 format!("already a member of this program (same {})", dup.0),
@@ -186,10 +195,12 @@ pub async fn get(
     let tenant = caller.0.tenant;
     let id = id.into_inner();
     let public_url = state.settings.public_url.clone();
+    let app = state.clone();
     let member = db::run(&state.pool, move |conn| {
         let m = Member::find(conn, &tenant, id)?;
         let pass = Pass::of_member(conn, &tenant, m.id)?;
-        Ok(view(m, &pass, &public_url))
+        let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
+        Ok(view(m, &pass, &public_url, google))
     })
     .await?;
     Ok(HttpResponse::Ok().json(member))
@@ -214,12 +225,14 @@ pub async fn find(
         .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/card_number", e)]))?;
     let tenant = caller.0.tenant;
     let public_url = state.settings.public_url.clone();
+    let app = state.clone();
     let members = db::run(&state.pool, move |conn| {
         Member::by_card_number(conn, &tenant, &number)?
             .into_iter()
             .map(|m| {
                 let pass = Pass::of_member(conn, &tenant, m.id)?;
-                Ok(view(m, &pass, &public_url))
+                let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
+                Ok(view(m, &pass, &public_url, google))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })

@@ -159,3 +159,29 @@ pub(crate) fn answer(
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(bytes())
 }
+
+/// The card's "Add to Google Wallet" link: a JWT signed by the service account carrying
+/// the card's object, built from the same content as its Apple pass.
+pub(crate) fn google_save_url(
+    conn: &mut diesel::PgConnection,
+    tenant: &crate::db::Tenant,
+    pass: &Pass,
+    state: &AppState,
+) -> Result<Option<String>, ApiError> {
+    let content = PassContent::load(
+        conn,
+        tenant,
+        pass.clone(),
+        &state.templates,
+        &state.settings.public_url,
+    )?;
+    let issuer = state.google.issuer();
+    let object = crate::google::objects::object_for(issuer, &content, &state.settings.public_url);
+    match crate::google::save_link::save_url(issuer, &object, &state.settings.public_url) {
+        Ok(url) => Ok(Some(url)),
+        Err(e) => {
+            tracing::error!(error = %e, "signing a Google save link failed");
+            Ok(None)
+        }
+    }
+}

@@ -73,11 +73,15 @@ fn deliver_batch(
 ) -> anyhow::Result<usize> {
     let mut conn = pool.get()?;
     if measure_depth {
-        let depth: i64 = outbox::table.count().get_result(&mut conn)?;
+        let depth: i64 = outbox::table
+            .filter(outbox::channel.eq("apple"))
+            .count()
+            .get_result(&mut conn)?;
         metrics.set_outbox_depth(depth);
     }
     let claimed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
         let rows: Vec<Claimed> = outbox::table
+            .filter(outbox::channel.eq("apple"))
             .filter(outbox::available_at.le(diesel::dsl::now))
             .order(outbox::id.asc())
             .limit(BATCH)
@@ -155,6 +159,7 @@ fn deliver_batch(
                     outbox::created_at.eq(oldest[&pass_id].0),
                     outbox::available_at.eq(now + delay),
                     outbox::attempts.eq(attempts),
+                    outbox::channel.eq("apple"),
                 ))
                 .execute(conn)?;
         }

@@ -2,6 +2,7 @@
 //! `passmint worker`. Each loop stops when the shutdown signal flips.
 
 pub mod delivery;
+pub mod google_sync;
 pub mod housekeeping;
 
 use crate::db::DbPool;
@@ -13,10 +14,17 @@ pub fn spawn_all(
     pool: DbPool,
     settings: &crate::configuration::Settings,
     apns: std::sync::Arc<crate::apple::apns::ApnsClient>,
+    google: std::sync::Arc<crate::google::rest::GoogleClient>,
     metrics: crate::metrics::Metrics,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     vec![
+        tokio::spawn(google_sync::run(
+            pool.clone(),
+            google,
+            settings.public_url.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(housekeeping::run(
             pool.clone(),
             settings.idempotency_hours,

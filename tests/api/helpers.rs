@@ -122,6 +122,8 @@ pub fn test_settings(db: &TestDatabase) -> Settings {
     settings.db_pool_size = 8;
     // Never Apple's real host: a closed loopback port unless a test brings an APNs stand-in.
     settings.apns.url = "https://127.0.0.1:9".into();
+    settings.google.api_url = "http://127.0.0.1:9".into();
+    settings.google.token_url = "http://127.0.0.1:9/token".into();
     settings
 }
 

@@ -1,0 +1,147 @@
+//! The Google Wallet side of the outbox: claims `google` rows with `FOR UPDATE SKIP
+//! LOCKED`, builds each changed pass's class and object from the same content as the Apple
+//! pass, and writes them over REST, deleting the rows in the claiming transaction. Google
+//! outages are retried later with growing delays; refusals are logged and not retried.
+
+use crate::db::{DbPool, Tenant};
+use crate::google::objects::{class_for, object_for};
+use crate::google::rest::{GoogleClient, GoogleError};
+use crate::models::Pass;
+use crate::pass_content::{PassContent, TemplateCache};
+use crate::schema::outbox;
+use chrono::Utc;
+use diesel::prelude::*;
+use futures_util::stream::{self, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const BATCH: i64 = 500;
+const IN_FLIGHT: usize = 50;
+const MAX_ATTEMPTS: i32 = 8;
+const IDLE: Duration = Duration::from_millis(100);
+
+pub async fn run(
+    pool: DbPool,
+    google: Arc<GoogleClient>,
+    public_url: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let templates = Arc::new(TemplateCache::default());
+    loop {
+        let (p, g, t, u) = (
+            pool.clone(),
+            google.clone(),
+            templates.clone(),
+            public_url.clone(),
+        );
+        let handle = tokio::runtime::Handle::current();
+        let done = tokio::task::spawn_blocking(move || sync_batch(&p, &g, &t, &u, &handle)).await;
+        let claimed = match done {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Google Wallet sync failed; retrying");
+                0
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Google Wallet sync task failed; retrying");
+                0
+            }
+        };
+        if super::pause(
+            &mut shutdown,
+            if claimed > 0 { Duration::ZERO } else { IDLE },
+        )
+        .await
+        {
+            return;
+        }
+    }
+}
+
+fn sync_batch(
+    pool: &DbPool,
+    google: &GoogleClient,
+    templates: &TemplateCache,
+    public_url: &str,
+    handle: &tokio::runtime::Handle,
+) -> anyhow::Result<usize> {
+    let mut conn = pool.get()?;
+    let claimed = conn.transaction::<_, anyhow::Error, _>(|conn| {
+        let rows: Vec<(i64, Uuid, Uuid, i32, chrono::DateTime<Utc>)> = outbox::table
+            .filter(outbox::channel.eq("google"))
+            .filter(outbox::available_at.le(diesel::dsl::now))
+            .order(outbox::id.asc())
+            .limit(BATCH)
+            .for_update()
+            .skip_locked()
+            .select((outbox::id, outbox::pass_id, outbox::merchant_id, outbox::attempts, outbox::created_at))
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut passes: HashMap<Uuid, (Uuid, i32, chrono::DateTime<Utc>)> = HashMap::new();
+        for (_, pass_id, merchant, attempts, created) in &rows {
+            let e = passes.entry(*pass_id).or_insert((*merchant, *attempts, *created));
+            e.1 = e.1.max(*attempts);
+            e.2 = e.2.min(*created);
+        }
+        let mut work = Vec::new();
+        for (pass_id, (merchant, _, _)) in &passes {
+            let tenant = Tenant::of_authenticated(*merchant);
+            let Some(pass) = crate::schema::passes::table
+                .find(pass_id)
+                .select(Pass::as_select())
+                .first(conn)
+                .optional()?
+            else {
+                continue;
+            };
+            let content = PassContent::load(conn, &tenant, pass, templates, public_url)?;
+            let class = class_for(google.issuer(), &content, public_url);
+            let object = object_for(google.issuer(), &content, public_url);
+            work.push((*pass_id, class, object));
+        }
+        let results: Vec<(Uuid, Result<(), GoogleError>)> = handle.block_on(
+            stream::iter(work)
+                .map(|(pass_id, class, object)| async move {
+                    let result = match google.sync_class(&class).await {
+                        Ok(()) => google.sync_object(&object).await,
+                        Err(e) => Err(e),
+                    };
+                    (pass_id, result)
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .collect(),
+        );
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?;
+        let now = Utc::now();
+        for (pass_id, result) in results {
+            let (merchant, attempts, created) = passes[&pass_id];
+            match result {
+                Ok(()) => {}
+                Err(GoogleError::Refused { .. }) => {}
+                Err(GoogleError::Transient(reason)) if attempts < MAX_ATTEMPTS => {
+                    tracing::warn!(%pass_id, reason = %reason, "Google Wallet unavailable; the update will be retried");
+                    diesel::insert_into(outbox::table)
+                        .values((
+                            outbox::merchant_id.eq(merchant),
+                            outbox::pass_id.eq(pass_id),
+                            outbox::reason.eq("retry"),
+                            outbox::channel.eq("google"),
+                            outbox::created_at.eq(created),
+                            outbox::available_at.eq(now + chrono::Duration::seconds(2i64.pow((attempts + 1).min(10) as u32))),
+                            outbox::attempts.eq(attempts + 1),
+                        ))
+                        .execute(conn)?;
+                }
+                Err(e) => tracing::error!(%pass_id, error = %e, "giving up on a Google Wallet update"),
+            }
+        }
+        Ok(rows.len())
+    })?;
+    Ok(claimed)
+}
