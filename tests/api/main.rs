@@ -2,6 +2,8 @@ mod api_keys;
 mod apns_mock;
 mod apple_web_service;
 mod errors;
+mod google_mock;
+mod google_wallet;
 mod helpers;
 mod identity;
 mod ledger;

@@ -1,0 +1,145 @@
+//! Google Wallet against a stand-in that verifies the token assertion and validates every
+//! body against Google's published walletobjects schema.
+
+use crate::google_mock::{certs_example, validate, GoogleMock};
+use crate::helpers::{spawn_app_with, TestApp};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn save_link_claims(url: &str) -> Value {
+    let jwt = url
+        .strip_prefix("https://pay.google.com/gp/v/save/")
+        .expect("a Google save link");
+    let key = std::fs::read(certs_example("google-service-account.pub.pem")).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["google"]);
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(&key).unwrap(),
+        &validation,
+    )
+    .expect("the save link verifies with the service account's public key");
+    data.claims
+}
+
+#[tokio::test]
+async fn cards_reach_google_wallet_and_follow_every_change() {
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Кофейня Ромашка");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Anna Petrova")
+        .await;
+
+    // The save link: RS256 by the service account, the claims Google wants, a valid object.
+    let claims = save_link_claims(member["google_save_url"].as_str().unwrap());
+    let account: Value = serde_json::from_slice(
+        &std::fs::read(certs_example("google-service-account.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], account["client_email"]);
+    assert_eq!(
+        (claims["aud"].as_str(), claims["typ"].as_str()),
+        (Some("google"), Some("savetowallet"))
+    );
+    assert!(claims["iat"].is_i64());
+    assert_eq!(claims["origins"], json!([app.address]));
+    let object = &claims["payload"]["loyaltyObjects"][0];
+    validate("LoyaltyObject", object).expect("the save link's object fits Google's schema");
+    assert_eq!(object["loyaltyPoints"]["balance"]["int"], 50);
+    assert_eq!(object["barcode"]["value"], member["card_number"]);
+    assert!(
+        claims["payload"].get("loyaltyClasses").is_none(),
+        "classes stay out of the link"
+    );
+    let object_id = object["id"].as_str().unwrap().to_string();
+
+    // A purchase reaches Google within 2 s.
+    let res = app
+        .pos(
+            &format!(
+                "/api/v1/members/{}/purchases",
+                member["id"].as_str().unwrap()
+            ),
+            &m.pos_key,
+            "g-1",
+            &json!({"amount": 4599, "currency": "EUR"}),
+        )
+        .await;
+    let after = TestApp::expect_json(res, 200).await;
+    let points = after["points"].as_i64().unwrap();
+    let id = object_id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g
+                .stored("loyaltyObject", &id)
+                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
+            Duration::from_secs(2)
+        )
+        .await,
+        "the loyalty object never showed {points} points"
+    );
+    let stored = mock.stored("loyaltyObject", &object_id).unwrap();
+    let class = mock
+        .stored("loyaltyClass", stored["classId"].as_str().unwrap())
+        .expect("the class was created over REST");
+    assert_eq!(class["programName"], "Coffee Club");
+    assert_eq!(class["issuerName"], "Кофейня Ромашка");
+    assert!(
+        stored["textModulesData"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["body"] == "Silver"),
+        "the tier travels: {stored}"
+    );
+
+    // A gift card and a redemption: balance in micros with its currency.
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 2500).await;
+    let card_object = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
+        ["giftCardObjects"][0]
+        .clone();
+    validate("GiftCardObject", &card_object).expect("fits Google's schema");
+    let card_id = card_object["id"].as_str().unwrap().to_string();
+    // Two 500s in a row are retried until delivered.
+    mock.fail_next(2, 500);
+    let res = app
+        .pos(
+            &format!(
+                "/api/v1/gift-cards/{}/redeem",
+                card["gan"].as_str().unwrap()
+            ),
+            &m.pos_key,
+            "g-2",
+            &json!({"amount": 1250, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let id = card_id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g
+                .stored("giftCardObject", &id)
+                .is_some_and(|o| o["balance"]["micros"] == "12500000"),
+            Duration::from_secs(5)
+        )
+        .await,
+        "the gift card object never showed 12.50 EUR: {:?}",
+        mock.stored("giftCardObject", &card_id)
+    );
+    let stored = mock.stored("giftCardObject", &card_id).unwrap();
+    assert_eq!(stored["balance"]["currencyCode"], "EUR");
+    assert!(stored["balanceUpdateTime"]["date"].is_string());
+    assert_eq!(
+        mock.tokens_issued(),
+        1,
+        "one access token serves every call"
+    );
+}
