@@ -64,6 +64,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    google_notifications (id) {
+        id -> Int8,
+        pass_id -> Uuid,
+        sent_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (merchant_id, key) {
         merchant_id -> Uuid,
         key -> Text,
@@ -209,6 +217,7 @@ diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
+diesel::joinable!(google_notifications -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
@@ -231,6 +240,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     gift_card_activities,
     gift_cards,
+    google_notifications,
     idempotency_keys,
     members,
     merchants,

@@ -8,7 +8,7 @@ use crate::google::objects::{class_for, object_for};
 use crate::google::rest::{GoogleClient, GoogleError};
 use crate::models::Pass;
 use crate::pass_content::{PassContent, TemplateCache};
-use crate::schema::outbox;
+use crate::schema::{google_notifications, outbox};
 use chrono::Utc;
 use diesel::prelude::*;
 use futures_util::stream::{self, StreamExt};
@@ -22,6 +22,20 @@ const BATCH: i64 = 500;
 const IN_FLIGHT: usize = 50;
 const MAX_ATTEMPTS: i32 = 8;
 const IDLE: Duration = Duration::from_millis(100);
+/// Notifications Google shows per pass in 24 hours.
+const NOTIFICATIONS_PER_DAY: i64 = 3;
+/// Changes worth a notification on the phone: money and points. Template redesigns and
+/// new cards update silently.
+const NOTIFY_FOR: &[&str] = &[
+    "redeem",
+    "load",
+    "activate",
+    "refund",
+    "adjust",
+    "purchase",
+    "deactivate",
+    "referral",
+];
 
 pub async fn run(
     pool: DbPool,
@@ -70,24 +84,38 @@ fn sync_batch(
 ) -> anyhow::Result<usize> {
     let mut conn = pool.get()?;
     let claimed = conn.transaction::<_, anyhow::Error, _>(|conn| {
-        let rows: Vec<(i64, Uuid, Uuid, i32, chrono::DateTime<Utc>)> = outbox::table
+        let rows: Vec<(i64, Uuid, Uuid, i32, chrono::DateTime<Utc>, String)> = outbox::table
             .filter(outbox::channel.eq("google"))
             .filter(outbox::available_at.le(diesel::dsl::now))
             .order(outbox::id.asc())
             .limit(BATCH)
             .for_update()
             .skip_locked()
-            .select((outbox::id, outbox::pass_id, outbox::merchant_id, outbox::attempts, outbox::created_at))
+            .select((outbox::id, outbox::pass_id, outbox::merchant_id, outbox::attempts, outbox::created_at, outbox::reason))
             .load(conn)?;
         if rows.is_empty() {
             return Ok(0);
         }
         let mut passes: HashMap<Uuid, (Uuid, i32, chrono::DateTime<Utc>)> = HashMap::new();
-        for (_, pass_id, merchant, attempts, created) in &rows {
+        let mut matters: std::collections::HashSet<Uuid> = Default::default();
+        for (_, pass_id, merchant, attempts, created, reason) in &rows {
             let e = passes.entry(*pass_id).or_insert((*merchant, *attempts, *created));
             e.1 = e.1.max(*attempts);
             e.2 = e.2.min(*created);
+            if NOTIFY_FOR.contains(&reason.as_str()) {
+                matters.insert(*pass_id);
+            }
         }
+        // What is left of each pass's notification budget.
+        let ids: Vec<Uuid> = matters.iter().copied().collect();
+        let spent: HashMap<Uuid, i64> = google_notifications::table
+            .filter(google_notifications::pass_id.eq_any(&ids))
+            .filter(google_notifications::sent_at.gt(Utc::now() - chrono::Duration::hours(24)))
+            .group_by(google_notifications::pass_id)
+            .select((google_notifications::pass_id, diesel::dsl::count_star()))
+            .load::<(Uuid, i64)>(conn)?
+            .into_iter()
+            .collect();
         let mut work = Vec::new();
         for (pass_id, (merchant, _, _)) in &passes {
             let tenant = Tenant::of_authenticated(*merchant);
@@ -101,15 +129,28 @@ fn sync_batch(
             };
             let content = PassContent::load(conn, &tenant, pass, templates, public_url)?;
             let class = class_for(google.issuer(), &content, public_url);
-            let object = object_for(google.issuer(), &content, public_url);
-            work.push((*pass_id, class, object));
+            let mut object = object_for(google.issuer(), &content, public_url);
+            let notify = matters.contains(pass_id) && spent.get(pass_id).copied().unwrap_or(0) < NOTIFICATIONS_PER_DAY;
+            if notify {
+                object.body["notifyPreference"] = serde_json::json!("NOTIFY_ON_UPDATE");
+            }
+            work.push((*pass_id, class, object, notify));
         }
-        let results: Vec<(Uuid, Result<(), GoogleError>)> = handle.block_on(
+        let results: Vec<(Uuid, Result<bool, GoogleError>)> = handle.block_on(
             stream::iter(work)
-                .map(|(pass_id, class, object)| async move {
-                    let result = match google.sync_class(&class).await {
-                        Ok(()) => google.sync_object(&object).await,
-                        Err(e) => Err(e),
+                .map(|(pass_id, class, mut object, notify)| async move {
+                    if let Err(e) = google.sync_class(&class).await {
+                        return (pass_id, Err(e));
+                    }
+                    let result = match google.sync_object(&object).await {
+                        // Over Google's notification quota after all: send it silently.
+                        Err(GoogleError::Refused { .. }) if notify => {
+                            if let Some(body) = object.body.as_object_mut() {
+                                body.remove("notifyPreference");
+                            }
+                            google.sync_object(&object).await.map(|()| false)
+                        }
+                        other => other.map(|()| notify),
                     };
                     (pass_id, result)
                 })
@@ -122,7 +163,12 @@ fn sync_batch(
         for (pass_id, result) in results {
             let (merchant, attempts, created) = passes[&pass_id];
             match result {
-                Ok(()) => {}
+                Ok(true) => {
+                    diesel::insert_into(google_notifications::table)
+                        .values(google_notifications::pass_id.eq(pass_id))
+                        .execute(conn)?;
+                }
+                Ok(false) => {}
                 Err(GoogleError::Refused { .. }) => {}
                 Err(GoogleError::Transient(reason)) if attempts < MAX_ATTEMPTS => {
                     tracing::warn!(%pass_id, reason = %reason, "Google Wallet unavailable; the update will be retried");

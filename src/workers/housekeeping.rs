@@ -20,6 +20,13 @@ pub async fn run(pool: DbPool, idempotency_hours: i64, mut shutdown: watch::Rece
                 pin_failures::created_at.lt(chrono::Utc::now() - chrono::Duration::days(1)),
             ))
             .execute(&mut conn)?;
+            diesel::delete(
+                crate::schema::google_notifications::table.filter(
+                    crate::schema::google_notifications::sent_at
+                        .lt(chrono::Utc::now() - chrono::Duration::days(1)),
+                ),
+            )
+            .execute(&mut conn)?;
             Ok((keys, pins))
         })
         .await;

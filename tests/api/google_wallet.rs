@@ -143,3 +143,60 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
         "one access token serves every call"
     );
 }
+
+/// Google shows at most 3 notifications per pass a day: the first three balance changes
+/// notify, later ones still update the card, silently.
+#[tokio::test]
+async fn the_notification_budget_is_spent_on_three_changes_a_day() {
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Budget");
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 10_000).await;
+    let id = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
+        ["giftCardObjects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 1..=5i64 {
+        let res = app
+            .pos(
+                &format!(
+                    "/api/v1/gift-cards/{}/redeem",
+                    card["gan"].as_str().unwrap()
+                ),
+                &m.pos_key,
+                &format!("b-{i}"),
+                &json!({"amount": 100, "currency": "EUR"}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let micros = ((10_000 - 100 * i) * 10_000).to_string();
+        let oid = id.clone();
+        assert!(
+            mock.wait_until(
+                move |g| g
+                    .stored("giftCardObject", &oid)
+                    .is_some_and(|o| o["balance"]["micros"] == micros.as_str()),
+                Duration::from_secs(3)
+            )
+            .await
+        );
+    }
+    let notifying = mock
+        .calls()
+        .iter()
+        .filter(|c| c.path.contains(&id) || c.body.as_ref().is_some_and(|b| b["id"] == id.as_str()))
+        .filter(|c| {
+            c.status == 200
+                && c.body
+                    .as_ref()
+                    .is_some_and(|b| b["notifyPreference"] == "NOTIFY_ON_UPDATE")
+        })
+        .count();
+    assert_eq!(notifying, 3, "three notifications, then silent updates");
+}
