@@ -64,6 +64,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    google_callbacks (nonce) {
+        nonce -> Text,
+        object_id -> Text,
+        event_type -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    google_installs (pass_id) {
+        pass_id -> Uuid,
+        saved -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     google_notifications (id) {
         id -> Int8,
         pass_id -> Uuid,
@@ -217,6 +234,7 @@ diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
+diesel::joinable!(google_installs -> passes (pass_id));
 diesel::joinable!(google_notifications -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
 diesel::joinable!(members -> merchants (merchant_id));
@@ -240,6 +258,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     gift_card_activities,
     gift_cards,
+    google_callbacks,
+    google_installs,
     google_notifications,
     idempotency_keys,
     members,

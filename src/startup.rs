@@ -5,6 +5,7 @@ use crate::apple::SigningIdentity;
 use crate::auth::KeyCache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
+use crate::google::callbacks::RootKeyCache;
 use crate::google::rest::GoogleClient;
 use crate::google::GoogleIssuer;
 use crate::metrics::Metrics;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub api_keys: KeyCache,
     pub apns: Arc<ApnsClient>,
     pub google: Arc<GoogleClient>,
+    pub google_keys: RootKeyCache,
 }
 
 pub struct Application {
@@ -62,6 +64,7 @@ impl Application {
         issuer.announce();
         let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);
         let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
+        let google_keys = RootKeyCache::new(&settings.google.callback_keys_url);
         let state = web::Data::new(AppState {
             pool,
             settings: Arc::new(settings),
@@ -71,6 +74,7 @@ impl Application {
             pass_cache,
             api_keys: KeyCache::default(),
             apns,
+            google_keys,
             google,
         });
         let server = run(listener, state.clone())?;
@@ -138,6 +142,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::create)
                     .service(routes::programs::list)
                     .service(routes::programs::get)
+                    .service(routes::programs::installs)
                     .service(routes::members::enroll)
                     .service(routes::members::find)
                     .service(routes::members::get)
@@ -160,6 +165,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .service(crate::apple::webservice::changed)
             .service(crate::apple::webservice::latest)
             .service(crate::apple::webservice::log)
+            .service(routes::google_callbacks::callback)
             .split_for_parts();
         let metrics = state.metrics.clone();
         app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))

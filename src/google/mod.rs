@@ -1,6 +1,7 @@
 //! Google Wallet: the service account, the mapping of templates and cards to Google's
 //! classes and objects, "Add to Google Wallet" save links, and the REST client.
 
+pub mod callbacks;
 pub mod credentials;
 pub mod objects;
 pub mod rest;

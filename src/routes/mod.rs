@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod gift_cards;
+pub mod google_callbacks;
 pub mod health;
 pub mod members;
 pub mod metrics;

@@ -147,3 +147,49 @@ pub async fn get(
     .await?;
     Ok(HttpResponse::Ok().json(program))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct Installs {
+    pub members: i64,
+    /// Members whose pass is registered on at least one Apple device.
+    pub apple: i64,
+    /// Members whose pass is saved in Google Wallet (from Google's callbacks).
+    pub google: i64,
+}
+
+/// How many customers carry the program's card, per wallet.
+#[utoipa::path(tag = "programs", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = Installs)))]
+#[get("/programs/{id}/installs")]
+pub async fn installs(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    use diesel::prelude::*;
+    let tenant = caller.0.tenant;
+    let id = id.into_inner();
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        members: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        apple: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        google: i64,
+    }
+    let counts = db::run(&state.pool, move |conn| {
+        let program = Program::find(conn, &tenant, id)?;
+        let c: Counts = diesel::sql_query(
+            "SELECT count(*) AS members,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.pass_id = p.id)) AS apple,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM google_installs g WHERE g.pass_id = p.id AND g.saved)) AS google
+               FROM members m JOIN passes p ON p.member_id = m.id
+              WHERE m.program_id = $1",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(program.id)
+        .get_result(conn)?;
+        Ok(Installs { members: c.members, apple: c.apple, google: c.google })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(counts))
+}

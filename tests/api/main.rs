@@ -2,6 +2,7 @@ mod api_keys;
 mod apns_mock;
 mod apple_web_service;
 mod errors;
+mod google_callbacks;
 mod google_mock;
 mod google_wallet;
 mod helpers;

@@ -1,0 +1,2 @@
+DROP TABLE google_installs;
+DROP TABLE google_callbacks;
