@@ -85,6 +85,7 @@ fn main() {
                     web_service_url: "https://cards.example.com/apple",
                     voided: false,
                     card_number: &gan,
+                    message: None,
                 });
                 let bytes = build(&identity, &rendered, &assets).unwrap();
                 size = bytes.len();

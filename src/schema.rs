@@ -154,6 +154,9 @@ diesel::table! {
         update_tag -> Int8,
         updated_at -> Timestamptz,
         created_at -> Timestamptz,
+        message_header -> Nullable<Text>,
+        message_body -> Nullable<Text>,
+        message_at -> Nullable<Timestamptz>,
     }
 }
 

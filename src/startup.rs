@@ -157,6 +157,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::gift_cards::verify_ledger)
                     .service(routes::members::purchase)
                     .service(routes::members::adjust_points)
+                    .service(routes::messages::to_member)
+                    .service(routes::messages::to_gift_card)
                     .service(routes::public::balance),
             )
             .service(routes::passes::download)

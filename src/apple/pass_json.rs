@@ -23,6 +23,8 @@ pub struct PassInput<'a> {
     pub voided: bool,
     /// The barcode message when the template names none: the card number or GAN.
     pub card_number: &'a str,
+    /// The merchant's latest message to the card: (header, body).
+    pub message: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Serialize)]
@@ -217,6 +219,21 @@ pub fn render(input: &PassInput<'_>) -> RenderedPass {
                 text_alignment: alignment(f.text_alignment.as_deref()),
             });
         }
+    }
+    if let Some((header, body)) = input.message {
+        // A back field whose change message puts the merchant's note on the lock screen.
+        style.back_fields.insert(
+            0,
+            Field {
+                key: "merchant_message".into(),
+                label: Some(header.to_string()),
+                value: serde_json::Value::String(body.to_string()),
+                currency_code: None,
+                number_style: None,
+                change_message: Some("%@".into()),
+                text_alignment: None,
+            },
+        );
     }
     let barcodes: Vec<Barcode> = t
         .barcode

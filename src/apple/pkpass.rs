@@ -157,6 +157,11 @@ pub fn build_pass(
         web_service_url,
         voided: content.voided,
         card_number: &content.card_number,
+        message: content
+            .pass
+            .message_header
+            .as_deref()
+            .zip(content.pass.message_body.as_deref()),
     });
     build(identity, &rendered, &content.template.assets)
 }

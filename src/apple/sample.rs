@@ -49,6 +49,7 @@ pub fn render_to_file(
         web_service_url: &web_service_url,
         voided: false,
         card_number: &card_number,
+        message: None,
     });
     let bytes = build(&identity, &rendered, &TemplateAssets::new(&images))?;
     std::fs::write(out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;

@@ -220,6 +220,27 @@ impl GoogleClient {
         Ok(())
     }
 
+    /// Adds a message to the object (after it was synced).
+    pub async fn add_message(
+        &self,
+        object: &GoogleObject,
+        message: &Value,
+    ) -> Result<(), GoogleError> {
+        let (_, collection) = object.kind.collections();
+        let path = format!("{collection}/{}/addMessage", object.id);
+        let (status, answer) = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                &serde_json::json!({"message": message}),
+            )
+            .await?;
+        match status {
+            200 => Ok(()),
+            _ => Err(Self::refused("a message", status, &answer)),
+        }
+    }
+
     /// Patches the object; inserts it when Google has none yet.
     pub async fn sync_object(&self, object: &GoogleObject) -> Result<(), GoogleError> {
         let (_, collection) = object.kind.collections();

@@ -21,6 +21,9 @@ pub struct Pass {
     pub update_tag: i64,
     pub updated_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    pub message_header: Option<String>,
+    pub message_body: Option<String>,
+    pub message_at: Option<DateTime<Utc>>,
 }
 
 pub enum Holder {

@@ -5,6 +5,7 @@ pub mod gift_cards;
 pub mod google_callbacks;
 pub mod health;
 pub mod members;
+pub mod messages;
 pub mod metrics;
 pub mod passes;
 pub mod pos;

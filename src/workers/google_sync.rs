@@ -35,6 +35,7 @@ const NOTIFY_FOR: &[&str] = &[
     "purchase",
     "deactivate",
     "referral",
+    "message",
 ];
 
 pub async fn run(
@@ -98,12 +99,16 @@ fn sync_batch(
         }
         let mut passes: HashMap<Uuid, (Uuid, i32, chrono::DateTime<Utc>)> = HashMap::new();
         let mut matters: std::collections::HashSet<Uuid> = Default::default();
+        let mut messages: std::collections::HashSet<Uuid> = Default::default();
         for (_, pass_id, merchant, attempts, created, reason) in &rows {
             let e = passes.entry(*pass_id).or_insert((*merchant, *attempts, *created));
             e.1 = e.1.max(*attempts);
             e.2 = e.2.min(*created);
             if NOTIFY_FOR.contains(&reason.as_str()) {
                 matters.insert(*pass_id);
+            }
+            if reason == "message" {
+                messages.insert(*pass_id);
             }
         }
         // What is left of each pass's notification budget.
@@ -131,16 +136,33 @@ fn sync_batch(
             let class = class_for(google.issuer(), &content, public_url);
             let mut object = object_for(google.issuer(), &content, public_url);
             let notify = matters.contains(pass_id) && spent.get(pass_id).copied().unwrap_or(0) < NOTIFICATIONS_PER_DAY;
-            if notify {
+            // A merchant's message notifies through addMessage; other changes through the update.
+            let message = match (&content.pass.message_header, &content.pass.message_body, content.pass.message_at) {
+                (Some(header), Some(body), Some(at)) if messages.contains(pass_id) => Some(serde_json::json!({
+                    "id": format!("msg_{}", at.timestamp_millis()),
+                    "header": header,
+                    "body": body,
+                    "messageType": if notify { "TEXT_AND_NOTIFY" } else { "TEXT" },
+                })),
+                _ => None,
+            };
+            if notify && message.is_none() {
                 object.body["notifyPreference"] = serde_json::json!("NOTIFY_ON_UPDATE");
             }
-            work.push((*pass_id, class, object, notify));
+            work.push((*pass_id, class, object, notify, message));
         }
         let results: Vec<(Uuid, Result<bool, GoogleError>)> = handle.block_on(
             stream::iter(work)
-                .map(|(pass_id, class, mut object, notify)| async move {
+                .map(|(pass_id, class, mut object, notify, message)| async move {
                     if let Err(e) = google.sync_class(&class).await {
                         return (pass_id, Err(e));
+                    }
+                    if let Some(message) = message {
+                        let result = match google.sync_object(&object).await {
+                            Ok(()) => google.add_message(&object, &message).await.map(|()| notify),
+                            Err(e) => Err(e),
+                        };
+                        return (pass_id, result);
                     }
                     let result = match google.sync_object(&object).await {
                         // Over Google's notification quota after all: send it silently.

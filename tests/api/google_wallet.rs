@@ -200,3 +200,82 @@ async fn the_notification_budget_is_spent_on_three_changes_a_day() {
         .count();
     assert_eq!(notifying, 3, "three notifications, then silent updates");
 }
+
+/// A merchant's message reaches both wallets: the Apple pass's back (with a change message
+/// for the lock screen) and Google's addMessage.
+#[tokio::test]
+async fn merchant_messages_reach_both_wallets() {
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Messages");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let id = save_link_claims(member["google_save_url"].as_str().unwrap())["payload"]
+        ["loyaltyObjects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!(
+        "/api/v1/members/{}/messages",
+        member["id"].as_str().unwrap()
+    );
+    let res = app
+        .post_json(
+            &path,
+            &m.admin_key,
+            &json!({"header": "Double points", "body": "All weekend <b>long</b>"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let res = app
+        .post_json(&path, &m.pos_key, &json!({"header": "x", "body": "y"}))
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .post_json(&path, &m.admin_key, &json!({"header": "", "body": "y"}))
+        .await;
+    assert_eq!(res.status(), 422);
+
+    let pass = crate::pass_check::check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    )
+    .pass_json;
+    let back = &pass["storeCard"]["backFields"][0];
+    assert_eq!(
+        (back["label"].as_str(), back["value"].as_str()),
+        (Some("Double points"), Some("All weekend <b>long</b>"))
+    );
+    assert_eq!(back["changeMessage"], "%@");
+
+    let oid = id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g
+                .calls()
+                .iter()
+                .any(|c| c.path.ends_with(&format!("{oid}/addMessage")) && c.status == 200),
+            Duration::from_secs(3)
+        )
+        .await,
+        "no addMessage reached Google"
+    );
+    let call = mock
+        .calls()
+        .into_iter()
+        .find(|c| c.path.ends_with("/addMessage"))
+        .unwrap();
+    let message = &call.body.unwrap()["message"];
+    assert_eq!(
+        (message["header"].as_str(), message["messageType"].as_str()),
+        (Some("Double points"), Some("TEXT_AND_NOTIFY"))
+    );
+    validate("AddMessageRequest", &json!({"message": message})).unwrap();
+}

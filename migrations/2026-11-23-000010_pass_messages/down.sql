@@ -1,0 +1,3 @@
+ALTER TABLE passes DROP COLUMN message_at;
+ALTER TABLE passes DROP COLUMN message_body;
+ALTER TABLE passes DROP COLUMN message_header;
