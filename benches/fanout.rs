@@ -46,9 +46,7 @@ async fn main() {
             .env("PASSMINT_BIND", format!("127.0.0.1:{port}"))
             .env("APNS_URL", &mock.url)
             .env("APNS_CA_FILE", &mock.ca_file)
-            .env("RUST_LOG", "warn")
-            .env("GOOGLE_WALLET_API_URL", "http://127.0.0.1:9")
-            .env("GOOGLE_OAUTH_TOKEN_URL", "http://127.0.0.1:9/token");
+            .env("RUST_LOG", "warn");
     };
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").stderr(Stdio::inherit());

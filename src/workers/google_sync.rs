@@ -38,6 +38,24 @@ const NOTIFY_FOR: &[&str] = &[
     "message",
 ];
 
+/// Without Google Wallet set up, `google` rows are dropped instead of sent.
+pub async fn drain(pool: DbPool, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let p = pool.clone();
+        let _ = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let mut conn = p.get()?;
+            Ok(
+                diesel::delete(outbox::table.filter(outbox::channel.eq("google")))
+                    .execute(&mut conn)?,
+            )
+        })
+        .await;
+        if super::pause(&mut shutdown, Duration::from_secs(1)).await {
+            return;
+        }
+    }
+}
+
 pub async fn run(
     pool: DbPool,
     google: Arc<GoogleClient>,

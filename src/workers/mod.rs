@@ -19,12 +19,17 @@ pub fn spawn_all(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     vec![
-        tokio::spawn(google_sync::run(
-            pool.clone(),
-            google,
-            settings.public_url.clone(),
-            shutdown.clone(),
-        )),
+        if settings.google.configured() {
+            tokio::spawn(google_sync::run(
+                pool.clone(),
+                google,
+                settings.public_url.clone(),
+                shutdown.clone(),
+            ))
+        } else {
+            tracing::info!("Google Wallet is not configured: its updates are not sent");
+            tokio::spawn(google_sync::drain(pool.clone(), shutdown.clone()))
+        },
         tokio::spawn(housekeeping::run(
             pool.clone(),
             settings.idempotency_hours,
