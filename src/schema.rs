@@ -242,8 +242,6 @@ diesel::joinable!(google_notifications -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
-diesel::joinable!(outbox -> merchants (merchant_id));
-diesel::joinable!(outbox -> passes (pass_id));
 diesel::joinable!(passes -> gift_cards (gift_card_id));
 diesel::joinable!(passes -> members (member_id));
 diesel::joinable!(passes -> merchants (merchant_id));

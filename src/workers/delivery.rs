@@ -62,7 +62,7 @@ pub async fn run(
 }
 
 /// One claimed row.
-type Claimed = (i64, Uuid, DateTime<Utc>, i32);
+type Claimed = (i64, Uuid, DateTime<Utc>, i32, Uuid);
 
 fn deliver_batch(
     pool: &DbPool,
@@ -87,14 +87,15 @@ fn deliver_batch(
             .limit(BATCH)
             .for_update()
             .skip_locked()
-            .select((outbox::id, outbox::pass_id, outbox::created_at, outbox::attempts))
+            .select((outbox::id, outbox::pass_id, outbox::created_at, outbox::attempts, outbox::merchant_id))
             .load(conn)?;
         if rows.is_empty() {
             return Ok(0);
         }
         // Coalesce: many changes of one pass, and many passes on one device, make one push.
         let mut oldest: HashMap<Uuid, (DateTime<Utc>, i32)> = HashMap::new();
-        for (_, pass_id, created_at, attempts) in &rows {
+        let merchants: HashMap<Uuid, Uuid> = rows.iter().map(|r| (r.1, r.4)).collect();
+        for (_, pass_id, created_at, attempts, _) in &rows {
             let entry = oldest.entry(*pass_id).or_insert((*created_at, *attempts));
             entry.0 = entry.0.min(*created_at);
             entry.1 = entry.1.max(*attempts);
@@ -147,10 +148,7 @@ fn deliver_batch(
                 continue;
             }
             let delay = chrono::Duration::seconds(2i64.pow(attempts.min(10) as u32));
-            let merchant: Uuid = crate::schema::passes::table
-                .find(pass_id)
-                .select(crate::schema::passes::merchant_id)
-                .first(conn)?;
+            let Some(merchant) = merchants.get(&pass_id).copied() else { continue };
             diesel::insert_into(outbox::table)
                 .values((
                     outbox::merchant_id.eq(merchant),
