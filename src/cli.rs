@@ -131,6 +131,7 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
         &identity,
         &settings.apns,
     )?);
+    crate::outbox::use_google(settings.google.configured());
     let issuer = crate::google::GoogleIssuer::load(&settings.google)?;
     issuer.announce();
     let google = std::sync::Arc::new(crate::google::rest::GoogleClient::new(

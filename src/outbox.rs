@@ -6,8 +6,23 @@ use crate::schema::{outbox, passes};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-/// Where every change is delivered: Apple devices (APNs) and Google Wallet (REST).
-pub const CHANNELS: [&str; 2] = ["apple", "google"];
+/// Where changes are delivered: Apple devices (APNs) always, Google Wallet (REST) when it
+/// is configured. Set once at start ([`use_google`]); a process without Google Wallet
+/// queues nothing for it.
+static GOOGLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn use_google(enabled: bool) {
+    GOOGLE.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The channels every change is queued for.
+pub fn channels() -> &'static [&'static str] {
+    if GOOGLE.load(std::sync::atomic::Ordering::Relaxed) {
+        &["apple", "google"]
+    } else {
+        &["apple"]
+    }
+}
 
 /// Whose pass changed.
 pub enum Card {
@@ -17,12 +32,17 @@ pub enum Card {
 
 /// Bumps the pass's update tag and queues its push; returns the pass id.
 pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryResult<Uuid> {
-    queue(conn, card, reason, &CHANNELS)
+    queue(conn, card, reason, channels())
 }
 
 /// A new pass: Google Wallet gets its object; no Apple device holds it yet.
 pub fn pass_created(conn: &mut PgConnection, card: Card) -> QueryResult<Uuid> {
-    queue(conn, card, "created", &["google"])
+    let google: &[&str] = if channels().contains(&"google") {
+        &["google"]
+    } else {
+        &[]
+    };
+    queue(conn, card, "created", google)
 }
 
 fn queue(

@@ -53,7 +53,7 @@ WITH a AS (
     RETURNING id, merchant_id
 )
 INSERT INTO outbox (merchant_id, pass_id, reason, channel)
-SELECT merchant_id, id, $4, channel FROM p CROSS JOIN (VALUES ('apple'), ('google')) AS c (channel)
+SELECT merchant_id, id, $4, channel FROM p CROSS JOIN unnest($9::text[]) AS c (channel)
 RETURNING pass_id
 "#;
 
@@ -72,6 +72,7 @@ impl Activity {
             .bind::<BigInt, _>(new.balance_after)
             .bind::<Nullable<SqlUuid>, _>(new.refunds)
             .bind::<Nullable<Text>, _>(new.reason)
+            .bind::<diesel::sql_types::Array<Text>, _>(crate::outbox::channels())
             .get_result(conn)?;
         Ok((id, recorded.pass_id))
     }

@@ -151,10 +151,11 @@ impl Template {
                 "WITH p AS (UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() \
                              WHERE merchant_id = $1 AND template_id = $2 RETURNING id, merchant_id) \
                  INSERT INTO outbox (merchant_id, pass_id, reason, channel) \
-                 SELECT merchant_id, id, 'template', channel FROM p CROSS JOIN (VALUES ('apple'), ('google')) AS c (channel)",
+                 SELECT merchant_id, id, 'template', channel FROM p CROSS JOIN unnest($3::text[]) AS c (channel)",
             )
             .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
             .bind::<diesel::sql_types::Text, _>(id)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(crate::outbox::channels())
             .execute(conn)?;
             Ok(Ok(updated))
         })

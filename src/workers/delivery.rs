@@ -25,6 +25,7 @@ const IN_FLIGHT: usize = 1000;
 /// A pass whose pushes keep failing is retried this often, with growing delays.
 const MAX_ATTEMPTS: i32 = 8;
 const IDLE: Duration = Duration::from_millis(100);
+const GATHER: Duration = Duration::from_millis(50);
 
 pub async fn run(
     pool: DbPool,
@@ -54,7 +55,13 @@ pub async fn run(
                 0
             }
         };
-        let wait = if claimed > 0 { Duration::ZERO } else { IDLE };
+        // A full batch: more is waiting. A partial one: let changes gather a moment, so a
+        // stream of single changes does not become a stream of tiny claims.
+        let wait = match claimed as i64 {
+            n if n >= BATCH => Duration::ZERO,
+            0 => IDLE,
+            _ => GATHER,
+        };
         if super::pause(&mut shutdown, wait).await {
             return;
         }

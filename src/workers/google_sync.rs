@@ -83,12 +83,12 @@ pub async fn run(
                 0
             }
         };
-        if super::pause(
-            &mut shutdown,
-            if claimed > 0 { Duration::ZERO } else { IDLE },
-        )
-        .await
-        {
+        let wait = match claimed as i64 {
+            n if n >= BATCH => Duration::ZERO,
+            0 => IDLE,
+            _ => Duration::from_millis(50),
+        };
+        if super::pause(&mut shutdown, wait).await {
             return;
         }
     }
