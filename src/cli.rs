@@ -125,26 +125,14 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
     let database = Database::open(&settings)?;
     db::migrate(&database.url)?;
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
-    let identity = crate::apple::SigningIdentity::load(&settings.apple)?;
-    identity.announce();
-    let apns = std::sync::Arc::new(crate::apple::apns::ApnsClient::new(
-        &identity,
-        &settings.apns,
-    )?);
-    crate::outbox::use_google(settings.google.configured());
-    let issuer = crate::google::GoogleIssuer::load(&settings.google)?;
-    issuer.announce();
-    let google = std::sync::Arc::new(crate::google::rest::GoogleClient::new(
-        std::sync::Arc::new(issuer),
-        &settings.google,
-    )?);
+    let wallets = crate::startup::Wallets::load(&settings)?;
     actix_web::rt::System::new().block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = crate::workers::spawn_all(
             pool,
             &settings,
-            apns,
-            google,
+            wallets.apns,
+            wallets.google,
             crate::metrics::Metrics::new(),
             stopped,
         );

@@ -40,6 +40,31 @@ pub struct AppState {
     pub google_keys: RootKeyCache,
 }
 
+/// The signing identity and the clients of Apple's and Google's services, loaded and
+/// announced once per process (by `serve` here, by `passmint worker` on its own).
+pub struct Wallets {
+    pub identity: SigningIdentity,
+    pub apns: Arc<ApnsClient>,
+    pub google: Arc<GoogleClient>,
+}
+
+impl Wallets {
+    pub fn load(settings: &Settings) -> anyhow::Result<Self> {
+        let identity = SigningIdentity::load(&settings.apple)?;
+        identity.announce();
+        let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
+        crate::outbox::use_google(settings.google.configured());
+        let issuer = GoogleIssuer::load(&settings.google)?;
+        issuer.announce();
+        let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);
+        Ok(Wallets {
+            identity,
+            apns,
+            google,
+        })
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -57,13 +82,11 @@ impl Application {
         if settings.public_url_from_bind {
             settings.public_url = format!("http://{local}");
         }
-        let identity = SigningIdentity::load(&settings.apple)?;
-        identity.announce();
-        let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
-        crate::outbox::use_google(settings.google.configured());
-        let issuer = GoogleIssuer::load(&settings.google)?;
-        issuer.announce();
-        let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);
+        let Wallets {
+            identity,
+            apns,
+            google,
+        } = Wallets::load(&settings)?;
         let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
         let google_keys = RootKeyCache::new(&settings.google.callback_keys_url);
         let state = web::Data::new(AppState {
