@@ -84,3 +84,37 @@ fn queue(
         .execute(conn)?;
     Ok(pass_id)
 }
+
+/// Times a change is tried on one channel before it is given up.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// Queues a change again on `channel` after a delivery failed for now, with a delay that
+/// doubles per attempt; keeps its reason and its original time (for latency metrics).
+/// False when the change has been tried too often and is given up.
+pub fn retry_later(
+    conn: &mut PgConnection,
+    channel: &str,
+    merchant_id: Uuid,
+    pass_id: Uuid,
+    reason: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    attempts: i32,
+) -> QueryResult<bool> {
+    let attempt = attempts + 1;
+    if attempt > MAX_ATTEMPTS {
+        return Ok(false);
+    }
+    let delay = chrono::Duration::seconds(2i64.pow(attempt.min(10) as u32));
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::merchant_id.eq(merchant_id),
+            outbox::pass_id.eq(pass_id),
+            outbox::reason.eq(reason),
+            outbox::channel.eq(channel),
+            outbox::created_at.eq(created_at),
+            outbox::available_at.eq(chrono::Utc::now() + delay),
+            outbox::attempts.eq(attempt),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}

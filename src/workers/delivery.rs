@@ -22,8 +22,6 @@ use uuid::Uuid;
 const BATCH: i64 = 2000;
 /// Pushes in flight at once (HTTP/2 streams over the APNs connection).
 const IN_FLIGHT: usize = 1000;
-/// A pass whose pushes keep failing is retried this often, with growing delays.
-const MAX_ATTEMPTS: i32 = 8;
 const IDLE: Duration = Duration::from_millis(100);
 const GATHER: Duration = Duration::from_millis(50);
 
@@ -122,7 +120,7 @@ fn deliver_batch(
                 .buffer_unordered(IN_FLIGHT)
                 .collect(),
         );
-        let mut retry: HashMap<Uuid, i32> = HashMap::new();
+        let mut retry: std::collections::HashSet<Uuid> = Default::default();
         for (token, result) in &results {
             metrics.push(result.label());
             match result {
@@ -132,9 +130,7 @@ fn deliver_batch(
                 }
                 PushResult::Retry(reason) => {
                     tracing::warn!(reason = %reason, "APNs push failed; it will be retried");
-                    for pass_id in &by_token[token] {
-                        retry.insert(*pass_id, oldest[pass_id].1 + 1);
-                    }
+                    retry.extend(by_token[token].iter().copied());
                 }
                 PushResult::Refused(status, reason) => {
                     tracing::error!(status, reason = %reason, "APNs refused a push");
@@ -143,30 +139,18 @@ fn deliver_batch(
         }
         let now = Utc::now();
         for (pass_id, (created_at, _)) in &oldest {
-            if !retry.contains_key(pass_id) {
+            if !retry.contains(pass_id) {
                 metrics.change_pushed((now - *created_at).num_milliseconds().max(0) as f64 / 1000.0);
             }
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?;
-        for (pass_id, attempts) in retry {
-            if attempts > MAX_ATTEMPTS {
-                tracing::error!(%pass_id, "giving up on pushes for a pass after {MAX_ATTEMPTS} attempts");
-                continue;
-            }
-            let delay = chrono::Duration::seconds(2i64.pow(attempts.min(10) as u32));
+        for pass_id in retry {
             let Some(merchant) = merchants.get(&pass_id).copied() else { continue };
-            diesel::insert_into(outbox::table)
-                .values((
-                    outbox::merchant_id.eq(merchant),
-                    outbox::pass_id.eq(pass_id),
-                    outbox::reason.eq("retry"),
-                    outbox::created_at.eq(oldest[&pass_id].0),
-                    outbox::available_at.eq(now + delay),
-                    outbox::attempts.eq(attempts),
-                    outbox::channel.eq("apple"),
-                ))
-                .execute(conn)?;
+            let (created_at, attempts) = oldest[&pass_id];
+            if !crate::outbox::retry_later(conn, "apple", merchant, pass_id, "retry", created_at, attempts)? {
+                tracing::error!(%pass_id, "giving up on pushes for a pass after {} attempts", crate::outbox::MAX_ATTEMPTS);
+            }
         }
         Ok(rows.len())
     })?;

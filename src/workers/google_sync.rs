@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 const BATCH: i64 = 500;
 const IN_FLIGHT: usize = 50;
-const MAX_ATTEMPTS: i32 = 8;
 const IDLE: Duration = Duration::from_millis(100);
 /// Notifications Google shows per pass in 24 hours.
 const NOTIFICATIONS_PER_DAY: i64 = 3;
@@ -118,6 +117,8 @@ fn sync_batch(
         let mut passes: HashMap<Uuid, (Uuid, i32, chrono::DateTime<Utc>)> = HashMap::new();
         let mut matters: std::collections::HashSet<Uuid> = Default::default();
         let mut messages: std::collections::HashSet<Uuid> = Default::default();
+        // The reason a retry keeps: a message first, then a change worth notifying.
+        let mut reasons: HashMap<Uuid, &str> = HashMap::new();
         for (_, pass_id, merchant, attempts, created, reason) in &rows {
             let e = passes.entry(*pass_id).or_insert((*merchant, *attempts, *created));
             e.1 = e.1.max(*attempts);
@@ -127,6 +128,11 @@ fn sync_batch(
             }
             if reason == "message" {
                 messages.insert(*pass_id);
+            }
+            let kept = reasons.entry(*pass_id).or_insert(reason.as_str());
+            let rank = |r: &str| if r == "message" { 2 } else if NOTIFY_FOR.contains(&r) { 1 } else { 0 };
+            if rank(reason) > rank(kept) {
+                *kept = reason.as_str();
             }
         }
         // What is left of each pass's notification budget.
@@ -199,7 +205,6 @@ fn sync_batch(
         );
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?;
-        let now = Utc::now();
         for (pass_id, result) in results {
             let (merchant, attempts, created) = passes[&pass_id];
             match result {
@@ -210,21 +215,14 @@ fn sync_batch(
                 }
                 Ok(false) => {}
                 Err(GoogleError::Refused { .. }) => {}
-                Err(GoogleError::Transient(reason)) if attempts < MAX_ATTEMPTS => {
-                    tracing::warn!(%pass_id, reason = %reason, "Google Wallet unavailable; the update will be retried");
-                    diesel::insert_into(outbox::table)
-                        .values((
-                            outbox::merchant_id.eq(merchant),
-                            outbox::pass_id.eq(pass_id),
-                            outbox::reason.eq("retry"),
-                            outbox::channel.eq("google"),
-                            outbox::created_at.eq(created),
-                            outbox::available_at.eq(now + chrono::Duration::seconds(2i64.pow((attempts + 1).min(10) as u32))),
-                            outbox::attempts.eq(attempts + 1),
-                        ))
-                        .execute(conn)?;
+                Err(GoogleError::Transient(why)) => {
+                    let reason = reasons.get(&pass_id).copied().unwrap_or("retry");
+                    if crate::outbox::retry_later(conn, "google", merchant, pass_id, reason, created, attempts)? {
+                        tracing::warn!(%pass_id, reason = %why, "Google Wallet unavailable; the update will be retried");
+                    } else {
+                        tracing::error!(%pass_id, reason = %why, "giving up on a Google Wallet update");
+                    }
                 }
-                Err(e) => tracing::error!(%pass_id, error = %e, "giving up on a Google Wallet update"),
             }
         }
         Ok(rows.len())
