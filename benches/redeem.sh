@@ -15,7 +15,7 @@ PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSMINT_DB_POOL_SIZE=${POOL:-4}
+export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSMINT_DB_POOL_SIZE=${POOL:-16}
 unset DATABASE_URL
 CLIENTS=${CLIENTS:-32}
 CARDS=${CARDS:-1000}
@@ -44,12 +44,23 @@ with ThreadPoolExecutor(8) as pool:
 PY
 
 cat > "$WORK/redeem.lua" <<'LUA'
+-- Every request carries a fresh Idempotency-Key: unique per run (RUN), per thread and per
+-- request, so no request is a replay (LuaJIT's unseeded math.random repeats itself).
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local gans = {}
 for line in io.lines(os.getenv("GANS")) do gans[#gans + 1] = line end
 local hot = os.getenv("HOT") == "1"
 local pause = tonumber(os.getenv("PAUSE_MS") or "0")
 local counter = 0
-local tag = tostring(math.random(1, 1e9))
+local tag
+function init(args)
+  math.randomseed(os.time() * 1000 + tid)
+  tag = os.getenv("RUN") .. "-" .. os.time() .. "-" .. tid
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("POS")
@@ -68,17 +79,17 @@ p99() { grep -E '^ +99%' | awk '{print $2}'; }
 non2xx() { grep -E 'Non-2xx' | awk '{print $NF}' || true; }
 
 # Warm up, then the maximum rate on random cards.
-wrk -t2 -c"$CLIENTS" -d3s -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" >/dev/null
-wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
+RUN=warmup wrk -t2 -c"$CLIENTS" -d3s -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" >/dev/null
+RUN=max wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
 MAX=$(rate < "$WORK/max.txt")
 echo "passmint redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
 
 # Half of that rate: each connection pauses so that together they offer MAX/2.
 PAUSE=$(python3 -c "print(max(1, int($CLIENTS * 1000 / ($MAX / 2))))")
-PAUSE_MS=$PAUSE wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/half.txt"
+RUN=half PAUSE_MS=$PAUSE wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/half.txt"
 echo "at half rate ($(rate < "$WORK/half.txt") req/s offered by $CLIENTS clients pausing ${PAUSE} ms): p99 $(p99 < "$WORK/half.txt") (target < 25ms)"
 
-HOT=1 wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/hot.txt"
+RUN=hot HOT=1 wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/hot.txt"
 echo "hot card (all $CLIENTS clients on one card): $(rate < "$WORK/hot.txt") req/s (p99 $(p99 < "$WORK/hot.txt"))"
 
 # pgbench on the same server: the private cluster's port and password.
@@ -104,4 +115,8 @@ SQL
 "$PGBIN/pgbench" -n -c "$CLIENTS" -j 2 -T "${DURATION%s}" -f "$WORK/shape.sql" pgbench_shape > "$WORK/pgbench.txt" 2>&1
 PGB=$(grep -E '^tps' "$WORK/pgbench.txt" | head -n1 | awk '{print $3}')
 echo "pgbench, same transaction shape, $CLIENTS clients: $PGB tps"
+# Sanity: every answered request was a real redemption, none a replay.
+SENT=$(cat "$WORK"/max.txt "$WORK"/half.txt "$WORK"/hot.txt | grep -E 'requests in' | awk '{s += $1} END {print s}')
+DONE=$("$PGBIN/psql" -tA -d passmint -c "SELECT count(*) FROM gift_card_activities WHERE type = 'redeem'")
+echo "redemptions recorded: $DONE (answered in the measured runs: $SENT, plus the warm-up)"
 python3 -c "print(f'ratio passmint/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"

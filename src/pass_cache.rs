@@ -1,8 +1,13 @@
 //! Signed passes kept in memory, so a phone or customer fetching an unchanged pass costs
 //! neither a signature nor a database query.
 //!
-//! Correctness comes from PostgreSQL: triggers NOTIFY every change of a pass or template
-//! (migration `pass_change_notifications`), and a listener thread per process evicts what
+//! Correctness comes from PostgreSQL. The process that changes a pass evicts it itself once
+//! its transaction commits; other processes hear of it through NOTIFY, sent by the outbox
+//! delivery worker when it claims the change (every change has an outbox row, so a crash
+//! between the commit and the notice loses nothing), before any push goes out. Template
+//! changes NOTIFY from a trigger (migration `pass_change_notifications`). Writers do not
+//! NOTIFY themselves: PostgreSQL serialises the commits of notifying transactions, which
+//! capped redemptions at one WAL flush at a time. A listener thread per process evicts what
 //! changed. While the listener is not connected nothing is served from the cache, and an
 //! entry is only stored if no eviction happened while it was being built, so a change can
 //! never be hidden by bytes built just before it.
@@ -144,6 +149,31 @@ fn remove(e: &mut Entries, token: &str) {
     }
 }
 
+/// Tells every process's cache that these passes changed (delivered when the statement
+/// commits, so call it outside a longer transaction). Large sets become one "everything".
+pub fn announce(conn: &mut PgConnection, pass_ids: &[Uuid]) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    if pass_ids.is_empty() {
+        return Ok(());
+    }
+    let payload = if pass_ids.len() > ANNOUNCE_MAX {
+        "*".to_string()
+    } else {
+        pass_ids
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    diesel::sql_query("SELECT pg_notify('passmint_pass_changed', $1)")
+        .bind::<diesel::sql_types::Text, _>(payload)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ids per notice: NOTIFY payloads stay under 8,000 bytes.
+const ANNOUNCE_MAX: usize = 200;
+
 /// Listens for changes until the cache is dropped, reconnecting after errors.
 fn listen(cache: Weak<PassCache>, url: &str) {
     let mut backoff = Duration::from_millis(100);
@@ -184,8 +214,14 @@ fn listen(cache: Weak<PassCache>, url: &str) {
                         // "*": a bulk change; forget everything rather than 100,000 entries.
                         if n.payload == "*" {
                             cache.clear();
-                        } else if let Ok(id) = Uuid::parse_str(&n.payload) {
-                            cache.evict_pass(id);
+                        } else {
+                            for id in n
+                                .payload
+                                .split(',')
+                                .filter_map(|id| Uuid::parse_str(id).ok())
+                            {
+                                cache.evict_pass(id);
+                            }
                         }
                     }
                     Ok(n) => {

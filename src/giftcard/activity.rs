@@ -42,20 +42,9 @@ struct Recorded {
 }
 
 /// Appends the activity, gives the card's pass a new update tag and queues its push, in one
-/// statement (one round trip on the hot path of every redemption).
-const RECORD: &str = r#"
-WITH a AS (
-    INSERT INTO gift_card_activities (id, merchant_id, gift_card_id, type, amount, balance_after, refunds_activity_id, reason)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-), p AS (
-    UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now()
-     WHERE gift_card_id = $3
-    RETURNING id, merchant_id
-)
-INSERT INTO outbox (merchant_id, pass_id, reason, channel)
-SELECT merchant_id, id, $4, channel FROM p CROSS JOIN unnest($9::text[]) AS c (channel)
-RETURNING pass_id
-"#;
+/// round trip (the SQL function is shared with the one-statement redemption).
+const RECORD: &str =
+    "SELECT passmint_record_activity($1, $2, $3, $4, $5, $6, $7, $8, $9) AS pass_id";
 
 impl Activity {
     /// Records a movement: the activity, the pass's new version and its outbox row.

@@ -2,8 +2,10 @@ use super::activity::{Activity, NewActivity};
 use super::{check_amount, lock_usable, require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, Currency};
+use crate::idempotency::IdempotencyKey;
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::routes::pos::FastOutcome;
 use crate::schema::gift_cards;
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -18,6 +20,54 @@ pub struct Redeem {
     /// Take what the card has when it holds less than `amount` (the answer says how much).
     #[serde(default)]
     pub allow_partial: bool,
+}
+
+/// The common redemption in one statement (`passmint_redeem`, see its migration): the card,
+/// the activity, the pass, the outbox and the stored answer in one round trip. `None` when
+/// it wrote nothing: an unusual request, a card that does not qualify, or a key already
+/// used; [`redeem`] under the idempotency wrapper then settles it and explains.
+pub fn redeem_in_one_statement(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    gan: &CardNumber,
+    (req, key, fingerprint): (&Redeem, &IdempotencyKey, &[u8]),
+) -> FastOutcome {
+    use diesel::sql_types::{Array, BigInt, Bytea, Text, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Done {
+        #[diesel(sql_type = SqlUuid)]
+        pass_id: Uuid,
+        #[diesel(sql_type = Bytea)]
+        body: Vec<u8>,
+    }
+    let Ok(currency) = Currency::parse(&req.currency) else {
+        return Ok(None);
+    };
+    if req.amount <= 0 {
+        return Ok(None);
+    }
+    let done: Result<Option<Done>, _> =
+        diesel::sql_query("SELECT * FROM passmint_redeem($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind::<SqlUuid, _>(tenant.merchant_id())
+            .bind::<Text, _>(gan.as_str())
+            .bind::<Text, _>(currency.code())
+            .bind::<BigInt, _>(req.amount)
+            .bind::<SqlUuid, _>(Uuid::new_v4())
+            .bind::<Text, _>(key.as_str())
+            .bind::<Bytea, _>(fingerprint)
+            .bind::<Array<Text>, _>(crate::outbox::channels())
+            .get_result(conn)
+            .optional();
+    match done {
+        Ok(done) => Ok(done.map(|d| (d.pass_id, d.body))),
+        // The key is taken: the general path replays its answer or refuses the reuse.
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("idempotency key taken") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Takes money from a card. The balance is decremented by a conditional UPDATE, so two

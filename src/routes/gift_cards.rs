@@ -162,12 +162,16 @@ pub async fn redeem(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let gan = parse_gan(&gan)?;
-    super::pos::mutation(
+    let fast_gan = gan.clone();
+    super::pos::mutation_fast_first(
         &req,
         &state,
         caller.0.tenant,
         body.into_inner(),
         StatusCode::OK,
+        move |conn, tenant, request| {
+            giftcard::redeem::redeem_in_one_statement(conn, tenant, &fast_gan, request)
+        },
         move |conn, tenant, r: giftcard::redeem::Redeem| {
             giftcard::redeem::redeem(conn, tenant, &gan, &r)
         },

@@ -23,6 +23,8 @@ pub struct Message {
 pub struct MessageSent {
     pub serial: String,
     pub sent_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub pass_id: uuid::Uuid,
 }
 
 fn checked(m: &Message) -> Result<(String, String), ApiError> {
@@ -64,6 +66,7 @@ fn send(
         Ok(MessageSent {
             serial: pass.serial_number,
             sent_at,
+            pass_id: pass.id,
         })
     })
 }
@@ -88,6 +91,7 @@ pub async fn to_member(
         send(conn, &tenant, Card::Member(member.id), pass, &header, &text)
     })
     .await?;
+    state.pass_cache.evict_pass(sent.pass_id);
     Ok(HttpResponse::Accepted().json(sent))
 }
 
@@ -110,5 +114,6 @@ pub async fn to_gift_card(
         send(conn, &tenant, Card::GiftCard(card.id), pass, &header, &text)
     })
     .await?;
+    state.pass_cache.evict_pass(sent.pass_id);
     Ok(HttpResponse::Accepted().json(sent))
 }

@@ -43,17 +43,54 @@ where
     T: Serialize + ChangesPass + Send + 'static,
     F: FnOnce(&mut PgConnection, &Tenant, B) -> Result<T, ApiError> + Send + 'static,
 {
+    mutation_fast_first(req, state, tenant, body, success, |_, _, _| Ok(None), work).await
+}
+
+/// What a one-statement fast path did: the changed pass and the stored answer's body, or
+/// nothing written (then the general path runs).
+pub type FastOutcome = diesel::QueryResult<Option<(Uuid, Vec<u8>)>>;
+
+/// A mutation whose common case runs as one statement (`fast`, given the request, its key
+/// and fingerprint), falling back to `work` for everything it does not settle.
+pub async fn mutation_fast_first<B, T, F, G>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    tenant: Tenant,
+    body: serde_json::Value,
+    success: StatusCode,
+    fast: G,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    B: DeserializeOwned + Send + 'static,
+    T: Serialize + ChangesPass + Send + 'static,
+    F: FnOnce(&mut PgConnection, &Tenant, B) -> Result<T, ApiError> + Send + 'static,
+    G: FnOnce(&mut PgConnection, &Tenant, (&B, &IdempotencyKey, &[u8])) -> FastOutcome
+        + Send
+        + 'static,
+{
     let key = IdempotencyKey::from_request(req)?;
     let fingerprint = idempotency::fingerprint(req.method().as_str(), req.path(), &body);
     let parsed: B = serde_json::from_value(body)
         .map_err(|e| ApiError::bad_request(format!("the JSON body does not fit: {e}")))?;
-    let (answer, value) = db::run(&state.pool, move |conn| {
-        idempotency::run(conn, &tenant, &key, &fingerprint, success, |conn| {
-            work(conn, &tenant, parsed)
-        })
+    let (answer, changed) = db::run(&state.pool, move |conn| {
+        if let Some((pass_id, body)) = fast(conn, &tenant, (&parsed, &key, &fingerprint))? {
+            let answer = idempotency::StoredAnswer {
+                status: success.as_u16(),
+                body,
+                content_type: "application/json".into(),
+                replayed: false,
+            };
+            return Ok((answer, Some(pass_id)));
+        }
+        let (answer, value) =
+            idempotency::run(conn, &tenant, &key, &fingerprint, success, |conn| {
+                work(conn, &tenant, parsed)
+            })?;
+        Ok((answer, value.as_ref().and_then(ChangesPass::changed_pass)))
     })
     .await?;
-    if let Some(pass_id) = value.as_ref().and_then(ChangesPass::changed_pass) {
+    if let Some(pass_id) = changed {
         state.pass_cache.evict_pass(pass_id);
     }
     Ok(answer.into_response())

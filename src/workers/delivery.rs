@@ -106,6 +106,12 @@ fn deliver_batch(
             entry.1 = entry.1.max(*attempts);
         }
         let pass_ids: Vec<Uuid> = oldest.keys().copied().collect();
+        // Other processes drop these passes from their caches before any phone hears of the
+        // change: announced on a connection of its own, so it is not held back by this
+        // batch's transaction.
+        crate::pass_cache::announce(&mut *pool.get().map_err(|e| {
+            diesel::result::Error::QueryBuilderError(e.to_string().into())
+        })?, &pass_ids)?;
         let mut by_token: HashMap<String, Vec<Uuid>> = HashMap::new();
         for (token, pass_id) in Registration::tokens_for(conn, &pass_ids)? {
             by_token.entry(token).or_default().push(pass_id);

@@ -272,10 +272,12 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
         "{metrics}"
     );
 
+    // Another process's till: the balance, the activity, the pass's new version and its
+    // outbox row in one transaction, the way every change is written.
     let mut conn = app.db.connect();
     diesel::sql_query(format!(
-        "WITH c AS (UPDATE gift_cards SET balance = 400 WHERE gan = '{}' RETURNING id)
-         UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() WHERE gift_card_id = (SELECT id FROM c)",
+        "WITH c AS (UPDATE gift_cards SET balance = 400 WHERE gan = '{}' RETURNING id, merchant_id)
+         SELECT passmint_record_activity(gen_random_uuid(), merchant_id, id, 'adjust', -600, 400, NULL, 'elsewhere', ARRAY['apple']) FROM c",
         card["gan"].as_str().unwrap()
     ))
     .execute(&mut conn)

@@ -1,0 +1,17 @@
+CREATE FUNCTION passmint_notify_passes_changed() RETURNS trigger AS $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM changed_passes;
+    IF n > 100 THEN
+        PERFORM pg_notify('passmint_pass_changed', '*');
+    ELSE
+        PERFORM pg_notify('passmint_pass_changed', id::text) FROM changed_passes;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER passes_changed AFTER UPDATE ON passes
+    REFERENCING NEW TABLE AS changed_passes
+    FOR EACH STATEMENT EXECUTE FUNCTION passmint_notify_passes_changed();
