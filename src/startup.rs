@@ -38,6 +38,7 @@ pub struct AppState {
     pub apns: Arc<ApnsClient>,
     pub google: Arc<GoogleClient>,
     pub google_keys: RootKeyCache,
+    pub save_links: crate::google::save_link::SaveLinks,
 }
 
 /// The signing identity and the clients of Apple's and Google's services, loaded and
@@ -100,6 +101,8 @@ impl Application {
             apns,
             google_keys,
             google,
+            // About 2 kB per link: at most 20 MB.
+            save_links: crate::google::save_link::SaveLinks::new(10_000),
         });
         let server = run(listener, state.clone())?;
         Ok(Self {

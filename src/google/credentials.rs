@@ -26,6 +26,7 @@ pub struct GoogleIssuer {
 
 impl GoogleIssuer {
     pub fn load(settings: &GoogleSettings) -> anyhow::Result<Self> {
+        super::rs256::install();
         let (bytes, example_key) = match &settings.service_account_key {
             Some(path) => (
                 std::fs::read(path).with_context(|| {

@@ -5,6 +5,7 @@ pub mod callbacks;
 pub mod credentials;
 pub mod objects;
 pub mod rest;
+pub mod rs256;
 pub mod save_link;
 
 pub use credentials::GoogleIssuer;

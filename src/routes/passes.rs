@@ -168,6 +168,9 @@ pub(crate) fn google_save_url(
     pass: &Pass,
     state: &AppState,
 ) -> Result<Option<String>, ApiError> {
+    if let Some(url) = state.save_links.get(pass.id, pass.update_tag) {
+        return Ok(Some(url.to_string()));
+    }
     let content = PassContent::load(
         conn,
         tenant,
@@ -178,7 +181,12 @@ pub(crate) fn google_save_url(
     let issuer = state.google.issuer();
     let object = crate::google::objects::object_for(issuer, &content, &state.settings.public_url);
     match crate::google::save_link::save_url(issuer, &object, &state.settings.public_url) {
-        Ok(url) => Ok(Some(url)),
+        Ok(url) => {
+            state
+                .save_links
+                .put(pass.id, pass.update_tag, url.as_str().into());
+            Ok(Some(url))
+        }
         Err(e) => {
             tracing::error!(error = %e, "signing a Google save link failed");
             Ok(None)

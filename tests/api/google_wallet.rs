@@ -11,6 +11,8 @@ fn save_link_claims(url: &str) -> Value {
         .strip_prefix("https://pay.google.com/gp/v/save/")
         .expect("a Google save link");
     let key = std::fs::read(certs_example("google-service-account.pub.pem")).unwrap();
+    verify_with_openssl_cli(jwt);
+    passmint::google::rs256::install();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&["google"]);
     validation.required_spec_claims.clear();
@@ -21,6 +23,32 @@ fn save_link_claims(url: &str) -> Value {
     )
     .expect("the save link verifies with the service account's public key");
     data.claims
+}
+
+/// The signature checked by the `openssl` command, apart from the RS256 code under test.
+fn verify_with_openssl_cli(jwt: &str) {
+    use base64::Engine;
+    let (signed, signature) = jwt.rsplit_once('.').expect("header.payload.signature");
+    let dir = tempfile::tempdir().unwrap();
+    let (msg, sig) = (dir.path().join("msg"), dir.path().join("sig"));
+    std::fs::write(&msg, signed).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .expect("base64url signature");
+    std::fs::write(&sig, raw).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(certs_example("google-service-account.pub.pem"))
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&msg)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl does not accept the save link's RS256 signature: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
