@@ -1,6 +1,7 @@
 mod api_keys;
 mod apns_mock;
 mod apple_web_service;
+mod browser;
 mod errors;
 mod google_callbacks;
 mod google_mock;
