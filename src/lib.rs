@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod pass_cache;
 pub mod pass_content;
 pub mod problem;
+pub mod public_pages;
 pub mod routes;
 pub mod schema;
 pub mod startup;

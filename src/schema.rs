@@ -101,6 +101,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    join_attempts (id) {
+        id -> Int8,
+        client -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    link_opens (id) {
+        id -> Int8,
+        program_id -> Uuid,
+        referrer_id -> Nullable<Uuid>,
+        visitor -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     members (id) {
         id -> Uuid,
         merchant_id -> Uuid,
@@ -185,6 +203,7 @@ diesel::table! {
         created_at -> Timestamptz,
         tier_after -> Nullable<Text>,
         seq -> Int8,
+        referral_id -> Nullable<Uuid>,
     }
 }
 
@@ -201,6 +220,23 @@ diesel::table! {
         tiers -> Jsonb,
         referral -> Nullable<Jsonb>,
         created_at -> Timestamptz,
+        join_code -> Text,
+    }
+}
+
+diesel::table! {
+    referrals (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        referrer_id -> Uuid,
+        referee_id -> Uuid,
+        status -> Text,
+        referrer_points -> Int8,
+        referee_points -> Int8,
+        first_purchase_at -> Nullable<Timestamptz>,
+        rewarded_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -209,6 +245,13 @@ diesel::table! {
         device_library_identifier -> Text,
         pass_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    site_secrets (name) {
+        name -> Text,
+        secret -> Bytea,
     }
 }
 
@@ -240,6 +283,8 @@ diesel::joinable!(gift_cards -> merchants (merchant_id));
 diesel::joinable!(google_installs -> passes (pass_id));
 diesel::joinable!(google_notifications -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
+diesel::joinable!(link_opens -> members (referrer_id));
+diesel::joinable!(link_opens -> programs (program_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
 diesel::joinable!(passes -> gift_cards (gift_card_id));
@@ -248,7 +293,10 @@ diesel::joinable!(passes -> merchants (merchant_id));
 diesel::joinable!(pin_failures -> gift_cards (gift_card_id));
 diesel::joinable!(point_activities -> members (member_id));
 diesel::joinable!(point_activities -> merchants (merchant_id));
+diesel::joinable!(point_activities -> referrals (referral_id));
 diesel::joinable!(programs -> merchants (merchant_id));
+diesel::joinable!(referrals -> merchants (merchant_id));
+diesel::joinable!(referrals -> programs (program_id));
 diesel::joinable!(registrations -> devices (device_library_identifier));
 diesel::joinable!(registrations -> passes (pass_id));
 diesel::joinable!(templates -> merchants (merchant_id));
@@ -263,6 +311,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     google_installs,
     google_notifications,
     idempotency_keys,
+    join_attempts,
+    link_opens,
     members,
     merchants,
     outbox,
@@ -270,7 +320,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     pin_failures,
     point_activities,
     programs,
+    referrals,
     registrations,
+    site_secrets,
     template_images,
     templates,
 );

@@ -39,6 +39,8 @@ pub struct AppState {
     pub google: Arc<GoogleClient>,
     pub google_keys: RootKeyCache,
     pub save_links: crate::google::save_link::SaveLinks,
+    /// Key of the public pages' visitor hashes and CSRF tokens (kept in the database).
+    pub site_secret: Vec<u8>,
 }
 
 /// The signing identity and the clients of Apple's and Google's services, loaded and
@@ -90,6 +92,7 @@ impl Application {
         } = Wallets::load(&settings)?;
         let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
         let google_keys = RootKeyCache::new(&settings.google.callback_keys_url);
+        let site_secret = crate::public_pages::visitor::load_secret(&mut *pool.get()?)?;
         let state = web::Data::new(AppState {
             pool,
             settings: Arc::new(settings),
@@ -103,6 +106,7 @@ impl Application {
             google,
             // About 2 kB per link: at most 20 MB.
             save_links: crate::google::save_link::SaveLinks::new(10_000),
+            site_secret,
         });
         let server = run(listener, state.clone())?;
         Ok(Self {
@@ -186,6 +190,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::members::adjust_points)
                     .service(routes::messages::to_member)
                     .service(routes::messages::to_gift_card)
+                    .service(routes::referrals::of_member)
+                    .service(routes::referrals::stats)
                     .service(routes::public::balance),
             )
             .service(routes::passes::download)
@@ -197,7 +203,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .service(routes::google_callbacks::callback)
             .split_for_parts();
         let metrics = state.metrics.clone();
-        app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        app.configure(crate::public_pages::services)
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
             .service(web::redirect("/docs", "/docs/"))
             .wrap(ErrorHandlers::new().default_handler(problem::normalize_error_responses))
             .wrap_fn(move |req, srv| {

@@ -1,6 +1,8 @@
 //! Loyalty program rules: tiers, earning, welcome and referral rewards.
 
+pub mod enrollment;
 pub mod points;
+pub mod referral;
 pub mod rules;
 
 pub use rules::{ProgramRules, ReferralRule, ReferralTrigger, Tier};

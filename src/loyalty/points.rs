@@ -37,8 +37,14 @@ pub struct PointsChange {
     pub lifetime_points: i64,
     pub tier: Option<String>,
     pub activity_id: Uuid,
+    /// The referral reward this purchase triggered, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<super::referral::ReferralResult>,
     #[serde(skip)]
     pub pass_id: Uuid,
+    /// Other passes the change moved (a referrer's, rewarded by this purchase).
+    #[serde(skip)]
+    pub also_changed: Vec<Uuid>,
 }
 
 /// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
@@ -56,15 +62,17 @@ pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -
 }
 
 /// One ledger entry to apply.
-struct Entry<'a> {
-    delta: i64,
-    kind: &'a str,
-    reason: Option<&'a str>,
+pub(super) struct Entry<'a> {
+    pub delta: i64,
+    pub kind: &'a str,
+    pub reason: Option<&'a str>,
     /// Amount and currency of the purchase that earned the points.
-    purchase: Option<(i64, &'a str)>,
+    pub purchase: Option<(i64, &'a str)>,
+    /// The referral a reward pays.
+    pub referral: Option<Uuid>,
 }
 
-fn apply(
+pub(super) fn apply(
     conn: &mut PgConnection,
     tenant: &Tenant,
     member: &Member,
@@ -76,6 +84,7 @@ fn apply(
         kind,
         reason,
         purchase,
+        referral,
     } = entry;
     // Lifetime points grow with every gain and never shrink: tiers follow them.
     let gain = delta.max(0);
@@ -120,6 +129,7 @@ fn apply(
             point_activities::purchase_amount.eq(purchase.map(|p| p.0)),
             point_activities::purchase_currency.eq(purchase.map(|p| p.1)),
             point_activities::tier_after.eq(&tier),
+            point_activities::referral_id.eq(referral),
         ))
         .execute(conn)?;
     let pass_id = outbox::pass_changed(conn, Card::Member(member.id), kind)?;
@@ -129,7 +139,9 @@ fn apply(
         lifetime_points: lifetime,
         tier,
         activity_id,
+        referral: None,
         pass_id,
+        also_changed: Vec::new(),
     })
 }
 
@@ -170,9 +182,13 @@ pub fn purchase(
             kind: "purchase",
             reason: None,
             purchase: Some((req.amount, currency.code())),
+            referral: None,
         },
     )?;
     change.earned = Some(earned);
+    if member.referred_by.is_some() {
+        super::referral::purchased(conn, tenant, &rules, &member, req.amount, &mut change)?;
+    }
     Ok(change)
 }
 
@@ -208,6 +224,7 @@ pub fn adjust(
             kind: "adjust",
             reason: Some(reason),
             purchase: None,
+            referral: None,
         },
     )
 }

@@ -151,6 +151,19 @@ impl Member {
 }
 
 impl Member {
+    /// The member whose referral link was opened: codes are unique across merchants, and
+    /// the link is public.
+    pub fn by_public_referral_code(
+        conn: &mut PgConnection,
+        code: &str,
+    ) -> QueryResult<Option<Member>> {
+        members::table
+            .filter(members::referral_code.eq(code))
+            .select(Member::as_select())
+            .first(conn)
+            .optional()
+    }
+
     pub fn by_referral_code(
         conn: &mut PgConnection,
         tenant: &Tenant,

@@ -18,6 +18,8 @@ pub struct Program {
     pub tiers: serde_json::Value,
     pub referral: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    /// The program's public join link: `PASSMINT_PUBLIC_URL/join/{join_code}`.
+    pub join_code: String,
 }
 
 impl Program {
@@ -64,6 +66,7 @@ impl Program {
                 programs::welcome_points.eq(rules.welcome_points),
                 programs::tiers.eq(tiers),
                 programs::referral.eq(referral),
+                programs::join_code.eq(crate::domain::tokens::referral_code()),
             ))
             .returning(Program::as_returning())
             .get_result(conn)
@@ -75,6 +78,15 @@ impl Program {
             .filter(programs::id.eq(id))
             .select(Program::as_select())
             .first(conn)
+    }
+
+    /// A program by its public join code (any merchant: the code is the public handle).
+    pub fn by_join_code(conn: &mut PgConnection, code: &str) -> QueryResult<Option<Program>> {
+        programs::table
+            .filter(programs::join_code.eq(code))
+            .select(Program::as_select())
+            .first(conn)
+            .optional()
     }
 
     pub fn list(conn: &mut PgConnection, tenant: &Tenant) -> QueryResult<Vec<Program>> {

@@ -1,10 +1,11 @@
 use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
+use crate::loyalty::enrollment::{self, Applicant};
 use crate::loyalty::points::{self, PointsAdjustment, PointsChange, Purchase};
-use crate::models::member::{Member, NewMember};
+use crate::models::member::Member;
 use crate::models::{Pass, Program};
-use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::problem::{ApiError, FieldProblem};
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -76,70 +77,19 @@ pub(crate) fn view(
     }
 }
 
-fn clean(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// Checks and normalises a new member's details; every problem at once.
-fn parse_enroll(input: Enroll) -> Result<(NewMember, Option<String>), ApiError> {
-    let mut problems = Vec::new();
-    let name = input.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        problems.push(FieldProblem::new(
-            "/name",
-            "1 to 100 characters, no control characters",
-        ));
-    }
-    let email = clean(input.email).map(|e| e.to_lowercase());
-    if let Some(e) = &email {
-        let valid = e.len() <= 254
-            && e.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            })
-            && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !valid {
-            problems.push(FieldProblem::new("/email", "not an email address"));
-        }
-    }
-    let phone = clean(input.phone).map(|p| {
-        p.chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-            .collect::<String>()
-    });
-    if let Some(p) = &phone {
-        let digits = p.strip_prefix('+').unwrap_or(p);
-        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            problems.push(FieldProblem::new(
-                "/phone",
-                "a phone number of 7 to 15 digits, optionally starting with +",
-            ));
-        }
-    }
-    let external_id = clean(input.external_id);
-    if external_id.as_ref().is_some_and(|x| x.chars().count() > 64) {
-        problems.push(FieldProblem::new("/external_id", "at most 64 characters"));
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::invalid_fields(problems));
-    }
-    let member = NewMember {
-        name,
-        email,
-        phone,
-        external_id,
-        referred_by: None,
-    };
-    Ok((member, clean(input.referral_code).map(|c| c.to_uppercase())))
+/// The answer to an enrollment: the member, and what a referral earned.
+#[derive(Serialize, ToSchema)]
+pub struct Enrolled {
+    #[serde(flatten)]
+    pub member: MemberView,
+    /// Present when the member joined with a referral code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::loyalty::referral::ReferralResult>,
 }
 
 /// Enroll a member in a program: welcome points, a pass, a referral link.
 #[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "program id")), request_body = Enroll, responses(
-    (status = 201, body = MemberView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
+    (status = 201, body = Enrolled), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 409, body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/programs/{id}/members")]
@@ -149,37 +99,37 @@ pub async fn enroll(
     id: web::Path<Uuid>,
     body: web::Json<Enroll>,
 ) -> Result<HttpResponse, ApiError> {
-    let (mut new, referral_code) = parse_enroll(body.into_inner())?;
+    let input = body.into_inner();
+    let referral_code = input.referral_code.filter(|c| !c.trim().is_empty());
+    let new = enrollment::parse(Applicant {
+        name: input.name,
+        email: input.email,
+        phone: input.phone,
+        external_id: input.external_id,
+    })
+    .map_err(ApiError::invalid_fields)?;
     let tenant = caller.0.tenant;
     let program_id = id.into_inner();
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
-    let created = db::run(&state.pool, move |conn| {
+    let (created, changed) = db::run(&state.pool, move |conn| {
         let program = Program::find(conn, &tenant, program_id)?;
-        if let Some(code) = referral_code {
-            new.referred_by = Some(
-                Member::by_referral_code(conn, &tenant, program.id, &code)?
-                    .ok_or_else(|| {
-                        ApiError::invalid_fields(vec![FieldProblem::new(
-                            "/referral_code",
-                            "no member of this program has this referral code",
-                        )])
-                    })?
-                    .id,
-            );
-        }
-        match Member::enroll(conn, &tenant, &program, &new)? {
-            Ok((member, pass)) => {
-                let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
-                Ok(view(member, &pass, &public_url, google))
-            }
-            Err(dup) => Err(ApiError::new(
-                ProblemKind::Conflict,
-                format!("already a member of this program (same {})", dup.0),
-            )),
-        }
+        let joined = enrollment::join(conn, &tenant, &program, new, referral_code.as_deref())?
+            .map_err(|r| r.into_api_error())?;
+        let changed = joined.changed_passes();
+        let google = super::passes::google_save_url(conn, &tenant, &joined.pass, &app)?;
+        Ok((
+            Enrolled {
+                member: view(joined.member, &joined.pass, &public_url, google),
+                referral: joined.referral,
+            },
+            changed,
+        ))
     })
     .await?;
+    for pass_id in changed {
+        state.pass_cache.evict_pass(pass_id);
+    }
     Ok(HttpResponse::Created().json(created))
 }
 

@@ -11,4 +11,5 @@ pub mod passes;
 pub mod pos;
 pub mod programs;
 pub mod public;
+pub mod referrals;
 pub mod templates;

@@ -15,18 +15,20 @@ use uuid::Uuid;
 
 /// What a mutation changed, for the pass cache.
 pub trait ChangesPass {
-    fn changed_pass(&self) -> Option<Uuid>;
+    fn changed_passes(&self) -> Vec<Uuid>;
 }
 
 impl ChangesPass for crate::giftcard::Movement {
-    fn changed_pass(&self) -> Option<Uuid> {
-        Some(self.pass_id)
+    fn changed_passes(&self) -> Vec<Uuid> {
+        vec![self.pass_id]
     }
 }
 
 impl ChangesPass for crate::loyalty::points::PointsChange {
-    fn changed_pass(&self) -> Option<Uuid> {
-        Some(self.pass_id)
+    fn changed_passes(&self) -> Vec<Uuid> {
+        let mut passes = vec![self.pass_id];
+        passes.extend(self.also_changed.iter().copied());
+        passes
     }
 }
 
@@ -81,16 +83,22 @@ where
                 content_type: "application/json".into(),
                 replayed: false,
             };
-            return Ok((answer, Some(pass_id)));
+            return Ok((answer, vec![pass_id]));
         }
         let (answer, value) =
             idempotency::run(conn, &tenant, &key, &fingerprint, success, |conn| {
                 work(conn, &tenant, parsed)
             })?;
-        Ok((answer, value.as_ref().and_then(ChangesPass::changed_pass)))
+        Ok((
+            answer,
+            value
+                .as_ref()
+                .map(ChangesPass::changed_passes)
+                .unwrap_or_default(),
+        ))
     })
     .await?;
-    if let Some(pass_id) = changed {
+    for pass_id in changed {
         state.pass_cache.evict_pass(pass_id);
     }
     Ok(answer.into_response())

@@ -37,6 +37,9 @@ pub struct ProgramView {
     pub tiers: Vec<Tier>,
     pub welcome_points: i64,
     pub referral: Option<ReferralRule>,
+    /// The program's public join page (no referrer), for in-store posters; its QR code is
+    /// at `join_url + "/qr.svg"` (or `.png`).
+    pub join_url: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -45,7 +48,7 @@ pub struct ProgramList {
     pub programs: Vec<ProgramView>,
 }
 
-pub(crate) fn view(p: &Program, rules: &ProgramRules) -> ProgramView {
+pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> ProgramView {
     ProgramView {
         id: p.id,
         name: p.name.clone(),
@@ -55,6 +58,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules) -> ProgramView {
         tiers: rules.tiers.clone(),
         welcome_points: rules.welcome_points,
         referral: rules.referral.clone(),
+        join_url: format!("{public_url}/join/{}", p.join_code),
         created_at: p.created_at,
     }
 }
@@ -85,6 +89,7 @@ pub async fn create(
     .ok();
     let tenant = caller.0.tenant;
     let template_id = input.template;
+    let public_url = state.settings.public_url.clone();
     let created = db::run(&state.pool, move |conn| {
         match Template::find(conn, &tenant, &template_id) {
             Ok(t) if t.kind() == Kind::Loyalty => {}
@@ -101,7 +106,7 @@ pub async fn create(
         match rules {
             Some(rules) if problems.is_empty() => {
                 let program = Program::create(conn, &tenant, &name, &template_id, &rules)?;
-                Ok(view(&program, &rules))
+                Ok(view(&program, &rules, &public_url))
             }
             _ => Err(ApiError::invalid_fields(problems)),
         }
@@ -118,11 +123,12 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.0.tenant;
+    let public_url = state.settings.public_url.clone();
     let programs = db::run(&state.pool, move |conn| {
         let programs = Program::list(conn, &tenant)?;
         programs
             .iter()
-            .map(|p| Ok(view(p, &p.rules()?)))
+            .map(|p| Ok(view(p, &p.rules()?, &public_url)))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
@@ -140,9 +146,10 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = caller.0.tenant;
     let id = id.into_inner();
+    let public_url = state.settings.public_url.clone();
     let program = db::run(&state.pool, move |conn| {
         let p = Program::find(conn, &tenant, id)?;
-        Ok(view(&p, &p.rules()?))
+        Ok(view(&p, &p.rules()?, &public_url))
     })
     .await?;
     Ok(HttpResponse::Ok().json(program))

@@ -6,7 +6,7 @@ use crate::helpers::{spawn_app_with, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn save_link_claims(url: &str) -> Value {
+pub(crate) fn save_link_claims(url: &str) -> Value {
     let jwt = url
         .strip_prefix("https://pay.google.com/gp/v/save/")
         .expect("a Google save link");

@@ -1,0 +1,192 @@
+//! Joining a program, the one way both the API and the public join pages do it: details
+//! checked, the referrer found, self-referral and existing members refused with a reason,
+//! then the member, welcome points, pass and referral in one transaction.
+
+use super::referral::{self, ReferralResult};
+use crate::db::Tenant;
+use crate::models::member::{Member, NewMember};
+use crate::models::{Pass, Program};
+use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+/// A person's details as typed, before checking.
+#[derive(Debug, Default, Clone)]
+pub struct Applicant {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+}
+
+fn clean(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Checks and normalises a new member's details; every problem at once.
+pub fn parse(input: Applicant) -> Result<NewMember, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        problems.push(FieldProblem::new(
+            "/name",
+            "1 to 100 characters, no control characters",
+        ));
+    }
+    let email = clean(input.email).map(|e| e.to_lowercase());
+    if let Some(e) = &email {
+        let valid = e.len() <= 254
+            && e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            })
+            && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            problems.push(FieldProblem::new("/email", "not an email address"));
+        }
+    }
+    let phone = clean(input.phone).map(|p| {
+        p.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect::<String>()
+    });
+    if let Some(p) = &phone {
+        let digits = p.strip_prefix('+').unwrap_or(p);
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            problems.push(FieldProblem::new(
+                "/phone",
+                "a phone number of 7 to 15 digits, optionally starting with +",
+            ));
+        }
+    }
+    let external_id = clean(input.external_id);
+    if external_id.as_ref().is_some_and(|x| x.chars().count() > 64) {
+        problems.push(FieldProblem::new("/external_id", "at most 64 characters"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(NewMember {
+        name,
+        email,
+        phone,
+        external_id,
+        referred_by: None,
+    })
+}
+
+/// Why a join was refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The referral code belongs to no member of this program.
+    UnknownCode,
+    /// The referrer's own details (which one): nobody earns from referring themselves.
+    SelfReferral(&'static str),
+    /// Already a member of the program (same email, phone or external id).
+    AlreadyMember(&'static str),
+}
+
+impl Refusal {
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            Refusal::UnknownCode => ApiError::invalid_fields(vec![FieldProblem::new(
+                "/referral_code",
+                "no member of this program has this referral code",
+            )]),
+            Refusal::SelfReferral(field) => ApiError::invalid_fields(vec![FieldProblem::new(
+                "/referral_code",
+                format!(
+                    "this is the referrer's own code (same {field}): a member cannot refer themselves"
+                ),
+            )]),
+            Refusal::AlreadyMember(field) => ApiError::new(
+                ProblemKind::Conflict,
+                format!("already a member of this program (same {field}); a referral earns nothing for an existing member"),
+            ),
+        }
+    }
+}
+
+pub struct Joined {
+    pub member: Member,
+    pub pass: Pass,
+    pub referral: Option<ReferralResult>,
+}
+
+impl Joined {
+    /// Passes other than the new one that the join changed (a rewarded referrer's).
+    pub fn changed_passes(&self) -> Vec<Uuid> {
+        self.referral
+            .as_ref()
+            .map(|r| {
+                r.changed_passes
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != self.pass.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Enrolls `new` in `program`, referred by the member with `referral_code` if given.
+pub fn join(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+    mut new: NewMember,
+    referral_code: Option<&str>,
+) -> Result<Result<Joined, Refusal>, ApiError> {
+    let rules = program.rules()?;
+    let referrer = match referral_code {
+        None => None,
+        Some(code) => {
+            let code = code.trim().to_uppercase();
+            match Member::by_referral_code(conn, tenant, program.id, &code)? {
+                None => return Ok(Err(Refusal::UnknownCode)),
+                Some(r) => Some(r),
+            }
+        }
+    };
+    if let Some(r) = &referrer {
+        let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+        let field = if same(&new.email, &r.email) {
+            Some("email")
+        } else if same(&new.phone, &r.phone) {
+            Some("phone")
+        } else if same(&new.external_id, &r.external_id) {
+            Some("external_id")
+        } else {
+            None
+        };
+        if let Some(field) = field {
+            return Ok(Err(Refusal::SelfReferral(field)));
+        }
+        new.referred_by = Some(r.id);
+    }
+    conn.transaction(|conn| {
+        let (member, pass) = match Member::enroll(conn, tenant, program, &new)? {
+            Ok(done) => done,
+            Err(dup) => return Ok(Err(Refusal::AlreadyMember(dup.0))),
+        };
+        let referral = match &referrer {
+            Some(r) => Some(referral::joined(conn, tenant, &rules, r.id, &member)?),
+            None => None,
+        };
+        // The referee's own reward changed its points: answer with them.
+        let member = if referral.as_ref().is_some_and(|r| r.referee_points > 0) {
+            Member::find(conn, tenant, member.id)?
+        } else {
+            member
+        };
+        Ok(Ok(Joined {
+            member,
+            pass,
+            referral,
+        }))
+    })
+}

@@ -1,0 +1,708 @@
+//! The customer-facing web pages: a member's referral link (`/r/{code}`) and a program's
+//! own join link (`/join/{code}`) open a join page in the merchant's colours and logo;
+//! joining leads to a welcome page with "Add to Apple Wallet" and "Add to Google Wallet".
+//!
+//! Server-rendered with maud (everything interpolated is HTML-escaped), English or Russian
+//! by `Accept-Language`, nothing loaded from another host (a strict Content-Security-Policy
+//! says so to the browser too), forms protected by a per-visitor CSRF token, joins limited
+//! per client address.
+
+mod i18n;
+pub mod qr;
+pub mod visitor;
+
+use crate::db::{self, Tenant};
+use crate::loyalty::enrollment::{self, Applicant, Refusal};
+use crate::loyalty::ReferralTrigger;
+use crate::models::{Member, Pass, Program};
+use crate::pass_content::LoadedTemplate;
+use crate::problem::ApiError;
+use crate::schema::{join_attempts, link_opens, referrals, template_images};
+use crate::startup::AppState;
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use i18n::{Lang, Texts};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Join attempts allowed per client address in the window.
+const JOINS_PER_CLIENT: i64 = 10;
+const JOIN_WINDOW_MINUTES: i64 = 15;
+
+/// Which kind of public link.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Referral,
+    Program,
+}
+
+impl Link {
+    fn path(self, code: &str) -> String {
+        match self {
+            Link::Referral => format!("/r/{code}"),
+            Link::Program => format!("/join/{code}"),
+        }
+    }
+}
+
+/// A public link resolved: the program, its merchant, the referrer if any, the design.
+struct Resolved {
+    code: String,
+    tenant: Tenant,
+    program: Program,
+    referrer: Option<Member>,
+    template: Arc<LoadedTemplate>,
+}
+
+/// Codes are short upper-case words of our alphabet; anything else is not a link of ours.
+fn normalize(code: &str) -> Option<String> {
+    let code = code.trim().to_ascii_uppercase();
+    (!code.is_empty() && code.len() <= 16 && code.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(code)
+}
+
+fn resolve(
+    conn: &mut PgConnection,
+    state: &AppState,
+    link: Link,
+    code: &str,
+) -> Result<Option<Resolved>, ApiError> {
+    let Some(code) = normalize(code) else {
+        return Ok(None);
+    };
+    let (program, referrer) = match link {
+        Link::Referral => {
+            let Some(member) = Member::by_public_referral_code(conn, &code)? else {
+                return Ok(None);
+            };
+            // The code is the public handle of this member's merchant.
+            let tenant = Tenant::of_authenticated(member.merchant_id);
+            (
+                Program::find(conn, &tenant, member.program_id)?,
+                Some(member),
+            )
+        }
+        Link::Program => match Program::by_join_code(conn, &code)? {
+            Some(p) => (p, None),
+            None => return Ok(None),
+        },
+    };
+    let tenant = Tenant::of_authenticated(program.merchant_id);
+    let template = state.templates.load(conn, &tenant, &program.template_id)?;
+    Ok(Some(Resolved {
+        code,
+        tenant,
+        program,
+        referrer,
+        template,
+    }))
+}
+
+/// Colours (re-rendered from their parsed values, so nothing typed reaches the CSS) and the
+/// logo of the merchant's template.
+struct Theme {
+    bg: String,
+    fg: String,
+    label: String,
+    logo: Option<String>,
+}
+
+fn css_color(text: Option<&str>, fallback: &str) -> String {
+    text.and_then(crate::template::validate::parse_color)
+        .map(|(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}"))
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+fn theme(merchant: Uuid, template_id: &str, template: &LoadedTemplate) -> Theme {
+    let colors = &template.document.colors;
+    let logo = ["logo@2x.png", "logo.png"]
+        .into_iter()
+        .find(|f| template.assets.has(f))
+        .map(|f| format!("/images/{merchant}/{template_id}/{}/{f}", template.version));
+    Theme {
+        bg: css_color(Some(&colors.background), "#ffffff"),
+        fg: css_color(Some(&colors.foreground), "#111111"),
+        label: css_color(colors.label.as_deref(), "#555555"),
+        logo,
+    }
+}
+
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+fn layout(lang: Lang, theme: &Theme, nonce: &str, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) }
+                link rel="stylesheet" href="/public-assets/page.css";
+                style nonce=(nonce) {
+                    (PreEscaped(format!(":root{{--bg:{};--fg:{};--label:{}}}", theme.bg, theme.fg, theme.label)))
+                }
+            }
+            body {
+                main class="card" {
+                    @if let Some(logo) = &theme.logo {
+                        img class="logo" src=(logo) alt="";
+                    }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// An HTML answer with the headers every public page carries.
+fn respond(status: StatusCode, nonce: &str, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; img-src 'self'; style-src 'self' 'nonce-{nonce}'; \
+                 form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            ),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(markup.into_string())
+}
+
+fn lang_of(req: &HttpRequest) -> Lang {
+    Lang::from_accept_language(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// A page with one message (not found, expired form, too many attempts).
+fn message_page(req: &HttpRequest, status: StatusCode, text: &str) -> HttpResponse {
+    let lang = lang_of(req);
+    let plain = Theme {
+        bg: "#ffffff".into(),
+        fg: "#111111".into(),
+        label: "#555555".into(),
+        logo: None,
+    };
+    let n = nonce();
+    respond(
+        status,
+        &n,
+        layout(lang, &plain, &n, text, html! { p class="lead" { (text) } }),
+    )
+}
+
+fn first_name(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
+/// What the customer typed, shown again (escaped) when the form comes back.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct JoinForm {
+    name: String,
+    email: String,
+    phone: String,
+    consent: Option<String>,
+    csrf: String,
+}
+
+fn join_page(
+    lang: Lang,
+    r: &Resolved,
+    link: Link,
+    csrf: &str,
+    form: &JoinForm,
+    problems: &[&str],
+    nonce: &str,
+) -> Markup {
+    let t: &Texts = lang.texts();
+    let rules = r.program.rules().ok();
+    let rule = rules.as_ref().and_then(|r| r.referral.clone());
+    let theme = theme(r.program.merchant_id, &r.program.template_id, &r.template);
+    let body = html! {
+        @if let Some(referrer) = &r.referrer {
+            p class="lead" id="invitation" {
+                strong { (first_name(&referrer.name)) } " " (t.invites)
+            }
+        } @else {
+            p class="lead" { (t.join_title) }
+        }
+        h1 id="program-name" { (r.program.name) }
+        @if let (Some(rule), true) = (&rule, link == Link::Referral) {
+            @if rule.referee_points > 0 {
+                p id="offer" { (t.you_get) " " (rule.referee_points) " " (t.points) }
+            }
+            @if rule.trigger == ReferralTrigger::FirstPurchase {
+                p class="note" { (t.reward_after_purchase) }
+            }
+        }
+        @if !problems.is_empty() {
+            ul class="errors" id="errors" role="alert" {
+                @for p in problems { li { (p) } }
+            }
+        }
+        form id="join" method="post" action=(link.path(&r.code)) {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="name" { (t.name) }
+            input type="text" id="name" name="name" required maxlength="100" autocomplete="name" value=(form.name);
+            label for="email" { (t.email) }
+            input type="email" id="email" name="email" autocomplete="email" value=(form.email);
+            label for="phone" { (t.phone) }
+            input type="tel" id="phone" name="phone" autocomplete="tel" value=(form.phone);
+            p class="note" { (t.contact_hint) }
+            label class="consent" {
+                input type="checkbox" id="consent" name="consent" value="yes" required checked[form.consent.is_some()];
+                span { (t.consent) }
+            }
+            button type="submit" id="join-submit" { (t.submit) }
+        }
+    };
+    layout(lang, &theme, nonce, &r.program.name, body)
+}
+
+/// Opens a link: counted once per visitor, the join form shown.
+async fn open(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    link: Link,
+    code: String,
+) -> Result<HttpResponse, ApiError> {
+    let lang = lang_of(&req);
+    let existing = visitor::id_of(&req);
+    let visitor_id = existing.clone().unwrap_or_else(visitor::new_id);
+    let secret = state.site_secret.clone();
+    let app = state.clone();
+    let vid = visitor_id.clone();
+    let resolved = db::run(&state.pool, move |conn| {
+        let Some(r) = resolve(conn, &app, link, &code)? else {
+            return Ok(None);
+        };
+        diesel::insert_into(link_opens::table)
+            .values((
+                link_opens::program_id.eq(r.program.id),
+                link_opens::referrer_id.eq(r.referrer.as_ref().map(|m| m.id)),
+                link_opens::visitor.eq(visitor::open_key(&secret, &vid)),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        Ok(Some(r))
+    })
+    .await?;
+    let Some(r) = resolved else {
+        return Ok(message_page(
+            &req,
+            StatusCode::NOT_FOUND,
+            lang.texts().not_found,
+        ));
+    };
+    let csrf = visitor::csrf_token(&state.site_secret, &visitor_id, &link.path(&r.code));
+    let n = nonce();
+    let mut res = respond(
+        StatusCode::OK,
+        &n,
+        join_page(lang, &r, link, &csrf, &JoinForm::default(), &[], &n),
+    );
+    if existing.is_none() {
+        let secure = state.settings.public_url.starts_with("https://");
+        let _ = res.add_cookie(&visitor::cookie(&visitor_id, secure));
+    }
+    Ok(res)
+}
+
+fn client_address(req: &HttpRequest) -> String {
+    req.connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Submits the join form.
+async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    link: Link,
+    code: String,
+    form: JoinForm,
+) -> Result<HttpResponse, ApiError> {
+    let lang = lang_of(&req);
+    let t = lang.texts();
+    let visitor_id = visitor::id_of(&req);
+    let Some(normalized) = normalize(&code) else {
+        return Ok(message_page(&req, StatusCode::NOT_FOUND, t.not_found));
+    };
+    if !visitor::csrf_ok(
+        &state.site_secret,
+        visitor_id.as_deref(),
+        &link.path(&normalized),
+        &form.csrf,
+    ) {
+        return Ok(message_page(&req, StatusCode::FORBIDDEN, t.expired_form));
+    }
+    let client = client_address(&req);
+    let app = state.clone();
+    enum Outcome {
+        NotFound,
+        Limited,
+        Form(Box<Resolved>, Vec<&'static str>, StatusCode),
+        Joined(String, Vec<Uuid>),
+    }
+    let outcome = db::run(&state.pool, move |conn| {
+        let since = chrono::Utc::now() - chrono::Duration::minutes(JOIN_WINDOW_MINUTES);
+        let recent: i64 = join_attempts::table
+            .filter(join_attempts::client.eq(&client))
+            .filter(join_attempts::created_at.gt(since))
+            .count()
+            .get_result(conn)?;
+        if recent >= JOINS_PER_CLIENT {
+            return Ok((Outcome::Limited, form));
+        }
+        diesel::insert_into(join_attempts::table)
+            .values(join_attempts::client.eq(&client))
+            .execute(conn)?;
+        let Some(r) = resolve(conn, &app, link, &code)? else {
+            return Ok((Outcome::NotFound, form));
+        };
+        let mut problems: Vec<&'static str> = Vec::new();
+        let (email, phone) = (form.email.trim(), form.phone.trim());
+        if email.is_empty() && phone.is_empty() {
+            problems.push(t.need_contact);
+        }
+        if form.consent.is_none() {
+            problems.push(t.need_consent);
+        }
+        let parsed = enrollment::parse(Applicant {
+            name: form.name.clone(),
+            email: Some(email.to_string()),
+            phone: Some(phone.to_string()),
+            external_id: None,
+        });
+        let new = match parsed {
+            Ok(new) if problems.is_empty() => new,
+            Ok(_) => {
+                return Ok((
+                    Outcome::Form(Box::new(r), problems, StatusCode::UNPROCESSABLE_ENTITY),
+                    form,
+                ))
+            }
+            Err(fields) => {
+                for f in fields {
+                    problems.push(match f.pointer.as_str() {
+                        "/email" => t.bad_email,
+                        "/phone" => t.bad_phone,
+                        _ => t.need_name,
+                    });
+                }
+                return Ok((
+                    Outcome::Form(Box::new(r), problems, StatusCode::UNPROCESSABLE_ENTITY),
+                    form,
+                ));
+            }
+        };
+        let code = r.referrer.as_ref().map(|m| m.referral_code.clone());
+        match enrollment::join(conn, &r.tenant, &r.program, new, code.as_deref())? {
+            Ok(joined) => {
+                let changed = joined.changed_passes();
+                Ok((
+                    Outcome::Joined(joined.pass.download_token.clone(), changed),
+                    form,
+                ))
+            }
+            Err(refusal) => {
+                let (text, status) = match refusal {
+                    Refusal::SelfReferral(_) => (t.self_referral, StatusCode::UNPROCESSABLE_ENTITY),
+                    Refusal::AlreadyMember(_) => (t.already_member, StatusCode::CONFLICT),
+                    Refusal::UnknownCode => (t.not_found, StatusCode::NOT_FOUND),
+                };
+                Ok((Outcome::Form(Box::new(r), vec![text], status), form))
+            }
+        }
+    })
+    .await?;
+    let (outcome, form) = outcome;
+    match outcome {
+        Outcome::NotFound => Ok(message_page(&req, StatusCode::NOT_FOUND, t.not_found)),
+        Outcome::Limited => {
+            let mut res = message_page(&req, StatusCode::TOO_MANY_REQUESTS, t.too_many);
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(JOIN_WINDOW_MINUTES * 60),
+            );
+            Ok(res)
+        }
+        Outcome::Form(r, problems, status) => {
+            let csrf = visitor::csrf_token(
+                &state.site_secret,
+                visitor_id.as_deref().unwrap_or_default(),
+                &link.path(&r.code),
+            );
+            let n = nonce();
+            Ok(respond(
+                status,
+                &n,
+                join_page(lang, &r, link, &csrf, &form, &problems, &n),
+            ))
+        }
+        Outcome::Joined(token, changed) => {
+            for pass_id in changed {
+                state.pass_cache.evict_pass(pass_id);
+            }
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/welcome/{token}")))
+                .finish())
+        }
+    }
+}
+
+#[get("/r/{code}")]
+pub async fn referral_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    open(req, state, Link::Referral, code.into_inner()).await
+}
+
+#[post("/r/{code}")]
+pub async fn referral_join(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+    form: web::Form<JoinForm>,
+) -> Result<HttpResponse, ApiError> {
+    submit(
+        req,
+        state,
+        Link::Referral,
+        code.into_inner(),
+        form.into_inner(),
+    )
+    .await
+}
+
+#[get("/join/{code}")]
+pub async fn program_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    open(req, state, Link::Program, code.into_inner()).await
+}
+
+#[post("/join/{code}")]
+pub async fn program_join(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+    form: web::Form<JoinForm>,
+) -> Result<HttpResponse, ApiError> {
+    submit(
+        req,
+        state,
+        Link::Program,
+        code.into_inner(),
+        form.into_inner(),
+    )
+    .await
+}
+
+/// The link's QR code, as SVG or PNG, for posters and for a friend's phone to scan.
+async fn qr_code(
+    state: web::Data<AppState>,
+    link: Link,
+    code: String,
+    format: String,
+) -> Result<HttpResponse, ApiError> {
+    let app = state.clone();
+    let resolved = db::run(&state.pool, move |conn| {
+        Ok(resolve(conn, &app, link, &code)?.map(|r| r.code))
+    })
+    .await?;
+    let Some(code) = resolved else {
+        return Err(ApiError::not_found("no such link"));
+    };
+    let url = format!("{}{}", state.settings.public_url, link.path(&code));
+    let bad = |e: qr::QrError| ApiError::internal(e.to_string());
+    let (content_type, body) = match format.as_str() {
+        "qr.svg" => ("image/svg+xml", qr::svg(&url).map_err(bad)?.into_bytes()),
+        "qr.png" => ("image/png", qr::png(&url, 8).map_err(bad)?),
+        _ => return Err(ApiError::not_found("no such image")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(body))
+}
+
+#[get("/r/{code}/{format}")]
+pub async fn referral_qr(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, format) = path.into_inner();
+    qr_code(state, Link::Referral, code, format).await
+}
+
+#[get("/join/{code}/{format}")]
+pub async fn program_qr(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, format) = path.into_inner();
+    qr_code(state, Link::Program, code, format).await
+}
+
+/// After joining: the card, its wallet buttons, the new member's own invitation link.
+#[get("/welcome/{token}")]
+pub async fn welcome(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = lang_of(&req);
+    let t = lang.texts();
+    let token = token.into_inner();
+    let app = state.clone();
+    struct Welcome {
+        member: Member,
+        program: Program,
+        template: Arc<LoadedTemplate>,
+        apple: String,
+        google: Option<String>,
+        referral: Option<(String, i64)>,
+    }
+    let found = db::run(&state.pool, move |conn| {
+        if token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        let Some((pass, tenant)) = Pass::by_download_token(conn, &token)? else {
+            return Ok(None);
+        };
+        let Some(member_id) = pass.member_id else {
+            return Ok(None);
+        };
+        let member = Member::find(conn, &tenant, member_id)?;
+        let program = Program::find(conn, &tenant, member.program_id)?;
+        let template = app.templates.load(conn, &tenant, &program.template_id)?;
+        let referral: Option<(String, i64)> = referrals::table
+            .filter(referrals::referee_id.eq(member.id))
+            .select((referrals::status, referrals::referee_points))
+            .first(conn)
+            .optional()?;
+        let google = crate::routes::passes::google_save_url(conn, &tenant, &pass, &app)?;
+        Ok(Some(Welcome {
+            apple: crate::routes::passes::url(&app.settings.public_url, &pass),
+            member,
+            program,
+            template,
+            google,
+            referral,
+        }))
+    })
+    .await?;
+    let Some(w) = found else {
+        return Ok(message_page(&req, StatusCode::NOT_FOUND, t.not_found));
+    };
+    let theme = theme(w.program.merchant_id, &w.program.template_id, &w.template);
+    let referral_url = format!("{}/r/{}", state.settings.public_url, w.member.referral_code);
+    let body = html! {
+        p class="lead" { (t.welcome) ", " strong id="member-name" { (w.member.name) } }
+        h1 { (w.program.name) }
+        @if let Some((status, points)) = &w.referral {
+            @match status.as_str() {
+                "rewarded" if *points > 0 => p id="referral-status" { (t.reward_now) " " (points) " " (t.points) },
+                "pending" => p id="referral-status" class="note" { (t.reward_after_purchase) },
+                "capped" => p id="referral-status" class="note" { (t.reward_capped) },
+                _ => {}
+            }
+        }
+        p { (t.add_cards) }
+        div class="wallet-buttons" {
+            a id="add-to-apple-wallet" href=(w.apple) {
+                img src=(format!("/public-assets/apple-wallet-{}.svg", lang.code())) alt=(t.add_apple);
+            }
+            @if let Some(google) = &w.google {
+                a id="add-to-google-wallet" href=(google) {
+                    img src=(format!("/public-assets/google-wallet-{}.svg", lang.code())) alt=(t.add_google);
+                }
+            }
+        }
+        h2 { (t.your_link) }
+        p class="note" { (t.invite_friends) }
+        p { a id="own-referral-link" href=(referral_url) { (referral_url) } }
+        img class="qr" src=(format!("/r/{}/qr.svg", w.member.referral_code)) alt=(t.scan_to_join);
+    };
+    let n = nonce();
+    Ok(respond(
+        StatusCode::OK,
+        &n,
+        layout(lang, &theme, &n, &w.program.name, body),
+    ))
+}
+
+/// The pages' own stylesheet and wallet buttons.
+#[get("/public-assets/{file}")]
+pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (content_type, body): (&str, &'static str) = match file.as_str() {
+        "page.css" => ("text/css; charset=utf-8", include_str!("assets/page.css")),
+        "apple-wallet-en.svg" => ("image/svg+xml", include_str!("assets/apple-wallet-en.svg")),
+        "apple-wallet-ru.svg" => ("image/svg+xml", include_str!("assets/apple-wallet-ru.svg")),
+        "google-wallet-en.svg" => ("image/svg+xml", include_str!("assets/google-wallet-en.svg")),
+        "google-wallet-ru.svg" => ("image/svg+xml", include_str!("assets/google-wallet-ru.svg")),
+        _ => return Err(ApiError::not_found("no such file")),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(body))
+}
+
+/// A template's image at a stable public URL (page logos, Google Wallet's logo and hero
+/// images). The version in the path makes each design's URL change with it.
+#[get("/images/{merchant}/{template}/{version}/{file}")]
+pub async fn template_image(
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String, i32, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (merchant, template, _version, file) = path.into_inner();
+    if !file.ends_with(".png") || file.len() > 64 {
+        return Err(ApiError::not_found("no such image"));
+    }
+    let data: Option<Vec<u8>> = db::run(&state.pool, move |conn| {
+        Ok(template_images::table
+            .find((merchant, template, file))
+            .select(template_images::data)
+            .first(conn)
+            .optional()?)
+    })
+    .await?;
+    let data = data.ok_or_else(|| ApiError::not_found("no such image"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(data))
+}
+
+pub fn services(cfg: &mut web::ServiceConfig) {
+    cfg.service(referral_page)
+        .service(referral_join)
+        .service(referral_qr)
+        .service(program_page)
+        .service(program_join)
+        .service(program_qr)
+        .service(welcome)
+        .service(asset)
+        .service(template_image);
+}
