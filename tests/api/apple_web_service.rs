@@ -1,9 +1,8 @@
 //! Apple's PassKit web service and APNs pushes, as an iPhone and Apple would use them.
 
 use crate::apns_mock::{ApnsMock, Behaviour};
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, spawn_app_with_apns, TestApp};
 use crate::pass_check::check_pkpass;
-use passmint::configuration::ApnsSettings;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -13,14 +12,7 @@ const T2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544332211
 #[tokio::test]
 async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
     let mock = ApnsMock::start().await;
-    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
-    let app = spawn_app_with(move |s| {
-        s.apns = ApnsSettings {
-            url,
-            ca_file: Some(ca),
-        }
-    })
-    .await;
+    let app = spawn_app_with_apns(&mock).await;
     let m = app.create_merchant("Push Café");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let member = app
@@ -255,14 +247,7 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
 #[tokio::test]
 async fn a_template_change_pushes_every_pass_built_from_it() {
     let mock = ApnsMock::start().await;
-    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
-    let app = spawn_app_with(move |s| {
-        s.apns = ApnsSettings {
-            url,
-            ca_file: Some(ca),
-        }
-    })
-    .await;
+    let app = spawn_app_with_apns(&mock).await;
     let m = app.create_merchant("Redesign");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let mut tokens = Vec::new();

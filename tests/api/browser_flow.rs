@@ -5,9 +5,8 @@
 use crate::apns_mock::ApnsMock;
 use crate::browser::Browser;
 use crate::google_wallet::save_link_claims;
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with_apns, TestApp};
 use crate::pass_check::check_pkpass;
-use passmint::configuration::ApnsSettings;
 use serde_json::json;
 use std::time::Duration;
 
@@ -17,14 +16,7 @@ const HOSTILE_NAME: &str = "<script>alert(1)</script> Bob";
 #[tokio::test]
 async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
     let mock = ApnsMock::start().await;
-    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
-    let app = spawn_app_with(move |s| {
-        s.apns = ApnsSettings {
-            url,
-            ca_file: Some(ca),
-        }
-    })
-    .await;
+    let app = spawn_app_with_apns(&mock).await;
     let m = app.create_merchant("Кофейня Ромашка");
     let program = TestApp::expect_json(
         app.post_json(
@@ -56,25 +48,7 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
             .await,
     )
     .pass_json;
-    let res = app
-        .client
-        .post(app.url(&format!(
-            "/apple/v1/devices/alice-phone/registrations/{}/{}",
-            pass["passTypeIdentifier"].as_str().unwrap(),
-            pass["serialNumber"].as_str().unwrap()
-        )))
-        .header(
-            "authorization",
-            format!(
-                "ApplePass {}",
-                pass["authenticationToken"].as_str().unwrap()
-            ),
-        )
-        .json(&json!({"pushToken": PHONE}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    assert_eq!(app.register_device(&pass, "alice-phone", PHONE).await, 201);
     let pushes_before = mock.accepted_for(PHONE).await;
 
     // The friend opens the link on a phone.

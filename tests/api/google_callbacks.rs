@@ -194,25 +194,11 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
             .await,
     )
     .pass_json;
-    let res = app
-        .client
-        .post(app.url(&format!(
-            "/apple/v1/devices/phone1/registrations/{}/{}",
-            pass["passTypeIdentifier"].as_str().unwrap(),
-            pass["serialNumber"].as_str().unwrap()
-        )))
-        .header(
-            "authorization",
-            format!(
-                "ApplePass {}",
-                pass["authenticationToken"].as_str().unwrap()
-            ),
-        )
-        .json(&json!({"pushToken": "abcdef0123456789"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    assert_eq!(
+        app.register_device(&pass, "phone1", "abcdef0123456789")
+            .await,
+        201
+    );
     assert_eq!(
         installs().await,
         json!({"members": 1, "apple": 1, "google": 0})

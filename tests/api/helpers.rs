@@ -154,7 +154,48 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// The app with its APNs client pointed at `mock`.
+pub async fn spawn_app_with_apns(mock: &crate::apns_mock::ApnsMock) -> TestApp {
+    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
+    spawn_app_with(move |s| {
+        s.apns = passmint::configuration::ApnsSettings {
+            url,
+            ca_file: Some(ca),
+        }
+    })
+    .await
+}
+
 impl TestApp {
+    /// Registers a device for a pass (as read from its pass.json) through Apple's web
+    /// service, the way Wallet does after adding it; returns the status.
+    pub async fn register_device(
+        &self,
+        pass_json: &serde_json::Value,
+        device: &str,
+        push_token: &str,
+    ) -> u16 {
+        self.client
+            .post(self.url(&format!(
+                "/apple/v1/devices/{device}/registrations/{}/{}",
+                pass_json["passTypeIdentifier"].as_str().unwrap(),
+                pass_json["serialNumber"].as_str().unwrap()
+            )))
+            .header(
+                "authorization",
+                format!(
+                    "ApplePass {}",
+                    pass_json["authenticationToken"].as_str().unwrap()
+                ),
+            )
+            .json(&serde_json::json!({ "pushToken": push_token }))
+            .send()
+            .await
+            .expect("register")
+            .status()
+            .as_u16()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
