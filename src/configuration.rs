@@ -33,6 +33,9 @@ pub struct Settings {
     pub pass_cache_bytes: usize,
     /// How long idempotency keys are kept (at least 24 hours).
     pub idempotency_hours: i64,
+    /// Whether the client address of rate limits comes from `Forwarded`/`X-Forwarded-For`
+    /// (behind a proxy that sets them) rather than from the connection.
+    pub trust_forwarded: bool,
 }
 
 /// Google Wallet (contract: `GOOGLE_*` variables).
@@ -184,6 +187,16 @@ impl Settings {
             0,
             16 * 1024 * 1024 * 1024,
         )?;
+        let trust_forwarded = match get("PASSMINT_TRUST_FORWARDED").as_deref().map(str::trim) {
+            None | Some("" | "0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                return Err(bad(
+                    "PASSMINT_TRUST_FORWARDED",
+                    format!("{other:?} is not one of 1, true, yes, 0, false, no"),
+                ))
+            }
+        };
         let gift_card_max_balance = parse_number(
             &get,
             "PASSMINT_GIFT_CARD_MAX_BALANCE",
@@ -207,6 +220,7 @@ impl Settings {
             gift_card_max_balance,
             pass_cache_bytes,
             idempotency_hours,
+            trust_forwarded,
         })
     }
 }

@@ -8,6 +8,7 @@
 pub mod apple;
 pub mod auth;
 pub mod cli;
+pub mod client_address;
 pub mod configuration;
 pub mod db;
 pub mod domain;

@@ -221,11 +221,7 @@ pub async fn log(
     state: web::Data<AppState>,
     body: web::Json<LogBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = req
-        .connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_string();
+    let client = crate::client_address::of(&req, state.settings.trust_forwarded);
     let messages: Vec<String> = body
         .into_inner()
         .logs

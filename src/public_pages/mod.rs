@@ -322,13 +322,6 @@ async fn open(
     Ok(res)
 }
 
-fn client_address(req: &HttpRequest) -> String {
-    req.connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_string()
-}
-
 /// Submits the join form.
 async fn submit(
     req: HttpRequest,
@@ -351,7 +344,7 @@ async fn submit(
     ) {
         return Ok(message_page(&req, StatusCode::FORBIDDEN, t.expired_form));
     }
-    let client = client_address(&req);
+    let client = crate::client_address::of(&req, state.settings.trust_forwarded);
     let app = state.clone();
     enum Outcome {
         NotFound,

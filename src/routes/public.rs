@@ -44,11 +44,7 @@ pub async fn balance(
     let gan = CardNumber::parse(&body.gan)
         .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/gan", e)]))?;
     let pin = Pin::parse(body.pin.trim());
-    let client = req
-        .connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_string();
+    let client = crate::client_address::of(&req, state.settings.trust_forwarded);
     let answer = db::run(&state.pool, move |conn| {
         let since = Utc::now() - Duration::minutes(WINDOW_MINUTES);
         let from_client: i64 = pin_failures::table

@@ -850,3 +850,72 @@ async fn qr_codes_carry_the_links() {
         "a member's code is not a join code"
     );
 }
+
+#[tokio::test]
+async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escape_it() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Busy Café");
+    let program = program(
+        &app,
+        &m,
+        0,
+        json!({"referrer_points": 10, "referee_points": 5, "trigger": "join"}),
+    )
+    .await;
+    let path = program["join_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&app.address)
+        .unwrap()
+        .to_string();
+    let page = open(&app, &path, None).await;
+    let visitor = visitor_cookie(&page).expect("a visitor cookie");
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let mut joined = 0;
+    for i in 0..10 {
+        let email = format!("guest{i}@example.com");
+        let res = post_form(
+            &app,
+            &path,
+            Some(&visitor),
+            &[
+                ("name", "Guest"),
+                ("email", &email),
+                ("consent", "yes"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), 303, "join {i}");
+        joined += 1;
+    }
+    // The eleventh within 15 minutes is refused, whatever address a header claims.
+    let res = app
+        .client
+        .post(app.url(&path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("pm_visitor={visitor}"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .body(format!(
+            "name=Guest&email=late%40example.com&consent=yes&csrf={csrf}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "900");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let members = TestApp::expect_json(
+        app.get_with_key(
+            &format!("/api/v1/programs/{}/installs", id(&program)),
+            &m.admin_key,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(members["members"], joined);
+}
