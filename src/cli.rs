@@ -38,6 +38,19 @@ pub enum Command {
         #[command(subcommand)]
         action: PassCommand,
     },
+    /// Check the books.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Check every merchant's ledger: each balance equals the sum of its activities, each
+    /// activity's balance_after is the running total. Prints a JSON report; exits 1 when
+    /// anything is off.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,6 +84,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Worker => worker(settings),
+        Command::Ledger {
+            action: LedgerCommand::Verify,
+        } => {
+            let database = Database::open(&settings)?;
+            db::migrate(&database.url)?;
+            let mut conn = diesel::PgConnection::establish(&database.url)
+                .context("cannot connect to the database")?;
+            let report = crate::giftcard::verify::verify(&mut conn, None)?;
+            println!("{}", serde_json::to_string(&report)?);
+            if !report.problems.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Merchant {
             action: MerchantCommand::Create { name },
         } => {

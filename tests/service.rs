@@ -524,6 +524,17 @@ async fn a_crash_in_the_middle_of_a_storm_leaves_the_books_balanced() {
         .await
         .unwrap();
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    // The same check from the command line, beside the running service.
+    let out = service.command(&["ledger", "verify"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "passmint ledger verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["problems"], serde_json::json!([]), "{cli}");
+    assert!(cli["gift_cards_checked"].as_i64().unwrap() >= gans.len() as i64);
     let mut redeems = 0;
     for gan in &gans {
         let list: Value = client
