@@ -353,18 +353,20 @@ async fn submit(
         Joined(String, Vec<Uuid>),
     }
     let outcome = db::run(&state.pool, move |conn| {
+        // Recorded first, then counted with its own record: a burst of concurrent posts
+        // cannot all slip under the limit.
+        diesel::insert_into(join_attempts::table)
+            .values(join_attempts::client.eq(&client))
+            .execute(conn)?;
         let since = chrono::Utc::now() - chrono::Duration::minutes(JOIN_WINDOW_MINUTES);
         let recent: i64 = join_attempts::table
             .filter(join_attempts::client.eq(&client))
             .filter(join_attempts::created_at.gt(since))
             .count()
             .get_result(conn)?;
-        if recent >= JOINS_PER_CLIENT {
+        if recent > JOINS_PER_CLIENT {
             return Ok((Outcome::Limited, form));
         }
-        diesel::insert_into(join_attempts::table)
-            .values(join_attempts::client.eq(&client))
-            .execute(conn)?;
         let Some(r) = resolve(conn, &app, link, &code)? else {
             return Ok((Outcome::NotFound, form));
         };

@@ -47,41 +47,46 @@ pub async fn balance(
     let client = crate::client_address::of(&req, state.settings.trust_forwarded);
     let answer = db::run(&state.pool, move |conn| {
         let since = Utc::now() - Duration::minutes(WINDOW_MINUTES);
+        let card = GiftCard::by_gan_any_merchant(conn, &gan)?;
+        // Every attempt is recorded as a failure before it is judged, and only then are the
+        // failures counted (its own included): concurrent guesses cannot all slip under the
+        // limit. A right PIN takes its record back.
+        let attempt: i64 = diesel::insert_into(pin_failures::table)
+            .values((
+                pin_failures::gift_card_id.eq(card.as_ref().map(|c| c.id)),
+                pin_failures::client.eq(&client),
+            ))
+            .returning(pin_failures::id)
+            .get_result(conn)?;
         let from_client: i64 = pin_failures::table
             .filter(pin_failures::client.eq(&client))
             .filter(pin_failures::created_at.gt(since))
             .count()
             .get_result(conn)?;
-        if from_client >= PER_CLIENT {
+        if from_client > PER_CLIENT {
             return Err(limited());
         }
-        let card = GiftCard::by_gan_any_merchant(conn, &gan)?;
         if let Some(card) = &card {
             let on_card: i64 = pin_failures::table
                 .filter(pin_failures::gift_card_id.eq(card.id))
                 .filter(pin_failures::created_at.gt(since))
                 .count()
                 .get_result(conn)?;
-            if on_card >= PER_CARD {
+            if on_card > PER_CARD {
                 return Err(limited());
             }
         }
         match (card, pin) {
-            (Some(card), Some(pin)) if pin.matches(&card.pin_hash) => Ok(PublicBalance {
-                balance: card.balance,
-                currency: card.currency.trim().to_string(),
-                state: card.state,
-            }),
-            (card, _) => {
-                diesel::insert_into(pin_failures::table)
-                    .values((
-                        pin_failures::gift_card_id.eq(card.map(|c| c.id)),
-                        pin_failures::client.eq(&client),
-                    ))
-                    .execute(conn)?;
-                // The same answer for an unknown card and a wrong PIN: no card enumeration.
-                Err(ApiError::not_found("no gift card with this number and PIN"))
+            (Some(card), Some(pin)) if pin.matches(&card.pin_hash) => {
+                diesel::delete(pin_failures::table.find(attempt)).execute(conn)?;
+                Ok(PublicBalance {
+                    balance: card.balance,
+                    currency: card.currency.trim().to_string(),
+                    state: card.state,
+                })
             }
+            // The same answer for an unknown card and a wrong PIN: no card enumeration.
+            _ => Err(ApiError::not_found("no gift card with this number and PIN")),
         }
     })
     .await?;

@@ -559,6 +559,39 @@ async fn customers_check_balances_with_their_pin_and_guessing_is_stopped() {
     assert!(res.headers().get("retry-after").is_some());
     assert_problem(res, 429, "rate-limited").await;
 
+    // Forty guesses at once on another card: still no more than five are judged.
+    let other = app.issue_gift_card(&m.admin_key, "EUR", 100).await;
+    let other_gan = other["gan"].as_str().unwrap().to_string();
+    let guesses = (0..40).map(|i| {
+        let (client, url, gan) = (
+            app.client.clone(),
+            app.url("/api/v1/public/gift-cards/balance"),
+            other_gan.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"gan": gan, "pin": format!("{:08}", 10_000_000 + i)}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let judged = statuses.iter().filter(|s| **s == 404).count();
+    assert!(judged <= 5, "{judged} guesses judged: {statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        40 - judged,
+        "{statuses:?}"
+    );
+
     // A GAN with a bad check digit is refused before any lookup.
     let res = app
         .client
