@@ -79,6 +79,8 @@ pub enum MerchantCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // Before anything can touch jsonwebtoken: its provider is chosen once per process.
+    crate::google::rs256::install();
     let settings = Settings::from_env()?;
     telemetry::init(settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {

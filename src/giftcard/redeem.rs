@@ -66,7 +66,10 @@ pub fn redeem_in_one_statement(
         {
             Ok(None)
         }
-        Err(e) => Err(e),
+        // Waited too long behind another request on the same card or key: as the general
+        // path answers it.
+        Err(e) if crate::idempotency::lock_timeout(&e) => Err(crate::idempotency::in_use()),
+        Err(e) => Err(e.into()),
     }
 }
 

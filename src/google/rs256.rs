@@ -24,7 +24,10 @@ static PROVIDER: CryptoProvider = CryptoProvider {
 pub fn install() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let _ = PROVIDER.install_default();
+        if PROVIDER.install_default().is_err() {
+            // Only if jsonwebtoken was used before this call: it then keeps its default.
+            tracing::warn!("jsonwebtoken already had a crypto provider; RS256 through OpenSSL is not installed");
+        }
     });
 }
 

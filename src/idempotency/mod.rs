@@ -58,7 +58,7 @@ fn is_verdict(e: &ApiError) -> bool {
         )
 }
 
-fn lock_timeout(e: &diesel::result::Error) -> bool {
+pub(crate) fn lock_timeout(e: &diesel::result::Error) -> bool {
     matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("lock timeout"))
 }
 
@@ -116,7 +116,7 @@ where
     }
 }
 
-fn in_use() -> ApiError {
+pub(crate) fn in_use() -> ApiError {
     ApiError::new(
         ProblemKind::IdempotencyKeyInUse,
         "a request with this idempotency key is still being processed; retry shortly",

@@ -50,7 +50,7 @@ where
 
 /// What a one-statement fast path did: the changed pass and the stored answer's body, or
 /// nothing written (then the general path runs).
-pub type FastOutcome = diesel::QueryResult<Option<(Uuid, Vec<u8>)>>;
+pub type FastOutcome = Result<Option<(Uuid, Vec<u8>)>, ApiError>;
 
 /// A mutation whose common case runs as one statement (`fast`, given the request, its key
 /// and fingerprint), falling back to `work` for everything it does not settle.

@@ -84,9 +84,29 @@ fn deliver_batch(
             .get_result(&mut conn)?;
         metrics.set_outbox_depth(depth);
     }
+    // Other processes drop the passes from their caches before any phone hears of the
+    // change: the waiting rows are looked at and announced first (NOTIFY is delivered when
+    // its statement commits, so not from inside the claim below, which lasts until the
+    // pushes are done), and only rows announced are claimed. Announcing rows another
+    // worker then claims does no harm.
+    let waiting: Vec<(i64, Uuid)> = outbox::table
+        .filter(outbox::channel.eq("apple"))
+        .filter(outbox::available_at.le(diesel::dsl::now))
+        .order(outbox::id.asc())
+        .limit(BATCH)
+        .select((outbox::id, outbox::pass_id))
+        .load(&mut conn)?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let mut announced: Vec<Uuid> = waiting.iter().map(|w| w.1).collect();
+    announced.sort_unstable();
+    announced.dedup();
+    crate::pass_cache::announce(&mut conn, &announced)?;
+    let waiting: Vec<i64> = waiting.into_iter().map(|w| w.0).collect();
     let claimed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
         let rows: Vec<Claimed> = outbox::table
-            .filter(outbox::channel.eq("apple"))
+            .filter(outbox::id.eq_any(&waiting))
             .filter(outbox::available_at.le(diesel::dsl::now))
             .order(outbox::id.asc())
             .limit(BATCH)
@@ -106,12 +126,6 @@ fn deliver_batch(
             entry.1 = entry.1.max(*attempts);
         }
         let pass_ids: Vec<Uuid> = oldest.keys().copied().collect();
-        // Other processes drop these passes from their caches before any phone hears of the
-        // change: announced on a connection of its own, so it is not held back by this
-        // batch's transaction.
-        crate::pass_cache::announce(&mut *pool.get().map_err(|e| {
-            diesel::result::Error::QueryBuilderError(e.to_string().into())
-        })?, &pass_ids)?;
         let mut by_token: HashMap<String, Vec<Uuid>> = HashMap::new();
         for (token, pass_id) in Registration::tokens_for(conn, &pass_ids)? {
             by_token.entry(token).or_default().push(pass_id);

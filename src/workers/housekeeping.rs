@@ -1,4 +1,5 @@
-//! Pruning: idempotency keys after their retention, wrong-PIN records after a day.
+//! Pruning: idempotency keys after their retention; wrong-PIN and join-attempt records
+//! (rate limits) after a day.
 
 use crate::db::DbPool;
 use crate::schema::pin_failures;
@@ -23,6 +24,13 @@ pub async fn run(pool: DbPool, idempotency_hours: i64, mut shutdown: watch::Rece
             diesel::delete(
                 crate::schema::google_notifications::table.filter(
                     crate::schema::google_notifications::sent_at
+                        .lt(chrono::Utc::now() - chrono::Duration::days(1)),
+                ),
+            )
+            .execute(&mut conn)?;
+            diesel::delete(
+                crate::schema::join_attempts::table.filter(
+                    crate::schema::join_attempts::created_at
                         .lt(chrono::Utc::now() - chrono::Duration::days(1)),
                 ),
             )

@@ -413,3 +413,46 @@ async fn a_change_committed_late_is_not_skipped() {
         "the late commit was skipped: {changed:?}"
     );
 }
+
+/// The delivery worker needs one database connection, however small the pool: with a pool
+/// of one, changes still reach the phone.
+#[tokio::test]
+async fn pushes_go_out_with_a_pool_of_one_connection() {
+    let mock = ApnsMock::start().await;
+    let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
+    let app = spawn_app_with(move |s| {
+        s.db_pool_size = 1;
+        s.apns = passmint::configuration::ApnsSettings {
+            url,
+            ca_file: Some(ca),
+        };
+    })
+    .await;
+    let m = app.create_merchant("Tiny Pool");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Solo")
+        .await;
+    let pass = check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    )
+    .pass_json;
+    assert_eq!(app.register_device(&pass, "solo-phone", T1).await, 201);
+    let res = app
+        .pos(
+            &format!(
+                "/api/v1/members/{}/purchases",
+                member["id"].as_str().unwrap()
+            ),
+            &m.pos_key,
+            "solo-1",
+            &json!({"amount": 1000, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        mock.wait_for(T1, 1, Duration::from_secs(10)).await,
+        "no push with a pool of one"
+    );
+}
