@@ -114,6 +114,29 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
         .await,
         "the loyalty object never showed {points} points"
     );
+    // The member's answer carries a link for the card as it is now: the same link while
+    // nothing changes (kept per pass version), a new one after the purchase.
+    let read_link = || async {
+        TestApp::expect_json(
+            app.get_with_key(
+                &format!("/api/v1/members/{}", member["id"].as_str().unwrap()),
+                &m.pos_key,
+            )
+            .await,
+            200,
+        )
+        .await["google_save_url"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, again) = (read_link().await, read_link().await);
+    assert_eq!(first, again);
+    assert_ne!(first, member["google_save_url"].as_str().unwrap());
+    assert_eq!(
+        save_link_claims(&first)["payload"]["loyaltyObjects"][0]["loyaltyPoints"]["balance"]["int"],
+        points
+    );
     let stored = mock.stored("loyaltyObject", &object_id).unwrap();
     let class = mock
         .stored("loyaltyClass", stored["classId"].as_str().unwrap())
