@@ -919,3 +919,56 @@ async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escap
     .await;
     assert_eq!(members["members"], joined);
 }
+
+/// A reward is a change like any other: the referrer's Google Wallet object follows it.
+#[tokio::test]
+async fn a_referral_reward_reaches_the_referrers_google_wallet_object() {
+    use crate::google_mock::GoogleMock;
+    use crate::google_wallet::save_link_claims;
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = crate::helpers::spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Google Friends");
+    let program = program(
+        &app,
+        &m,
+        0,
+        json!({"referrer_points": 70, "referee_points": 0, "trigger": "join"}),
+    )
+    .await;
+    let referrer = enrolled(
+        &app,
+        &m,
+        &program,
+        json!({"name": "Gina", "email": "gina@example.com"}),
+    )
+    .await;
+    let object_id = save_link_claims(referrer["google_save_url"].as_str().unwrap())["payload"]
+        ["loyaltyObjects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let friend = join(
+        &app,
+        &m,
+        &program,
+        json!({"name": "Fred", "phone": "+49 151 2222222", "referral_code": code(&referrer)}),
+    )
+    .await;
+    let friend = TestApp::expect_json(friend, 201).await;
+    assert_eq!(friend["referral"]["status"], "rewarded");
+    assert!(
+        mock.wait_until(
+            move |g| g
+                .stored("loyaltyObject", &object_id)
+                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == 70),
+            std::time::Duration::from_secs(2)
+        )
+        .await,
+        "the referrer's Google object never showed the reward"
+    );
+}
