@@ -201,10 +201,18 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .service(crate::apple::webservice::latest)
             .service(crate::apple::webservice::log)
             .service(routes::google_callbacks::callback)
+            .service(crate::public_pages::referral_page)
+            .service(crate::public_pages::referral_join)
+            .service(crate::public_pages::referral_qr)
+            .service(crate::public_pages::program_page)
+            .service(crate::public_pages::program_join)
+            .service(crate::public_pages::program_qr)
+            .service(crate::public_pages::welcome)
+            .service(crate::public_pages::asset)
+            .service(crate::public_pages::template_image)
             .split_for_parts();
         let metrics = state.metrics.clone();
-        app.configure(crate::public_pages::services)
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
             .service(web::redirect("/docs", "/docs/"))
             .wrap(ErrorHandlers::new().default_handler(problem::normalize_error_responses))
             .wrap_fn(move |req, srv| {

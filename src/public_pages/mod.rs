@@ -209,13 +209,15 @@ fn first_name(name: &str) -> &str {
 }
 
 /// What the customer typed, shown again (escaped) when the form comes back.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct JoinForm {
     name: String,
     email: String,
     phone: String,
+    /// Present (any value) when the terms were accepted.
     consent: Option<String>,
+    /// The token of the page the form came from.
     csrf: String,
 }
 
@@ -461,6 +463,9 @@ async fn submit(
     }
 }
 
+#[utoipa::path(tag = "public pages", params(("code" = String, Path, description = "a member's referral code")), responses(
+    (status = 200, description = "The join page of a referral link (HTML, English or Russian by Accept-Language); sets the visitor cookie", content_type = "text/html"),
+    (status = 404, description = "Unknown link", content_type = "text/html")))]
 #[get("/r/{code}")]
 pub async fn referral_page(
     req: HttpRequest,
@@ -470,6 +475,12 @@ pub async fn referral_page(
     open(req, state, Link::Referral, code.into_inner()).await
 }
 
+#[utoipa::path(tag = "public pages", params(("code" = String, Path)), responses(
+    (status = 303, description = "Joined: on to the welcome page with the wallet buttons"),
+    (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 409, description = "Already a member", content_type = "text/html"),
+    (status = 422, description = "The form again, with what to fix", content_type = "text/html"),
+    (status = 429, description = "Too many joins from this address", content_type = "text/html")))]
 #[post("/r/{code}")]
 pub async fn referral_join(
     req: HttpRequest,
@@ -487,6 +498,9 @@ pub async fn referral_join(
     .await
 }
 
+#[utoipa::path(tag = "public pages", params(("code" = String, Path, description = "a program's join code")), responses(
+    (status = 200, description = "The program's own join page (HTML)", content_type = "text/html"),
+    (status = 404, description = "Unknown link", content_type = "text/html")))]
 #[get("/join/{code}")]
 pub async fn program_page(
     req: HttpRequest,
@@ -496,6 +510,12 @@ pub async fn program_page(
     open(req, state, Link::Program, code.into_inner()).await
 }
 
+#[utoipa::path(tag = "public pages", params(("code" = String, Path)), responses(
+    (status = 303, description = "Joined: on to the welcome page"),
+    (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
+    (status = 409, description = "Already a member", content_type = "text/html"),
+    (status = 422, description = "The form again, with what to fix", content_type = "text/html"),
+    (status = 429, description = "Too many joins from this address", content_type = "text/html")))]
 #[post("/join/{code}")]
 pub async fn program_join(
     req: HttpRequest,
@@ -541,6 +561,9 @@ async fn qr_code(
         .body(body))
 }
 
+#[utoipa::path(tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
+    (status = 200, description = "QR code of the referral link", content_type = "image/svg+xml"),
+    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/r/{code}/{format}")]
 pub async fn referral_qr(
     state: web::Data<AppState>,
@@ -550,6 +573,9 @@ pub async fn referral_qr(
     qr_code(state, Link::Referral, code, format).await
 }
 
+#[utoipa::path(tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
+    (status = 200, description = "QR code of the program's join link", content_type = "image/svg+xml"),
+    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/join/{code}/{format}")]
 pub async fn program_qr(
     state: web::Data<AppState>,
@@ -560,6 +586,9 @@ pub async fn program_qr(
 }
 
 /// After joining: the card, its wallet buttons, the new member's own invitation link.
+#[utoipa::path(tag = "public pages", params(("token" = String, Path, description = "the pass's download token")), responses(
+    (status = 200, description = "Welcome page with Add to Apple Wallet / Add to Google Wallet", content_type = "text/html"),
+    (status = 404, description = "Unknown link", content_type = "text/html")))]
 #[get("/welcome/{token}")]
 pub async fn welcome(
     req: HttpRequest,
@@ -648,6 +677,9 @@ pub async fn welcome(
 }
 
 /// The pages' own stylesheet and wallet buttons.
+#[utoipa::path(tag = "public pages", params(("file" = String, Path)), responses(
+    (status = 200, description = "The pages' stylesheet and wallet button artwork"),
+    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/public-assets/{file}")]
 pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (content_type, body): (&str, &'static str) = match file.as_str() {
@@ -666,6 +698,9 @@ pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
 
 /// A template's image at a stable public URL (page logos, Google Wallet's logo and hero
 /// images). The version in the path makes each design's URL change with it.
+#[utoipa::path(tag = "public pages", params(("merchant" = Uuid, Path), ("template" = String, Path), ("version" = i32, Path), ("file" = String, Path)), responses(
+    (status = 200, description = "A template image", content_type = "image/png"),
+    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/images/{merchant}/{template}/{version}/{file}")]
 pub async fn template_image(
     state: web::Data<AppState>,
@@ -688,16 +723,4 @@ pub async fn template_image(
         .content_type("image/png")
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .body(data))
-}
-
-pub fn services(cfg: &mut web::ServiceConfig) {
-    cfg.service(referral_page)
-        .service(referral_join)
-        .service(referral_qr)
-        .service(program_page)
-        .service(program_join)
-        .service(program_qr)
-        .service(welcome)
-        .service(asset)
-        .service(template_image);
 }

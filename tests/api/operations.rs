@@ -87,6 +87,13 @@ async fn openapi_names_every_route_and_docs_work_offline() {
         ("/api/v1/api-keys", "get"),
         ("/api/v1/api-keys", "post"),
         ("/api/v1/api-keys/{id}", "delete"),
+        ("/api/v1/members/{id}/referrals", "get"),
+        ("/api/v1/programs/{id}/referral-stats", "get"),
+        ("/r/{code}", "get"),
+        ("/r/{code}", "post"),
+        ("/r/{code}/{format}", "get"),
+        ("/join/{code}", "get"),
+        ("/welcome/{token}", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
