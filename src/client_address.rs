@@ -30,7 +30,7 @@ mod tests {
 
     #[test]
     fn only_a_trusted_proxy_says_who_the_client_is() {
-        let peer = "10.0.0.9:4242".parse().unwrap();
+        let peer = std::net::SocketAddr::from(([10, 0, 0, 9], 4242));
         let req = TestRequest::default()
             .peer_addr(peer)
             .insert_header(("x-forwarded-for", "1.2.3.4, 203.0.113.7"))

@@ -196,6 +196,8 @@ mod tests {
     use crate::configuration::AppleSettings;
     use std::path::PathBuf;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn certs(name: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("certs-example")
@@ -212,55 +214,55 @@ mod tests {
     }
 
     #[test]
-    fn the_example_identity_names_its_pass_type_and_team() {
-        let id = SigningIdentity::load(&settings(AppleIdentitySource::Example)).unwrap();
+    fn the_example_identity_names_its_pass_type_and_team() -> TestResult {
+        let id = SigningIdentity::load(&settings(AppleIdentitySource::Example))?;
         assert_eq!(id.pass_type_id, "pass.dev.passmint.example");
         assert_eq!(id.team_id, "PASSMINT01");
         assert!(id.is_example);
+        Ok(())
     }
 
     #[test]
-    fn pem_modern_p12_and_legacy_p12_load_the_same_identity() {
+    fn pem_modern_p12_and_legacy_p12_load_the_same_identity() -> TestResult {
         let pem = SigningIdentity::load(&settings(AppleIdentitySource::Pem {
             cert: certs("pass.pem"),
             key: certs("pass.key"),
-        }))
-        .unwrap();
+        }))?;
         for file in ["pass.p12", "pass-legacy.p12"] {
             let p12 = SigningIdentity::load(&settings(AppleIdentitySource::P12 {
                 path: certs(file),
                 password: "passmint".into(),
             }))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
-            assert_eq!(
-                p12.certificate.to_der().unwrap(),
-                pem.certificate.to_der().unwrap()
-            );
+            assert_eq!(p12.certificate.to_der()?, pem.certificate.to_der()?);
             assert!(!p12.is_example);
         }
         let wrong = SigningIdentity::load(&settings(AppleIdentitySource::P12 {
             path: certs("pass.p12"),
             password: "nope".into(),
         }));
-        assert!(wrong.err().unwrap().to_string().contains("APPLE_PASS_P12"));
+        let err = wrong.err().ok_or("a wrong password must be refused")?;
+        assert!(err.to_string().contains("APPLE_PASS_P12"));
+        Ok(())
     }
 
     #[test]
-    fn a_key_of_another_certificate_is_refused() {
+    fn a_key_of_another_certificate_is_refused() -> TestResult {
         let err = SigningIdentity::load(&settings(AppleIdentitySource::Pem {
             cert: certs("pass.pem"),
             key: certs("apns-server.key"),
         }))
         .err()
-        .unwrap();
+        .ok_or("a key of another certificate must be refused")?;
         assert!(err.to_string().contains("does not belong"), "{err}");
         let err = SigningIdentity::load(&AppleSettings {
             wwdr: Some(certs("root-ca.pem")),
             ..settings(AppleIdentitySource::Example)
         })
         .err()
-        .unwrap();
+        .ok_or("a wrong WWDR must be refused")?;
         assert!(err.to_string().contains("WWDR"), "{err}");
+        Ok(())
     }
 }
 
@@ -272,22 +274,22 @@ mod expiry_tests {
     use openssl::x509::X509Builder;
 
     #[test]
-    fn an_expired_certificate_stops_the_start() {
-        let wwdr_key =
-            PKey::private_key_from_pem(include_bytes!("../../certs-example/wwdr.key")).unwrap();
-        let wwdr = X509::from_pem(example::WWDR).unwrap();
-        let key = PKey::private_key_from_pem(example::PASS_KEY).unwrap();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(X509::from_pem(example::PASS_CERT).unwrap().subject_name())
-            .unwrap();
-        b.set_issuer_name(wwdr.subject_name()).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::from_unix(1_600_000_000).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::from_unix(1_700_000_000).unwrap())
-            .unwrap();
-        b.sign(&wwdr_key, MessageDigest::sha256()).unwrap();
+    fn an_expired_certificate_stops_the_start() -> Result<(), Box<dyn std::error::Error>> {
+        let wwdr_key = PKey::private_key_from_pem(include_bytes!("../../certs-example/wwdr.key"))?;
+        let wwdr = X509::from_pem(example::WWDR)?;
+        let key = PKey::private_key_from_pem(example::PASS_KEY)?;
+        let mut b = X509Builder::new()?;
+        b.set_version(2)?;
+        b.set_subject_name(X509::from_pem(example::PASS_CERT)?.subject_name())?;
+        b.set_issuer_name(wwdr.subject_name())?;
+        b.set_pubkey(&key)?;
+        let (not_before, not_after) = (
+            Asn1Time::from_unix(1_600_000_000)?,
+            Asn1Time::from_unix(1_700_000_000)?,
+        );
+        b.set_not_before(&not_before)?;
+        b.set_not_after(&not_after)?;
+        b.sign(&wwdr_key, MessageDigest::sha256())?;
         let settings = AppleSettings {
             pass_type_id: None,
             team_id: None,
@@ -296,7 +298,8 @@ mod expiry_tests {
         };
         let err = SigningIdentity::assemble(b.build(), key, wwdr, &settings, false)
             .err()
-            .unwrap();
+            .ok_or("an expired certificate must be refused")?;
         assert!(err.to_string().contains("expired"), "{err}");
+        Ok(())
     }
 }

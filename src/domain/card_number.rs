@@ -74,7 +74,7 @@ mod tests {
     fn generated_numbers_pass_their_own_check() {
         for _ in 0..1000 {
             let n = CardNumber::generate();
-            assert_eq!(CardNumber::parse(n.as_str()).unwrap(), n);
+            assert_eq!(CardNumber::parse(n.as_str()).as_ref(), Ok(&n));
         }
     }
 
@@ -97,7 +97,8 @@ mod tests {
                 }
                 let mut changed = bytes.to_vec();
                 changed[pos] = d;
-                assert!(CardNumber::parse(std::str::from_utf8(&changed).unwrap()).is_err());
+                let changed = String::from_utf8_lossy(&changed);
+                assert!(CardNumber::parse(&changed).is_err(), "{changed}");
             }
         }
     }

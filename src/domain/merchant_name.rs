@@ -42,8 +42,8 @@ mod tests {
     #[test]
     fn keeps_unicode_and_trims() {
         assert_eq!(
-            MerchantName::parse("  Кофейня Ромашка ").unwrap().as_str(),
-            "Кофейня Ромашка"
+            MerchantName::parse("  Кофейня Ромашка ").map(|n| n.as_str().to_string()),
+            Ok("Кофейня Ромашка".to_string())
         );
     }
 

@@ -79,14 +79,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_by_language_and_exponent() {
-        let eur = Currency::parse("EUR").unwrap();
+    fn formats_by_language_and_exponent() -> Result<(), String> {
+        let eur = Currency::parse("EUR")?;
         assert_eq!(Money::new(1250, eur).format("en"), "€12.50");
         assert_eq!(Money::new(1250, eur).format("ru"), "12,50\u{a0}€");
         assert_eq!(Money::new(123456789, eur).format("en"), "€1,234,567.89");
-        let jpy = Currency::parse("JPY").unwrap();
+        let jpy = Currency::parse("JPY")?;
         assert_eq!(Money::new(1500, jpy).format("en"), "¥1,500");
         assert_eq!(Money::new(5, eur).format("en"), "€0.05");
         assert!((Money::new(1250, eur).major_f64() - 12.5).abs() < 1e-9);
+        Ok(())
     }
 }

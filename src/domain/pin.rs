@@ -61,7 +61,7 @@ mod tests {
         } else {
             "00000000"
         })
-        .unwrap();
+        .expect("eight digits are a PIN");
         assert!(!other.matches(&stored));
         assert!(Pin::parse("1234").is_none());
     }

@@ -127,32 +127,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signs_and_verifies_rs256_and_refuses_other_algorithms() {
+    fn signs_and_verifies_rs256_and_refuses_other_algorithms(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         install();
-        let rsa = Rsa::generate(2048).unwrap();
-        let private = rsa.private_key_to_pem().unwrap();
-        let public = rsa.public_key_to_pem_pkcs1().unwrap();
-        let key = EncodingKey::from_rsa_pem(&private).unwrap();
+        let rsa = Rsa::generate(2048)?;
+        let key = EncodingKey::from_rsa_pem(&rsa.private_key_to_pem()?)?;
+        let public = DecodingKey::from_rsa_pem(&rsa.public_key_to_pem_pkcs1()?)?;
         let claims = serde_json::json!({"aud": "google", "n": 1});
-        let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS256), &claims, &key)
-            .unwrap();
+        let jwt =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS256), &claims, &key)?;
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.set_audience(&["google"]);
         validation.required_spec_claims.clear();
-        let decoded = jsonwebtoken::decode::<serde_json::Value>(
-            &jwt,
-            &DecodingKey::from_rsa_pem(&public).unwrap(),
-            &validation,
-        )
-        .unwrap();
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(&jwt, &public, &validation)?;
         assert_eq!(decoded.claims, claims);
         // A flipped signature bit fails.
         let mut tampered = jwt.clone().into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         assert!(jsonwebtoken::decode::<serde_json::Value>(
-            std::str::from_utf8(&tampered).unwrap(),
-            &DecodingKey::from_rsa_pem(&public).unwrap(),
+            std::str::from_utf8(&tampered)?,
+            &public,
             &validation
         )
         .is_err());
@@ -160,5 +155,6 @@ mod tests {
             jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS512), &claims, &key)
                 .is_err()
         );
+        Ok(())
     }
 }

@@ -248,12 +248,12 @@ mod tests {
                 multiplier: Some(1.5),
             },
         ];
-        let rules = ProgramRules::parse("EUR", 10, tiers, 0, None).unwrap();
+        let rules = ProgramRules::parse("EUR", 10, tiers, 0, None).expect("valid rules");
         assert_eq!(points_for(&rules, 1050, Some("Bronze")), 105); // 10.50 EUR
         assert_eq!(points_for(&rules, 1099, Some("Bronze")), 109); // floor of 109.9
         assert_eq!(points_for(&rules, 1000, Some("Gold")), 150);
         assert_eq!(points_for(&rules, 9, None), 0);
-        let yen = ProgramRules::parse("JPY", 1, vec![], 0, None).unwrap();
+        let yen = ProgramRules::parse("JPY", 1, vec![], 0, None).expect("valid rules");
         assert_eq!(points_for(&yen, 1500, None), 1500);
     }
 }

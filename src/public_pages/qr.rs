@@ -151,6 +151,8 @@ pub fn png(text: &str, scale: u32) -> Result<Vec<u8>, QrError> {
 mod tests {
     use super::*;
 
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
     const URL: &str = "http://127.0.0.1:8080/r/ABCD2345";
     const CYRILLIC: &str = "https://пример.рф/присоединиться?имя=Ёлка&код=ЖЭЮЯ";
 
@@ -188,22 +190,24 @@ mod tests {
     }
 
     #[test]
-    fn png_decodes_to_the_url() {
-        let bytes = png(URL, 4).unwrap();
+    fn png_decodes_to_the_url() -> TestResult {
+        let bytes = png(URL, 4)?;
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         assert_eq!(decode_png(&bytes), URL);
+        Ok(())
     }
 
     #[test]
-    fn png_decodes_to_cyrillic_text() {
-        let bytes = png(CYRILLIC, 3).unwrap();
+    fn png_decodes_to_cyrillic_text() -> TestResult {
+        let bytes = png(CYRILLIC, 3)?;
         assert_eq!(decode_png(&bytes), CYRILLIC);
+        Ok(())
     }
 
     #[test]
-    fn png_has_quiet_zone_and_exact_module_size() {
+    fn png_has_quiet_zone_and_exact_module_size() -> TestResult {
         let scale = 5;
-        let (w, h, luma) = png_to_luma(&png(URL, scale).unwrap());
+        let (w, h, luma) = png_to_luma(&png(URL, scale)?);
         assert_eq!(w, h);
         let modules = w / scale as usize;
         assert_eq!(modules * scale as usize, w);
@@ -224,34 +228,35 @@ mod tests {
         // The top-left finder pattern starts right after the quiet zone.
         assert_eq!(luma[q * w + q], 0);
         assert_eq!(luma[(q - 1) * w + (q - 1)], 255);
+        Ok(())
     }
 
     #[test]
-    fn png_scale_is_clamped() {
-        let size = |scale| png_to_luma(&png(URL, scale).unwrap()).0;
-        let one = size(1);
-        assert_eq!(size(0), one);
-        assert_eq!(size(32), one * 32);
-        assert_eq!(size(1_000), one * 32);
-        assert_eq!(size(u32::MAX), one * 32);
+    fn png_scale_is_clamped() -> TestResult {
+        let size = |scale| -> TestResult<usize> { Ok(png_to_luma(&png(URL, scale)?).0) };
+        let one = size(1)?;
+        assert_eq!(size(0)?, one);
+        assert_eq!(size(32)?, one * 32);
+        assert_eq!(size(1_000)?, one * 32);
+        assert_eq!(size(u32::MAX)?, one * 32);
+        Ok(())
     }
 
     /// Parse the SVG path back into the module matrix it draws.
-    fn svg_to_matrix(doc: &str) -> (usize, Vec<bool>, usize) {
-        let vb = doc.split("viewBox=\"0 0 ").nth(1).expect("viewBox");
-        let n: usize = vb.split(' ').next().unwrap().parse().unwrap();
-        let d = doc.split(" d=\"").nth(1).expect("path d");
-        let d = &d[..d.find('"').unwrap()];
+    fn svg_to_matrix(doc: &str) -> TestResult<(usize, Vec<bool>, usize)> {
+        let vb = doc.split("viewBox=\"0 0 ").nth(1).ok_or("viewBox")?;
+        let n: usize = vb.split(' ').next().ok_or("viewBox size")?.parse()?;
+        let d = doc.split(" d=\"").nth(1).ok_or("path d")?;
+        let d = &d[..d.find('"').ok_or("end of path d")?];
         let mut dark = vec![false; n * n];
         let mut runs = 0;
         for seg in d.split('M').filter(|s| !s.is_empty()) {
             // "{x} {y}h{run}v1h-{run}z"
-            let (x, rest) = seg.split_once(' ').unwrap();
-            let (y, rest) = rest.split_once('h').unwrap();
-            let (run, rest) = rest.split_once("v1h-").unwrap();
+            let (x, rest) = seg.split_once(' ').ok_or("x")?;
+            let (y, rest) = rest.split_once('h').ok_or("y")?;
+            let (run, rest) = rest.split_once("v1h-").ok_or("run")?;
             assert_eq!(rest, format!("{run}z"));
-            let (x, y, run): (usize, usize, usize) =
-                (x.parse().unwrap(), y.parse().unwrap(), run.parse().unwrap());
+            let (x, y, run): (usize, usize, usize) = (x.parse()?, y.parse()?, run.parse()?);
             assert!(run > 0 && x + run <= n && y < n);
             for i in x..x + run {
                 assert!(!dark[y * n + i], "overlapping runs");
@@ -259,38 +264,39 @@ mod tests {
             }
             runs += 1;
         }
-        (n, dark, runs)
+        Ok((n, dark, runs))
     }
 
     #[test]
-    fn svg_is_a_scalable_standalone_document() {
-        let doc = svg(URL).unwrap();
+    fn svg_is_a_scalable_standalone_document() -> TestResult {
+        let doc = svg(URL)?;
         assert!(doc.starts_with("<?xml"));
         assert!(doc.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(doc.trim_end().ends_with("</svg>"));
         assert!(doc.contains("viewBox=\"0 0 "));
         for attr in ["width", "height"] {
-            let v = doc.split(&format!(" {attr}=\"")).nth(1).unwrap();
-            let v: usize = v[..v.find('"').unwrap()].parse().unwrap();
+            let v = doc.split(&format!(" {attr}=\"")).nth(1).ok_or(attr)?;
+            let v: usize = v[..v.find('"').ok_or(attr)?].parse()?;
             assert!(v >= MIN_SVG_PX);
         }
         assert_eq!(doc.matches("<path").count(), 1);
         assert_eq!(doc.matches("<rect").count(), 1);
         assert!(!doc.contains("<image") && !doc.contains("<script") && !doc.contains("href"));
+        Ok(())
     }
 
     #[test]
-    fn svg_draws_exactly_the_module_matrix() {
+    fn svg_draws_exactly_the_module_matrix() -> TestResult {
         for text in [URL, CYRILLIC] {
-            let doc = svg(text).unwrap();
-            let (n, dark, runs) = svg_to_matrix(&doc);
-            let m = Matrix::encode(text).unwrap();
+            let doc = svg(text)?;
+            let (n, dark, runs) = svg_to_matrix(&doc)?;
+            let m = Matrix::encode(text)?;
             assert_eq!(n, m.size);
             assert_eq!(dark, m.dark);
             let dark_count = m.dark.iter().filter(|d| **d).count();
             assert!(runs > 0 && runs <= dark_count);
             // Cross-check with the crate's own matrix, without the quiet zone.
-            let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).unwrap();
+            let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)?;
             let crate_dark = code
                 .to_colors()
                 .iter()
@@ -298,12 +304,13 @@ mod tests {
                 .count();
             assert_eq!(dark_count, crate_dark);
         }
+        Ok(())
     }
 
     #[test]
-    fn svg_rasterised_decodes_to_the_input() {
+    fn svg_rasterised_decodes_to_the_input() -> TestResult {
         for text in [URL, CYRILLIC] {
-            let (n, dark, _) = svg_to_matrix(&svg(text).unwrap());
+            let (n, dark, _) = svg_to_matrix(&svg(text)?)?;
             let scale = 4;
             let w = n * scale;
             let luma: Vec<u8> = (0..w * w)
@@ -318,12 +325,15 @@ mod tests {
                 .collect();
             assert_eq!(decode_luma(w, w, &luma), text);
         }
+        Ok(())
     }
 
     #[test]
     fn too_long_input_is_an_error_not_a_panic() {
         let long = "A".repeat(5_000);
-        let e = svg(&long).unwrap_err();
+        let Err(e) = svg(&long) else {
+            panic!("5,000 characters are too long for a QR code");
+        };
         assert!(e.to_string().contains("too long"), "{e}");
         assert!(png(&long, 4).is_err());
         let long_cyr = "Ж".repeat(5_000);
@@ -333,14 +343,15 @@ mod tests {
     }
 
     #[test]
-    fn largest_symbol_still_works() {
+    fn largest_symbol_still_works() -> TestResult {
         // Close to the byte capacity of version 40-M (2331 bytes).
         let text = "x".repeat(2_300);
-        let bytes = png(&text, 1).unwrap();
+        let bytes = png(&text, 1)?;
         let (w, _, _) = png_to_luma(&bytes);
         assert_eq!(w, 177 + 2 * QUIET_ZONE);
-        assert!(svg(&text).unwrap().contains("viewBox=\"0 0 185 185\""));
-        assert_eq!(decode_png(&png(&text, 2).unwrap()), text);
+        assert!(svg(&text)?.contains("viewBox=\"0 0 185 185\""));
+        assert_eq!(decode_png(&png(&text, 2)?), text);
+        Ok(())
     }
 
     #[test]
