@@ -106,7 +106,10 @@ impl PassContent {
                     .set("tier", Value::Text(member.tier.clone().unwrap_or_default()))
                     .set(
                         "referral_url",
-                        Value::Text(format!("{public_url}/r/{}", member.referral_code)),
+                        Value::Text(crate::public_pages::referral_url(
+                            public_url,
+                            &member.referral_code,
+                        )),
                     );
                 (member.card_number, false)
             }

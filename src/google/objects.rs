@@ -67,10 +67,13 @@ fn localized(doc: &TemplateDocument, content: &PassContent, key_or_text: &str) -
 
 fn image(public_url: &str, content: &PassContent, file: &str) -> Option<Json> {
     content.template.assets.has(file).then(|| {
-        json!({"sourceUri": {"uri": format!(
-            "{public_url}/images/{}/{}/{}/{file}",
-            content.pass.merchant_id, content.pass.template_id, content.template.version
-        )}})
+        let path = crate::public_pages::template_image_path(
+            content.pass.merchant_id,
+            &content.pass.template_id,
+            content.template.version,
+            file,
+        );
+        json!({"sourceUri": {"uri": format!("{public_url}{path}")}})
     })
 }
 

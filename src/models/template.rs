@@ -84,6 +84,20 @@ impl Template {
         Ok(rows.into_iter().collect())
     }
 
+    /// One image, for its public URL (images are on every pass: not a secret).
+    pub fn public_image(
+        conn: &mut PgConnection,
+        merchant_id: Uuid,
+        id: &str,
+        file: &str,
+    ) -> QueryResult<Option<Vec<u8>>> {
+        template_images::table
+            .find((merchant_id, id, file))
+            .select(template_images::data)
+            .first(conn)
+            .optional()
+    }
+
     pub fn create(
         conn: &mut PgConnection,
         tenant: &Tenant,

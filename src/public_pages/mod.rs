@@ -17,7 +17,7 @@ use crate::loyalty::ReferralTrigger;
 use crate::models::{Member, Pass, Program};
 use crate::pass_content::LoadedTemplate;
 use crate::problem::ApiError;
-use crate::schema::{join_attempts, link_opens, referrals, template_images};
+use crate::schema::{join_attempts, link_opens, referrals};
 use crate::startup::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -46,6 +46,21 @@ impl Link {
             Link::Program => format!("/join/{code}"),
         }
     }
+}
+
+/// A member's referral link, as members, passes and pages show it.
+pub fn referral_url(public_url: &str, code: &str) -> String {
+    format!("{public_url}{}", Link::Referral.path(code))
+}
+
+/// A program's own join link.
+pub fn join_url(public_url: &str, code: &str) -> String {
+    format!("{public_url}{}", Link::Program.path(code))
+}
+
+/// Where [`template_image`] serves one image of one version of a template.
+pub fn template_image_path(merchant: Uuid, template: &str, version: i32, file: &str) -> String {
+    format!("/images/{merchant}/{template}/{version}/{file}")
 }
 
 /// A public link resolved: the program, its merchant, the referrer if any, the design.
@@ -121,7 +136,7 @@ fn theme(merchant: Uuid, template_id: &str, template: &LoadedTemplate) -> Theme 
     let logo = ["logo@2x.png", "logo.png"]
         .into_iter()
         .find(|f| template.assets.has(f))
-        .map(|f| format!("/images/{merchant}/{template_id}/{}/{f}", template.version));
+        .map(|f| template_image_path(merchant, template_id, template.version, f));
     Theme {
         bg: css_color(Some(&colors.background), "#ffffff"),
         fg: css_color(Some(&colors.foreground), "#111111"),
@@ -548,7 +563,10 @@ async fn qr_code(
     let Some(code) = resolved else {
         return Err(ApiError::not_found("no such link"));
     };
-    let url = format!("{}{}", state.settings.public_url, link.path(&code));
+    let url = match link {
+        Link::Referral => referral_url(&state.settings.public_url, &code),
+        Link::Program => join_url(&state.settings.public_url, &code),
+    };
     let bad = |e: qr::QrError| ApiError::internal(e.to_string());
     let (content_type, body) = match format.as_str() {
         "qr.svg" => ("image/svg+xml", qr::svg(&url).map_err(bad)?.into_bytes()),
@@ -640,7 +658,7 @@ pub async fn welcome(
         return Ok(message_page(&req, StatusCode::NOT_FOUND, t.not_found));
     };
     let theme = theme(w.program.merchant_id, &w.program.template_id, &w.template);
-    let referral_url = format!("{}/r/{}", state.settings.public_url, w.member.referral_code);
+    let referral_url = referral_url(&state.settings.public_url, &w.member.referral_code);
     let body = html! {
         p class="lead" { (t.welcome) ", " strong id="member-name" { (w.member.name) } }
         h1 { (w.program.name) }
@@ -666,7 +684,7 @@ pub async fn welcome(
         h2 { (t.your_link) }
         p class="note" { (t.invite_friends) }
         p { a id="own-referral-link" href=(referral_url) { (referral_url) } }
-        img class="qr" src=(format!("/r/{}/qr.svg", w.member.referral_code)) alt=(t.scan_to_join);
+        img class="qr" src=(format!("{}/qr.svg", Link::Referral.path(&w.member.referral_code))) alt=(t.scan_to_join);
     };
     let n = nonce();
     Ok(respond(
@@ -710,12 +728,10 @@ pub async fn template_image(
     if !file.ends_with(".png") || file.len() > 64 {
         return Err(ApiError::not_found("no such image"));
     }
-    let data: Option<Vec<u8>> = db::run(&state.pool, move |conn| {
-        Ok(template_images::table
-            .find((merchant, template, file))
-            .select(template_images::data)
-            .first(conn)
-            .optional()?)
+    let data = db::run(&state.pool, move |conn| {
+        Ok(crate::models::Template::public_image(
+            conn, merchant, &template, &file,
+        )?)
     })
     .await?;
     let data = data.ok_or_else(|| ApiError::not_found("no such image"))?;

@@ -69,7 +69,7 @@ pub(crate) fn view(
         points: m.points,
         lifetime_points: m.lifetime_points,
         tier: m.tier,
-        referral_url: format!("{public_url}/r/{}", m.referral_code),
+        referral_url: crate::public_pages::referral_url(public_url, &m.referral_code),
         referral_code: m.referral_code,
         apple_pass_url: super::passes::url(public_url, pass),
         google_save_url,

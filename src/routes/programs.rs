@@ -58,7 +58,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         tiers: rules.tiers.clone(),
         welcome_points: rules.welcome_points,
         referral: rules.referral.clone(),
-        join_url: format!("{public_url}/join/{}", p.join_code),
+        join_url: crate::public_pages::join_url(public_url, &p.join_code),
         created_at: p.created_at,
     }
 }
