@@ -78,9 +78,7 @@ fn image(public_url: &str, content: &PassContent, file: &str) -> Option<Json> {
 }
 
 fn color(doc: &TemplateDocument) -> String {
-    let (r, g, b) =
-        crate::template::validate::parse_color(&doc.colors.background).unwrap_or((0, 0, 0));
-    format!("#{r:02x}{g:02x}{b:02x}")
+    crate::template::validate::hex_color(&doc.colors.background).unwrap_or_else(|| "#000000".into())
 }
 
 fn barcode(content: &PassContent) -> Option<Json> {

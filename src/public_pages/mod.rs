@@ -126,8 +126,7 @@ struct Theme {
 }
 
 fn css_color(text: Option<&str>, fallback: &str) -> String {
-    text.and_then(crate::template::validate::parse_color)
-        .map(|(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}"))
+    text.and_then(crate::template::validate::hex_color)
         .unwrap_or_else(|| fallback.to_string())
 }
 
@@ -145,10 +144,23 @@ fn theme(merchant: Uuid, template_id: &str, template: &LoadedTemplate) -> Theme 
     }
 }
 
-fn nonce() -> String {
-    let mut bytes = [0u8; 16];
-    rand::Rng::fill(&mut rand::rng(), &mut bytes);
-    hex::encode(bytes)
+/// A whole page: the layout in the merchant's theme, sent with the headers every public page
+/// carries. The stylesheet nonce is new for each answer.
+fn page(status: StatusCode, lang: Lang, theme: &Theme, title: &str, body: Markup) -> HttpResponse {
+    let nonce = crate::domain::tokens::secret(32);
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; img-src 'self'; style-src 'self' 'nonce-{nonce}'; \
+                 form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            ),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(layout(lang, theme, &nonce, title, body).into_string())
 }
 
 fn layout(lang: Lang, theme: &Theme, nonce: &str, title: &str, body: Markup) -> Markup {
@@ -177,23 +189,6 @@ fn layout(lang: Lang, theme: &Theme, nonce: &str, title: &str, body: Markup) -> 
     }
 }
 
-/// An HTML answer with the headers every public page carries.
-fn respond(status: StatusCode, nonce: &str, markup: Markup) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            format!(
-                "default-src 'none'; img-src 'self'; style-src 'self' 'nonce-{nonce}'; \
-                 form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-            ),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .body(markup.into_string())
-}
-
 fn lang_of(req: &HttpRequest) -> Lang {
     Lang::from_accept_language(
         req.headers()
@@ -211,11 +206,12 @@ fn message_page(req: &HttpRequest, status: StatusCode, text: &str) -> HttpRespon
         label: "#555555".into(),
         logo: None,
     };
-    let n = nonce();
-    respond(
+    page(
         status,
-        &n,
-        layout(lang, &plain, &n, text, html! { p class="lead" { (text) } }),
+        lang,
+        &plain,
+        text,
+        html! { p class="lead" { (text) } },
     )
 }
 
@@ -237,14 +233,14 @@ pub struct JoinForm {
 }
 
 fn join_page(
+    status: StatusCode,
     lang: Lang,
     r: &Resolved,
     link: Link,
     csrf: &str,
     form: &JoinForm,
     problems: &[&str],
-    nonce: &str,
-) -> Markup {
+) -> HttpResponse {
     let t: &Texts = lang.texts();
     let rules = r.program.rules().ok();
     let rule = rules.as_ref().and_then(|r| r.referral.clone());
@@ -287,7 +283,7 @@ fn join_page(
             button type="submit" id="join-submit" { (t.submit) }
         }
     };
-    layout(lang, &theme, nonce, &r.program.name, body)
+    page(status, lang, &theme, &r.program.name, body)
 }
 
 /// Opens a link: counted once per visitor, the join form shown.
@@ -326,11 +322,14 @@ async fn open(
         ));
     };
     let csrf = visitor::csrf_token(&state.site_secret, &visitor_id, &link.path(&r.code));
-    let n = nonce();
-    let mut res = respond(
+    let mut res = join_page(
         StatusCode::OK,
-        &n,
-        join_page(lang, &r, link, &csrf, &JoinForm::default(), &[], &n),
+        lang,
+        &r,
+        link,
+        &csrf,
+        &JoinForm::default(),
+        &[],
     );
     if existing.is_none() {
         let secure = state.settings.public_url.starts_with("https://");
@@ -401,26 +400,19 @@ async fn submit(
             phone: Some(phone.to_string()),
             external_id: None,
         });
+        if let Err(fields) = &parsed {
+            problems.extend(fields.iter().map(|f| match f.pointer.as_str() {
+                "/email" => t.bad_email,
+                "/phone" => t.bad_phone,
+                _ => t.need_name,
+            }));
+        }
         let new = match parsed {
             Ok(new) if problems.is_empty() => new,
-            Ok(_) => {
-                return Ok((
-                    Outcome::Form(Box::new(r), problems, StatusCode::UNPROCESSABLE_ENTITY),
-                    form,
-                ))
-            }
-            Err(fields) => {
-                for f in fields {
-                    problems.push(match f.pointer.as_str() {
-                        "/email" => t.bad_email,
-                        "/phone" => t.bad_phone,
-                        _ => t.need_name,
-                    });
-                }
-                return Ok((
-                    Outcome::Form(Box::new(r), problems, StatusCode::UNPROCESSABLE_ENTITY),
-                    form,
-                ));
+            _ => {
+                let form_again =
+                    Outcome::Form(Box::new(r), problems, StatusCode::UNPROCESSABLE_ENTITY);
+                return Ok((form_again, form));
             }
         };
         let code = r.referrer.as_ref().map(|m| m.referral_code.clone());
@@ -460,12 +452,7 @@ async fn submit(
                 visitor_id.as_deref().unwrap_or_default(),
                 &link.path(&r.code),
             );
-            let n = nonce();
-            Ok(respond(
-                status,
-                &n,
-                join_page(lang, &r, link, &csrf, &form, &problems, &n),
-            ))
+            Ok(join_page(status, lang, &r, link, &csrf, &form, &problems))
         }
         Outcome::Joined(token, changed) => {
             for pass_id in changed {
@@ -686,12 +673,7 @@ pub async fn welcome(
         p { a id="own-referral-link" href=(referral_url) { (referral_url) } }
         img class="qr" src=(format!("{}/qr.svg", Link::Referral.path(&w.member.referral_code))) alt=(t.scan_to_join);
     };
-    let n = nonce();
-    Ok(respond(
-        StatusCode::OK,
-        &n,
-        layout(lang, &theme, &n, &w.program.name, body),
-    ))
+    Ok(page(StatusCode::OK, lang, &theme, &w.program.name, body))
 }
 
 /// The pages' own stylesheet and wallet buttons.

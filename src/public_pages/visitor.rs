@@ -31,17 +31,17 @@ pub fn load_secret(conn: &mut PgConnection) -> QueryResult<Vec<u8>> {
         .first(conn)
 }
 
+const ID_LEN: usize = 32;
+
 /// The visitor's id from the cookie, if it has a well-formed one.
 pub fn id_of(req: &HttpRequest) -> Option<String> {
     req.cookie(COOKIE)
         .map(|c| c.value().to_string())
-        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|v| v.len() == ID_LEN && v.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 pub fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::Rng::fill(&mut rand::rng(), &mut bytes);
-    hex::encode(bytes)
+    crate::domain::tokens::secret(ID_LEN)
 }
 
 pub fn cookie(id: &str, secure: bool) -> Cookie<'static> {

@@ -136,6 +136,12 @@ impl Checker {
     }
 }
 
+/// A template colour as `#rrggbb` (what Google and CSS take), rebuilt from its parsed
+/// components so nothing else of the text passes through.
+pub fn hex_color(text: &str) -> Option<String> {
+    parse_color(text).map(|(r, g, b)| format!("#{r:02x}{g:02x}{b:02x}"))
+}
+
 /// Parses `#rrggbb` or `rgb(r, g, b)` into its components.
 pub fn parse_color(text: &str) -> Option<(u8, u8, u8)> {
     let text = text.trim();
