@@ -133,26 +133,27 @@ impl Joined {
     }
 }
 
-/// Enrolls `new` in `program`, referred by the member with `referral_code` if given.
+/// The member of `program` whose referral code this is (codes are read case-blind).
+pub fn referrer(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+    code: &str,
+) -> Result<Result<Member, Refusal>, ApiError> {
+    let code = code.trim().to_uppercase();
+    Ok(Member::by_referral_code(conn, tenant, program.id, &code)?.ok_or(Refusal::UnknownCode))
+}
+
+/// Enrolls `new` in `program`, referred by `referrer` if given.
 pub fn join(
     conn: &mut PgConnection,
     tenant: &Tenant,
     program: &Program,
     mut new: NewMember,
-    referral_code: Option<&str>,
+    referrer: Option<&Member>,
 ) -> Result<Result<Joined, Refusal>, ApiError> {
     let rules = program.rules()?;
-    let referrer = match referral_code {
-        None => None,
-        Some(code) => {
-            let code = code.trim().to_uppercase();
-            match Member::by_referral_code(conn, tenant, program.id, &code)? {
-                None => return Ok(Err(Refusal::UnknownCode)),
-                Some(r) => Some(r),
-            }
-        }
-    };
-    if let Some(r) = &referrer {
+    if let Some(r) = referrer {
         let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
         let field = if same(&new.email, &r.email) {
             Some("email")
@@ -173,7 +174,7 @@ pub fn join(
             Ok(done) => done,
             Err(dup) => return Ok(Err(Refusal::AlreadyMember(dup.0))),
         };
-        let referral = match &referrer {
+        let referral = match referrer {
             Some(r) => Some(referral::joined(conn, tenant, &rules, r.id, &member)?),
             None => None,
         };

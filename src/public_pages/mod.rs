@@ -415,8 +415,7 @@ async fn submit(
                 return Ok((form_again, form));
             }
         };
-        let code = r.referrer.as_ref().map(|m| m.referral_code.clone());
-        match enrollment::join(conn, &r.tenant, &r.program, new, code.as_deref())? {
+        match enrollment::join(conn, &r.tenant, &r.program, new, r.referrer.as_ref())? {
             Ok(joined) => {
                 let changed = joined.changed_passes();
                 Ok((

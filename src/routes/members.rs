@@ -1,7 +1,7 @@
 use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
-use crate::loyalty::enrollment::{self, Applicant};
+use crate::loyalty::enrollment::{self, Applicant, Refusal};
 use crate::loyalty::points::{self, PointsAdjustment, PointsChange, Purchase};
 use crate::models::member::Member;
 use crate::models::{Pass, Program};
@@ -114,8 +114,15 @@ pub async fn enroll(
     let app = state.clone();
     let (created, changed) = db::run(&state.pool, move |conn| {
         let program = Program::find(conn, &tenant, program_id)?;
-        let joined = enrollment::join(conn, &tenant, &program, new, referral_code.as_deref())?
-            .map_err(|r| r.into_api_error())?;
+        let referrer = match referral_code {
+            Some(code) => Some(
+                enrollment::referrer(conn, &tenant, &program, &code)?
+                    .map_err(Refusal::into_api_error)?,
+            ),
+            None => None,
+        };
+        let joined = enrollment::join(conn, &tenant, &program, new, referrer.as_ref())?
+            .map_err(Refusal::into_api_error)?;
         let changed = joined.changed_passes();
         let google = super::passes::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
