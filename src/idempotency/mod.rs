@@ -24,7 +24,21 @@ pub struct StoredAnswer {
     pub replayed: bool,
 }
 
+/// What a one-statement fast path did: the changed pass and the JSON body of the answer it
+/// stored under the key, or nothing written (then the general path runs).
+pub type FastOutcome = Result<Option<(uuid::Uuid, Vec<u8>)>, ApiError>;
+
 impl StoredAnswer {
+    /// A first answer (not a replay) with a JSON body.
+    pub fn first_json(status: StatusCode, body: Vec<u8>) -> Self {
+        StoredAnswer {
+            status: status.as_u16(),
+            body,
+            content_type: "application/json".into(),
+            replayed: false,
+        }
+    }
+
     pub fn into_response(self) -> HttpResponse {
         let mut res =
             HttpResponse::build(StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK));
@@ -78,12 +92,8 @@ where
 {
     let outcome = conn.transaction::<_, TxError, _>(|conn| {
         let value = work(conn).map_err(TxError::Api)?;
-        let answer = StoredAnswer {
-            status: success.as_u16(),
-            body: serde_json::to_vec(&value).unwrap_or_default(),
-            content_type: "application/json".into(),
-            replayed: false,
-        };
+        let answer =
+            StoredAnswer::first_json(success, serde_json::to_vec(&value).unwrap_or_default());
         store(conn, tenant, key, fingerprint, &answer)?;
         Ok((answer, Some(value)))
     });

@@ -3,7 +3,7 @@
 //! this process's pass cache drops the pass that changed.
 
 use crate::db::{self, Tenant};
-use crate::idempotency::{self, IdempotencyKey};
+use crate::idempotency::{self, FastOutcome, IdempotencyKey};
 use crate::problem::ApiError;
 use crate::startup::AppState;
 use actix_web::http::StatusCode;
@@ -48,10 +48,6 @@ where
     mutation_fast_first(req, state, tenant, body, success, |_, _, _| Ok(None), work).await
 }
 
-/// What a one-statement fast path did: the changed pass and the stored answer's body, or
-/// nothing written (then the general path runs).
-pub type FastOutcome = Result<Option<(Uuid, Vec<u8>)>, ApiError>;
-
 /// A mutation whose common case runs as one statement (`fast`, given the request, its key
 /// and fingerprint), falling back to `work` for everything it does not settle.
 pub async fn mutation_fast_first<B, T, F, G>(
@@ -77,13 +73,10 @@ where
         .map_err(|e| ApiError::bad_request(format!("the JSON body does not fit: {e}")))?;
     let (answer, changed) = db::run(&state.pool, move |conn| {
         if let Some((pass_id, body)) = fast(conn, &tenant, (&parsed, &key, &fingerprint))? {
-            let answer = idempotency::StoredAnswer {
-                status: success.as_u16(),
-                body,
-                content_type: "application/json".into(),
-                replayed: false,
-            };
-            return Ok((answer, vec![pass_id]));
+            return Ok((
+                idempotency::StoredAnswer::first_json(success, body),
+                vec![pass_id],
+            ));
         }
         let (answer, value) =
             idempotency::run(conn, &tenant, &key, &fingerprint, success, |conn| {
