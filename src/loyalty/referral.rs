@@ -11,7 +11,6 @@ use crate::db::Tenant;
 use crate::models::Member;
 use crate::problem::ApiError;
 use crate::schema::{members, referrals};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
@@ -161,10 +160,10 @@ fn reward(
         changed_passes: Vec::new(),
     };
     if let Some(cap) = rule.monthly_cap {
-        let month_start: DateTime<Utc> = diesel::select(diesel::dsl::sql::<
-            diesel::sql_types::Timestamptz,
-        >("date_trunc('month', now())"))
-        .get_result(conn)?;
+        // Calendar months of the database session's time zone (UTC: diesel sets it).
+        let month_start = diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >("date_trunc('month', now())");
         let this_month: i64 = referrals::table
             .filter(referrals::referrer_id.eq(referrer_id))
             .filter(referrals::status.eq("rewarded"))
