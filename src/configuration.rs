@@ -33,8 +33,8 @@ pub struct Settings {
     pub pass_cache_bytes: usize,
     /// How long idempotency keys are kept (at least 24 hours).
     pub idempotency_hours: i64,
-    /// Whether the client address of rate limits comes from `Forwarded`/`X-Forwarded-For`
-    /// (behind a proxy that sets them) rather than from the connection.
+    /// Whether the client address of rate limits is the last `X-Forwarded-For` entry (the
+    /// one a trusted proxy appended) rather than the connection's peer.
     pub trust_forwarded: bool,
 }
 
