@@ -102,16 +102,11 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
     );
 
     // The referrer earned exactly once, and the iPhone was told.
-    let alice = TestApp::expect_json(
-        app.get_with_key(
-            &format!("/api/v1/members/{}", referrer["id"].as_str().unwrap()),
-            &m.pos_key,
-        )
-        .await,
-        200,
-    )
-    .await;
-    assert_eq!(alice["points"], 100);
+    assert_eq!(
+        app.member_points(&m.pos_key, referrer["id"].as_str().unwrap())
+            .await,
+        100
+    );
     assert!(
         mock.wait_for(PHONE, pushes_before + 1, Duration::from_secs(5))
             .await,
@@ -140,16 +135,11 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
     browser.wait_for("#errors", Duration::from_secs(10)).await;
     browser.screenshot("referral-4-already-member").await;
     assert!(browser.text("#errors").await.contains("already a member"));
-    let alice = TestApp::expect_json(
-        app.get_with_key(
-            &format!("/api/v1/members/{}", referrer["id"].as_str().unwrap()),
-            &m.pos_key,
-        )
-        .await,
-        200,
-    )
-    .await;
-    assert_eq!(alice["points"], 100);
+    assert_eq!(
+        app.member_points(&m.pos_key, referrer["id"].as_str().unwrap())
+            .await,
+        100
+    );
     browser.close().await;
 
     // Russian by Accept-Language.

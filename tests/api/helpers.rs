@@ -196,6 +196,17 @@ impl TestApp {
             .as_u16()
     }
 
+    /// A member's current points, as a till reads them.
+    pub async fn member_points(&self, key: &str, member_id: &str) -> i64 {
+        let member = Self::expect_json(
+            self.get_with_key(&format!("/api/v1/members/{member_id}"), key)
+                .await,
+            200,
+        )
+        .await;
+        member["points"].as_i64().expect("points")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -66,13 +66,7 @@ fn code(member: &Value) -> &str {
 }
 
 async fn points(app: &TestApp, m: &TestMerchant, member: &Value) -> i64 {
-    let got = TestApp::expect_json(
-        app.get_with_key(&format!("/api/v1/members/{}", id(member)), &m.pos_key)
-            .await,
-        200,
-    )
-    .await;
-    got["points"].as_i64().expect("points")
+    app.member_points(&m.pos_key, id(member)).await
 }
 
 async fn stats(app: &TestApp, m: &TestMerchant, program: &Value) -> Value {
