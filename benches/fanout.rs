@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_passmint");
+const BIN: &str = env!("CARGO_BIN_EXE_passfold");
 
 fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -33,7 +33,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let mock = apns_mock::ApnsMock::start().await;
-    let dir = std::env::temp_dir().join(format!("passmint-fanout-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("passfold-fanout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -42,8 +42,8 @@ async fn main() {
         .port();
     let env = |cmd: &mut Command| {
         cmd.env_remove("DATABASE_URL")
-            .env("PASSMINT_DATA_DIR", dir.join("data"))
-            .env("PASSMINT_BIND", format!("127.0.0.1:{port}"))
+            .env("PASSFOLD_DATA_DIR", dir.join("data"))
+            .env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))
             .env("APNS_URL", &mock.url)
             .env("APNS_CA_FILE", &mock.ca_file)
             .env("RUST_LOG", "warn");
@@ -85,7 +85,7 @@ async fn main() {
     let pg_port = pid_file.lines().nth(3).unwrap().trim().to_string();
     let password = std::fs::read_to_string(data.join("postgres.password")).unwrap();
     let url = format!(
-        "postgres://passmint:{}@127.0.0.1:{pg_port}/passmint",
+        "postgres://passfold:{}@127.0.0.1:{pg_port}/passfold",
         password.trim()
     );
     let mut conn = PgConnection::establish(&url).unwrap();

@@ -3,15 +3,15 @@
 //!
 //! Run: `taskset -c 0 cargo bench --bench google`
 
-use passmint::apple::pkpass::TemplateAssets;
-use passmint::configuration::Settings;
-use passmint::domain::{Currency, Money};
-use passmint::google::objects::object_for;
-use passmint::google::save_link::save_url;
-use passmint::google::GoogleIssuer;
-use passmint::models::Pass;
-use passmint::pass_content::{LoadedTemplate, PassContent};
-use passmint::template::{examples, validate, Context, Value};
+use passfold::apple::pkpass::TemplateAssets;
+use passfold::configuration::Settings;
+use passfold::domain::{Currency, Money};
+use passfold::google::objects::object_for;
+use passfold::google::save_link::save_url;
+use passfold::google::GoogleIssuer;
+use passfold::models::Pass;
+use passfold::pass_content::{LoadedTemplate, PassContent};
+use passfold::template::{examples, validate, Context, Value};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,7 +88,7 @@ fn main() {
         account["private_key"].as_str().unwrap().as_bytes(),
     )
     .unwrap();
-    let cached = passmint::google::save_link::SaveLinks::new(10_000);
+    let cached = passfold::google::save_link::SaveLinks::new(10_000);
     let ids: Vec<uuid::Uuid> = (0..1000).map(|_| uuid::Uuid::new_v4()).collect();
     let (mut raw, mut links) = (Vec::new(), Vec::new());
     for _ in 0..3 {

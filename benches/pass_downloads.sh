@@ -4,15 +4,15 @@
 #
 #   bash benches/pass_downloads.sh            (needs wrk: apt-get install wrk)
 #
-# Runs a release `passmint serve` on its own private cluster in a temporary folder.
+# Runs a release `passfold serve` on its own private cluster in a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 cargo build --release -q
-BIN=$PWD/target/release/passmint
+BIN=$PWD/target/release/passfold
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn
+export PASSFOLD_DATA_DIR=$WORK/data PASSFOLD_BIND=127.0.0.1:$PORT RUST_LOG=warn
 unset DATABASE_URL
 N=${N:-10000}
 DURATION=${DURATION:-5s}

@@ -7,13 +7,13 @@
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
-use passmint::apple::identity::example;
-use passmint::apple::pass_json::{render, PassInput};
-use passmint::apple::pkpass::{build, TemplateAssets};
-use passmint::apple::SigningIdentity;
-use passmint::configuration::{AppleIdentitySource, AppleSettings};
-use passmint::domain::{Currency, Money};
-use passmint::template::{examples, validate, Context, Value};
+use passfold::apple::identity::example;
+use passfold::apple::pass_json::{render, PassInput};
+use passfold::apple::pkpass::{build, TemplateAssets};
+use passfold::apple::SigningIdentity;
+use passfold::configuration::{AppleIdentitySource, AppleSettings};
+use passfold::domain::{Currency, Money};
+use passfold::template::{examples, validate, Context, Value};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

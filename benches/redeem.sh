@@ -5,17 +5,17 @@
 #
 #   bash benches/redeem.sh            (needs wrk: apt-get install wrk)
 #
-# Runs a release `passmint serve` on its own private cluster in a temporary folder.
+# Runs a release `passfold serve` on its own private cluster in a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 cargo build --release -q
-BIN=$PWD/target/release/passmint
+BIN=$PWD/target/release/passfold
 PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n1)
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export PASSMINT_DATA_DIR=$WORK/data PASSMINT_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSMINT_DB_POOL_SIZE=${POOL:-16}
+export PASSFOLD_DATA_DIR=$WORK/data PASSFOLD_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSFOLD_DB_POOL_SIZE=${POOL:-16}
 unset DATABASE_URL
 CLIENTS=${CLIENTS:-32}
 CARDS=${CARDS:-1000}
@@ -82,7 +82,7 @@ non2xx() { grep -E 'Non-2xx' | awk '{print $NF}' || true; }
 RUN=warmup wrk -t2 -c"$CLIENTS" -d3s -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" >/dev/null
 RUN=max wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
 MAX=$(rate < "$WORK/max.txt")
-echo "passmint redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
+echo "passfold redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
 
 # Half of that rate: each connection pauses so that together they offer MAX/2.
 PAUSE=$(python3 -c "print(max(1, int($CLIENTS * 1000 / ($MAX / 2))))")
@@ -93,8 +93,8 @@ RUN=hot HOT=1 wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua"
 echo "hot card (all $CLIENTS clients on one card): $(rate < "$WORK/hot.txt") req/s (p99 $(p99 < "$WORK/hot.txt"))"
 
 # pgbench on the same server: the private cluster's port and password.
-PGPORT=$(sed -n 4p "$PASSMINT_DATA_DIR/postgres/data/postmaster.pid")
-export PGPASSWORD=$(cat "$PASSMINT_DATA_DIR/postgres.password") PGHOST=127.0.0.1 PGPORT PGUSER=passmint
+PGPORT=$(sed -n 4p "$PASSFOLD_DATA_DIR/postgres/data/postmaster.pid")
+export PGPASSWORD=$(cat "$PASSFOLD_DATA_DIR/postgres.password") PGHOST=127.0.0.1 PGPORT PGUSER=passfold
 "$PGBIN/psql" -q -d postgres -c "DROP DATABASE IF EXISTS pgbench_shape" -c "CREATE DATABASE pgbench_shape"
 "$PGBIN/psql" -q -d pgbench_shape <<SQL
 CREATE TABLE cards (id int PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
@@ -117,6 +117,6 @@ PGB=$(grep -E '^tps' "$WORK/pgbench.txt" | head -n1 | awk '{print $3}')
 echo "pgbench, same transaction shape, $CLIENTS clients: $PGB tps"
 # Sanity: every answered request was a real redemption, none a replay.
 SENT=$(cat "$WORK"/max.txt "$WORK"/half.txt "$WORK"/hot.txt | grep -E 'requests in' | awk '{s += $1} END {print s}')
-DONE=$("$PGBIN/psql" -tA -d passmint -c "SELECT count(*) FROM gift_card_activities WHERE type = 'redeem'")
+DONE=$("$PGBIN/psql" -tA -d passfold -c "SELECT count(*) FROM gift_card_activities WHERE type = 'redeem'")
 echo "redemptions recorded: $DONE (answered in the measured runs: $SENT, plus the warm-up)"
-python3 -c "print(f'ratio passmint/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"
+python3 -c "print(f'ratio passfold/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"

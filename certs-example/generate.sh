@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the passmint EXAMPLE signing material in the folder this script
+# Regenerates the passfold EXAMPLE signing material in the folder this script
 # lives in. Everything produced here is throw-away test material: it is not
 # issued by Apple or Google and will never be accepted by a real device or by
 # the Google Wallet API.
@@ -12,12 +12,12 @@ set -euo pipefail
 
 OUT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-PASS_TYPE_ID="pass.dev.passmint.example"
-TEAM_ID="PASSMINT01"
-ORG="passmint example"
-P12_PASSWORD="passmint"
-GOOGLE_PROJECT="passmint-example"
-GOOGLE_EMAIL="passmint-example@passmint-example.iam.gserviceaccount.com"
+PASS_TYPE_ID="pass.dev.passfold.example"
+TEAM_ID="PASSFOLD01"
+ORG="passfold example"
+P12_PASSWORD="passfold"
+GOOGLE_PROJECT="passfold-example"
+GOOGLE_EMAIL="passfold-example@passfold-example.iam.gserviceaccount.com"
 GOOGLE_ISSUER_ID="3388000000022345678"
 
 DAYS_20Y=7305
@@ -97,13 +97,13 @@ echo "==> root CA"
 newkey "$OUT/root-ca.key"
 openssl req -x509 -new -config "$WORK/openssl.cnf" -extensions root_ext \
   -key "$OUT/root-ca.key" \
-  -subj "/CN=passmint Example Root CA (NOT APPLE)/O=${ORG}/C=US" \
+  -subj "/CN=passfold Example Root CA (NOT APPLE)/O=${ORG}/C=US" \
   -set_serial "$(serial)" -days "$DAYS_20Y" -sha256 -out "$OUT/root-ca.pem"
 
 echo "==> example WWDR intermediate"
 newkey "$OUT/wwdr.key"
 sign_cert "$OUT/wwdr.key" \
-  "/CN=passmint Example Worldwide Developer Relations CA (NOT APPLE)/OU=G4/O=${ORG}/C=US" \
+  "/CN=passfold Example Worldwide Developer Relations CA (NOT APPLE)/OU=G4/O=${ORG}/C=US" \
   "$OUT/root-ca.pem" "$OUT/root-ca.key" "$DAYS_20Y" wwdr_ext "$OUT/wwdr.pem"
 
 echo "==> example Pass Type ID certificate"

@@ -1,5 +1,5 @@
-//! The command line (contract: `passmint serve`, `passmint worker`,
-//! `passmint merchant create --name NAME`).
+//! The command line (contract: `passfold serve`, `passfold worker`,
+//! `passfold merchant create --name NAME`).
 
 use crate::configuration::Settings;
 use crate::db::{self, Database};
@@ -13,7 +13,7 @@ use diesel::Connection;
 
 #[derive(Parser, Debug)]
 #[command(
-    name = "passmint",
+    name = "passfold",
     version,
     about = "Wallet loyalty cards and gift cards, issued and kept live"
 )]
@@ -146,7 +146,7 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
             bind = %settings.bind,
             port = app.port(),
             public_url = %settings.public_url,
-            "passmint is serving"
+            "passfold is serving"
         );
         app.run_until_stopped().await?;
         tracing::info!("HTTP server stopped; stopping workers");
@@ -175,7 +175,7 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
             crate::metrics::Metrics::new(),
             stopped,
         );
-        tracing::info!("passmint worker is running; stop it with SIGINT or SIGTERM");
+        tracing::info!("passfold worker is running; stop it with SIGINT or SIGTERM");
         wait_for_shutdown_signal().await;
         let _ = stop.send(true);
         for w in workers {

@@ -1,5 +1,5 @@
 //! Who a client is, for rate limits: the connection's peer address, or, behind a proxy
-//! (`PASSMINT_TRUST_FORWARDED`), the address that proxy appended to `X-Forwarded-For`: the
+//! (`PASSFOLD_TRUST_FORWARDED`), the address that proxy appended to `X-Forwarded-For`: the
 //! last entry, the only one a client cannot write itself. Trusting the headers without a
 //! proxy would let anyone choose their own address and escape every limit.
 

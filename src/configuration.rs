@@ -15,7 +15,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Absolute base URL without a trailing slash.
     pub public_url: String,
-    /// True when `PASSMINT_PUBLIC_URL` is unset: the URL follows the bound address (and the
+    /// True when `PASSFOLD_PUBLIC_URL` is unset: the URL follows the bound address (and the
     /// real port, when binding port 0).
     pub public_url_from_bind: bool,
     pub log_format: LogFormat,
@@ -137,38 +137,38 @@ impl Settings {
             None => None,
         };
         let data_dir =
-            PathBuf::from(get("PASSMINT_DATA_DIR").unwrap_or_else(|| ".passmint".into()));
-        let bind_text = get("PASSMINT_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+            PathBuf::from(get("PASSFOLD_DATA_DIR").unwrap_or_else(|| ".passfold".into()));
+        let bind_text = get("PASSFOLD_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_text.parse().map_err(|_| {
             bad(
-                "PASSMINT_BIND",
+                "PASSFOLD_BIND",
                 format!("{bind_text:?} is not an address with a port, such as 127.0.0.1:8080"),
             )
         })?;
-        let public_url_from_bind = get("PASSMINT_PUBLIC_URL").is_none();
-        let public_url = match get("PASSMINT_PUBLIC_URL") {
+        let public_url_from_bind = get("PASSFOLD_PUBLIC_URL").is_none();
+        let public_url = match get("PASSFOLD_PUBLIC_URL") {
             Some(text) => parse_public_url(&text)?,
             None => format!("http://{bind}"),
         };
-        let log_format = match get("PASSMINT_LOG_FORMAT").as_deref() {
+        let log_format = match get("PASSFOLD_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
                 return Err(bad(
-                    "PASSMINT_LOG_FORMAT",
+                    "PASSFOLD_LOG_FORMAT",
                     format!("{other:?} is neither \"text\" nor \"json\""),
                 ))
             }
         };
         let body_limit = parse_number(
             &get,
-            "PASSMINT_BODY_LIMIT_BYTES",
+            "PASSFOLD_BODY_LIMIT_BYTES",
             4 * 1024 * 1024,
             1024,
             64 * 1024 * 1024,
         )?;
-        let db_pool_size = parse_number(&get, "PASSMINT_DB_POOL_SIZE", 16, 1, 1000)? as u32;
-        let pg_bin_dir = get("PASSMINT_PG_BIN").map(PathBuf::from);
+        let db_pool_size = parse_number(&get, "PASSFOLD_DB_POOL_SIZE", 16, 1, 1000)? as u32;
+        let pg_bin_dir = get("PASSFOLD_PG_BIN").map(PathBuf::from);
         let apple = parse_apple(&get)?;
         let apns = ApnsSettings {
             url: match get("APNS_URL") {
@@ -179,27 +179,27 @@ impl Settings {
         };
         let google = parse_google(&get)?;
         let idempotency_hours =
-            parse_number(&get, "PASSMINT_IDEMPOTENCY_HOURS", 48, 24, 24 * 365)? as i64;
+            parse_number(&get, "PASSFOLD_IDEMPOTENCY_HOURS", 48, 24, 24 * 365)? as i64;
         let pass_cache_bytes = parse_number(
             &get,
-            "PASSMINT_PASS_CACHE_BYTES",
+            "PASSFOLD_PASS_CACHE_BYTES",
             64 * 1024 * 1024,
             0,
             16 * 1024 * 1024 * 1024,
         )?;
-        let trust_forwarded = match get("PASSMINT_TRUST_FORWARDED").as_deref().map(str::trim) {
+        let trust_forwarded = match get("PASSFOLD_TRUST_FORWARDED").as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
             Some(other) => {
                 return Err(bad(
-                    "PASSMINT_TRUST_FORWARDED",
+                    "PASSFOLD_TRUST_FORWARDED",
                     format!("{other:?} is not one of 1, true, yes, 0, false, no"),
                 ))
             }
         };
         let gift_card_max_balance = parse_number(
             &get,
-            "PASSMINT_GIFT_CARD_MAX_BALANCE",
+            "PASSFOLD_GIFT_CARD_MAX_BALANCE",
             100_000_000,
             1,
             1_000_000_000_000,
@@ -365,19 +365,19 @@ fn parse_base_url(variable: &'static str, text: &str) -> Result<String, ConfigEr
 fn parse_public_url(text: &str) -> Result<String, ConfigError> {
     let url = url::Url::parse(text).map_err(|e| {
         bad(
-            "PASSMINT_PUBLIC_URL",
+            "PASSFOLD_PUBLIC_URL",
             format!("{text:?} is not an absolute URL ({e})"),
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(bad(
-            "PASSMINT_PUBLIC_URL",
+            "PASSFOLD_PUBLIC_URL",
             format!("{text:?} must be an http:// or https:// URL with a host"),
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad(
-            "PASSMINT_PUBLIC_URL",
+            "PASSFOLD_PUBLIC_URL",
             "must not carry a query or a fragment",
         ));
     }
@@ -401,7 +401,7 @@ mod tests {
     fn defaults_follow_the_contract() -> Result<(), ConfigError> {
         let s = settings(&[])?;
         assert_eq!(s.database_url, None);
-        assert_eq!(s.data_dir, PathBuf::from(".passmint"));
+        assert_eq!(s.data_dir, PathBuf::from(".passfold"));
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
         Ok(())
@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn public_url_loses_its_trailing_slash() -> Result<(), ConfigError> {
-        let s = settings(&[("PASSMINT_PUBLIC_URL", "https://cards.example.com/")])?;
+        let s = settings(&[("PASSFOLD_PUBLIC_URL", "https://cards.example.com/")])?;
         assert_eq!(s.public_url, "https://cards.example.com");
         Ok(())
     }
@@ -417,12 +417,12 @@ mod tests {
     #[test]
     fn each_bad_value_names_its_variable() {
         for (var, value) in [
-            ("PASSMINT_BIND", "localhost"),
-            ("PASSMINT_PUBLIC_URL", "cards.example.com"),
-            ("PASSMINT_PUBLIC_URL", "ftp://x"),
+            ("PASSFOLD_BIND", "localhost"),
+            ("PASSFOLD_PUBLIC_URL", "cards.example.com"),
+            ("PASSFOLD_PUBLIC_URL", "ftp://x"),
             ("DATABASE_URL", "mysql://x"),
-            ("PASSMINT_LOG_FORMAT", "xml"),
-            ("PASSMINT_DB_POOL_SIZE", "0"),
+            ("PASSFOLD_LOG_FORMAT", "xml"),
+            ("PASSFOLD_DB_POOL_SIZE", "0"),
         ] {
             let Err(err) = settings(&[(var, value)]) else {
                 panic!("{var}={value:?} must be refused");

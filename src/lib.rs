@@ -1,4 +1,4 @@
-//! passmint: Apple Wallet and Google Wallet loyalty cards and gift cards, issued and kept live.
+//! passfold: Apple Wallet and Google Wallet loyalty cards and gift cards, issued and kept live.
 //!
 //! The layout follows zero2prod: `configuration` reads the environment, `startup` wires the
 //! actix-web application, `routes/` holds one file per resource, `domain/` holds types that

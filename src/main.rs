@@ -2,12 +2,12 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = passmint::cli::Cli::parse();
-    match passmint::cli::run(cli) {
+    let cli = passfold::cli::Cli::parse();
+    match passfold::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, naming what is wrong.
-            eprintln!("passmint: {e:#}");
+            eprintln!("passfold: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -20,7 +20,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("passmint".into()), None)
+        let registry = Registry::new_custom(Some("passfold".into()), None)
             .expect("a constant prefix is valid");
         let requests = IntCounterVec::new(
             Opts::new(

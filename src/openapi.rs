@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(
-        title = "passmint",
+        title = "passfold",
         description = "Apple Wallet and Google Wallet loyalty cards and gift cards, issued and kept live. \
                        Errors are application/problem+json."
     ),

@@ -165,7 +165,7 @@ pub fn announce(conn: &mut PgConnection, pass_ids: &[Uuid]) -> diesel::QueryResu
             .collect::<Vec<_>>()
             .join(",")
     };
-    diesel::sql_query("SELECT pg_notify('passmint_pass_changed', $1)")
+    diesel::sql_query("SELECT pg_notify('passfold_pass_changed', $1)")
         .bind::<diesel::sql_types::Text, _>(payload)
         .execute(conn)?;
     Ok(())
@@ -185,7 +185,7 @@ fn listen(cache: Weak<PassCache>, url: &str) {
             .map_err(|e| e.to_string())
             .and_then(|mut conn| {
                 conn.batch_execute(
-                    "LISTEN passmint_pass_changed; LISTEN passmint_template_changed",
+                    "LISTEN passfold_pass_changed; LISTEN passfold_template_changed",
                 )
                 .map_err(|e| e.to_string())?;
                 Ok(conn)
@@ -210,7 +210,7 @@ fn listen(cache: Weak<PassCache>, url: &str) {
             let mut failed = false;
             for note in conn.notifications_iter() {
                 match note {
-                    Ok(n) if n.channel == "passmint_pass_changed" => {
+                    Ok(n) if n.channel == "passfold_pass_changed" => {
                         // "*": a bulk change; forget everything rather than 100,000 entries.
                         if n.payload == "*" {
                             cache.clear();

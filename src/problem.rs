@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::fmt;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-const TYPE_BASE: &str = "https://passmint.dev/problems/";
+const TYPE_BASE: &str = "https://passfold.dev/problems/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {

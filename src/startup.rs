@@ -44,7 +44,7 @@ pub struct AppState {
 }
 
 /// The signing identity and the clients of Apple's and Google's services, loaded and
-/// announced once per process (by `serve` here, by `passmint worker` on its own).
+/// announced once per process (by `serve` here, by `passfold worker` on its own).
 pub struct Wallets {
     pub identity: SigningIdentity,
     pub apns: Arc<ApnsClient>,
@@ -78,7 +78,7 @@ impl Application {
     /// Binds the listener and builds the server; nothing runs until [`Self::run_until_stopped`].
     pub fn build(mut settings: Settings, pool: DbPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.bind).map_err(|e| {
-            anyhow::anyhow!("cannot listen on PASSMINT_BIND={}: {e}", settings.bind)
+            anyhow::anyhow!("cannot listen on PASSFOLD_BIND={}: {e}", settings.bind)
         })?;
         let local = listener.local_addr()?;
         let port = local.port();

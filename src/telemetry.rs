@@ -1,5 +1,5 @@
 //! Structured logs with `tracing`: human text by default, JSON lines when
-//! `PASSMINT_LOG_FORMAT=json`. Logs go to stderr, so CLI commands keep stdout for their output.
+//! `PASSFOLD_LOG_FORMAT=json`. Logs go to stderr, so CLI commands keep stdout for their output.
 
 use crate::configuration::LogFormat;
 use std::io::IsTerminal;

@@ -39,7 +39,7 @@ fn good_claims(mock: &GoogleMock) -> Value {
 
 /// An RS256 assertion over `claims`, signed with the example service account's private key.
 fn assertion(claims: &Value) -> String {
-    passmint::google::rs256::install();
+    passfold::google::rs256::install();
     let account = service_account();
     let pem = account["private_key"].as_str().expect("private_key");
     let key = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("private key");
@@ -50,7 +50,7 @@ fn assertion(claims: &Value) -> String {
 
 /// An RS256 assertion over `claims`, signed with a freshly generated (wrong) key.
 fn assertion_with_other_key(claims: &Value) -> String {
-    passmint::google::rs256::install();
+    passfold::google::rs256::install();
     let rsa = openssl::rsa::Rsa::generate(2048).expect("generate RSA key");
     let pem = rsa.private_key_to_pem().expect("RSA key to PEM");
     let key = EncodingKey::from_rsa_pem(&pem).expect("other key");

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_passmint");
+const BIN: &str = env!("CARGO_BIN_EXE_passfold");
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -55,8 +55,8 @@ impl Service {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env_remove("DATABASE_URL")
-            .env("PASSMINT_DATA_DIR", self.data_dir.join("data"))
-            .env("PASSMINT_BIND", format!("127.0.0.1:{}", self.port))
+            .env("PASSFOLD_DATA_DIR", self.data_dir.join("data"))
+            .env("PASSFOLD_BIND", format!("127.0.0.1:{}", self.port))
             .env("RUST_LOG", "info")
             // Never Google's real hosts from a test.
             .env("GOOGLE_WALLET_API_URL", "http://127.0.0.1:9")
@@ -85,7 +85,7 @@ impl Service {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start passmint")
+            .expect("start passfold")
     }
 
     fn log(&self) -> String {
@@ -107,7 +107,7 @@ impl Service {
             }
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(
-                    "passmint exited with {status} before it was ready:\n{}",
+                    "passfold exited with {status} before it was ready:\n{}",
                     self.log()
                 );
             }
@@ -160,7 +160,7 @@ fn stop(child: &mut Child, signal: Signal) -> std::process::ExitStatus {
         }
         assert!(
             started.elapsed() < Duration::from_secs(40),
-            "passmint did not stop on {signal}"
+            "passfold did not stop on {signal}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -170,7 +170,7 @@ fn cleanup(service: &Service) {
     // Stops the cluster a crashed service left running, then removes the folder.
     let dir = service.data_dir.join("data");
     if dir.join("postgres").exists() {
-        drop(passmint::db::cluster::LocalCluster::start(&dir, None));
+        drop(passfold::db::cluster::LocalCluster::start(&dir, None));
     }
     let _ = std::fs::remove_dir_all(&service.data_dir);
 }
@@ -304,7 +304,7 @@ fn one_line_failure(cmd: &mut Command) -> String {
     let stderr = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("passmint:"))
+        .filter(|l| l.starts_with("passfold:"))
         .collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     lines[0].to_string()
@@ -314,8 +314,8 @@ fn one_line_failure(cmd: &mut Command) -> String {
 fn bad_configuration_stops_the_start_with_one_line_naming_the_variable() {
     let service = Service::new(None);
     for (var, value) in [
-        ("PASSMINT_BIND", "everywhere"),
-        ("PASSMINT_PUBLIC_URL", "not a url"),
+        ("PASSFOLD_BIND", "everywhere"),
+        ("PASSFOLD_PUBLIC_URL", "not a url"),
         ("DATABASE_URL", "mysql://x"),
     ] {
         let line = one_line_failure(service.command(&["serve"]).env(var, value));
@@ -324,9 +324,9 @@ fn bad_configuration_stops_the_start_with_one_line_naming_the_variable() {
     let line = one_line_failure(
         service
             .command(&["serve"])
-            .env("PASSMINT_PG_BIN", "/nonexistent"),
+            .env("PASSFOLD_PG_BIN", "/nonexistent"),
     );
-    assert!(line.contains("PASSMINT_PG_BIN"), "{line}");
+    assert!(line.contains("PASSFOLD_PG_BIN"), "{line}");
     cleanup(&service);
 }
 
@@ -528,7 +528,7 @@ async fn a_crash_in_the_middle_of_a_storm_leaves_the_books_balanced() {
     let out = service.command(&["ledger", "verify"]).output().unwrap();
     assert!(
         out.status.success(),
-        "passmint ledger verify: {}{}",
+        "passfold ledger verify: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

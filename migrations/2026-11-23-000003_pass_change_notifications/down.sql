@@ -1,4 +1,4 @@
 DROP TRIGGER templates_changed ON templates;
-DROP FUNCTION passmint_notify_template_changed();
+DROP FUNCTION passfold_notify_template_changed();
 DROP TRIGGER passes_changed ON passes;
-DROP FUNCTION passmint_notify_pass_changed();
+DROP FUNCTION passfold_notify_pass_changed();

@@ -1,2 +1,2 @@
-DROP FUNCTION passmint_redeem(uuid, text, text, bigint, uuid, text, bytea, text[]);
-DROP FUNCTION passmint_record_activity(uuid, uuid, uuid, text, bigint, bigint, uuid, text, text[]);
+DROP FUNCTION passfold_redeem(uuid, text, text, bigint, uuid, text, bytea, text[]);
+DROP FUNCTION passfold_record_activity(uuid, uuid, uuid, text, bigint, bigint, uuid, text, text[]);

@@ -1,6 +1,6 @@
 -- A gift-card movement's bookkeeping (activity, the pass's new version, its outbox rows) as
 -- one function, so the Rust side and the one-round-trip redemption below share it.
-CREATE FUNCTION passmint_record_activity(
+CREATE FUNCTION passfold_record_activity(
     p_id uuid, p_merchant uuid, p_card uuid, p_type text, p_amount bigint,
     p_balance_after bigint, p_refunds uuid, p_reason text, p_channels text[]
 ) RETURNS uuid AS $$
@@ -23,7 +23,7 @@ $$ LANGUAGE plpgsql;
 -- pass, the outbox and the stored answer commit together or not at all. No row back means
 -- the card did not qualify and nothing was written: the caller takes the general path,
 -- which explains why. A key already stored raises PM001 and rolls everything back.
-CREATE FUNCTION passmint_redeem(
+CREATE FUNCTION passfold_redeem(
     p_merchant uuid, p_gan text, p_currency text, p_amount bigint, p_activity uuid,
     p_key text, p_fingerprint bytea, p_channels text[]
 ) RETURNS TABLE (pass_id uuid, body bytea) AS $$
@@ -40,7 +40,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    v_pass := passmint_record_activity(p_activity, p_merchant, v_card, 'redeem', -p_amount,
+    v_pass := passfold_record_activity(p_activity, p_merchant, v_card, 'redeem', -p_amount,
                                        v_balance, NULL, NULL, p_channels);
     v_body := convert_to(json_build_object('activity_id', p_activity, 'amount', p_amount,
         'balance', v_balance, 'currency', p_currency, 'state', 'active')::text, 'UTF8');
@@ -48,7 +48,7 @@ BEGIN
     VALUES (p_merchant, p_key, p_fingerprint, 200, v_body, 'application/json')
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'passmint: idempotency key taken' USING ERRCODE = 'PM001';
+        RAISE EXCEPTION 'passfold: idempotency key taken' USING ERRCODE = 'PM001';
     END IF;
     pass_id := v_pass;
     body := v_body;

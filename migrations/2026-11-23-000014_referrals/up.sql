@@ -24,7 +24,7 @@ ALTER TABLE point_activities ADD COLUMN referral_id uuid REFERENCES referrals (i
 CREATE UNIQUE INDEX point_activities_referral_idx ON point_activities (referral_id, member_id)
     WHERE referral_id IS NOT NULL;
 
--- Each program's public join link (no referrer): PASSMINT_PUBLIC_URL/join/{join_code}.
+-- Each program's public join link (no referrer): PASSFOLD_PUBLIC_URL/join/{join_code}.
 ALTER TABLE programs ADD COLUMN join_code text UNIQUE;
 UPDATE programs SET join_code = upper(substr(md5(id::text || random()::text), 1, 10));
 ALTER TABLE programs ALTER COLUMN join_code SET NOT NULL;

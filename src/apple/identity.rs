@@ -216,8 +216,8 @@ mod tests {
     #[test]
     fn the_example_identity_names_its_pass_type_and_team() -> TestResult {
         let id = SigningIdentity::load(&settings(AppleIdentitySource::Example))?;
-        assert_eq!(id.pass_type_id, "pass.dev.passmint.example");
-        assert_eq!(id.team_id, "PASSMINT01");
+        assert_eq!(id.pass_type_id, "pass.dev.passfold.example");
+        assert_eq!(id.team_id, "PASSFOLD01");
         assert!(id.is_example);
         Ok(())
     }
@@ -231,7 +231,7 @@ mod tests {
         for file in ["pass.p12", "pass-legacy.p12"] {
             let p12 = SigningIdentity::load(&settings(AppleIdentitySource::P12 {
                 path: certs(file),
-                password: "passmint".into(),
+                password: "passfold".into(),
             }))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(p12.certificate.to_der()?, pem.certificate.to_der()?);

@@ -18,7 +18,7 @@ pub struct PassInput<'a> {
     pub team_id: &'a str,
     pub serial_number: &'a str,
     pub authentication_token: &'a str,
-    /// `PASSMINT_PUBLIC_URL` + `/apple`
+    /// `PASSFOLD_PUBLIC_URL` + `/apple`
     pub web_service_url: &'a str,
     pub voided: bool,
     /// The barcode message when the template names none: the card number or GAN.

@@ -1,4 +1,4 @@
-//! `passmint pass render`: a signed pass from a template folder and sample data, so a
+//! `passfold pass render`: a signed pass from a template folder and sample data, so a
 //! merchant can try a design on a phone without the server.
 
 use super::pass_json::{render, PassInput};

@@ -1,6 +1,6 @@
 //! Apple's PassKit web service (Wallet Passes reference, "web service"): devices register
 //! and unregister passes, ask which of theirs changed since a tag, fetch the latest pass,
-//! and send their logs. Mounted under `PASSMINT_PUBLIC_URL/apple/v1`.
+//! and send their logs. Mounted under `PASSFOLD_PUBLIC_URL/apple/v1`.
 
 use crate::db;
 use crate::models::device::Registration;

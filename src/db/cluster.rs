@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-const SUPERUSER: &str = "passmint";
-const DATABASE: &str = "passmint";
-/// System user that owns the cluster when passmint runs as root.
-const FALLBACK_SYSTEM_USER: &str = "passmint-pg";
+const SUPERUSER: &str = "passfold";
+const DATABASE: &str = "passfold";
+/// System user that owns the cluster when passfold runs as root.
+const FALLBACK_SYSTEM_USER: &str = "passfold-pg";
 
 pub struct LocalCluster {
     pgdata: PathBuf,
@@ -94,7 +94,7 @@ impl LocalCluster {
         self.port
     }
 
-    /// URL of passmint's own database in the cluster.
+    /// URL of passfold's own database in the cluster.
     pub fn database_url(&self) -> String {
         self.url_for(DATABASE)
     }
@@ -136,7 +136,7 @@ impl LocalCluster {
             }
         } else {
             tracing::info!(
-                "the private PostgreSQL cluster stays up: another passmint process uses it"
+                "the private PostgreSQL cluster stays up: another passfold process uses it"
             );
         }
     }
@@ -149,8 +149,8 @@ impl LocalCluster {
                 cmd.current_dir(parent);
             }
         }
-        // Own process group: a Ctrl-C meant for passmint must not reach PostgreSQL directly;
-        // passmint stops it itself, after finishing its in-flight requests.
+        // Own process group: a Ctrl-C meant for passfold must not reach PostgreSQL directly;
+        // passfold stops it itself, after finishing its in-flight requests.
         cmd.process_group(0);
         cmd
     }
@@ -186,7 +186,7 @@ impl LocalCluster {
         // Loopback TCP only: unix socket paths break on long data-folder paths.
         writeln!(
             conf,
-            "\n# passmint\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\n"
+            "\n# passfold\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\n"
         )?;
         Ok(())
     }
@@ -297,7 +297,7 @@ fn find_server_binaries(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(dir.to_path_buf());
         }
         bail!(
-            "PASSMINT_PG_BIN={} does not hold initdb, pg_ctl and postgres",
+            "PASSFOLD_PG_BIN={} does not hold initdb, pg_ctl and postgres",
             dir.display()
         );
     }
@@ -325,7 +325,7 @@ fn find_server_binaries(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
     candidates.into_iter().find(|d| has_all(d)).ok_or_else(|| {
         anyhow!(
             "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install PostgreSQL's \
-             server package (Debian/Ubuntu: apt-get install postgresql), set PASSMINT_PG_BIN to their \
+             server package (Debian/Ubuntu: apt-get install postgresql), set PASSFOLD_PG_BIN to their \
              folder, or set DATABASE_URL to an existing server"
         )
     })
@@ -370,7 +370,7 @@ fn unprivileged_identity(data_dir: &Path) -> anyhow::Result<Option<(u32, u32)>> 
 
 /// The folder holding the cluster. As root, it belongs to the unprivileged user; if that
 /// user cannot reach the data folder (e.g. under `/root`), the cluster lives under
-/// `/var/lib/passmint/clusters/` and `postgres` in the data folder links to it.
+/// `/var/lib/passfold/clusters/` and `postgres` in the data folder links to it.
 fn cluster_root(data_dir: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result<PathBuf> {
     let link = data_dir.join("postgres");
     if let Ok(target) = fs::read_link(&link) {
@@ -393,15 +393,15 @@ fn cluster_root(data_dir: &Path, run_as: Option<(u32, u32)>) -> anyhow::Result<P
     } else {
         use sha2::Digest;
         let id = hex::encode(&sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes())[..8]);
-        let elsewhere = PathBuf::from("/var/lib/passmint/clusters").join(id);
+        let elsewhere = PathBuf::from("/var/lib/passfold/clusters").join(id);
         tracing::warn!(
             cluster = %elsewhere.display(),
             "the PostgreSQL user cannot reach the data folder; keeping the cluster outside it, linked from it"
         );
         fs::create_dir_all(&elsewhere)?;
-        fs::set_permissions("/var/lib/passmint", fs::Permissions::from_mode(0o755))?;
+        fs::set_permissions("/var/lib/passfold", fs::Permissions::from_mode(0o755))?;
         fs::set_permissions(
-            "/var/lib/passmint/clusters",
+            "/var/lib/passfold/clusters",
             fs::Permissions::from_mode(0o755),
         )?;
         std::os::unix::fs::symlink(&elsewhere, &link)?;

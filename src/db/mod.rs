@@ -1,7 +1,7 @@
 //! The database layer: a blocking r2d2 pool of diesel connections, used from async handlers
 //! through `web::block` (see [`run`]).
 //!
-//! Why blocking diesel rather than diesel-async: every write in passmint is a short
+//! Why blocking diesel rather than diesel-async: every write in passfold is a short
 //! transaction with row locks, which diesel's synchronous `transaction` expresses exactly,
 //! migrations need a synchronous connection anyway, and actix's blocking pool bounds the
 //! concurrency to the pool size. One way to talk to the database, everywhere.
@@ -24,7 +24,7 @@ pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// Key of the session advisory lock taken around migrations ("passmint" in ASCII), so two
+/// Key of the session advisory lock taken around migrations ("passfold" in ASCII), so two
 /// processes starting together do not race.
 const MIGRATION_LOCK_KEY: i64 = 0x7061_7373_6d69_6e74;
 

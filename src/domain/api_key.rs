@@ -38,15 +38,15 @@ const RANDOM_CHARS: usize = 32;
 impl ApiKeySecret {
     pub fn generate(scope: Scope) -> Self {
         let random = Alphanumeric.sample_string(&mut rand::rng(), RANDOM_CHARS);
-        Self(format!("pm_{}_{}", scope.as_str(), random))
+        Self(format!("pf_{}_{}", scope.as_str(), random))
     }
 
     /// Parses a presented key; anything that cannot be one of ours is refused before any
     /// database lookup.
     pub fn parse(text: &str) -> Option<Self> {
         let rest = text
-            .strip_prefix("pm_admin_")
-            .or_else(|| text.strip_prefix("pm_pos_"))?;
+            .strip_prefix("pf_admin_")
+            .or_else(|| text.strip_prefix("pf_pos_"))?;
         (rest.len() == RANDOM_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
             .then(|| Self(text.to_string()))
     }
@@ -90,9 +90,9 @@ mod tests {
     fn foreign_strings_are_not_keys() {
         for s in [
             "",
-            "pm_admin_",
-            "pm_root_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            "pm_pos_ßßß",
+            "pf_admin_",
+            "pf_root_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "pf_pos_ßßß",
         ] {
             assert!(ApiKeySecret::parse(s).is_none(), "{s}");
         }

@@ -44,7 +44,7 @@ struct Recorded {
 /// Appends the activity, gives the card's pass a new update tag and queues its push, in one
 /// round trip (the SQL function is shared with the one-statement redemption).
 const RECORD: &str =
-    "SELECT passmint_record_activity($1, $2, $3, $4, $5, $6, $7, $8, $9) AS pass_id";
+    "SELECT passfold_record_activity($1, $2, $3, $4, $5, $6, $7, $8, $9) AS pass_id";
 
 impl Activity {
     /// Records a movement: the activity, the pass's new version and its outbox row.

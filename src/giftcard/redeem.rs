@@ -21,7 +21,7 @@ pub struct Redeem {
     pub allow_partial: bool,
 }
 
-/// The common redemption in one statement (`passmint_redeem`, see its migration): the card,
+/// The common redemption in one statement (`passfold_redeem`, see its migration): the card,
 /// the activity, the pass, the outbox and the stored answer in one round trip. `None` when
 /// it wrote nothing: an unusual request, a card that does not qualify, or a key already
 /// used; [`redeem`] under the idempotency wrapper then settles it and explains.
@@ -46,7 +46,7 @@ pub fn redeem_in_one_statement(
         return Ok(None);
     }
     let done: Result<Option<Done>, _> =
-        diesel::sql_query("SELECT * FROM passmint_redeem($1, $2, $3, $4, $5, $6, $7, $8)")
+        diesel::sql_query("SELECT * FROM passfold_redeem($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind::<SqlUuid, _>(tenant.merchant_id())
             .bind::<Text, _>(gan.as_str())
             .bind::<Text, _>(currency.code())

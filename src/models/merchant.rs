@@ -15,7 +15,7 @@ pub struct Merchant {
     pub created_at: DateTime<Utc>,
 }
 
-/// What `passmint merchant create` prints: the keys appear here and never again.
+/// What `passfold merchant create` prints: the keys appear here and never again.
 #[derive(Debug, Serialize)]
 pub struct NewMerchantCredentials {
     pub merchant_id: Uuid,

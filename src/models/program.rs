@@ -18,7 +18,7 @@ pub struct Program {
     pub tiers: serde_json::Value,
     pub referral: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
-    /// The program's public join link: `PASSMINT_PUBLIC_URL/join/{join_code}`.
+    /// The program's public join link: `PASSFOLD_PUBLIC_URL/join/{join_code}`.
     pub join_code: String,
 }
 

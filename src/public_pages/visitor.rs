@@ -11,7 +11,7 @@ use openssl::memcmp;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 
-pub const COOKIE: &str = "pm_visitor";
+pub const COOKIE: &str = "pf_visitor";
 
 /// The installation's key for visitor hashes and CSRF tokens, created on first use.
 pub fn load_secret(conn: &mut PgConnection) -> QueryResult<Vec<u8>> {

@@ -33,7 +33,7 @@ pub struct ApiKeyView {
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub api_key: ApiKeyView,
-    /// The secret. Shown only in this answer; passmint keeps only its hash.
+    /// The secret. Shown only in this answer; passfold keeps only its hash.
     pub key: String,
 }
 

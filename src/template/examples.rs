@@ -37,7 +37,7 @@ pub fn all() -> Vec<Example> {
         .collect()
 }
 
-/// Loads a template folder from disk (for `passmint pass render`).
+/// Loads a template folder from disk (for `passfold pass render`).
 pub fn load_folder(path: &std::path::Path) -> anyhow::Result<(serde_json::Value, Images)> {
     let json = std::fs::read(path.join("template.json"))
         .map_err(|e| anyhow::anyhow!("cannot read {}/template.json: {e}", path.display()))?;

@@ -1,5 +1,5 @@
-//! Background work fed from PostgreSQL, run by `passmint serve` and alone by
-//! `passmint worker`. Each loop stops when the shutdown signal flips.
+//! Background work fed from PostgreSQL, run by `passfold serve` and alone by
+//! `passfold worker`. Each loop stops when the shutdown signal flips.
 
 pub mod delivery;
 pub mod google_sync;

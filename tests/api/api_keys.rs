@@ -39,9 +39,9 @@ async fn admin_keys_reach_admin_endpoints_and_pos_keys_do_not() {
     assert_problem(res, 401, "unauthorized").await;
 
     for wrong in [
-        "pm_admin_0000000000000000000000000000000x",
+        "pf_admin_0000000000000000000000000000000x",
         "garbage",
-        "pm_admin_",
+        "pf_admin_",
     ] {
         let res = app
             .client
@@ -78,7 +78,7 @@ async fn issued_keys_work_until_revoked_and_the_last_admin_key_stays() {
     assert_eq!(res.status(), 201);
     let created: Value = res.json().await.unwrap();
     let new_key = created["key"].as_str().unwrap().to_string();
-    assert!(new_key.starts_with("pm_pos_"));
+    assert!(new_key.starts_with("pf_pos_"));
     assert_eq!(created["label"], "till 2");
 
     // A pos key authenticates (403 on an admin endpoint, not 401).

@@ -16,7 +16,7 @@
 //!   right after the handshake.
 //! * A client certificate is required and verified against `root-ca.pem` + `wwdr.pem` (the client
 //!   identity is the Pass Type ID certificate `certs-example/pass.pem` + `pass.key`). The subject
-//!   UID of the client certificate (`pass.dev.passmint.example` for the example one) is the only
+//!   UID of the client certificate (`pass.dev.passfold.example` for the example one) is the only
 //!   topic the connection may push to, as with APNs certificate-based authentication.
 //! * Every request is checked like APNs checks it, in this order, and rejected with APNs's JSON
 //!   error body `{"reason":"..."}`:
@@ -71,7 +71,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_openssl::SslStream;
 
 /// The APNs topic of the example Pass Type ID certificate (`certs-example/pass.pem`).
-pub const EXAMPLE_TOPIC: &str = "pass.dev.passmint.example";
+pub const EXAMPLE_TOPIC: &str = "pass.dev.passfold.example";
 
 /// Largest payload APNs accepts for a regular push, in bytes.
 const MAX_PAYLOAD: usize = 4096;
@@ -272,7 +272,7 @@ fn build_acceptor() -> SslAcceptor {
     }
     b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
     // Needed by OpenSSL for session resumption when client certificates are verified.
-    b.set_session_id_context(b"passmint-apns-mock")
+    b.set_session_id_context(b"passfold-apns-mock")
         .expect("apns mock: session id context");
     b.set_alpn_select_callback(|_, offered| {
         openssl::ssl::select_next_proto(b"\x02h2", offered).ok_or(AlpnError::ALERT_FATAL)

@@ -422,7 +422,7 @@ async fn pushes_go_out_with_a_pool_of_one_connection() {
     let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
     let app = spawn_app_with(move |s| {
         s.db_pool_size = 1;
-        s.apns = passmint::configuration::ApnsSettings {
+        s.apns = passfold::configuration::ApnsSettings {
             url,
             ca_file: Some(ca),
         };

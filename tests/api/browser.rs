@@ -63,7 +63,7 @@ impl Browser {
             panic!("{MISSING}");
         }
         let dir = tempfile::Builder::new()
-            .prefix("passmint-browser-")
+            .prefix("passfold-browser-")
             .tempdir()
             .expect("create a temporary folder for the browser profile");
         let profile = dir.path().join("profile");

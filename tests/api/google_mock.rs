@@ -219,7 +219,7 @@ impl GoogleMock {
     ///
     /// Panics if the files in `certs-example/` cannot be read or the port cannot be bound.
     pub async fn start() -> GoogleMock {
-        passmint::google::rs256::install();
+        passfold::google::rs256::install();
         let account: Value = serde_json::from_slice(
             &std::fs::read(certs_example("google-service-account.json"))
                 .expect("google mock: read google-service-account.json"),

@@ -12,7 +12,7 @@ pub(crate) fn save_link_claims(url: &str) -> Value {
         .expect("a Google save link");
     let key = std::fs::read(certs_example("google-service-account.pub.pem")).unwrap();
     verify_with_openssl_cli(jwt);
-    passmint::google::rs256::install();
+    passfold::google::rs256::install();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&["google"]);
     validation.required_spec_claims.clear();

@@ -7,11 +7,11 @@
 //! starts its own, under the target folder, and stopped when the last test process exits.
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use passmint::configuration::Settings;
-use passmint::db::cluster::LocalCluster;
-use passmint::domain::MerchantName;
-use passmint::models::Merchant;
-use passmint::startup::Application;
+use passfold::configuration::Settings;
+use passfold::db::cluster::LocalCluster;
+use passfold::domain::MerchantName;
+use passfold::models::Merchant;
+use passfold::startup::Application;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use uuid::Uuid;
@@ -32,7 +32,7 @@ pub fn admin_url() -> String {
             if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
                 return url;
             }
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("passmint-test-pg");
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("passfold-test-pg");
             let cluster = LocalCluster::start(&dir, None).expect("start the test cluster");
             let url = cluster.admin_url();
             *CLUSTER.lock().unwrap() = Some(cluster);
@@ -62,14 +62,14 @@ impl TestDatabase {
     /// A migrated database.
     pub fn create() -> Self {
         let db = Self::create_empty();
-        passmint::db::migrate(&db.url).expect("migrate the test database");
+        passfold::db::migrate(&db.url).expect("migrate the test database");
         db
     }
 
     /// A database with no tables, as an operator's fresh server would have.
     pub fn create_empty() -> Self {
         let admin_url = admin_url();
-        let name = format!("passmint_test_{}", Uuid::new_v4().simple());
+        let name = format!("passfold_test_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::establish(&admin_url).expect("connect to the test server");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
@@ -132,11 +132,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    passmint::telemetry::init(passmint::configuration::LogFormat::Text);
+    passfold::telemetry::init(passfold::configuration::LogFormat::Text);
     let db = TestDatabase::create();
     let mut settings = test_settings(&db);
     configure(&mut settings);
-    let pool = passmint::db::build_pool(&db.url, settings.db_pool_size).expect("pool");
+    let pool = passfold::db::build_pool(&db.url, settings.db_pool_size).expect("pool");
     let app = Application::build(settings, pool).expect("build the app");
     let port = app.port();
     let (workers, stopped) = tokio::sync::watch::channel(false);
@@ -158,7 +158,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 pub async fn spawn_app_with_apns(mock: &crate::apns_mock::ApnsMock) -> TestApp {
     let (url, ca) = (mock.url.clone(), mock.ca_file.clone());
     spawn_app_with(move |s| {
-        s.apns = passmint::configuration::ApnsSettings {
+        s.apns = passfold::configuration::ApnsSettings {
             url,
             ca_file: Some(ca),
         }

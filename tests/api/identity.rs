@@ -2,7 +2,7 @@
 
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::pass_check::check_pkpass_with_root;
-use passmint::configuration::{AppleIdentitySource, AppleSettings};
+use passfold::configuration::{AppleIdentitySource, AppleSettings};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;

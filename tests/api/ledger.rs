@@ -95,7 +95,7 @@ async fn a_storm_of_tills_with_retries_never_double_spends() {
                     let res = app
                         .pos(
                             &path,
-                            "pm_pos_wrongwrongwrongwrongwrongwrong1",
+                            "pf_pos_wrongwrongwrongwrongwrongwrong1",
                             &format!("{key}-x"),
                             &body,
                         )

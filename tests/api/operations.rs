@@ -55,15 +55,15 @@ async fn metrics_count_requests_by_route_and_status() {
         .unwrap();
     assert!(
         text.contains(
-            r#"passmint_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            r#"passfold_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
         ),
         "{text}"
     );
     assert!(text.contains(
-        r#"passmint_http_requests_total{method="GET",route="/api/v1/api-keys",status="401"} 1"#
+        r#"passfold_http_requests_total{method="GET",route="/api/v1/api-keys",status="401"} 1"#
     ));
-    assert!(text.contains("passmint_http_request_duration_seconds_bucket"));
-    assert!(text.contains("passmint_db_pool_connections"));
+    assert!(text.contains("passfold_http_request_duration_seconds_bucket"));
+    assert!(text.contains("passfold_db_pool_connections"));
 }
 
 #[tokio::test]

@@ -261,7 +261,7 @@ impl TempDir {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let path = std::env::temp_dir().join(format!(
-            "passmint-{tag}-{}-{nanos}-{}",
+            "passfold-{tag}-{}-{nanos}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
@@ -740,7 +740,7 @@ fn check_pass_json(data: &[u8]) -> Value {
     let pass = parse_json_object("pass.json", data);
 
     if pass.contains_key("nfc") {
-        fail("pass.json: has an \"nfc\" key, which needs an NFC entitlement passmint never has");
+        fail("pass.json: has an \"nfc\" key, which needs an NFC entitlement passfold never has");
     }
     reject_unknown_keys("the top level", &pass, TOP_LEVEL_KEYS);
 
@@ -1379,19 +1379,19 @@ mod self_test {
     /// A tiny stand-in image: the PNG signature followed by some bytes.
     fn png(tag: &str) -> Vec<u8> {
         let mut data = PNG_SIGNATURE.to_vec();
-        data.extend_from_slice(format!("passmint test image {tag}").as_bytes());
+        data.extend_from_slice(format!("passfold test image {tag}").as_bytes());
         data
     }
 
     fn minimal_pass_json() -> Value {
         json!({
             "formatVersion": 1,
-            "passTypeIdentifier": "pass.dev.passmint.example",
-            "teamIdentifier": "PASSMINT01",
+            "passTypeIdentifier": "pass.dev.passfold.example",
+            "teamIdentifier": "PASSFOLD01",
             "serialNumber": "self-test-0001",
-            "organizationName": "passmint example",
+            "organizationName": "passfold example",
             "description": "Self-test loyalty card",
-            "logoText": "passmint",
+            "logoText": "passfold",
             "backgroundColor": "rgb(12, 34, 56)",
             "foregroundColor": "rgb(255,255,255)",
             "webServiceURL": "https://passes.example.test/apple",
@@ -1543,12 +1543,12 @@ mod self_test {
         assert!(
             checked
                 .signer_subject
-                .contains("UID=pass.dev.passmint.example"),
+                .contains("UID=pass.dev.passfold.example"),
             "{}",
             checked.signer_subject
         );
         assert!(
-            checked.signer_subject.contains("OU=PASSMINT01"),
+            checked.signer_subject.contains("OU=PASSFOLD01"),
             "{}",
             checked.signer_subject
         );

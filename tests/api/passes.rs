@@ -29,8 +29,8 @@ async fn loyalty_cards_from_the_example_template_are_valid_signed_passes() {
         .await;
     let checked = check_pkpass(&bytes);
     let pass = &checked.pass_json;
-    assert_eq!(pass["passTypeIdentifier"], "pass.dev.passmint.example");
-    assert_eq!(pass["teamIdentifier"], "PASSMINT01");
+    assert_eq!(pass["passTypeIdentifier"], "pass.dev.passfold.example");
+    assert_eq!(pass["teamIdentifier"], "PASSFOLD01");
     assert_eq!(pass["serialNumber"], member["serial"]);
     assert_eq!(pass["organizationName"], "Кофейня Ромашка");
     assert_eq!(pass["webServiceURL"], format!("{}/apple", app.address));
@@ -53,7 +53,7 @@ async fn loyalty_cards_from_the_example_template_are_valid_signed_passes() {
         member["referral_url"]
     );
     assert!(pass.get("nfc").is_none());
-    assert!(checked.signer_subject.contains("pass.dev.passmint.example"));
+    assert!(checked.signer_subject.contains("pass.dev.passfold.example"));
     for image in [
         "icon.png",
         "icon@2x.png",
@@ -268,7 +268,7 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"passmint_pass_downloads_total{answer="cache"} 1"#),
+        metrics.contains(r#"passfold_pass_downloads_total{answer="cache"} 1"#),
         "{metrics}"
     );
 
@@ -277,7 +277,7 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
     let mut conn = app.db.connect();
     diesel::sql_query(format!(
         "WITH c AS (UPDATE gift_cards SET balance = 400 WHERE gan = '{}' RETURNING id, merchant_id)
-         SELECT passmint_record_activity(gen_random_uuid(), merchant_id, id, 'adjust', -600, 400, NULL, 'elsewhere', ARRAY['apple']) FROM c",
+         SELECT passfold_record_activity(gen_random_uuid(), merchant_id, id, 'adjust', -600, 400, NULL, 'elsewhere', ARRAY['apple']) FROM c",
         card["gan"].as_str().unwrap()
     ))
     .execute(&mut conn)

@@ -103,13 +103,13 @@ fn replayed(res: &reqwest::Response) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// The `pm_visitor` cookie an answer sets, if it sets one.
+/// The `pf_visitor` cookie an answer sets, if it sets one.
 fn visitor_cookie(res: &reqwest::Response) -> Option<String> {
     res.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("pm_visitor="))
+        .find_map(|v| v.strip_prefix("pf_visitor="))
         .map(|v| v.split(';').next().unwrap().to_string())
 }
 
@@ -117,7 +117,7 @@ fn visitor_cookie(res: &reqwest::Response) -> Option<String> {
 async fn open(app: &TestApp, path: &str, visitor: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(app.url(path));
     if let Some(v) = visitor {
-        req = req.header("cookie", format!("pm_visitor={v}"));
+        req = req.header("cookie", format!("pf_visitor={v}"));
     }
     req.send().await.expect("request")
 }
@@ -138,7 +138,7 @@ async fn post_form(
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body);
     if let Some(v) = visitor {
-        req = req.header("cookie", format!("pm_visitor={v}"));
+        req = req.header("cookie", format!("pf_visitor={v}"));
     }
     req.send().await.expect("request")
 }
@@ -888,7 +888,7 @@ async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escap
         .client
         .post(app.url(&path))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", format!("pm_visitor={visitor}"))
+        .header("cookie", format!("pf_visitor={visitor}"))
         .header("x-forwarded-for", "203.0.113.7")
         .body(format!(
             "name=Guest&email=late%40example.com&consent=yes&csrf={csrf}"
