@@ -14,6 +14,7 @@ use passfold::models::Merchant;
 use passfold::startup::Application;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 static CLUSTER: Mutex<Option<LocalCluster>> = Mutex::new(None);
@@ -88,14 +89,65 @@ impl TestDatabase {
 }
 
 impl Drop for TestDatabase {
+    /// The app that used the database is stopping as this runs; dropping the database at
+    /// once would have its pools and workers log failed reconnections. So the drop waits a
+    /// moment, and whatever is still waiting when the process exits is dropped then.
     fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn);
+        let mut pending = PENDING_DROPS.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_none() {
+            *pending = Some(Vec::new());
+            std::thread::spawn(reap_dropped_databases);
+            // SAFETY: registering a plain extern "C" function with no captured state.
+            unsafe {
+                nix::libc::atexit(drop_pending_databases);
+            }
         }
+        if let Some(list) = pending.as_mut() {
+            list.push((
+                self.admin_url.clone(),
+                self.name.clone(),
+                Instant::now() + DROP_DELAY,
+            ));
+        }
+    }
+}
+
+type PendingDrop = (String, String, Instant);
+static PENDING_DROPS: Mutex<Option<Vec<PendingDrop>>> = Mutex::new(None);
+const DROP_DELAY: Duration = Duration::from_secs(2);
+
+fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(mut conn) = PgConnection::establish(admin_url) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn);
+    }
+}
+
+fn take_due(all: bool) -> Vec<PendingDrop> {
+    let mut pending = PENDING_DROPS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(list) = pending.as_mut() else {
+        return Vec::new();
+    };
+    let now = Instant::now();
+    let (due, wait) = std::mem::take(list)
+        .into_iter()
+        .partition(|(_, _, at)| all || *at <= now);
+    *list = wait;
+    due
+}
+
+fn reap_dropped_databases() {
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        for (admin_url, name, _) in take_due(false) {
+            drop_database(&admin_url, &name);
+        }
+    }
+}
+
+extern "C" fn drop_pending_databases() {
+    for (admin_url, name, _) in take_due(true) {
+        drop_database(&admin_url, &name);
     }
 }
 
@@ -112,6 +164,53 @@ pub struct TestApp {
     pub db: TestDatabase,
     /// Dropping it stops the app's background workers.
     _workers: tokio::sync::watch::Sender<bool>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop at once; the database is dropped a moment later (TestDatabase).
+        drop(self.server.stop(false));
+    }
+}
+
+fn servers_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the test servers")
+    })
+}
+
+/// The apps' logs go to `target/tmp/<test binary>.log`, so that a green run reads green;
+/// `PASSFOLD_TEST_LOG=stderr` prints them instead.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("PASSFOLD_TEST_LOG").is_ok_and(|v| v == "stderr") {
+            passfold::telemetry::init(passfold::configuration::LogFormat::Text);
+            return;
+        }
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tests".into());
+        let binary = binary.split('-').next().unwrap_or("tests").to_string();
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{binary}.log"));
+        let Ok(file) = std::fs::File::create(&path) else {
+            return;
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    });
 }
 
 /// Settings for a test app: loopback on a random port, the test database.
@@ -132,7 +231,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    passfold::telemetry::init(passfold::configuration::LogFormat::Text);
+    init_logs();
     let db = TestDatabase::create();
     let mut settings = test_settings(&db);
     configure(&mut settings);
@@ -141,7 +240,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let port = app.port();
     let (workers, stopped) = tokio::sync::watch::channel(false);
     app.start_workers(stopped);
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    // On a runtime that outlives the test's, so the stop sent when the TestApp drops is
+    // carried out (pools closed) before its database is dropped.
+    servers_runtime().spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
@@ -151,6 +253,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         db,
         _workers: workers,
+        server,
     }
 }
 
