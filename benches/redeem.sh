@@ -4,6 +4,8 @@
 # same PostgreSQL server, in the same script.
 #
 #   bash benches/redeem.sh            (needs wrk: apt-get install wrk)
+#   SERVERS=2 bash benches/redeem.sh  (two `passfold serve` processes on the one database,
+#                                      the clients split between them; maximum rate only)
 #
 # Runs a release `passfold serve` on its own private cluster in a temporary folder.
 set -euo pipefail
@@ -21,10 +23,20 @@ CLIENTS=${CLIENTS:-32}
 CARDS=${CARDS:-1000}
 DURATION=${DURATION:-10s}
 
+SERVERS=${SERVERS:-1}
 "$BIN" serve 2>"$WORK/serve.log" &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+PIDS=$PID
+trap 'kill $PIDS 2>/dev/null; wait $PIDS 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+PORTS=$PORT
+if [ "$SERVERS" = 2 ]; then
+  PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PASSFOLD_BIND=127.0.0.1:$PORT2 "$BIN" serve 2>"$WORK/serve2.log" &
+  PIDS="$PIDS $!"
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT2/readyz" >/dev/null && break; sleep 0.2; done
+  PORTS="$PORT $PORT2"
+fi
 KEYS=$("$BIN" merchant create --name "Bench" 2>/dev/null)
 ADMIN=$(echo "$KEYS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_key"])')
 POS=$(echo "$KEYS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pos_key"])')
@@ -78,12 +90,26 @@ rate() { grep 'Requests/sec' | awk '{print $2}'; }
 p99() { grep -E '^ +99%' | awk '{print $2}'; }
 non2xx() { grep -E 'Non-2xx' | awk '{print $NF}' || true; }
 
-# Warm up, then the maximum rate on random cards.
+# Warm up, then the maximum rate on random cards (with two servers: the clients split
+# between them, two wrk processes at once, their rates added).
 RUN=warmup wrk -t2 -c"$CLIENTS" -d3s -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" >/dev/null
-RUN=max wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
-MAX=$(rate < "$WORK/max.txt")
-echo "passfold redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
+if [ "$SERVERS" = 2 ]; then
+  WRKS=""
+  for p in $PORTS; do
+    RUN=max-$p wrk -t1 -c"$((CLIENTS / 2))" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$p" > "$WORK/max-$p.txt" &
+    WRKS="$WRKS $!"
+  done
+  wait $WRKS
+  cat "$WORK"/max-*.txt > "$WORK/max.txt"
+  MAX=$(rate < "$WORK/max.txt" | awk '{s += $1} END {print s}')
+  echo "passfold redemptions over 2 serve processes, $CLIENTS clients, random cards: $MAX req/s (p99 per server: $(p99 < "$WORK/max.txt" | tr '\n' ' '))"
+else
+  RUN=max wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
+  MAX=$(rate < "$WORK/max.txt")
+  echo "passfold redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
+fi
 
+if [ "$SERVERS" = 1 ]; then
 # Half of that rate: each connection pauses so that together they offer MAX/2.
 PAUSE=$(python3 -c "print(max(1, int($CLIENTS * 1000 / ($MAX / 2))))")
 RUN=half PAUSE_MS=$PAUSE wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/half.txt"
@@ -91,6 +117,7 @@ echo "at half rate ($(rate < "$WORK/half.txt") req/s offered by $CLIENTS clients
 
 RUN=hot HOT=1 wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/hot.txt"
 echo "hot card (all $CLIENTS clients on one card): $(rate < "$WORK/hot.txt") req/s (p99 $(p99 < "$WORK/hot.txt"))"
+fi
 
 # pgbench on the same server: the private cluster's port and password.
 PGPORT=$(sed -n 4p "$PASSFOLD_DATA_DIR/postgres/data/postmaster.pid")
@@ -116,7 +143,7 @@ SQL
 PGB=$(grep -E '^tps' "$WORK/pgbench.txt" | head -n1 | awk '{print $3}')
 echo "pgbench, same transaction shape, $CLIENTS clients: $PGB tps"
 # Sanity: every answered request was a real redemption, none a replay.
-SENT=$(cat "$WORK"/max.txt "$WORK"/half.txt "$WORK"/hot.txt | grep -E 'requests in' | awk '{s += $1} END {print s}')
+SENT=$(cat "$WORK"/max.txt "$WORK"/half.txt "$WORK"/hot.txt 2>/dev/null | grep -E 'requests in' | awk '{s += $1} END {print s}')
 DONE=$("$PGBIN/psql" -tA -d passfold -c "SELECT count(*) FROM gift_card_activities WHERE type = 'redeem'")
 echo "redemptions recorded: $DONE (answered in the measured runs: $SENT, plus the warm-up)"
 python3 -c "print(f'ratio passfold/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"

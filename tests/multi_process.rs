@@ -88,7 +88,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
         .map(|r| r.status() != 200)
         .unwrap_or(true)
     {
-        assert!(started.elapsed() < Duration::from_secs(60), "{base} not ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{base} not ready"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -150,7 +153,11 @@ async fn two_servers_and_two_workers_share_one_database() {
         .command(&["merchant", "create", "--name", "Two tills"], None)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let merchant: Value = serde_json::from_slice(&out.stdout).unwrap();
     let admin = merchant["admin_key"].as_str().unwrap().to_string();
     let pos = merchant["pos_key"].as_str().unwrap().to_string();
@@ -267,7 +274,10 @@ async fn two_servers_and_two_workers_share_one_database() {
     // kill -9 one worker as soon as the fan-out is under way.
     let started = Instant::now();
     while mock.accepted().await.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(60), "no push at all");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no push at all"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let victim = &mut deployment.children[worker_c];
@@ -279,7 +289,10 @@ async fn two_servers_and_two_workers_share_one_database() {
     loop {
         let pushes = mock.accepted().await;
         let reached: HashSet<&str> = pushes.iter().map(|p| p.token.as_str()).collect();
-        let missing = wanted.iter().filter(|t| !reached.contains(t.as_str())).count();
+        let missing = wanted
+            .iter()
+            .filter(|t| !reached.contains(t.as_str()))
+            .count();
         if missing == 0 {
             let duplicates = pushes.len() - reached.len();
             println!(
