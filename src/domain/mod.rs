@@ -6,6 +6,7 @@ mod currency;
 mod merchant_name;
 mod money;
 mod pin;
+pub mod states;
 mod template_id;
 pub mod tokens;
 
@@ -15,4 +16,7 @@ pub use currency::Currency;
 pub use merchant_name::MerchantName;
 pub use money::Money;
 pub use pin::Pin;
+pub use states::{
+    CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, TemplateKind,
+};
 pub use template_id::TemplateId;
