@@ -3,6 +3,7 @@
 
 use crate::helpers::{assert_problem, spawn_app_with, TestApp};
 use crate::pass_check::check_pkpass;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde_json::{json, Value};
@@ -491,14 +492,13 @@ async fn housekeeping_prunes_old_link_opens_and_device_logs() {
     let m = app.create_merchant("Old Shop");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let mut conn = app.db.connect();
-    diesel::sql_query(format!(
+    conn.batch_execute(&format!(
         "INSERT INTO link_opens (program_id, visitor, created_at) VALUES
            ('{id}', 'a', now() - interval '91 days'), ('{id}', 'b', now() - interval '89 days');
          INSERT INTO device_logs (client, message, created_at) VALUES
            ('x', 'old', now() - interval '8 days'), ('x', 'recent', now() - interval '6 days')",
         id = program["id"].as_str().unwrap()
     ))
-    .execute(&mut conn)
     .unwrap();
     let pruned = passfold::workers::housekeeping::prune(&mut conn, 48).unwrap();
     assert_eq!((pruned.opens, pruned.logs), (1, 1));
