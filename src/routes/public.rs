@@ -67,6 +67,9 @@ pub async fn balance(
     let pin = Pin::parse(body.pin.trim());
     let client = crate::client_address::of(&req, state.settings.trust_forwarded);
     let answer = db::run(&state.pool, move |conn| {
+        // Made on the first request of any kind, so that no unknown number is the one
+        // that pays for making it.
+        let dummy = dummy_hash();
         let card = GiftCard::by_gan_any_merchant(conn, &gan)?;
         // Every attempt is recorded as a failure (committed at once, no transaction) before
         // it is judged, and only then are the failures counted, its own included: of any
@@ -75,8 +78,9 @@ pub async fn balance(
         // was never judged, so the owner's right PIN during a lock costs nothing), and so
         // does a right PIN.
         let attempt: i64 = diesel::insert_into(pin_failures::table)
+            // Counted by number, not by card: gift_card_id stays empty (its foreign-key
+            // check would make known numbers measurably slower than unknown ones).
             .values((
-                pin_failures::gift_card_id.eq(card.as_ref().map(|c| c.id)),
                 pin_failures::client.eq(&client),
                 pin_failures::gan.eq(gan.as_str()),
             ))
@@ -105,7 +109,7 @@ pub async fn balance(
         // and known numbers answer alike, in status, body and time.
         let right = match &pin {
             Some(pin) => {
-                let stored = card.as_ref().map_or(dummy_hash(), |c| c.pin_hash.as_str());
+                let stored = card.as_ref().map_or(dummy, |c| c.pin_hash.as_str());
                 pin.matches(stored) && card.is_some()
             }
             None => false,
