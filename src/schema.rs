@@ -115,6 +115,7 @@ diesel::table! {
         referrer_id -> Nullable<Uuid>,
         visitor -> Bytea,
         created_at -> Timestamptz,
+        client -> Nullable<Bytea>,
     }
 }
 
@@ -184,6 +185,7 @@ diesel::table! {
         gift_card_id -> Nullable<Uuid>,
         client -> Text,
         created_at -> Timestamptz,
+        gan -> Nullable<Text>,
     }
 }
 
@@ -221,6 +223,8 @@ diesel::table! {
         referral -> Nullable<Jsonb>,
         created_at -> Timestamptz,
         join_code -> Text,
+        pos_max_purchase -> Int8,
+        pos_max_points_adjustment -> Int8,
     }
 }
 

@@ -3,7 +3,7 @@
 //! and send their logs. Mounted under `PASSFOLD_PUBLIC_URL/apple/v1`.
 
 use crate::db;
-use crate::models::device::Registration;
+use crate::models::device::{Registered, Registration, DEVICES_PER_PASS, PASSES_PER_DEVICE};
 use crate::models::pass::{safe_tag_horizon, Pass};
 use crate::pass_content::PassContent;
 use crate::problem::{ApiError, ProblemKind};
@@ -93,15 +93,24 @@ pub async fn register(
             "pushToken must be the device's hexadecimal push token",
         ));
     }
-    let created = db::run(&state.pool, move |conn| {
+    let registered = db::run(&state.pool, move |conn| {
         Ok(Registration::register(conn, &device, &token, pass.id)?)
     })
     .await?;
-    Ok(if created {
-        HttpResponse::Created().finish()
-    } else {
-        HttpResponse::Ok().finish()
-    })
+    // Past a cap, a 403 with the reason: Wallet treats any answer but 200/201 as a failed
+    // registration, reports it through the log endpoint and keeps the pass (updates still
+    // come when the customer refreshes it); nothing is written for the refused device.
+    match registered {
+        Registered::Created => Ok(HttpResponse::Created().finish()),
+        Registered::Existing => Ok(HttpResponse::Ok().finish()),
+        Registered::PassFull => Err(ApiError::forbidden(format!(
+            "this pass is already registered on {DEVICES_PER_PASS} devices, the most allowed; \
+             remove it from a device to register it on another"
+        ))),
+        Registered::DeviceFull => Err(ApiError::forbidden(format!(
+            "this device already holds {PASSES_PER_DEVICE} passes of this service, the most allowed"
+        ))),
+    }
 }
 
 /// Unregister a device from a pass.
@@ -209,8 +218,24 @@ pub struct LogBody {
     pub logs: Vec<String>,
 }
 
+/// Log messages kept per client address, and from everyone together, in the window; the
+/// overall ceiling bounds the table when the messages come from many addresses.
 const LOGS_PER_CLIENT: i64 = 60;
-const LOG_WINDOW_MINUTES: i64 = 10;
+const LOGS_OVERALL: i64 = 1_000;
+const LOG_WINDOW_MINUTES: i32 = 10;
+/// Longest message kept, and longest written to the service log.
+const LOG_MESSAGE_CHARS: usize = 1_000;
+const LOG_LINE_CHARS: usize = 300;
+/// First key of the advisory lock that serializes device log writes.
+const LOCK_DEVICE_LOGS: i32 = 0x646c; // "dl"
+
+#[derive(QueryableByName)]
+struct RecentLogs {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    from_client: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    overall: i64,
+}
 
 /// Devices report problems with the web service here; kept in the service log.
 #[utoipa::path(tag = "apple web service", request_body = LogBody, responses((status = 200, description = "Logged"),
@@ -227,36 +252,61 @@ pub async fn log(
         .logs
         .into_iter()
         .take(20)
-        .map(|m| m.chars().filter(|c| !c.is_control()).take(2000).collect())
+        .map(|m| {
+            m.chars()
+                .filter(|c| !c.is_control())
+                .take(LOG_MESSAGE_CHARS)
+                .collect()
+        })
         .collect();
-    db::run(&state.pool, move |conn| {
-        let recent: i64 = device_logs::table
-            .filter(device_logs::client.eq(&client))
-            .filter(
-                device_logs::created_at
-                    .gt(chrono::Utc::now() - chrono::Duration::minutes(LOG_WINDOW_MINUTES)),
+    if messages.is_empty() {
+        return Ok(HttpResponse::Ok().finish());
+    }
+    // Anyone may send these: kept a week (see housekeeping), limited per address and
+    // overall, and logged at INFO, escaped and shortened.
+    let kept = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            // One writer at a time (the endpoint is rare and cheap), so the counts below
+            // and the insert cannot be overtaken by a parallel request.
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1, 0)")
+                .bind::<diesel::sql_types::Integer, _>(LOCK_DEVICE_LOGS)
+                .execute(conn)?;
+            let recent: RecentLogs = diesel::sql_query(
+                "SELECT count(*) FILTER (WHERE client = $1) AS from_client, count(*) AS overall
+                   FROM device_logs
+                  WHERE created_at > now() - make_interval(mins => $2)",
             )
-            .count()
+            .bind::<diesel::sql_types::Text, _>(&client)
+            .bind::<diesel::sql_types::Integer, _>(LOG_WINDOW_MINUTES)
             .get_result(conn)?;
-        if recent >= LOGS_PER_CLIENT {
-            return Err(ApiError::new(
-                ProblemKind::RateLimited,
-                "too many log messages from this address",
-            )
-            .with_retry_after((LOG_WINDOW_MINUTES * 60) as u64));
-        }
-        for message in &messages {
-            tracing::warn!(client = %client, message = %message, "Wallet device log");
-        }
-        let rows: Vec<_> = messages
-            .iter()
-            .map(|m| (device_logs::client.eq(&client), device_logs::message.eq(m)))
-            .collect();
-        diesel::insert_into(device_logs::table)
-            .values(rows)
-            .execute(conn)?;
-        Ok(())
+            let room = (LOGS_PER_CLIENT - recent.from_client)
+                .min(LOGS_OVERALL - recent.overall)
+                .max(0) as usize;
+            if room == 0 {
+                return Err(ApiError::new(
+                    ProblemKind::RateLimited,
+                    "too many log messages; try again later",
+                )
+                .with_retry_after((LOG_WINDOW_MINUTES * 60) as u64));
+            }
+            // What fits is kept; the rest of this batch is dropped.
+            let kept: Vec<String> = messages.into_iter().take(room).collect();
+            let rows: Vec<_> = kept
+                .iter()
+                .map(|m| (device_logs::client.eq(&client), device_logs::message.eq(m)))
+                .collect();
+            diesel::insert_into(device_logs::table)
+                .values(rows)
+                .execute(conn)?;
+            Ok((client, kept))
+        })
     })
     .await?;
+    let (client, kept) = kept;
+    for message in &kept {
+        // Debug formatting quotes and escapes the text, so a message cannot forge lines.
+        let short: String = message.chars().take(LOG_LINE_CHARS).collect();
+        tracing::info!(client = %client, message = ?short, "Wallet device log");
+    }
     Ok(HttpResponse::Ok().finish())
 }

@@ -1,5 +1,5 @@
 use crate::domain::Currency;
-use crate::problem::FieldProblem;
+use crate::problem::{ApiError, FieldProblem};
 use serde::{Deserialize, Serialize};
 
 /// A tier, reached when a member's lifetime points reach `min_points`.
@@ -47,6 +47,77 @@ pub struct ProgramRules {
 
 /// Upper bound for any points figure, far above real programs, so sums cannot overflow.
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
+
+/// What a pos key may do in one operation on a program's members; an admin key is not
+/// bound by these. A till that needs more (a large order, a goodwill grant) asks a manager
+/// holding the admin key, so a leaked or misused till key cannot mint points at will.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PosLimits {
+    /// Largest purchase amount, minor units.
+    pub max_purchase: i64,
+    /// Largest absolute manual points change.
+    pub max_points_adjustment: i64,
+}
+
+impl PosLimits {
+    /// 1,000.00 in a two-decimal currency: far above a till's usual receipt.
+    pub const DEFAULT_MAX_PURCHASE: i64 = 100_000;
+    /// A generous goodwill grant, far below what would buy much.
+    pub const DEFAULT_MAX_POINTS_ADJUSTMENT: i64 = 1_000;
+
+    pub fn parse(
+        max_purchase: Option<i64>,
+        max_points_adjustment: Option<i64>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let limits = Self {
+            max_purchase: max_purchase.unwrap_or(Self::DEFAULT_MAX_PURCHASE),
+            max_points_adjustment: max_points_adjustment
+                .unwrap_or(Self::DEFAULT_MAX_POINTS_ADJUSTMENT),
+        };
+        let mut problems = Vec::new();
+        if !(0..=MAX_POINTS).contains(&limits.max_purchase) {
+            problems.push(FieldProblem::new(
+                "/pos_max_purchase",
+                "must be from 0 to 10^12 minor units",
+            ));
+        }
+        if !(0..=MAX_POINTS).contains(&limits.max_points_adjustment) {
+            problems.push(FieldProblem::new(
+                "/pos_max_points_adjustment",
+                "must be from 0 to 10^12 points",
+            ));
+        }
+        if problems.is_empty() {
+            Ok(limits)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Whether a pos key may record a purchase of `amount` minor units.
+    pub fn check_purchase(&self, amount: i64) -> Result<(), ApiError> {
+        if amount > self.max_purchase {
+            return Err(ApiError::forbidden(format!(
+                "a purchase of {amount} minor units is above this program's pos_max_purchase \
+                 ({}); a pos key may not record it, an admin key is needed",
+                self.max_purchase
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether a pos key may change a member's points by `delta`.
+    pub fn check_adjustment(&self, delta: i64) -> Result<(), ApiError> {
+        if delta.unsigned_abs() > self.max_points_adjustment.unsigned_abs() {
+            return Err(ApiError::forbidden(format!(
+                "a change of {delta} points is beyond this program's pos_max_points_adjustment \
+                 ({}); a pos key may not make it, an admin key is needed",
+                self.max_points_adjustment
+            )));
+        }
+        Ok(())
+    }
+}
 
 impl ProgramRules {
     pub fn parse(
@@ -190,6 +261,26 @@ mod tests {
         assert_eq!(tier_at(0), Some("Bronze"));
         assert_eq!(tier_at(999), Some("Silver"));
         assert_eq!(tier_at(1000), Some("Gold"));
+    }
+
+    #[test]
+    fn pos_limits_default_and_bound_pos_keys() {
+        let limits = PosLimits::parse(None, Some(0)).expect("valid limits");
+        assert_eq!(limits.max_purchase, PosLimits::DEFAULT_MAX_PURCHASE);
+        assert!(limits
+            .check_purchase(PosLimits::DEFAULT_MAX_PURCHASE)
+            .is_ok());
+        let refused = limits
+            .check_purchase(PosLimits::DEFAULT_MAX_PURCHASE + 1)
+            .unwrap_err();
+        assert_eq!(refused.status.as_u16(), 403);
+        assert!(limits.check_adjustment(-1).is_err());
+        let limits = PosLimits::parse(None, None).expect("valid limits");
+        assert!(limits.check_adjustment(-1000).is_ok());
+        assert!(limits.check_adjustment(1001).is_err());
+        assert!(limits.check_adjustment(i64::MIN).is_err());
+        let problems = PosLimits::parse(Some(-1), Some(MAX_POINTS + 1)).unwrap_err();
+        assert_eq!(problems.len(), 2);
     }
 
     #[test]

@@ -5,16 +5,72 @@ use uuid::Uuid;
 /// Registrations of passes on devices, as Apple's web service protocol makes them.
 pub struct Registration;
 
+/// Devices one pass may be registered on. A customer's phone, watch and a few replaced
+/// phones fit; a pass whose token leaked cannot fill the tables with invented devices.
+pub const DEVICES_PER_PASS: i64 = 20;
+/// Passes one device may hold registrations for (all of this service's merchants share
+/// one pass type, so a device may carry many).
+pub const PASSES_PER_DEVICE: i64 = 500;
+
+/// First keys of the advisory locks that serialize registrations per pass and per device
+/// (two-key form: a separate key space from the migrations' single-key lock). Every
+/// registration takes the pass's lock first, then the device's: no deadlock.
+const LOCK_PASS: i32 = 0x7270; // "rp"
+const LOCK_DEVICE: i32 = 0x7264; // "rd"
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Created,
+    /// Already registered (its push token refreshed).
+    Existing,
+    /// The pass already has [`DEVICES_PER_PASS`] devices; nothing written.
+    PassFull,
+    /// The device already holds [`PASSES_PER_DEVICE`] passes; nothing written.
+    DeviceFull,
+}
+
 impl Registration {
-    /// Registers `pass_id` on the device (creating or updating the device's push token);
-    /// true when the registration is new.
+    /// Registers `pass_id` on the device (creating or updating the device's push token),
+    /// within the caps: counted and inserted under per-pass and per-device advisory locks,
+    /// so concurrent registrations cannot overshoot them.
     pub fn register(
         conn: &mut PgConnection,
         device: &str,
         push_token: &str,
         pass_id: Uuid,
-    ) -> QueryResult<bool> {
+    ) -> QueryResult<Registered> {
+        use diesel::sql_types::{Integer, Text};
         conn.transaction(|conn| {
+            for (space, key) in [
+                (LOCK_PASS, pass_id.to_string()),
+                (LOCK_DEVICE, device.to_string()),
+            ] {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                    .bind::<Integer, _>(space)
+                    .bind::<Text, _>(key)
+                    .execute(conn)?;
+            }
+            let existing: i64 = registrations::table
+                .filter(registrations::device_library_identifier.eq(device))
+                .filter(registrations::pass_id.eq(pass_id))
+                .count()
+                .get_result(conn)?;
+            if existing == 0 {
+                let on_pass: i64 = registrations::table
+                    .filter(registrations::pass_id.eq(pass_id))
+                    .count()
+                    .get_result(conn)?;
+                if on_pass >= DEVICES_PER_PASS {
+                    return Ok(Registered::PassFull);
+                }
+                let on_device: i64 = registrations::table
+                    .filter(registrations::device_library_identifier.eq(device))
+                    .count()
+                    .get_result(conn)?;
+                if on_device >= PASSES_PER_DEVICE {
+                    return Ok(Registered::DeviceFull);
+                }
+            }
             diesel::insert_into(devices::table)
                 .values((
                     devices::device_library_identifier.eq(device),
@@ -34,7 +90,11 @@ impl Registration {
                 ))
                 .on_conflict_do_nothing()
                 .execute(conn)?;
-            Ok(inserted == 1)
+            Ok(if inserted == 1 {
+                Registered::Created
+            } else {
+                Registered::Existing
+            })
         })
     }
 

@@ -1,4 +1,5 @@
 use crate::db::Tenant;
+use crate::loyalty::rules::PosLimits;
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::schema::programs;
 use chrono::{DateTime, Utc};
@@ -20,6 +21,8 @@ pub struct Program {
     pub created_at: DateTime<Utc>,
     /// The program's public join link: `PASSFOLD_PUBLIC_URL/join/{join_code}`.
     pub join_code: String,
+    pub pos_max_purchase: i64,
+    pub pos_max_points_adjustment: i64,
 }
 
 impl Program {
@@ -42,12 +45,44 @@ impl Program {
         .map_err(|p| bad(format!("stored program rules are invalid: {p:?}")))
     }
 
+    /// What a pos key may do on this program.
+    pub fn pos_limits(&self) -> PosLimits {
+        PosLimits {
+            max_purchase: self.pos_max_purchase,
+            max_points_adjustment: self.pos_max_points_adjustment,
+        }
+    }
+
+    /// The pos limits of the program a member belongs to (one query, before a pos key's
+    /// purchase or adjustment is judged).
+    pub fn pos_limits_of_member(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> QueryResult<PosLimits> {
+        use crate::schema::members;
+        let (max_purchase, max_points_adjustment) = members::table
+            .inner_join(programs::table)
+            .filter(members::merchant_id.eq(tenant.merchant_id()))
+            .filter(members::id.eq(member_id))
+            .select((
+                programs::pos_max_purchase,
+                programs::pos_max_points_adjustment,
+            ))
+            .first(conn)?;
+        Ok(PosLimits {
+            max_purchase,
+            max_points_adjustment,
+        })
+    }
+
     pub fn create(
         conn: &mut PgConnection,
         tenant: &Tenant,
         name: &str,
         template_id: &str,
         rules: &ProgramRules,
+        limits: &PosLimits,
     ) -> QueryResult<Program> {
         // Plain data of strings and numbers: serializing cannot fail.
         let tiers = serde_json::to_value(&rules.tiers).unwrap_or_default();
@@ -67,6 +102,8 @@ impl Program {
                 programs::tiers.eq(tiers),
                 programs::referral.eq(referral),
                 programs::join_code.eq(crate::domain::tokens::referral_code()),
+                programs::pos_max_purchase.eq(limits.max_purchase),
+                programs::pos_max_points_adjustment.eq(limits.max_points_adjustment),
             ))
             .returning(Program::as_returning())
             .get_result(conn)

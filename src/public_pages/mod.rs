@@ -17,7 +17,7 @@ use crate::loyalty::ReferralTrigger;
 use crate::models::{Member, Pass, Program};
 use crate::pass_content::LoadedTemplate;
 use crate::problem::ApiError;
-use crate::schema::{join_attempts, link_opens, referrals};
+use crate::schema::{join_attempts, referrals};
 use crate::startup::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -286,7 +286,52 @@ fn join_page(
     page(status, lang, &theme, &r.program.name, body)
 }
 
-/// Opens a link: counted once per visitor, the join form shown.
+/// Opens recorded per client address in the window. Beyond them the page is still shown
+/// (many customers may share one address: a shop's Wi-Fi, a carrier's NAT) but the open is
+/// not counted, so a script without cookies cannot grow the table or the statistics
+/// without bound.
+const OPENS_PER_CLIENT: i64 = 60;
+const OPEN_WINDOW_MINUTES: i32 = 15;
+
+/// Records an open unless the visitor already opened this link or the client address has
+/// had its share of opens in the window. Opens from one address are serialized by an
+/// advisory lock on its hash (transaction-scoped), so the count and the insert cannot be
+/// overtaken by a concurrent open from the same address. True when recorded.
+fn record_open(
+    conn: &mut PgConnection,
+    program_id: Uuid,
+    referrer_id: Option<Uuid>,
+    visitor: &[u8],
+    client: &[u8],
+) -> QueryResult<bool> {
+    use diesel::sql_types::{BigInt, Bytea, Integer, Nullable};
+    conn.transaction(|conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext(encode($2, 'hex')))")
+            .bind::<Integer, _>(ADVISORY_LINK_OPENS)
+            .bind::<Bytea, _>(client)
+            .execute(conn)?;
+        let inserted = diesel::sql_query(
+            "INSERT INTO link_opens (program_id, referrer_id, visitor, client)
+             SELECT $1, $2, $3, $4
+              WHERE (SELECT count(*) FROM link_opens
+                      WHERE client = $4 AND created_at > now() - make_interval(mins => $5)) < $6
+             ON CONFLICT DO NOTHING",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(program_id)
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(referrer_id)
+        .bind::<Bytea, _>(visitor)
+        .bind::<Bytea, _>(client)
+        .bind::<Integer, _>(OPEN_WINDOW_MINUTES)
+        .bind::<BigInt, _>(OPENS_PER_CLIENT)
+        .execute(conn)?;
+        Ok(inserted == 1)
+    })
+}
+
+/// First key of the advisory locks that serialize link opens per client address.
+const ADVISORY_LINK_OPENS: i32 = 0x6c6f; // "lo"
+
+/// Opens a link: counted once per visitor (within the per-address limit), the join form shown.
 async fn open(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -299,18 +344,18 @@ async fn open(
     let secret = state.site_secret.clone();
     let app = state.clone();
     let vid = visitor_id.clone();
+    let client = crate::client_address::of(&req, state.settings.trust_forwarded);
     let resolved = db::run(&state.pool, move |conn| {
         let Some(r) = resolve(conn, &app, link, &code)? else {
             return Ok(None);
         };
-        diesel::insert_into(link_opens::table)
-            .values((
-                link_opens::program_id.eq(r.program.id),
-                link_opens::referrer_id.eq(r.referrer.as_ref().map(|m| m.id)),
-                link_opens::visitor.eq(visitor::open_key(&secret, &vid)),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
+        record_open(
+            conn,
+            r.program.id,
+            r.referrer.as_ref().map(|m| m.id),
+            &visitor::open_key(&secret, &vid),
+            &visitor::client_key(&secret, &client),
+        )?;
         Ok(Some(r))
     })
     .await?;

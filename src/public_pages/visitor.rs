@@ -1,6 +1,7 @@
 //! Visitors of the public pages: a random cookie (no personal data) that counts a link's
 //! opens once per visitor and binds each form's CSRF token, both as keyed hashes under a
-//! secret this installation generates for itself and keeps in the database.
+//! secret this installation generates for itself and keeps in the database. Opens are also
+//! limited per client address, kept as a keyed hash too.
 
 use crate::schema::site_secrets;
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
@@ -71,6 +72,12 @@ fn mac(secret: &[u8], parts: &[&str]) -> Vec<u8> {
 /// What is stored for a link open: not the visitor's id, only a keyed hash of it.
 pub fn open_key(secret: &[u8], visitor: &str) -> Vec<u8> {
     mac(secret, &["open", visitor])
+}
+
+/// What is stored with a link open to limit opens per client address: a keyed hash of the
+/// address, so the table holds no addresses.
+pub fn client_key(secret: &[u8], client: &str) -> Vec<u8> {
+    mac(secret, &["client", client])
 }
 
 /// The token a form on `path` carries for this visitor.

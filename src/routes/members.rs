@@ -1,6 +1,7 @@
 use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
+use crate::domain::Scope;
 use crate::loyalty::enrollment::{self, Applicant, Refusal};
 use crate::loyalty::points::{self, PointsAdjustment, PointsChange, Purchase};
 use crate::models::member::Member;
@@ -209,12 +210,21 @@ pub async fn purchase(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    super::pos::mutation(
+    let pos_key = caller.0.scope == Scope::Pos;
+    // Judged before the idempotency key is taken: a refusal of the key, not of the request,
+    // so a manager may send the same request with the same key under an admin key.
+    super::pos::mutation_fast_first(
         &req,
         &state,
         caller.0.tenant,
         body.into_inner(),
         StatusCode::OK,
+        move |conn, tenant, (p, _, _): (&Purchase, _, _)| {
+            if pos_key {
+                Program::pos_limits_of_member(conn, tenant, id)?.check_purchase(p.amount)?;
+            }
+            Ok(None)
+        },
         move |conn, tenant, p: Purchase| points::purchase(conn, tenant, id, &p),
     )
     .await
@@ -232,12 +242,20 @@ pub async fn adjust_points(
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    super::pos::mutation(
+    let pos_key = caller.0.scope == Scope::Pos;
+    // As for purchases: judged before the idempotency key is taken.
+    super::pos::mutation_fast_first(
         &req,
         &state,
         caller.0.tenant,
         body.into_inner(),
         StatusCode::OK,
+        move |conn, tenant, (a, _, _): (&PointsAdjustment, _, _)| {
+            if pos_key {
+                Program::pos_limits_of_member(conn, tenant, id)?.check_adjustment(a.delta)?;
+            }
+            Ok(None)
+        },
         move |conn, tenant, a: PointsAdjustment| points::adjust(conn, tenant, id, &a),
     )
     .await

@@ -1,5 +1,6 @@
 use crate::auth::AdminCaller;
 use crate::db;
+use crate::loyalty::rules::PosLimits;
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::models::{Program, Template};
 use crate::problem::{ApiError, FieldProblem};
@@ -25,6 +26,14 @@ pub struct CreateProgram {
     #[serde(default)]
     pub welcome_points: i64,
     pub referral: Option<ReferralRule>,
+    /// Largest purchase (minor units) a pos key may record in one request; default 100000
+    /// (1,000.00 in a two-decimal currency). Admin keys are not limited.
+    #[serde(default)]
+    pub pos_max_purchase: Option<i64>,
+    /// Largest manual points change (either sign) a pos key may make in one request;
+    /// default 1000. Admin keys are not limited.
+    #[serde(default)]
+    pub pos_max_points_adjustment: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -40,6 +49,10 @@ pub struct ProgramView {
     /// The program's public join page (no referrer), for in-store posters; its QR code is
     /// at `join_url + "/qr.svg"` (or `.png`).
     pub join_url: String,
+    /// Largest purchase (minor units) a pos key may record in one request.
+    pub pos_max_purchase: i64,
+    /// Largest manual points change a pos key may make in one request.
+    pub pos_max_points_adjustment: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -59,6 +72,8 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         welcome_points: rules.welcome_points,
         referral: rules.referral.clone(),
         join_url: crate::public_pages::join_url(public_url, &p.join_code),
+        pos_max_purchase: p.pos_max_purchase,
+        pos_max_points_adjustment: p.pos_max_points_adjustment,
         created_at: p.created_at,
     }
 }
@@ -87,6 +102,9 @@ pub async fn create(
     )
     .map_err(|p| problems.extend(p))
     .ok();
+    let limits = PosLimits::parse(input.pos_max_purchase, input.pos_max_points_adjustment)
+        .map_err(|p| problems.extend(p))
+        .ok();
     let tenant = caller.0.tenant;
     let template_id = input.template;
     let public_url = state.settings.public_url.clone();
@@ -103,9 +121,9 @@ pub async fn create(
             )),
             Err(e) => return Err(e.into()),
         }
-        match rules {
-            Some(rules) if problems.is_empty() => {
-                let program = Program::create(conn, &tenant, &name, &template_id, &rules)?;
+        match (rules, limits) {
+            (Some(rules), Some(limits)) if problems.is_empty() => {
+                let program = Program::create(conn, &tenant, &name, &template_id, &rules, &limits)?;
                 Ok(view(&program, &rules, &public_url))
             }
             _ => Err(ApiError::invalid_fields(problems)),

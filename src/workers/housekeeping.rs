@@ -1,47 +1,76 @@
 //! Pruning: idempotency keys after their retention; wrong-PIN and join-attempt records
-//! (rate limits) after a day.
+//! (rate limits) after a day; what anyone may write without a key after a while: link
+//! opens after [`LINK_OPEN_DAYS`] (so referral statistics count opens of that many days)
+//! and device logs after [`DEVICE_LOG_DAYS`].
 
 use crate::db::DbPool;
-use crate::schema::pin_failures;
+use crate::schema::{device_logs, google_notifications, join_attempts, link_opens, pin_failures};
 use diesel::prelude::*;
 use std::time::Duration;
 use tokio::sync::watch;
 
 const PERIOD: Duration = Duration::from_secs(600);
 
+/// A quarter of link opens: enough to judge a campaign, and the table stays bounded.
+pub const LINK_OPEN_DAYS: i64 = 90;
+/// Device logs only help debug the web service: a week.
+pub const DEVICE_LOG_DAYS: i64 = 7;
+
+#[derive(Default)]
+pub struct Pruned {
+    pub keys: usize,
+    pub pins: usize,
+    pub opens: usize,
+    pub logs: usize,
+}
+
+/// One round of pruning.
+pub fn prune(conn: &mut PgConnection, idempotency_hours: i64) -> QueryResult<Pruned> {
+    let now = chrono::Utc::now();
+    let day_ago = now - chrono::Duration::days(1);
+    let keys = crate::idempotency::prune(conn, idempotency_hours)?;
+    let pins = diesel::delete(pin_failures::table.filter(pin_failures::created_at.lt(day_ago)))
+        .execute(conn)?;
+    diesel::delete(google_notifications::table.filter(google_notifications::sent_at.lt(day_ago)))
+        .execute(conn)?;
+    diesel::delete(join_attempts::table.filter(join_attempts::created_at.lt(day_ago)))
+        .execute(conn)?;
+    let opens = diesel::delete(
+        link_opens::table
+            .filter(link_opens::created_at.lt(now - chrono::Duration::days(LINK_OPEN_DAYS))),
+    )
+    .execute(conn)?;
+    let logs = diesel::delete(
+        device_logs::table
+            .filter(device_logs::created_at.lt(now - chrono::Duration::days(DEVICE_LOG_DAYS))),
+    )
+    .execute(conn)?;
+    Ok(Pruned {
+        keys,
+        pins,
+        opens,
+        logs,
+    })
+}
+
 pub async fn run(pool: DbPool, idempotency_hours: i64, mut shutdown: watch::Receiver<bool>) {
     loop {
         let pool = pool.clone();
-        let pruned = tokio::task::spawn_blocking(move || -> QueryResult<(usize, usize)> {
+        let pruned = tokio::task::spawn_blocking(move || -> QueryResult<Pruned> {
             let mut conn = pool
                 .get()
                 .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
-            let keys = crate::idempotency::prune(&mut conn, idempotency_hours)?;
-            let pins = diesel::delete(pin_failures::table.filter(
-                pin_failures::created_at.lt(chrono::Utc::now() - chrono::Duration::days(1)),
-            ))
-            .execute(&mut conn)?;
-            diesel::delete(
-                crate::schema::google_notifications::table.filter(
-                    crate::schema::google_notifications::sent_at
-                        .lt(chrono::Utc::now() - chrono::Duration::days(1)),
-                ),
-            )
-            .execute(&mut conn)?;
-            diesel::delete(
-                crate::schema::join_attempts::table.filter(
-                    crate::schema::join_attempts::created_at
-                        .lt(chrono::Utc::now() - chrono::Duration::days(1)),
-                ),
-            )
-            .execute(&mut conn)?;
-            Ok((keys, pins))
+            prune(&mut conn, idempotency_hours)
         })
         .await;
         match pruned {
-            Ok(Ok((keys, pins))) if keys + pins > 0 => {
-                tracing::info!(keys, pins, "pruned old idempotency keys and PIN failures")
-            }
+            Ok(Ok(p)) if p.keys + p.pins + p.opens + p.logs > 0 => tracing::info!(
+                keys = p.keys,
+                pins = p.pins,
+                link_opens = p.opens,
+                device_logs = p.logs,
+                "pruned old idempotency keys, PIN failures, link opens and device logs"
+            ),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
             Err(e) => tracing::warn!(error = %e, "housekeeping task failed; will retry"),

@@ -1,3 +1,4 @@
+mod abuse_limits;
 mod api_keys;
 mod apns_mock;
 mod apple_web_service;
