@@ -105,8 +105,7 @@ async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304(
     let gan = card["gan"].as_str().unwrap();
 
     let url = card["apple_pass_url"].as_str().unwrap();
-    let res = app.client.get(url).send().await.unwrap();
-    assert_eq!(res.status(), 200);
+    let res = crate::apple_web_service::settled_fetch(app.client.get(url)).await;
     let etag = res.headers()["etag"].to_str().unwrap().to_string();
     let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
     let checked = check_pkpass(&res.bytes().await.unwrap());
@@ -254,8 +253,9 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
     let balance_of = |bytes: &[u8]| {
         field(&check_pkpass(bytes).pass_json, "headerFields", "balance")["value"].clone()
     };
-    // Give the listener a moment to connect, then fill the cache and hit it.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Give the listener a moment to connect and the pass's Last-Modified time to settle
+    // (only settled passes are cached), then fill the cache and hit it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
     assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
     let metrics = app
