@@ -141,6 +141,9 @@ fn serve(mut settings: Settings) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let app = Application::build(settings.clone(), pool)?;
+        if let Some(warning) = settings.plain_http_warning() {
+            tracing::warn!("{warning}");
+        }
         let workers = app.start_workers(stopped);
         tracing::info!(
             bind = %settings.bind,

@@ -147,7 +147,7 @@ impl Settings {
         })?;
         let public_url_from_bind = get("PASSFOLD_PUBLIC_URL").is_none();
         let public_url = match get("PASSFOLD_PUBLIC_URL") {
-            Some(text) => parse_public_url(&text)?,
+            Some(text) => parse_public_url(&text, get("PASSFOLD_ALLOW_HTTP").as_deref())?,
             None => format!("http://{bind}"),
         };
         let log_format = match get("PASSFOLD_LOG_FORMAT").as_deref() {
@@ -362,7 +362,24 @@ fn parse_base_url(variable: &'static str, text: &str) -> Result<String, ConfigEr
     }
 }
 
-fn parse_public_url(text: &str) -> Result<String, ConfigError> {
+impl Settings {
+    /// The loud warning a start on plain HTTP deserves (every http:// public URL that
+    /// passed [`parse_public_url`]: loopback, the default, or `PASSFOLD_ALLOW_HTTP=1`).
+    pub fn plain_http_warning(&self) -> Option<String> {
+        self.public_url.starts_with("http://").then(|| {
+            format!(
+                "PASSFOLD_PUBLIC_URL is {} (plain HTTP): iPhones will not register for updates of passes \
+                 pointing there; fine for development only, set an https:// URL in production",
+                self.public_url
+            )
+        })
+    }
+}
+
+/// Production iPhones never talk to an `http://` `webServiceURL` (Wallet requires HTTPS),
+/// so a plain-HTTP public URL is refused unless its host is loopback (a developer's
+/// machine) or `PASSFOLD_ALLOW_HTTP=1` says it is on purpose.
+fn parse_public_url(text: &str, allow_http: Option<&str>) -> Result<String, ConfigError> {
     let url = url::Url::parse(text).map_err(|e| {
         bad(
             "PASSFOLD_PUBLIC_URL",
@@ -379,6 +396,19 @@ fn parse_public_url(text: &str) -> Result<String, ConfigError> {
         return Err(bad(
             "PASSFOLD_PUBLIC_URL",
             "must not carry a query or a fragment",
+        ));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let allowed = matches!(allow_http.map(str::trim), Some("1" | "true" | "yes"));
+    if url.scheme() == "http" && !loopback && !allowed {
+        return Err(bad(
+            "PASSFOLD_PUBLIC_URL",
+            format!("{text:?} is plain http://, and iPhones only register passes with an https:// web service; use https, or set PASSFOLD_ALLOW_HTTP=1 for development"),
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
@@ -415,11 +445,33 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_public_urls_only_on_loopback_or_when_allowed() -> Result<(), ConfigError> {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            let s = settings(&[("PASSFOLD_PUBLIC_URL", url)])?;
+            assert!(s.plain_http_warning().is_some(), "{url}");
+        }
+        let s = settings(&[
+            ("PASSFOLD_PUBLIC_URL", "http://192.168.1.20:8080"),
+            ("PASSFOLD_ALLOW_HTTP", "1"),
+        ])?;
+        assert!(s.plain_http_warning().is_some());
+        assert!(settings(&[])?.plain_http_warning().is_some());
+        let s = settings(&[("PASSFOLD_PUBLIC_URL", "https://cards.example.com")])?;
+        assert_eq!(s.plain_http_warning(), None);
+        Ok(())
+    }
+
+    #[test]
     fn each_bad_value_names_its_variable() {
         for (var, value) in [
             ("PASSFOLD_BIND", "localhost"),
             ("PASSFOLD_PUBLIC_URL", "cards.example.com"),
             ("PASSFOLD_PUBLIC_URL", "ftp://x"),
+            ("PASSFOLD_PUBLIC_URL", "http://cards.example.com"),
             ("DATABASE_URL", "mysql://x"),
             ("PASSFOLD_LOG_FORMAT", "xml"),
             ("PASSFOLD_DB_POOL_SIZE", "0"),

@@ -30,6 +30,13 @@ pub enum Card {
     GiftCard(Uuid),
 }
 
+/// A changed pass's new `updated_at` (its `Last-Modified`): the time the row is written, not
+/// the transaction's start (`now()`), and never before the previous version's, so a pass's
+/// times grow in commit order (the row lock orders writers of one pass). Also used by the
+/// template CTE and `passfold_record_activity` (migration `commit_ordered_pass_times`).
+pub const NEXT_UPDATED_AT: &str =
+    "GREATEST(clock_timestamp(), updated_at + interval '1 microsecond')";
+
 /// Bumps the pass's update tag and queues its push; returns the pass id.
 pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryResult<Uuid> {
     queue(conn, card, reason, channels())
@@ -55,7 +62,9 @@ fn queue(
         diesel::dsl::sql::<diesel::sql_types::BigInt>("pg_current_xact_id()::text::bigint");
     let changes = (
         passes::update_tag.eq(next_tag),
-        passes::updated_at.eq(diesel::dsl::now),
+        passes::updated_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+            NEXT_UPDATED_AT,
+        )),
     );
     let returning = (passes::id, passes::merchant_id);
     let (pass_id, merchant_id): (Uuid, Uuid) = match card {

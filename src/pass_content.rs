@@ -135,9 +135,11 @@ impl PassContent {
         })
     }
 
-    /// When the pass last changed: its own data or its template, whichever is later.
+    /// When the pass last changed. A template change moves the `updated_at` of every pass
+    /// built from it in the same transaction (with the database's clock, like every other
+    /// change), so the template's own time (the app's clock) is not needed.
     pub fn last_modified(&self) -> DateTime<Utc> {
-        self.pass.updated_at.max(self.template.updated_at)
+        self.pass.updated_at
     }
 
     /// Changes whenever what the pass shows may have changed.

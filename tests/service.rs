@@ -331,6 +331,20 @@ fn bad_configuration_stops_the_start_with_one_line_naming_the_variable() {
 }
 
 #[test]
+fn a_plain_http_public_url_off_loopback_is_refused_and_says_why() {
+    let service = Service::new(None);
+    let line = one_line_failure(
+        service
+            .command(&["serve"])
+            .env("PASSFOLD_PUBLIC_URL", "http://cards.example.com"),
+    );
+    assert!(line.contains("PASSFOLD_PUBLIC_URL"), "{line}");
+    assert!(line.contains("https"), "{line}");
+    assert!(line.contains("PASSFOLD_ALLOW_HTTP=1"), "{line}");
+    cleanup(&service);
+}
+
+#[test]
 fn pass_render_signs_a_pass_from_a_template_folder_without_the_server() {
     let service = Service::new(None);
     let data = service.data_dir.join("sample.json");

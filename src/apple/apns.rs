@@ -85,6 +85,12 @@ impl ApnsClient {
             if attempt > 0 {
                 tokio::time::sleep(BACKOFF * 4u32.pow(attempt - 1)).await;
             }
+            // Wallet's update push (Wallet Developer Guide, "Updating a Pass"): the payload is
+            // an empty JSON dictionary and the topic is the pass type identifier. The push
+            // type must match the payload (APNs, "Sending notification requests to APNs"):
+            // an empty payload shows nothing, so `background`, which APNs accepts only with
+            // priority 5. Priority 5 pushes may be grouped and delivered in bursts; what the
+            // customer sees (changeMessage) comes with the pass fetched afterwards.
             let sent = self
                 .http
                 .post(format!("{}/3/device/{token}", self.base))

@@ -54,11 +54,24 @@ struct PassJson<'a> {
     locations: Vec<Location>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration_date: Option<&'a str>,
+    /// Read by iOS 17 and earlier; iOS 18 deprecates it for `relevantDates`.
     #[serde(skip_serializing_if = "Option::is_none")]
     relevant_date: Option<&'a str>,
+    /// iOS 18+ (Wallet Passes reference, `Pass.RelevantDates`): intervals (`startDate`,
+    /// `endDate`) or moments. A template names one moment: written as `date` (the key of
+    /// the current reference) and `relevantDate` (the key iOS 18.0 read in an entry).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relevant_dates: Vec<RelevantDate<'a>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     voided: bool,
     store_card: Style,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RelevantDate<'a> {
+    date: &'a str,
+    relevant_date: &'a str,
 }
 
 #[derive(Serialize, Clone)]
@@ -221,11 +234,22 @@ pub fn render(input: &PassInput<'_>) -> RenderedPass {
         }
     }
     if let Some((header, body)) = input.message {
-        // A back field whose change message puts the merchant's note on the lock screen.
+        // A back field whose change message puts the merchant's note on the lock screen
+        // (templates stored before the key was reserved may carry one: it gives way).
+        let reserved = crate::template::validate::RESERVED_FIELD_KEY;
+        for group in [
+            &mut style.header_fields,
+            &mut style.primary_fields,
+            &mut style.secondary_fields,
+            &mut style.auxiliary_fields,
+            &mut style.back_fields,
+        ] {
+            group.retain(|f| f.key != reserved);
+        }
         style.back_fields.insert(
             0,
             Field {
-                key: "merchant_message".into(),
+                key: crate::template::validate::RESERVED_FIELD_KEY.into(),
                 label: Some(header.to_string()),
                 value: serde_json::Value::String(body.to_string()),
                 currency_code: None,
@@ -289,6 +313,15 @@ pub fn render(input: &PassInput<'_>) -> RenderedPass {
         locations,
         expiration_date: t.expiration_date.as_deref(),
         relevant_date: t.relevant_date.as_deref(),
+        relevant_dates: t
+            .relevant_date
+            .as_deref()
+            .map(|date| RelevantDate {
+                date,
+                relevant_date: date,
+            })
+            .into_iter()
+            .collect(),
         voided: input.voided,
         store_card: style,
     };

@@ -4,7 +4,7 @@
 
 use crate::db;
 use crate::models::device::{Registered, Registration, DEVICES_PER_PASS, PASSES_PER_DEVICE};
-use crate::models::pass::{safe_tag_horizon, Pass};
+use crate::models::pass::{renumber_restored_tags, tag_horizon, Pass};
 use crate::pass_content::PassContent;
 use crate::problem::{ApiError, ProblemKind};
 use crate::routes::passes::current_pass;
@@ -170,16 +170,34 @@ pub async fn changed(
             ApiError::bad_request("passesUpdatedSince must be a tag this service gave")
         })?),
     };
-    let (rows, horizon) = db::run(&state.pool, move |conn| {
-        let rows = Registration::changed_since(conn, &device, since)?;
-        Ok((rows, safe_tag_horizon(conn)?))
+    let (rows, since, horizon) = db::run(&state.pool, move |conn| {
+        let mut rows = Registration::changed_since(conn, &device, since)?;
+        let mut horizon = tag_horizon(conn)?;
+        // Tags are transaction ids, and every tag this cluster gave is below `next`. A
+        // `since` at or above it was given by another cluster: the database was restored
+        // from a dump into a new one, whose ids start lower again. Without this the
+        // device would never hear of a change again; it gets all its passes instead.
+        let restored_since = since.is_some_and(|s| s >= horizon.next);
+        let restored_tags = rows.iter().any(|(_, tag)| *tag >= horizon.next);
+        if restored_since || restored_tags {
+            let renumbered = renumber_restored_tags(conn)?;
+            tracing::warn!(
+                renumbered,
+                "update tags above this cluster's transaction ids: the database was restored into a new cluster; devices are sent all their passes"
+            );
+            let since = since.filter(|_| !restored_since);
+            rows = Registration::changed_since(conn, &device, since)?;
+            horizon = tag_horizon(conn)?;
+            return Ok((rows, since, horizon));
+        }
+        Ok((rows, since, horizon))
     })
     .await?;
     let Some(newest) = rows.iter().map(|(_, tag)| *tag).max() else {
         return Ok(HttpResponse::NoContent().finish());
     };
-    // Never past a change that is still being written (see safe_tag_horizon).
-    let last = newest.min(horizon).max(since.unwrap_or(0));
+    // Never past a change that is still being written (see tag_horizon).
+    let last = newest.min(horizon.safe).max(since.unwrap_or(0));
     Ok(HttpResponse::Ok().json(SerialNumbers {
         serial_numbers: rows.into_iter().map(|(serial, _)| serial).collect(),
         last_updated: last.to_string(),
@@ -199,9 +217,13 @@ pub async fn latest(
 ) -> Result<HttpResponse, ApiError> {
     let (pass_type, serial) = path.into_inner();
     our_pass_type(&state, &pass_type)?;
-    let (pass, tenant) = authorized_pass(&req, &state, serial).await?;
+    let (pass, _) = authorized_pass(&req, &state, serial.clone()).await?;
     let token = pass.download_token.clone();
     current_pass(&req, &state, &token, move |conn, app| {
+        // Read again: the version served must be read after current_pass's settled time.
+        let (pass, tenant) = Pass::by_serial(conn, &serial)?
+            .filter(|(p, _)| p.id == pass.id)
+            .ok_or_else(|| ApiError::unauthorized("wrong pass or authentication token"))?;
         Ok(PassContent::load(
             conn,
             &tenant,

@@ -115,11 +115,19 @@ impl Pass {
     }
 }
 
-/// The newest tag it is safe to hand a device: changes whose transactions are still
-/// running have tags at or above the id of their transaction, and must show up in the
-/// device's next query even though they commit after this one. Only this database's
-/// writers matter (a busy neighbour on a shared server must not hold the tag back).
-pub fn safe_tag_horizon(conn: &mut PgConnection) -> QueryResult<i64> {
+/// Where update tags stand now: `safe` is the newest tag it is safe to hand a device;
+/// `next` is the first transaction id not yet given out, above every tag this cluster
+/// ever wrote.
+pub struct TagHorizon {
+    pub safe: i64,
+    pub next: i64,
+}
+
+/// Changes whose transactions are still running have tags at or above the id of their
+/// transaction, and must show up in the device's next query even though they commit after
+/// this one, so `safe` stays below them. Only this database's writers matter (a busy
+/// neighbour on a shared server must not hold the tag back).
+pub fn tag_horizon(conn: &mut PgConnection) -> QueryResult<TagHorizon> {
     #[derive(QueryableByName)]
     struct Horizon {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -149,5 +157,33 @@ pub fn safe_tag_horizon(conn: &mut PgConnection) -> QueryResult<i64> {
         .min()
         .unwrap_or(h.xmax)
         .min(h.xmax);
-    Ok(oldest - 1)
+    Ok(TagHorizon {
+        safe: oldest - 1,
+        next: h.xmax,
+    })
+}
+
+/// After a dump was restored into another cluster, passes keep tags (transaction ids of
+/// the old cluster) above every id the new cluster has given out, and changes made now get
+/// lower ones. Gives such passes the current transaction's id, once, so tags grow again
+/// (devices are told about them once more; their content did not change). Only one caller
+/// at a time does the work; the others find it taken and go on.
+pub fn renumber_restored_tags(conn: &mut PgConnection) -> QueryResult<usize> {
+    /// Advisory lock key: "pftags" in ASCII.
+    const LOCK: i64 = 0x7066_7461_6773;
+    conn.transaction(|conn| {
+        let taken: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "pg_try_advisory_xact_lock({LOCK})"
+        )))
+        .get_result(conn)?;
+        if !taken {
+            return Ok(0);
+        }
+        // Every committed tag of this cluster is below the statement snapshot's xmax.
+        diesel::sql_query(
+            "UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint \
+              WHERE update_tag >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+        )
+        .execute(conn)
+    })
 }

@@ -161,12 +161,13 @@ impl Template {
                 .returning(Template::as_returning())
                 .get_result(conn)?;
             // Every pass built from the template shows the change: new versions, and pushes.
-            diesel::sql_query(
-                "WITH p AS (UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = now() \
+            diesel::sql_query(format!(
+                "WITH p AS (UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = {} \
                              WHERE merchant_id = $1 AND template_id = $2 RETURNING id, merchant_id) \
                  INSERT INTO outbox (merchant_id, pass_id, reason, channel) \
                  SELECT merchant_id, id, 'template', channel FROM p CROSS JOIN unnest($3::text[]) AS c (channel)",
-            )
+                crate::outbox::NEXT_UPDATED_AT
+            ))
             .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
             .bind::<diesel::sql_types::Text, _>(id)
             .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(crate::outbox::channels())

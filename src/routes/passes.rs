@@ -8,6 +8,7 @@ use crate::startup::AppState;
 use actix_web::http::header::{self, HttpDate};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use std::time::SystemTime;
 
 /// The unguessable download link of a pass: the token is the only secret.
@@ -16,7 +17,13 @@ pub fn url(public_url: &str, pass: &Pass) -> String {
 }
 
 /// Whether the client's copy (by `If-None-Match` or `If-Modified-Since`) is current.
-pub(crate) fn not_modified(req: &HttpRequest, etag: &str, last_modified: SystemTime) -> bool {
+/// `last_modified` is `None` while the pass's time may not be handed out yet (see
+/// [`settled`]): then `If-Modified-Since` never matches.
+pub(crate) fn not_modified(
+    req: &HttpRequest,
+    etag: &str,
+    last_modified: Option<SystemTime>,
+) -> bool {
     if let Some(tags) = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -24,6 +31,9 @@ pub(crate) fn not_modified(req: &HttpRequest, etag: &str, last_modified: SystemT
     {
         return tags.split(',').any(|t| t.trim() == etag || t.trim() == "*");
     }
+    let Some(last_modified) = last_modified else {
+        return false;
+    };
     req.headers()
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
@@ -38,6 +48,36 @@ pub(crate) fn not_modified(req: &HttpRequest, etag: &str, last_modified: SystemT
             };
             secs(last_modified) <= secs(since)
         })
+}
+
+/// The earliest `updated_at` any change not yet visible can carry: a change's time is
+/// taken inside its transaction (`outbox::NEXT_UPDATED_AT`), so it is no earlier than that
+/// transaction's start, and transactions not running now start later. Read *before* the
+/// pass, so every version the read misses is at or after it.
+pub(crate) fn settled_before(
+    conn: &mut diesel::PgConnection,
+) -> diesel::QueryResult<DateTime<Utc>> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Settled {
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        at: DateTime<Utc>,
+    }
+    let row: Settled = diesel::sql_query(
+        "SELECT LEAST(statement_timestamp(), min(xact_start)) AS at FROM pg_stat_activity \
+          WHERE datname = current_database() AND pid <> pg_backend_pid() \
+            AND backend_type = 'client backend'",
+    )
+    .get_result(conn)?;
+    Ok(row.at)
+}
+
+/// The `Last-Modified` of a pass last changed at `updated_at`, if it may be handed out:
+/// only once its whole second lies before `settled` (RFC 9110 8.8.2.2), so that no change
+/// still to come can fall into the second it names. Otherwise a change committed within
+/// that second would be answered 304 to a phone holding the older version.
+pub(crate) fn settled(updated_at: DateTime<Utc>, settled: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (settled.timestamp() > updated_at.timestamp()).then_some(updated_at)
 }
 
 /// The current signed pass behind a download link.
@@ -85,36 +125,47 @@ where
         + 'static,
 {
     if let Some(hit) = state.pass_cache.get(token) {
+        // Only passes whose Last-Modified was settled are cached.
         state.metrics.pass_download("cache");
-        return Ok(answer(req, &hit.etag, hit.last_modified.into(), || {
-            hit.bytes.clone()
-        }));
+        return Ok(answer(
+            req,
+            &hit.etag,
+            Some(hit.last_modified.into()),
+            || hit.bytes.clone(),
+        ));
     }
     let generation = state.pass_cache.generation();
     let app = state.clone();
-    let content = db::run(&state.pool, move |conn| load(conn, &app)).await?;
+    let (content, settled_at) = db::run(&state.pool, move |conn| {
+        let settled_at = settled_before(conn)?;
+        Ok((load(conn, &app)?, settled_at))
+    })
+    .await?;
     let etag = content.etag();
-    let last_modified = content.last_modified();
-    if not_modified(req, &etag, last_modified.into()) {
+    let last_modified = settled(content.last_modified(), settled_at);
+    let http_time = last_modified.map(SystemTime::from);
+    if not_modified(req, &etag, http_time) {
         state.metrics.pass_download("not_modified");
-        return Ok(answer(req, &etag, last_modified.into(), Bytes::new));
+        return Ok(answer(req, &etag, http_time, Bytes::new));
     }
     state.metrics.pass_download("built");
     let pass_id = content.pass.id;
     let template = (content.pass.merchant_id, content.pass.template_id.clone());
     let bytes = Bytes::from(build(state, content).await?);
-    state.pass_cache.insert(
-        token,
-        CachedPass {
-            pass_id,
-            template,
-            etag: etag.clone(),
-            last_modified,
-            bytes: bytes.clone(),
-        },
-        generation,
-    );
-    Ok(answer(req, &etag, last_modified.into(), || bytes))
+    if let Some(last_modified) = last_modified {
+        state.pass_cache.insert(
+            token,
+            CachedPass {
+                pass_id,
+                template,
+                etag: etag.clone(),
+                last_modified,
+                bytes: bytes.clone(),
+            },
+            generation,
+        );
+    }
+    Ok(answer(req, &etag, http_time, || bytes))
 }
 
 /// Signs the pass on the blocking pool.
@@ -134,24 +185,29 @@ pub(crate) async fn build(
     })
 }
 
-/// The pass, or 304 when the client's copy is current, with `Last-Modified` and `ETag`.
+/// The pass, or 304 when the client's copy is current, with `ETag` and, once settled,
+/// `Last-Modified`.
 pub(crate) fn answer(
     req: &HttpRequest,
     etag: &str,
-    last_modified: SystemTime,
+    last_modified: Option<SystemTime>,
     bytes: impl FnOnce() -> Bytes,
 ) -> HttpResponse {
-    let last_modified_text = HttpDate::from(last_modified).to_string();
-    if not_modified(req, etag, last_modified) {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag.to_string()))
-            .insert_header((header::LAST_MODIFIED, last_modified_text))
-            .finish();
+    let current = not_modified(req, etag, last_modified);
+    let mut response = if current {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response.insert_header((header::ETAG, etag.to_string()));
+    if let Some(time) = last_modified {
+        response.insert_header((header::LAST_MODIFIED, HttpDate::from(time).to_string()));
     }
-    HttpResponse::Ok()
+    if current {
+        return response.finish();
+    }
+    response
         .content_type("application/vnd.apple.pkpass")
-        .insert_header((header::ETAG, etag.to_string()))
-        .insert_header((header::LAST_MODIFIED, last_modified_text))
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"pass.pkpass\"",

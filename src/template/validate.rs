@@ -30,6 +30,9 @@ const GROUPS: &[(&str, usize)] = &[
     ("auxiliary", 4),
     ("back", 20),
 ];
+/// The key of the back field carrying merchant messages (apple::pass_json): a template's
+/// own field of that key would give the pass two fields with one key.
+pub const RESERVED_FIELD_KEY: &str = "merchant_message";
 const FIELD_KEYS: &[&str] = &["key", "label", "value", "change_message", "text_alignment"];
 const BARCODE_FORMATS: &[&str] = &["qr", "pdf417", "aztec", "code128"];
 const ALIGNMENTS: &[&str] = &["left", "center", "right", "natural"];
@@ -239,7 +242,9 @@ pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, 
                     };
                     c.unknown_keys(f, FIELD_KEYS, &at);
                     if let Some(key) = c.string(f, "key", &at, true, 64) {
-                        if !seen.insert(key.to_string()) {
+                        if key == RESERVED_FIELD_KEY {
+                            c.problem(format!("{at}/key"), format!("{key:?} is reserved: the service writes its own back field of that key for merchant messages"));
+                        } else if !seen.insert(key.to_string()) {
                             c.problem(format!("{at}/key"), format!("duplicate field key {key:?}: keys must be unique across all groups"));
                         }
                     }

@@ -6,6 +6,25 @@ use crate::pass_check::check_pkpass;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// Sends `request` until the answer carries `Last-Modified` (at most ~1 s after the pass's
+/// last change, see routes::passes::settled); each answer is a 200 with a valid pass.
+pub async fn settled_fetch(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let started = std::time::Instant::now();
+    loop {
+        let res = request.try_clone().unwrap().send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        if res.headers().contains_key("last-modified") {
+            return res;
+        }
+        check_pkpass(&res.bytes().await.unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no Last-Modified within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 const T1: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const T2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 
@@ -106,14 +125,8 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    // Last-Modified comes once the second of the pass's last change is over.
+    let res = settled_fetch(app.client.get(&latest).header("authorization", &auth)).await;
     let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
     check_pkpass(&res.bytes().await.unwrap());
     let res = app
@@ -156,18 +169,24 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
     );
 
     // The serial list since the old tag names the pass; the new pass differs, same serial.
-    let res = serials("device1", Some(&tag)).await;
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["serialNumbers"], json!([serial]));
-    assert!(
-        body["lastUpdated"]
-            .as_str()
-            .unwrap()
-            .parse::<i64>()
-            .unwrap()
-            > tag.parse::<i64>().unwrap()
-    );
+    // The new tag may be held back while a worker's transaction (begun before the change's
+    // commit) still runs: the phone asks again and then gets past its old tag.
+    let started = std::time::Instant::now();
+    loop {
+        let res = serials("device1", Some(&tag)).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["serialNumbers"], json!([serial]));
+        let last: i64 = body["lastUpdated"].as_str().unwrap().parse().unwrap();
+        if last > tag.parse::<i64>().unwrap() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the tag never moved"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let res = app
         .client
         .get(&latest)
@@ -455,4 +474,319 @@ async fn pushes_go_out_with_a_pool_of_one_connection() {
         mock.wait_for(T1, 1, Duration::from_secs(10)).await,
         "no push with a pool of one"
     );
+}
+
+/// The member's points as the pass shows them (the loyalty template's first header field).
+fn shown_points(pass: &Value) -> i64 {
+    pass["storeCard"]["headerFields"][0]["value"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() {
+    let app = crate::helpers::spawn_app().await;
+    let m = app.create_merchant("Same Second");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Bo Chen")
+        .await;
+    let member_id = member["id"].as_str().unwrap();
+    let pass = check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    )
+    .pass_json;
+    let latest = app.url(&format!(
+        "/apple/v1/passes/{}/{}",
+        pass["passTypeIdentifier"].as_str().unwrap(),
+        pass["serialNumber"].as_str().unwrap()
+    ));
+    let auth = format!(
+        "ApplePass {}",
+        pass["authenticationToken"].as_str().unwrap()
+    );
+    let purchase = |n: u32| {
+        let path = format!("/api/v1/members/{member_id}/purchases");
+        let (app, key) = (&app, m.pos_key.clone());
+        async move {
+            let res = app
+                .pos(
+                    &path,
+                    &key,
+                    &format!("same-second-{n}"),
+                    &json!({"amount": 1000, "currency": "EUR"}),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    };
+    // Start both changes early in a second, so they likely share it with the fetch between.
+    let into_second = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_millis()
+    };
+    while into_second() > 200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A change, and a phone asking right away with the current second as its time.
+    purchase(1).await;
+    let now = actix_web::http::header::HttpDate::from(std::time::SystemTime::now()).to_string();
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", &auth)
+        .header("if-modified-since", &now)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a change of this second answered 304");
+    // Any Last-Modified handed out now names a second before the change's.
+    let held = res
+        .headers()
+        .get("last-modified")
+        .map(|v| v.to_str().unwrap().to_string());
+    let first = check_pkpass(&res.bytes().await.unwrap()).pass_json;
+    let after_first = app.member_points(&m.pos_key, member_id).await;
+    assert_eq!(shown_points(&first), after_first);
+
+    // Another change within the same second: the phone gets it, never a stale 304.
+    purchase(2).await;
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", &auth)
+        .header("if-modified-since", held.as_deref().unwrap_or(&now))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the second change was answered 304");
+    let second = check_pkpass(&res.bytes().await.unwrap()).pass_json;
+    let after_second = app.member_points(&m.pos_key, member_id).await;
+    assert!(after_second > after_first);
+    assert_eq!(shown_points(&second), after_second);
+
+    // Once the second is over the pass has a Last-Modified, and that one is honoured.
+    let res = settled_fetch(app.client.get(&latest).header("authorization", &auth)).await;
+    let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
+    assert_eq!(
+        shown_points(&check_pkpass(&res.bytes().await.unwrap()).pass_json),
+        after_second
+    );
+    let res = app
+        .client
+        .get(&latest)
+        .header("authorization", &auth)
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+}
+
+/// The folder of PostgreSQL's client programs (pg_dump, pg_restore).
+fn pg_bin() -> std::path::PathBuf {
+    if let Ok(out) = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+    {
+        let dir = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("pg_dump").is_file() {
+            return dir;
+        }
+    }
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("pg_dump").is_file())
+        .collect();
+    versions.sort();
+    versions.pop().expect("pg_dump is installed")
+}
+
+#[tokio::test]
+async fn after_a_restore_into_a_new_cluster_devices_get_their_passes_again() {
+    use diesel::RunQueryDsl;
+    let app = crate::helpers::spawn_app().await;
+    let m = app.create_merchant("Restored");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Cy Dee")
+        .await;
+    let member_id = member["id"].as_str().unwrap().to_string();
+    let pass = check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    )
+    .pass_json;
+    assert_eq!(app.register_device(&pass, "restored-phone", T1).await, 201);
+
+    // Transaction ids in the old cluster well above where a new cluster's restore ends.
+    let mut conn = app.db.connect();
+    diesel::sql_query("SET synchronous_commit = off")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query(
+        "DO $$ BEGIN FOR i IN 1..20000 LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP; END $$",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let buy = |app: String, n: u32| {
+        let path = format!("/api/v1/members/{member_id}/purchases");
+        let key = m.pos_key.clone();
+        async move {
+            let res = reqwest::Client::new()
+                .post(format!("{app}{path}"))
+                .bearer_auth(key)
+                .header("Idempotency-Key", format!("restore-{n}"))
+                .json(&json!({"amount": 1000, "currency": "EUR"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+    };
+    buy(app.address.clone(), 1).await;
+    let changed = |address: String, since: Option<String>| {
+        let url = format!(
+            "{address}/apple/v1/devices/restored-phone/registrations/{}{}",
+            pass["passTypeIdentifier"].as_str().unwrap(),
+            since
+                .map(|s| format!("?passesUpdatedSince={s}"))
+                .unwrap_or_default()
+        );
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    let res = changed(app.address.clone(), None).await;
+    assert_eq!(res.status(), 200);
+    let old_tag = res.json::<Value>().await.unwrap()["lastUpdated"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(old_tag.parse::<i64>().unwrap() > 20000);
+    assert_eq!(
+        changed(app.address.clone(), Some(old_tag.clone()))
+            .await
+            .status(),
+        204
+    );
+
+    // Dump, and restore into a freshly initialised cluster.
+    let started = std::time::Instant::now();
+    let dump = app.db.url.clone();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("restore-{}", uuid::Uuid::new_v4().simple()));
+    let bin = pg_bin();
+    let dump_file = std::env::temp_dir().join(format!("{}.dump", uuid::Uuid::new_v4().simple()));
+    let status = std::process::Command::new(bin.join("pg_dump"))
+        .args(["-Fc", "-f"])
+        .arg(&dump_file)
+        .arg(&dump)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_dump");
+    let cluster = passfold::db::cluster::LocalCluster::start(&dir, None).unwrap();
+    let restored_url = cluster.database_url();
+    let status = std::process::Command::new(bin.join("pg_restore"))
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "-d",
+        ])
+        .arg(&restored_url)
+        .arg(&dump_file)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_restore");
+    let _ = std::fs::remove_file(&dump_file);
+    eprintln!("dump, new cluster and restore: {:?}", started.elapsed());
+
+    // The app on the restored database.
+    let mut settings = crate::helpers::test_settings(&app.db);
+    settings.database_url = Some(restored_url.clone());
+    let pool = passfold::db::build_pool(&restored_url, 4).unwrap();
+    let restored = passfold::startup::Application::build(settings, pool).unwrap();
+    let address = format!("http://127.0.0.1:{}", restored.port());
+    tokio::spawn(restored.run_until_stopped());
+
+    // The phone's tag is above every id the new cluster gave: it gets its pass again,
+    // with a tag of the new cluster.
+    let res = changed(address.clone(), Some(old_tag.clone())).await;
+    assert_eq!(res.status(), 200, "the restored service ignored the phone");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["serialNumbers"], json!([pass["serialNumber"]]));
+    let new_tag = body["lastUpdated"].as_str().unwrap().to_string();
+    assert!(new_tag.parse::<i64>().unwrap() < old_tag.parse::<i64>().unwrap());
+    // Tags grow again from there: once nothing is new (the tag may be held back while a
+    // transaction runs), a change shows up.
+    let mut tag = new_tag;
+    let started = std::time::Instant::now();
+    loop {
+        let res = changed(address.clone(), Some(tag.clone())).await;
+        if res.status() == 204 {
+            break;
+        }
+        assert_eq!(res.status(), 200);
+        tag = res.json::<Value>().await.unwrap()["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "tags never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let new_tag = tag;
+    buy(address.clone(), 2).await;
+    let res = changed(address.clone(), Some(new_tag.clone())).await;
+    assert_eq!(res.status(), 200, "a change after the restore did not show");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["serialNumbers"], json!([pass["serialNumber"]]));
+    assert!(
+        body["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > new_tag.parse::<i64>().unwrap()
+    );
+    // And the phone fetches the changed pass from the restored service.
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{address}/apple/v1/passes/{}/{}",
+            pass["passTypeIdentifier"].as_str().unwrap(),
+            pass["serialNumber"].as_str().unwrap()
+        ))
+        .header(
+            "authorization",
+            format!(
+                "ApplePass {}",
+                pass["authenticationToken"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let fetched = check_pkpass(&res.bytes().await.unwrap()).pass_json;
+    let mut restored_conn =
+        <diesel::PgConnection as diesel::Connection>::establish(&restored_url).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Points {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        points: i64,
+    }
+    let points: Points = diesel::sql_query("SELECT points::bigint AS points FROM members")
+        .get_result(&mut restored_conn)
+        .unwrap();
+    assert_eq!(shown_points(&fetched), points.points);
+    drop(restored_conn);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -683,6 +683,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "voided",
     "expirationDate",
     "relevantDate",
+    "relevantDates",
     "locations",
     "beacons",
     "maxDistance",
@@ -803,6 +804,33 @@ fn check_pass_json(data: &[u8]) -> Value {
                 fail(format!(
                     "pass.json: {key} is {s:?}, expected a W3C date-time with a time zone \
                      (e.g. 2026-01-31T18:00:00+01:00)"
+                ));
+            }
+        }
+    }
+
+    // iOS 18+: Pass.RelevantDates entries, each a moment (`date`; iOS 18.0 read
+    // `relevantDate`) or an interval (`startDate` with `endDate`), all W3C date-times.
+    if let Some(entries) = pass.get("relevantDates") {
+        for (i, entry) in expect_array("relevantDates", entries).iter().enumerate() {
+            let path = format!("relevantDates[{i}]");
+            let entry = expect_object(&path, entry);
+            for (key, value) in entry {
+                if !["date", "relevantDate", "startDate", "endDate"].contains(&key.as_str()) {
+                    fail(format!("pass.json: unknown key {key:?} in {path}"));
+                }
+                let s = expect_str(&format!("{path}.{key}"), value);
+                if !is_w3c_date_time(s) {
+                    fail(format!(
+                        "pass.json: {path}.{key} is {s:?}, expected a W3C date-time"
+                    ));
+                }
+            }
+            let moment = entry.contains_key("date") || entry.contains_key("relevantDate");
+            let interval = entry.contains_key("startDate") && entry.contains_key("endDate");
+            if moment == interval {
+                fail(format!(
+                    "pass.json: {path} must be either a date or a startDate/endDate interval"
                 ));
             }
         }

@@ -105,8 +105,7 @@ async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304(
     let gan = card["gan"].as_str().unwrap();
 
     let url = card["apple_pass_url"].as_str().unwrap();
-    let res = app.client.get(url).send().await.unwrap();
-    assert_eq!(res.status(), 200);
+    let res = crate::apple_web_service::settled_fetch(app.client.get(url)).await;
     let etag = res.headers()["etag"].to_str().unwrap().to_string();
     let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
     let checked = check_pkpass(&res.bytes().await.unwrap());
@@ -254,8 +253,9 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
     let balance_of = |bytes: &[u8]| {
         field(&check_pkpass(bytes).pass_json, "headerFields", "balance")["value"].clone()
     };
-    // Give the listener a moment to connect, then fill the cache and hit it.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Give the listener a moment to connect and the pass's Last-Modified time to settle
+    // (only settled passes are cached), then fill the cache and hit it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
     assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
     let metrics = app
@@ -293,4 +293,104 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+}
+
+/// The example loyalty template's document and images, as an API request carries them.
+fn example_template() -> (Value, serde_json::Map<String, Value>) {
+    use base64::Engine;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pass-templates/loyalty-default");
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("template.json")).unwrap()).unwrap();
+    let mut images = serde_json::Map::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".png") {
+            images.insert(
+                name,
+                json!(
+                    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&path).unwrap())
+                ),
+            );
+        }
+    }
+    (doc, images)
+}
+
+#[tokio::test]
+async fn template_dates_reach_pass_json_and_the_message_key_is_reserved() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Dates");
+    let (mut doc, images) = example_template();
+    doc["relevant_date"] = json!("2030-06-01T09:00:00+02:00");
+    doc["expiration_date"] = json!("2030-12-31T23:59:00+02:00");
+    let res = app
+        .post_json(
+            "/api/v1/templates",
+            &m.admin_key,
+            &json!({"id": "dated", "template": doc, "images": images}),
+        )
+        .await;
+    TestApp::expect_json(res, 201).await;
+    let program = app.create_program(&m.admin_key, "dated").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Di Eve")
+        .await;
+    let pass = check_pkpass(
+        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
+            .await,
+    )
+    .pass_json;
+    assert_eq!(pass["relevantDate"], "2030-06-01T09:00:00+02:00");
+    assert_eq!(
+        pass["relevantDates"],
+        json!([{"date": "2030-06-01T09:00:00+02:00", "relevantDate": "2030-06-01T09:00:00+02:00"}])
+    );
+    assert_eq!(pass["expirationDate"], "2030-12-31T23:59:00+02:00");
+
+    // Without dates, neither key is written.
+    let plain = check_pkpass(
+        &app.download_pass(
+            app.enroll(
+                &m.pos_key,
+                app.create_program(&m.admin_key, "loyalty-default").await["id"]
+                    .as_str()
+                    .unwrap(),
+                "Fay Gee",
+            )
+            .await["apple_pass_url"]
+                .as_str()
+                .unwrap(),
+        )
+        .await,
+    )
+    .pass_json;
+    assert!(plain.get("relevantDates").is_none() && plain.get("expirationDate").is_none());
+
+    // The service's own message field key is refused, naming the field.
+    let (mut doc, images) = example_template();
+    doc["fields"]["back"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "merchant_message", "label": "Note", "value": "hello"}));
+    let at = doc["fields"]["back"].as_array().unwrap().len() - 1;
+    let res = app
+        .post_json(
+            "/api/v1/templates",
+            &m.admin_key,
+            &json!({"id": "clash", "template": doc, "images": images}),
+        )
+        .await;
+    let body = assert_problem(res, 422, "validation").await;
+    let problem = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["pointer"] == format!("/template/fields/back/{at}/key"))
+        .unwrap_or_else(|| panic!("no problem names the field: {body}"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("merchant_message"));
 }
