@@ -1,14 +1,21 @@
 //! The Google Wallet side of the outbox: claims `google` rows with `FOR UPDATE SKIP
 //! LOCKED`, builds each changed pass's class and object from the same content as the Apple
-//! pass, and writes them over REST, deleting the rows in the claiming transaction. Google
-//! outages are retried later with growing delays; refusals are logged and not retried.
+//! pass, and writes them over REST, deleting the rows in the claiming transaction.
+//!
+//! A pass's queued changes are coalesced: all its rows (retries waiting included) become one
+//! patch with the state read after they were claimed, and a per-pass advisory lock keeps two
+//! processes from sending one pass's states out of order. The latest state is never dropped:
+//! Google outages are retried with delays growing to about 17 minutes, for as long as they
+//! last, and a 429 waits out its `Retry-After` without counting as an attempt. Refusals are
+//! logged and not retried. Every object written is recorded in `google_objects`, so save
+//! links can carry its id alone.
 
 use crate::db::{DbPool, Tenant};
 use crate::google::objects::{class_for, object_for};
 use crate::google::rest::{GoogleClient, GoogleError};
 use crate::models::Pass;
 use crate::pass_content::{PassContent, TemplateCache};
-use crate::schema::{google_notifications, outbox};
+use crate::schema::{google_notifications, google_objects, outbox};
 use chrono::Utc;
 use diesel::prelude::*;
 use futures_util::stream::{self, StreamExt};
@@ -18,8 +25,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-const BATCH: i64 = 500;
-const IN_FLIGHT: usize = 50;
+const BATCH: i64 = 200;
+/// More at once would only wait longer for the rate limit's tokens.
+const IN_FLIGHT: usize = 20;
 const IDLE: Duration = Duration::from_millis(100);
 /// Notifications Google shows per pass in 24 hours.
 const NOTIFICATIONS_PER_DAY: i64 = 3;
@@ -114,6 +122,10 @@ fn sync_batch(
         if rows.is_empty() {
             return Ok(0);
         }
+        let rows = coalesce(conn, rows)?;
+        if rows.is_empty() {
+            return Ok(0); // another process is sending them
+        }
         let mut passes: HashMap<Uuid, (Uuid, i32, chrono::DateTime<Utc>)> = HashMap::new();
         let mut matters: std::collections::HashSet<Uuid> = Default::default();
         let mut messages: std::collections::HashSet<Uuid> = Default::default();
@@ -205,6 +217,11 @@ fn sync_batch(
         );
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?;
+        let written: Vec<Uuid> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(id, _)| *id)
+            .collect();
         for (pass_id, result) in results {
             let (merchant, attempts, created) = passes[&pass_id];
             match result {
@@ -215,17 +232,103 @@ fn sync_batch(
                 }
                 Ok(false) => {}
                 Err(GoogleError::Refused { .. }) => {}
+                Err(GoogleError::RateLimited(wait)) => {
+                    let reason = reasons.get(&pass_id).copied().unwrap_or("retry");
+                    requeue(conn, merchant, pass_id, reason, created, attempts, wait)?;
+                }
                 Err(GoogleError::Transient(why)) => {
                     let reason = reasons.get(&pass_id).copied().unwrap_or("retry");
-                    if crate::outbox::retry_later(conn, "google", merchant, pass_id, reason, created, attempts)? {
-                        tracing::warn!(%pass_id, reason = %why, "Google Wallet unavailable; the update will be retried");
+                    let attempt = attempts + 1;
+                    let delay = Duration::from_secs(2u64.pow(attempt.clamp(1, 10) as u32));
+                    requeue(conn, merchant, pass_id, reason, created, attempt, delay)?;
+                    if attempt >= crate::outbox::MAX_ATTEMPTS {
+                        tracing::error!(%pass_id, attempt, reason = %why, "Google Wallet keeps failing; the update will be retried");
                     } else {
-                        tracing::error!(%pass_id, reason = %why, "giving up on a Google Wallet update");
+                        tracing::warn!(%pass_id, reason = %why, "Google Wallet unavailable; the update will be retried");
                     }
                 }
             }
         }
+        if !written.is_empty() {
+            let rows: Vec<_> = written.iter().map(|id| google_objects::pass_id.eq(*id)).collect();
+            diesel::insert_into(google_objects::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
         Ok(rows.len())
     })?;
     Ok(claimed)
+}
+
+type Row = (i64, Uuid, Uuid, i32, chrono::DateTime<Utc>, String);
+
+/// Keeps the claimed rows of the passes this process may send now (another process holds
+/// the others: their rows stay queued) and adds those passes' rows still waiting for a
+/// retry, which the state about to be sent makes redundant.
+fn coalesce(conn: &mut PgConnection, rows: Vec<Row>) -> QueryResult<Vec<Row>> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let mut ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // Held to the end of the claiming transaction, i.e. until the states are sent.
+    let locked: std::collections::HashSet<Uuid> = diesel::sql_query(
+        "SELECT id FROM unnest($1::uuid[]) AS t(id) \
+         WHERE pg_try_advisory_xact_lock(hashtext('passfold.google_sync'), hashtext(id::text))",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
+    .load::<Locked>(conn)?
+    .into_iter()
+    .map(|l| l.id)
+    .collect();
+    let claimed: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let mut kept: Vec<Row> = rows.into_iter().filter(|r| locked.contains(&r.1)).collect();
+    let locked: Vec<Uuid> = locked.into_iter().collect();
+    let waiting: Vec<Row> = outbox::table
+        .filter(outbox::channel.eq("google"))
+        .filter(outbox::pass_id.eq_any(&locked))
+        .filter(outbox::id.ne_all(&claimed))
+        .for_update()
+        .skip_locked()
+        .select((
+            outbox::id,
+            outbox::pass_id,
+            outbox::merchant_id,
+            outbox::attempts,
+            outbox::created_at,
+            outbox::reason,
+        ))
+        .load(conn)?;
+    kept.extend(waiting);
+    Ok(kept)
+}
+
+/// Queues a pass's change again after `delay`. Unlike Apple's, Google's changes are never
+/// given up: what a card shows must catch up once Google answers again.
+fn requeue(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    pass_id: Uuid,
+    reason: &str,
+    created_at: chrono::DateTime<Utc>,
+    attempts: i32,
+    delay: Duration,
+) -> QueryResult<()> {
+    let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::merchant_id.eq(merchant_id),
+            outbox::pass_id.eq(pass_id),
+            outbox::reason.eq(reason),
+            outbox::channel.eq("google"),
+            outbox::created_at.eq(created_at),
+            outbox::available_at.eq(Utc::now() + delay),
+            outbox::attempts.eq(attempts),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
