@@ -45,7 +45,9 @@
 //! error shape `{"error": {"code": N, "message": "...", "errors": [...], "status": "..."}}`:
 //!
 //! 1. A failure queued with [`GoogleMock::fail_next`] answers its status (500 `INTERNAL`, 429
-//!    `RESOURCE_EXHAUSTED`, 503 `UNAVAILABLE`, ...) before anything else is looked at.
+//!    `RESOURCE_EXHAUSTED`, 503 `UNAVAILABLE`, ...) before anything else is looked at;
+//!    [`GoogleMock::rate_limit_next`] queues 429s that carry `Retry-After`. Every answer's time
+//!    is recorded ([`Call::at`], [`GoogleMock::max_requests_per_second`]).
 //! 2. `Authorization: Bearer <token>` must carry a token this mock issued and that has not
 //!    expired (or been expired with [`GoogleMock::expire_tokens`]), else 401 `UNAUTHENTICATED`.
 //! 3. Unknown path or method: 404 `NOT_FOUND`.
