@@ -535,3 +535,105 @@ async fn under_429s_every_card_reaches_its_latest_state_within_the_rate() {
         mock.requests()
     );
 }
+
+/// A change waiting for its retry and a newer change of the same card become one patch with
+/// the newest state: the waiting row goes with it, nothing is sent again later.
+#[tokio::test]
+async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
+    use diesel::prelude::*;
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Coalesce");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let member_id = member["id"].as_str().unwrap().to_string();
+    let id = format!(
+        "{}.pass_{}",
+        mock.issuer_id,
+        member["serial"].as_str().unwrap()
+    );
+    let queued = || {
+        let mut conn = app.db.connect();
+        diesel::sql_query("SELECT 1 FROM outbox WHERE channel = 'google'")
+            .execute(&mut conn)
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while queued() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sync never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let purchase = |key: &'static str| {
+        let (app, m, member_id) = (&app, &m, member_id.clone());
+        async move {
+            let res = app
+                .pos(
+                    &format!("/api/v1/members/{member_id}/purchases"),
+                    &m.pos_key,
+                    key,
+                    &json!({"amount": 1000, "currency": "EUR"}),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    };
+    // Google fails every try of the first change: it waits for its retry.
+    mock.fail_next(4, 503);
+    purchase("c-1").await;
+    assert!(
+        mock.wait_until(
+            |g| g.rejected().iter().filter(|r| r.0 == 503).count() == 4,
+            Duration::from_secs(10)
+        )
+        .await
+    );
+    let waiting = std::time::Instant::now();
+    while queued() == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(2),
+            "no retry queued"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let patches_before = mock
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with(&id) && c.status == 200)
+        .count();
+    purchase("c-2").await;
+    let points = app.member_points(&m.pos_key, &member_id).await;
+    let oid = id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g
+                .stored("loyaltyObject", &oid)
+                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    // Before the retry (2 s after the failure) was due, nothing is queued any more.
+    let mut left = queued();
+    while left > 0 && waiting.elapsed() < Duration::from_millis(1_500) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        left = queued();
+    }
+    assert_eq!(left, 0, "the waiting retry went with the newer change");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let patches = mock
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with(&id) && c.status == 200)
+        .count();
+    assert_eq!(patches - patches_before, 1, "one patch for both changes");
+}
