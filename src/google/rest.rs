@@ -3,8 +3,9 @@
 //! when their template changes (one request per class at a time), objects patched
 //! (inserted when Google has none yet). Every request waits for a token of one bucket per
 //! issuer and process (`PASSFOLD_GOOGLE_REQUESTS_PER_SECOND`). A 429 stops the bucket for
-//! its `Retry-After` and is retried without counting as a failed attempt; 5xx are retried
-//! with backoff; other refusals are returned with Google's message.
+//! its `Retry-After` and is returned as [`GoogleError::RateLimited`], which the sync queues
+//! again without counting a failed attempt; 5xx are retried with backoff; other refusals
+//! are returned with Google's message.
 
 use super::objects::{GoogleClass, GoogleObject};
 use super::GoogleIssuer;
@@ -26,8 +27,10 @@ const _: () = assert!(BURST >= 2.0);
 /// The wait a 429 without `Retry-After` costs, and the most any `Retry-After` is believed.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// How long one call keeps waiting out 429s before the sync worker queues it for later.
-const RATE_LIMITED_PATIENCE: Duration = Duration::from_secs(30);
+/// The longest a sync request waits for its turn before its change is queued for later:
+/// the sync holds its claiming transaction meanwhile, and long transactions hold back the
+/// Apple web service's tag horizon.
+const BACKGROUND_WAIT: Duration = Duration::from_secs(2);
 /// The longest an interactive request (a save link's insert) waits for its turn.
 const INTERACTIVE_WAIT: Duration = Duration::from_secs(1);
 const INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,16 +80,16 @@ impl RateLimit {
         Duration::from_secs_f64((1.0 + reserve - b.tokens) / self.rate)
     }
 
-    /// Waits for a token; false when it would take longer than `patience`.
-    async fn acquire(&self, interactive: bool, patience: Option<Duration>) -> bool {
+    /// Waits for a token; the wait still ahead when it would take longer than `patience`.
+    async fn acquire(&self, interactive: bool, patience: Duration) -> Result<(), Duration> {
         let started = Instant::now();
         loop {
             let wait = self.try_take(if interactive { 0.0 } else { 1.0 });
             if wait.is_zero() {
-                return true;
+                return Ok(());
             }
-            if patience.is_some_and(|p| started.elapsed() + wait > p) {
-                return false;
+            if started.elapsed() + wait > patience {
+                return Err(wait);
             }
             tokio::time::sleep(wait).await;
         }
@@ -181,6 +184,11 @@ impl GoogleClient {
         &self.issuer
     }
 
+    /// The configured request rate, which sizes the sync's batches.
+    pub fn requests_per_second(&self) -> u32 {
+        self.limit.rate as u32
+    }
+
     async fn access_token(&self, renew: bool) -> Result<String, GoogleError> {
         let mut cached = self.token.lock().await;
         if let Some((token, expires)) = cached.as_ref() {
@@ -263,22 +271,21 @@ impl GoogleClient {
     ) -> Result<(u16, Value), GoogleError> {
         let interactive = urgency == Urgency::Interactive;
         let attempts = if interactive { 1 } else { ATTEMPTS };
-        let started = Instant::now();
         let mut last = String::new();
         let mut renew = false;
-        let mut attempt = 0;
-        while attempt < attempts {
+        for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(BACKOFF * 3u32.pow(attempt - 1)).await;
             }
-            attempt += 1;
             let token = self.access_token(renew).await?;
             renew = false;
-            let patience = interactive.then_some(INTERACTIVE_WAIT);
-            if !self.limit.acquire(interactive, patience).await {
-                return Err(GoogleError::Transient(
-                    "over this process's request rate".into(),
-                ));
+            let patience = if interactive {
+                INTERACTIVE_WAIT
+            } else {
+                BACKGROUND_WAIT
+            };
+            if let Err(wait) = self.limit.acquire(interactive, patience).await {
+                return Err(GoogleError::RateLimited(wait));
             }
             let mut request = self
                 .http
@@ -297,14 +304,11 @@ impl GoogleClient {
             };
             let status = res.status().as_u16();
             if status == 429 {
+                // Everyone waits out Retry-After; this change is queued for after it,
+                // which the sync does not count as a failed attempt.
                 let wait = retry_after(&res);
                 self.limit.pause(wait);
-                if interactive || started.elapsed() + wait > RATE_LIMITED_PATIENCE {
-                    return Err(GoogleError::RateLimited(wait));
-                }
-                // Not a failed attempt: the bucket waits out Retry-After before the next.
-                attempt -= 1;
-                continue;
+                return Err(GoogleError::RateLimited(wait));
             }
             let answer: Value = res.json().await.unwrap_or(Value::Null);
             match status {

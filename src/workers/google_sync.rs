@@ -25,9 +25,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-const BATCH: i64 = 200;
-/// More at once would only wait longer for the rate limit's tokens.
-const IN_FLIGHT: usize = 20;
+/// Rows claimed at once, per request a second allowed: a batch's transaction stays open
+/// while its requests are sent, so it is kept to about two seconds of the rate limit.
+const BATCH_PER_RATE: i64 = 2;
 const IDLE: Duration = Duration::from_millis(100);
 /// Notifications Google shows per pass in 24 hours.
 const NOTIFICATIONS_PER_DAY: i64 = 3;
@@ -91,7 +91,7 @@ pub async fn run(
             }
         };
         let wait = match claimed as i64 {
-            n if n >= BATCH => Duration::ZERO,
+            n if n >= batch_size(&google) => Duration::ZERO,
             0 => IDLE,
             _ => Duration::from_millis(50),
         };
@@ -114,7 +114,7 @@ fn sync_batch(
             .filter(outbox::channel.eq("google"))
             .filter(outbox::available_at.le(diesel::dsl::now))
             .order(outbox::id.asc())
-            .limit(BATCH)
+            .limit(batch_size(google))
             .for_update()
             .skip_locked()
             .select((outbox::id, outbox::pass_id, outbox::merchant_id, outbox::attempts, outbox::created_at, outbox::reason))
@@ -212,7 +212,8 @@ fn sync_batch(
                     };
                     (pass_id, result)
                 })
-                .buffer_unordered(IN_FLIGHT)
+                // More at once would only wait longer for the rate limit's tokens.
+                .buffer_unordered(google.requests_per_second().clamp(1, 20) as usize)
                 .collect(),
         );
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
@@ -259,6 +260,10 @@ fn sync_batch(
         Ok(rows.len())
     })?;
     Ok(claimed)
+}
+
+fn batch_size(google: &GoogleClient) -> i64 {
+    (i64::from(google.requests_per_second()) * BATCH_PER_RATE).clamp(4, 200)
 }
 
 type Row = (i64, Uuid, Uuid, i32, chrono::DateTime<Utc>, String);
