@@ -637,3 +637,77 @@ async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
         .count();
     assert_eq!(patches - patches_before, 1, "one patch for both changes");
 }
+
+/// A template's own Google images (`google_logo.png`, `google_hero.png`) become the class's
+/// logo and hero image; without them the Apple icon and strip stand in.
+#[tokio::test]
+async fn google_images_of_a_template_become_the_class_logo_and_hero() {
+    use diesel::prelude::*;
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Images");
+    // Stored as the template images another part of the service validates and uploads.
+    let mut conn = app.db.connect();
+    diesel::sql_query(
+        "INSERT INTO template_images (merchant_id, template_id, file_name, data)
+         SELECT merchant_id, template_id, f, data FROM template_images,
+                unnest(ARRAY['google_logo.png', 'google_hero.png']) AS f
+         WHERE merchant_id = $1 AND template_id = 'loyalty-default' AND file_name = 'icon@3x.png'",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(m.id)
+    .execute(&mut conn)
+    .unwrap();
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let object = save_link_claims(member["google_save_url"].as_str().unwrap())["payload"]
+        ["loyaltyObjects"][0]
+        .clone();
+    let class = mock
+        .stored("loyaltyClass", object["classId"].as_str().unwrap())
+        .unwrap();
+    let uri = |image: &str| {
+        class[image]["sourceUri"]["uri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        uri("programLogo").ends_with("/loyalty-default/1/google_logo.png"),
+        "{class}"
+    );
+    assert!(
+        uri("heroImage").ends_with("/loyalty-default/1/google_hero.png"),
+        "{class}"
+    );
+    let logo = app.client.get(uri("programLogo")).send().await.unwrap();
+    assert_eq!(logo.status(), 200, "the logo's URL serves it");
+
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 1000).await;
+    let card_object = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
+        ["giftCardObjects"][0]
+        .clone();
+    let card_class = mock
+        .stored("giftCardClass", card_object["classId"].as_str().unwrap())
+        .unwrap();
+    let card_uri = |image: &str| {
+        card_class[image]["sourceUri"]["uri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        card_uri("programLogo").ends_with("/icon@3x.png"),
+        "{card_class}"
+    );
+    assert!(
+        card_uri("heroImage").ends_with("/strip@3x.png"),
+        "{card_class}"
+    );
+}
