@@ -6,7 +6,8 @@
 //! patch with the state read after they were claimed, and a per-pass advisory lock keeps two
 //! processes from sending one pass's states out of order. The latest state is never dropped:
 //! Google outages are retried with delays growing to about 17 minutes, for as long as they
-//! last, and a 429 waits out its `Retry-After` without counting as an attempt. Refusals are
+//! last, and a 429 queues the change again after its `Retry-After` without counting as an
+//! attempt. Batches are kept to about two seconds of the rate limit. Refusals are
 //! logged and not retried. Every object written is recorded in `google_objects`, so save
 //! links can carry its id alone.
 
