@@ -48,6 +48,8 @@ pub struct GoogleSettings {
     pub api_url: String,
     pub token_url: String,
     pub callback_keys_url: String,
+    /// Wallet API requests this process sends per second (Google allows 20 per issuer).
+    pub requests_per_second: u32,
 }
 
 /// Where pushes go (contract: `APNS_URL`, `APNS_CA_FILE`).
@@ -349,6 +351,8 @@ fn parse_google(get: &impl Fn(&str) -> Option<String>) -> Result<GoogleSettings,
             "GOOGLE_CALLBACK_KEYS_URL",
             "https://pay.google.com/gp/m/issuer/keys",
         )?,
+        requests_per_second: parse_number(get, "PASSFOLD_GOOGLE_REQUESTS_PER_SECOND", 15, 1, 1000)?
+            as u32,
     })
 }
 

@@ -89,6 +89,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    google_objects (pass_id) {
+        pass_id -> Uuid,
+        inserted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (merchant_id, key) {
         merchant_id -> Uuid,
         key -> Text,
@@ -286,6 +293,7 @@ diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
 diesel::joinable!(google_installs -> passes (pass_id));
 diesel::joinable!(google_notifications -> passes (pass_id));
+diesel::joinable!(google_objects -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
 diesel::joinable!(link_opens -> members (referrer_id));
 diesel::joinable!(link_opens -> programs (program_id));
@@ -314,6 +322,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     google_callbacks,
     google_installs,
     google_notifications,
+    google_objects,
     idempotency_keys,
     join_attempts,
     link_opens,

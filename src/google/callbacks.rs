@@ -1,7 +1,10 @@
-//! Google Wallet's save and delete callbacks, signed with the `ECv2SigningOnly` protocol:
+//! Google Wallet's save and delete callbacks, signed with the `ECv2SigningOnly` protocol
+//! as Google's recipient library (Tink's `PaymentMethodTokenRecipient`) verifies them:
 //! Google's root keys (fetched from `GOOGLE_CALLBACK_KEYS_URL`, cached for an hour) sign
-//! an intermediate key, which signs the message for sender `GooglePayPasses` and recipient
-//! the issuer id. Every length-prefixed piece is checked before the message is believed.
+//! the intermediate key over `sender || protocol || signedKey`, and the intermediate key
+//! signs `sender || recipient || protocol || signedMessage`, with the one sender id
+//! `GooglePayPasses` in both and the issuer id as recipient. Each piece is prefixed by its
+//! 4-byte little-endian length.
 
 use base64::Engine;
 use openssl::ecdsa::EcdsaSig;
@@ -14,6 +17,12 @@ use tokio::sync::Mutex;
 const PROTOCOL: &str = "ECv2SigningOnly";
 const SENDER: &str = "GooglePayPasses";
 const KEYS_TTL: Duration = Duration::from_secs(3600);
+/// Signatures over the intermediate key a callback may carry: Google sends one per root
+/// key in use (one or two around a rotation). More is refused before any is checked, so
+/// no request can buy unbounded signature checks.
+pub const MAX_SIGNATURES: usize = 4;
+/// Largest callback body read; Google's are about 2 KB.
+pub const MAX_BODY: usize = 64 * 1024;
 
 /// A verified callback.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,14 +116,19 @@ pub fn verify(roots: &[PKey<Public>], issuer_id: &str, body: &[u8]) -> Result<Ca
             envelope.protocol_version
         ));
     }
+    let signatures = &envelope.intermediate_signing_key.signatures;
+    if signatures.is_empty() || signatures.len() > MAX_SIGNATURES {
+        return Err(format!(
+            "{} signatures over the intermediate key (1 to {MAX_SIGNATURES} accepted)",
+            signatures.len()
+        ));
+    }
     let key_signed = length_prefixed(&[
-        "Google",
+        SENDER,
         PROTOCOL,
         &envelope.intermediate_signing_key.signed_key,
     ]);
-    let by_root = envelope
-        .intermediate_signing_key
-        .signatures
+    let by_root = signatures
         .iter()
         .any(|s| roots.iter().any(|root| verifies(root, &key_signed, s)));
     if !by_root {
@@ -182,11 +196,12 @@ impl RootKeyCache {
             .keys
             .iter()
             .filter(|k| k.protocol_version == PROTOCOL)
+            // Google's recipient library refuses root keys without an expiration too.
             .filter(|k| {
                 k.key_expiration
                     .as_deref()
-                    .and_then(|e| e.parse::<i64>().ok())
-                    .is_none_or(|e| e > now)
+                    .and_then(|e| e.trim().parse::<i64>().ok())
+                    .is_some_and(|e| e > now)
             })
             .filter_map(|k| public_key(&k.key_value).ok())
             .collect();

@@ -77,6 +77,23 @@ fn image(public_url: &str, content: &PassContent, file: &str) -> Option<Json> {
     })
 }
 
+/// The class's logo and hero image: the template's Google images when it has them
+/// (`google_logo.png`, square, >= 660 px; `google_hero.png`, 1032x336), else its Apple
+/// icon and strip, so templates made before Google's own images look as they did.
+fn add_images(body: &mut Json, public_url: &str, content: &PassContent) {
+    if let Some(logo) = image(public_url, content, "google_logo.png")
+        .or_else(|| image(public_url, content, "icon@3x.png"))
+        .or_else(|| image(public_url, content, "icon.png"))
+    {
+        body["programLogo"] = logo;
+    }
+    if let Some(hero) = image(public_url, content, "google_hero.png")
+        .or_else(|| image(public_url, content, "strip@3x.png"))
+    {
+        body["heroImage"] = hero;
+    }
+}
+
 fn color(doc: &TemplateDocument) -> String {
     crate::template::validate::hex_color(&doc.colors.background).unwrap_or_else(|| "#000000".into())
 }
@@ -160,14 +177,7 @@ pub fn class_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str)
                 "callbackOptions": callback,
                 "localizedIssuerName": {"defaultValue": {"language": doc.default_language(), "value": merchant}},
             });
-            if let Some(logo) = image(public_url, content, "icon@3x.png")
-                .or_else(|| image(public_url, content, "icon.png"))
-            {
-                body["programLogo"] = logo;
-            }
-            if let Some(hero) = image(public_url, content, "strip@3x.png") {
-                body["heroImage"] = hero;
-            }
+            add_images(&mut body, public_url, content);
             GoogleClass {
                 kind: ObjectKind::Loyalty,
                 id: body["id"].as_str().unwrap_or_default().to_string(),
@@ -183,14 +193,11 @@ pub fn class_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str)
                 "reviewStatus": "UNDER_REVIEW",
                 "callbackOptions": callback,
             });
-            if let Some(logo) = image(public_url, content, "icon@3x.png")
-                .or_else(|| image(public_url, content, "icon.png"))
-            {
-                body["programLogo"] = logo;
+            // Without it Google shows no barcode on a gift card.
+            if doc.barcode.is_some() {
+                body["allowBarcodeRedemption"] = json!(true);
             }
-            if let Some(hero) = image(public_url, content, "strip@3x.png") {
-                body["heroImage"] = hero;
-            }
+            add_images(&mut body, public_url, content);
             GoogleClass {
                 kind: ObjectKind::GiftCard,
                 id: body["id"].as_str().unwrap_or_default().to_string(),
@@ -253,6 +260,10 @@ pub fn object_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str
     };
     if let Some(b) = barcode(content) {
         body["barcode"] = b;
+    }
+    // Validated as RFC 3339 with a zone, which Google's DateTime takes as it is.
+    if let Some(end) = &doc.expiration_date {
+        body["validTimeInterval"] = json!({"end": {"date": end}});
     }
     let modules = text_modules(content);
     if !modules.is_empty() {

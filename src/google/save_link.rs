@@ -1,10 +1,19 @@
 //! "Add to Google Wallet" links: `https://pay.google.com/gp/v/save/<JWT>`, the JWT signed
-//! RS256 by the service account and carrying the object (its class is created over REST,
-//! which keeps links short enough for a browser).
+//! RS256 by the service account. When Google Wallet is configured the object is inserted
+//! over REST first and the JWT carries only its `id` and `classId` (a "skinny" JWT: links
+//! stay far under the ~1,800 characters Google asks for); the whole object travels in the
+//! link only when that insert cannot be made. Classes are always created over REST.
 
-use super::objects::GoogleObject;
+use super::objects::{GoogleClass, GoogleObject, ObjectKind};
 use super::GoogleIssuer;
+use crate::schema::google_objects;
+use crate::startup::AppState;
+use diesel::prelude::*;
 use serde::Serialize;
+use std::time::Duration;
+
+/// The longest a member's or gift card's answer waits for the object's insert.
+const INSERT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -16,15 +25,15 @@ struct Claims<'a> {
     payload: serde_json::Value,
 }
 
-/// The save link for one card's object.
-pub fn save_url(
+fn sign(
     issuer: &GoogleIssuer,
-    object: &GoogleObject,
+    kind: ObjectKind,
+    object: serde_json::Value,
     public_url: &str,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let collection = match object.kind {
-        super::objects::ObjectKind::Loyalty => "loyaltyObjects",
-        super::objects::ObjectKind::GiftCard => "giftCardObjects",
+    let collection = match kind {
+        ObjectKind::Loyalty => "loyaltyObjects",
+        ObjectKind::GiftCard => "giftCardObjects",
     };
     let claims = Claims {
         iss: &issuer.client_email,
@@ -32,12 +41,108 @@ pub fn save_url(
         typ: "savetowallet",
         iat: chrono::Utc::now().timestamp(),
         origins: vec![public_url],
-        payload: serde_json::json!({ collection: [object.body] }),
+        payload: serde_json::json!({ collection: [object] }),
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some(issuer.key_id.clone());
     let jwt = jsonwebtoken::encode(&header, &claims, &issuer.key)?;
     Ok(format!("https://pay.google.com/gp/v/save/{jwt}"))
+}
+
+/// The save link carrying the whole object (for when Google has no copy of it).
+pub fn save_url(
+    issuer: &GoogleIssuer,
+    object: &GoogleObject,
+    public_url: &str,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    sign(issuer, object.kind, object.body.clone(), public_url)
+}
+
+/// The save link of an object Google already has: its id and class id only.
+pub fn skinny_save_url(
+    issuer: &GoogleIssuer,
+    object: &GoogleObject,
+    public_url: &str,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let reference = serde_json::json!({"id": object.id, "classId": object.body["classId"]});
+    sign(issuer, object.kind, reference, public_url)
+}
+
+/// Whether Google has the card's object (written by the sync or for an earlier link).
+pub fn object_inserted(conn: &mut PgConnection, pass_id: uuid::Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        google_objects::table.filter(google_objects::pass_id.eq(pass_id)),
+    ))
+    .get_result(conn)
+}
+
+/// A card's save link as far as it could be made with a database connection at hand; the
+/// object's first insert waits for [`SaveLink::resolve`], outside the database work and
+/// without holding a connection.
+pub enum SaveLink {
+    Ready(Option<String>),
+    Insert {
+        pass_id: uuid::Uuid,
+        update_tag: i64,
+        class: Box<GoogleClass>,
+        object: Box<GoogleObject>,
+    },
+}
+
+impl SaveLink {
+    pub async fn resolve(self, state: &AppState) -> Option<String> {
+        let (pass_id, update_tag, class, object) = match self {
+            SaveLink::Ready(url) => return url,
+            SaveLink::Insert {
+                pass_id,
+                update_tag,
+                class,
+                object,
+            } => (pass_id, update_tag, class, object),
+        };
+        let issuer = state.google.issuer();
+        let public_url = &state.settings.public_url;
+        let inserted = tokio::time::timeout(
+            INSERT_TIMEOUT,
+            state.google.insert_for_link(&class, &object),
+        )
+        .await
+        .map_err(|_| "timed out".to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        let url = match inserted {
+            Ok(()) => {
+                let recorded = crate::db::run(&state.pool, move |conn| {
+                    diesel::insert_into(google_objects::table)
+                        .values(google_objects::pass_id.eq(pass_id))
+                        .on_conflict_do_nothing()
+                        .execute(conn)?;
+                    Ok(())
+                })
+                .await;
+                if let Err(e) = recorded {
+                    // The link holds all the same; the next one inserts again (409 is fine).
+                    tracing::warn!(%pass_id, error = %e, "could not record a Google object as inserted");
+                }
+                skinny_save_url(issuer, &object, public_url)
+            }
+            Err(why) => {
+                tracing::warn!(%pass_id, reason = %why, "cannot insert the Google object for a save link; the link carries the whole object");
+                save_url(issuer, &object, public_url)
+            }
+        };
+        match url {
+            Ok(url) => {
+                state
+                    .save_links
+                    .put(pass_id, update_tag, url.as_str().into());
+                Some(url)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signing a Google save link failed");
+                None
+            }
+        }
+    }
 }
 
 /// Signed links by pass, each valid for one version of its pass (its update tag): an

@@ -653,7 +653,7 @@ pub async fn welcome(
         program: Program,
         template: Arc<LoadedTemplate>,
         apple: String,
-        google: Option<String>,
+        google: crate::google::save_link::SaveLink,
         referral: Option<(String, i64)>,
     }
     let found = db::run(&state.pool, move |conn| {
@@ -688,6 +688,7 @@ pub async fn welcome(
     let Some(w) = found else {
         return Ok(message_page(&req, StatusCode::NOT_FOUND, t.not_found));
     };
+    let google = w.google.resolve(&state).await;
     let theme = theme(w.program.merchant_id, &w.program.template_id, &w.template);
     let referral_url = referral_url(&state.settings.public_url, &w.member.referral_code);
     let body = html! {
@@ -706,7 +707,7 @@ pub async fn welcome(
             a id="add-to-apple-wallet" href=(w.apple) {
                 img src=(format!("/public-assets/apple-wallet-{}.svg", lang.code())) alt=(t.add_apple);
             }
-            @if let Some(google) = &w.google {
+            @if let Some(google) = &google {
                 a id="add-to-google-wallet" href=(google) {
                     img src=(format!("/public-assets/google-wallet-{}.svg", lang.code())) alt=(t.add_google);
                 }

@@ -94,7 +94,7 @@ pub async fn issue(
     let public_url = state.settings.public_url.clone();
     let template_id = input.template;
     let app = state.clone();
-    let created = db::run(&state.pool, move |conn| {
+    let (mut created, google) = db::run(&state.pool, move |conn| {
         match Template::find(conn, &tenant, &template_id) {
             Ok(t) if t.kind() == Kind::GiftCard => {}
             Ok(_) => problems.push(FieldProblem::new(
@@ -112,18 +112,20 @@ pub async fn issue(
                 let (card, pin, pass) =
                     GiftCard::issue(conn, &tenant, &template_id, currency, input.initial_balance)?;
                 let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
-                Ok(view(
+                let card = view(
                     card,
                     &pass,
                     Some(pin.expose().to_string()),
                     &public_url,
-                    google,
-                ))
+                    None,
+                );
+                Ok((card, google))
             }
             _ => Err(ApiError::invalid_fields(problems)),
         }
     })
     .await?;
+    created.google_save_url = google.resolve(&state).await;
     Ok(HttpResponse::Created().json(created))
 }
 

@@ -1,33 +1,52 @@
 use crate::db;
-use crate::google::callbacks::verify;
+use crate::google::callbacks::{verify, MAX_BODY};
 use crate::models::Pass;
 use crate::problem::{ApiError, ProblemKind};
 use crate::schema::{google_callbacks, google_installs};
 use crate::startup::AppState;
 use actix_web::{post, web, HttpResponse};
 use diesel::prelude::*;
+use futures_util::StreamExt;
 
 /// Google Wallet's save and delete callbacks (the URL in every class's `callbackOptions`).
-/// The `ECv2SigningOnly` signature is verified; each nonce counts once.
+/// The `ECv2SigningOnly` signature is verified; each nonce counts once. The body is read up
+/// to 64 KiB and checked on the blocking pool: nothing is authenticated before the check.
 #[utoipa::path(tag = "google", responses((status = 200, description = "Recorded (or a duplicate)"),
+    (status = 413, description = "The body is larger than 64 KiB", body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 401, description = "The signature does not verify", body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/google/callbacks")]
 pub async fn callback(
     state: web::Data<AppState>,
-    body: web::Json<serde_json::Value>,
+    mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    // The signatures cover the strings inside the envelope, not its outer formatting.
-    let body = serde_json::to_vec(&body.into_inner()).unwrap_or_default();
+    // Read by hand, not through the app's 4 MiB JSON limit: a callback is a few KB.
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(ProblemKind::Validation, e.to_string()))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                format!("a Google callback is at most {MAX_BODY} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
     let roots = state
         .google_keys
         .keys()
         .await
         .map_err(|e| ApiError::new(ProblemKind::Unavailable, e).with_retry_after(30))?;
     let issuer = state.google.issuer();
-    let callback = verify(&roots, &issuer.issuer_id, &body).map_err(|e| {
-        tracing::warn!(reason = %e, "refused a Google callback");
-        ApiError::unauthorized(format!("not a valid Google callback: {e}"))
-    })?;
+    let issuer_id = issuer.issuer_id.clone();
+    // Signature checks are CPU work: off the request threads.
+    let callback = web::block(move || verify(&roots, &issuer_id, &body))
+        .await
+        .map_err(|e| ApiError::new(ProblemKind::Unavailable, e.to_string()))?
+        .map_err(|e| {
+            tracing::warn!(reason = %e, "refused a Google callback");
+            ApiError::unauthorized(format!("not a valid Google callback: {e}"))
+        })?;
     let serial = callback
         .object_id
         .strip_prefix(&format!("{}.pass_", issuer.issuer_id))

@@ -113,7 +113,7 @@ pub async fn enroll(
     let program_id = id.into_inner();
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
-    let (created, changed) = db::run(&state.pool, move |conn| {
+    let (created, changed, google) = db::run(&state.pool, move |conn| {
         let program = Program::find(conn, &tenant, program_id)?;
         let referrer = match referral_code {
             Some(code) => Some(
@@ -128,13 +128,16 @@ pub async fn enroll(
         let google = super::passes::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
             Enrolled {
-                member: view(joined.member, &joined.pass, &public_url, google),
+                member: view(joined.member, &joined.pass, &public_url, None),
                 referral: joined.referral,
             },
             changed,
+            google,
         ))
     })
     .await?;
+    let mut created = created;
+    created.member.google_save_url = google.resolve(&state).await;
     for pass_id in changed {
         state.pass_cache.evict_pass(pass_id);
     }
@@ -154,13 +157,14 @@ pub async fn get(
     let id = id.into_inner();
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
-    let member = db::run(&state.pool, move |conn| {
+    let (mut member, google) = db::run(&state.pool, move |conn| {
         let m = Member::find(conn, &tenant, id)?;
         let pass = Pass::of_member(conn, &tenant, m.id)?;
         let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
-        Ok(view(m, &pass, &public_url, google))
+        Ok((view(m, &pass, &public_url, None), google))
     })
     .await?;
+    member.google_save_url = google.resolve(&state).await;
     Ok(HttpResponse::Ok().json(member))
 }
 
@@ -184,17 +188,22 @@ pub async fn find(
     let tenant = caller.0.tenant;
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
-    let members = db::run(&state.pool, move |conn| {
+    let found = db::run(&state.pool, move |conn| {
         Member::by_card_number(conn, &tenant, &number)?
             .into_iter()
             .map(|m| {
                 let pass = Pass::of_member(conn, &tenant, m.id)?;
                 let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
-                Ok(view(m, &pass, &public_url, google))
+                Ok((view(m, &pass, &public_url, None), google))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
+    let mut members = Vec::with_capacity(found.len());
+    for (mut member, google) in found {
+        member.google_save_url = google.resolve(&state).await;
+        members.push(member);
+    }
     Ok(HttpResponse::Ok().json(MemberList { members }))
 }
 

@@ -1,5 +1,6 @@
 use crate::apple::pkpass;
 use crate::db;
+use crate::google::save_link::{self, SaveLink};
 use crate::models::Pass;
 use crate::pass_cache::CachedPass;
 use crate::pass_content::PassContent;
@@ -216,16 +217,18 @@ pub(crate) fn answer(
         .body(bytes())
 }
 
-/// The card's "Add to Google Wallet" link: a JWT signed by the service account carrying
-/// the card's object, built from the same content as its Apple pass.
+/// The card's "Add to Google Wallet" link, built from the same content as its Apple pass:
+/// finish it with [`SaveLink::resolve`] once the database work is done. With Google Wallet
+/// configured the link names an object inserted over REST (the first time, by `resolve`);
+/// else it carries the whole object.
 pub(crate) fn google_save_url(
     conn: &mut diesel::PgConnection,
     tenant: &crate::db::Tenant,
     pass: &Pass,
     state: &AppState,
-) -> Result<Option<String>, ApiError> {
+) -> Result<SaveLink, ApiError> {
     if let Some(url) = state.save_links.get(pass.id, pass.update_tag) {
-        return Ok(Some(url.to_string()));
+        return Ok(SaveLink::Ready(Some(url.to_string())));
     }
     let content = PassContent::load(
         conn,
@@ -235,17 +238,31 @@ pub(crate) fn google_save_url(
         &state.settings.public_url,
     )?;
     let issuer = state.google.issuer();
-    let object = crate::google::objects::object_for(issuer, &content, &state.settings.public_url);
-    match crate::google::save_link::save_url(issuer, &object, &state.settings.public_url) {
+    let public_url = &state.settings.public_url;
+    let object = crate::google::objects::object_for(issuer, &content, public_url);
+    let signed = if !state.settings.google.configured() {
+        save_link::save_url(issuer, &object, public_url)
+    } else if save_link::object_inserted(conn, pass.id)? {
+        save_link::skinny_save_url(issuer, &object, public_url)
+    } else {
+        let class = crate::google::objects::class_for(issuer, &content, public_url);
+        return Ok(SaveLink::Insert {
+            pass_id: pass.id,
+            update_tag: pass.update_tag,
+            class: Box::new(class),
+            object: Box::new(object),
+        });
+    };
+    match signed {
         Ok(url) => {
             state
                 .save_links
                 .put(pass.id, pass.update_tag, url.as_str().into());
-            Ok(Some(url))
+            Ok(SaveLink::Ready(Some(url)))
         }
         Err(e) => {
             tracing::error!(error = %e, "signing a Google save link failed");
-            Ok(None)
+            Ok(SaveLink::Ready(None))
         }
     }
 }

@@ -1,14 +1,22 @@
 //! The Google Wallet side of the outbox: claims `google` rows with `FOR UPDATE SKIP
 //! LOCKED`, builds each changed pass's class and object from the same content as the Apple
-//! pass, and writes them over REST, deleting the rows in the claiming transaction. Google
-//! outages are retried later with growing delays; refusals are logged and not retried.
+//! pass, and writes them over REST, deleting the rows in the claiming transaction.
+//!
+//! A pass's queued changes are coalesced: all its rows (retries waiting included) become one
+//! patch with the state read after they were claimed, and a per-pass advisory lock keeps two
+//! processes from sending one pass's states out of order. The latest state is never dropped:
+//! Google outages are retried with delays growing to about 17 minutes, for as long as they
+//! last, and a 429 queues the change again after its `Retry-After` without counting as an
+//! attempt. Batches are kept to about two seconds of the rate limit. Refusals are
+//! logged and not retried. Every object written is recorded in `google_objects`, so save
+//! links can carry its id alone.
 
 use crate::db::{DbPool, Tenant};
 use crate::google::objects::{class_for, object_for};
 use crate::google::rest::{GoogleClient, GoogleError};
 use crate::models::Pass;
 use crate::pass_content::{PassContent, TemplateCache};
-use crate::schema::{google_notifications, outbox};
+use crate::schema::{google_notifications, google_objects, outbox};
 use chrono::Utc;
 use diesel::prelude::*;
 use futures_util::stream::{self, StreamExt};
@@ -18,8 +26,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-const BATCH: i64 = 500;
-const IN_FLIGHT: usize = 50;
+/// Rows claimed at once, per request a second allowed: a batch's transaction stays open
+/// while its requests are sent, so it is kept to about two seconds of the rate limit.
+const BATCH_PER_RATE: i64 = 2;
 const IDLE: Duration = Duration::from_millis(100);
 /// Notifications Google shows per pass in 24 hours.
 const NOTIFICATIONS_PER_DAY: i64 = 3;
@@ -83,7 +92,7 @@ pub async fn run(
             }
         };
         let wait = match claimed as i64 {
-            n if n >= BATCH => Duration::ZERO,
+            n if n >= batch_size(&google) => Duration::ZERO,
             0 => IDLE,
             _ => Duration::from_millis(50),
         };
@@ -106,13 +115,17 @@ fn sync_batch(
             .filter(outbox::channel.eq("google"))
             .filter(outbox::available_at.le(diesel::dsl::now))
             .order(outbox::id.asc())
-            .limit(BATCH)
+            .limit(batch_size(google))
             .for_update()
             .skip_locked()
             .select((outbox::id, outbox::pass_id, outbox::merchant_id, outbox::attempts, outbox::created_at, outbox::reason))
             .load(conn)?;
         if rows.is_empty() {
             return Ok(0);
+        }
+        let rows = coalesce(conn, rows)?;
+        if rows.is_empty() {
+            return Ok(0); // another process is sending them
         }
         let mut passes: HashMap<Uuid, (Uuid, i32, chrono::DateTime<Utc>)> = HashMap::new();
         let mut matters: std::collections::HashSet<Uuid> = Default::default();
@@ -200,11 +213,17 @@ fn sync_batch(
                     };
                     (pass_id, result)
                 })
-                .buffer_unordered(IN_FLIGHT)
+                // More at once would only wait longer for the rate limit's tokens.
+                .buffer_unordered(google.requests_per_second().clamp(1, 20) as usize)
                 .collect(),
         );
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?;
+        let written: Vec<Uuid> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(id, _)| *id)
+            .collect();
         for (pass_id, result) in results {
             let (merchant, attempts, created) = passes[&pass_id];
             match result {
@@ -215,17 +234,107 @@ fn sync_batch(
                 }
                 Ok(false) => {}
                 Err(GoogleError::Refused { .. }) => {}
+                Err(GoogleError::RateLimited(wait)) => {
+                    let reason = reasons.get(&pass_id).copied().unwrap_or("retry");
+                    requeue(conn, merchant, pass_id, reason, created, attempts, wait)?;
+                }
                 Err(GoogleError::Transient(why)) => {
                     let reason = reasons.get(&pass_id).copied().unwrap_or("retry");
-                    if crate::outbox::retry_later(conn, "google", merchant, pass_id, reason, created, attempts)? {
-                        tracing::warn!(%pass_id, reason = %why, "Google Wallet unavailable; the update will be retried");
+                    let attempt = attempts + 1;
+                    let delay = Duration::from_secs(2u64.pow(attempt.clamp(1, 10) as u32));
+                    requeue(conn, merchant, pass_id, reason, created, attempt, delay)?;
+                    if attempt >= crate::outbox::MAX_ATTEMPTS {
+                        tracing::error!(%pass_id, attempt, reason = %why, "Google Wallet keeps failing; the update will be retried");
                     } else {
-                        tracing::error!(%pass_id, reason = %why, "giving up on a Google Wallet update");
+                        tracing::warn!(%pass_id, reason = %why, "Google Wallet unavailable; the update will be retried");
                     }
                 }
             }
         }
+        if !written.is_empty() {
+            let rows: Vec<_> = written.iter().map(|id| google_objects::pass_id.eq(*id)).collect();
+            diesel::insert_into(google_objects::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
         Ok(rows.len())
     })?;
     Ok(claimed)
+}
+
+fn batch_size(google: &GoogleClient) -> i64 {
+    (i64::from(google.requests_per_second()) * BATCH_PER_RATE).clamp(4, 200)
+}
+
+type Row = (i64, Uuid, Uuid, i32, chrono::DateTime<Utc>, String);
+
+/// Keeps the claimed rows of the passes this process may send now (another process holds
+/// the others: their rows stay queued) and adds those passes' rows still waiting for a
+/// retry, which the state about to be sent makes redundant.
+fn coalesce(conn: &mut PgConnection, rows: Vec<Row>) -> QueryResult<Vec<Row>> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let mut ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // Held to the end of the claiming transaction, i.e. until the states are sent.
+    let locked: std::collections::HashSet<Uuid> = diesel::sql_query(
+        "SELECT id FROM unnest($1::uuid[]) AS t(id) \
+         WHERE pg_try_advisory_xact_lock(hashtext('passfold.google_sync'), hashtext(id::text))",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
+    .load::<Locked>(conn)?
+    .into_iter()
+    .map(|l| l.id)
+    .collect();
+    let claimed: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let mut kept: Vec<Row> = rows.into_iter().filter(|r| locked.contains(&r.1)).collect();
+    let locked: Vec<Uuid> = locked.into_iter().collect();
+    let waiting: Vec<Row> = outbox::table
+        .filter(outbox::channel.eq("google"))
+        .filter(outbox::pass_id.eq_any(&locked))
+        .filter(outbox::id.ne_all(&claimed))
+        .for_update()
+        .skip_locked()
+        .select((
+            outbox::id,
+            outbox::pass_id,
+            outbox::merchant_id,
+            outbox::attempts,
+            outbox::created_at,
+            outbox::reason,
+        ))
+        .load(conn)?;
+    kept.extend(waiting);
+    Ok(kept)
+}
+
+/// Queues a pass's change again after `delay`. Unlike Apple's, Google's changes are never
+/// given up: what a card shows must catch up once Google answers again.
+fn requeue(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    pass_id: Uuid,
+    reason: &str,
+    created_at: chrono::DateTime<Utc>,
+    attempts: i32,
+    delay: Duration,
+) -> QueryResult<()> {
+    let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::merchant_id.eq(merchant_id),
+            outbox::pass_id.eq(pass_id),
+            outbox::reason.eq(reason),
+            outbox::channel.eq("google"),
+            outbox::created_at.eq(created_at),
+            outbox::available_at.eq(Utc::now() + delay),
+            outbox::attempts.eq(attempts),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -1,5 +1,6 @@
-//! Google's save and delete callbacks, signed as Google signs them (ECv2SigningOnly), and
-//! installs per program from both wallets.
+//! Google's save and delete callbacks, signed the way Google's recipient library (Tink's
+//! `PaymentMethodTokenRecipient`, sender id `GooglePayPasses`) verifies them, and installs
+//! per program from both wallets.
 
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::pass_check::check_pkpass;
@@ -44,9 +45,21 @@ fn sign(key: &PKey<Private>, data: &[u8]) -> String {
         .unwrap())
 }
 
+const SENDER: &str = "GooglePayPasses";
+const PROTOCOL: &str = "ECv2SigningOnly";
+
 struct Google {
     root: PKey<Private>,
     intermediate: PKey<Private>,
+}
+
+impl Google {
+    fn new() -> Self {
+        Google {
+            root: ec_key(),
+            intermediate: ec_key(),
+        }
+    }
 }
 
 impl Google {
@@ -59,8 +72,21 @@ impl Google {
         nonce: &str,
         expires_in_ms: i64,
     ) -> Value {
+        self.callback_with_key(recipient, object_id, event, nonce, expires_in_ms, 3_600_000)
+    }
+
+    /// The same, with the intermediate key expiring in `key_expires_in_ms`.
+    fn callback_with_key(
+        &self,
+        recipient: &str,
+        object_id: &str,
+        event: &str,
+        nonce: &str,
+        expires_in_ms: i64,
+        key_expires_in_ms: i64,
+    ) -> Value {
         let now = chrono::Utc::now().timestamp_millis();
-        let signed_key = json!({"keyValue": spki(&self.intermediate), "keyExpiration": (now + 3_600_000).to_string()}).to_string();
+        let signed_key = json!({"keyValue": spki(&self.intermediate), "keyExpiration": (now + key_expires_in_ms).to_string()}).to_string();
         let message = json!({
             "classId": format!("{ISSUER}.program_x"),
             "objectId": object_id,
@@ -70,21 +96,26 @@ impl Google {
         })
         .to_string();
         json!({
-            "protocolVersion": "ECv2SigningOnly",
+            "protocolVersion": PROTOCOL,
             "intermediateSigningKey": {
                 "signedKey": signed_key,
-                "signatures": [sign(&self.root, &lv(&["Google", "ECv2SigningOnly", &signed_key]))],
+                // signedStringForIntermediateSigningKeySignature: the same sender id as the message's.
+                "signatures": [sign(&self.root, &lv(&[SENDER, PROTOCOL, &signed_key]))],
             },
-            "signature": sign(&self.intermediate, &lv(&["GooglePayPasses", recipient, "ECv2SigningOnly", &message])),
+            "signature": sign(&self.intermediate, &lv(&[SENDER, recipient, PROTOCOL, &message])),
             "signedMessage": message,
         })
     }
 }
 
-/// Serves Google's root keys document on loopback.
-async fn keys_server(root: &PKey<Private>) -> String {
-    let body = json!({"keys": [{"keyValue": spki(root), "protocolVersion": "ECv2SigningOnly"}]})
-        .to_string();
+/// Serves Google's root keys document on loopback (`keyExpiration` in milliseconds, as
+/// Google publishes it; `None` leaves it out).
+async fn keys_server(root: &PKey<Private>, expiration: Option<i64>) -> String {
+    let mut key = json!({"keyValue": spki(root), "protocolVersion": PROTOCOL});
+    if let Some(at) = expiration {
+        key["keyExpiration"] = json!(at.to_string());
+    }
+    let body = json!({ "keys": [key] }).to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/keys", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -103,11 +134,9 @@ async fn keys_server(root: &PKey<Private>) -> String {
 
 #[tokio::test]
 async fn signed_callbacks_record_saves_and_deletions_once() {
-    let google = Google {
-        root: ec_key(),
-        intermediate: ec_key(),
-    };
-    let keys = keys_server(&google.root).await;
+    let google = Google::new();
+    let far = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    let keys = keys_server(&google.root, Some(far)).await;
     let app = spawn_app_with(move |s| s.google.callback_keys_url = keys).await;
     let m = app.create_merchant("Callbacks");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
@@ -163,10 +192,7 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
     assert_eq!(installs().await["google"], 0);
 
     // Forged, misaddressed, expired or tampered callbacks are refused.
-    let impostor = Google {
-        root: ec_key(),
-        intermediate: ec_key(),
-    };
+    let impostor = Google::new();
     assert_eq!(
         post(impostor.callback(ISSUER, &object_id, "save", "f-1", 60_000)).await,
         401
@@ -185,6 +211,20 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
         .unwrap()
         .replace("save", "del"));
     assert_eq!(post(tampered).await, 401);
+    // The old way: the intermediate key signed over sender "Google".
+    let mut old = google.callback(ISSUER, &object_id, "save", "f-5", 60_000);
+    let signed_key = old["intermediateSigningKey"]["signedKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    old["intermediateSigningKey"]["signatures"] =
+        json!([sign(&google.root, &lv(&["Google", PROTOCOL, &signed_key]))]);
+    assert_eq!(post(old).await, 401);
+    // An expired intermediate key.
+    assert_eq!(
+        post(google.callback_with_key(ISSUER, &object_id, "save", "f-6", 60_000, -1_000)).await,
+        401
+    );
     assert_eq!(post(json!({"hello": "world"})).await, 401);
     assert_eq!(installs().await["google"], 0);
 
@@ -202,5 +242,71 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
     assert_eq!(
         installs().await,
         json!({"members": 1, "apple": 1, "google": 0})
+    );
+}
+
+#[tokio::test]
+async fn root_keys_without_expiration_are_not_trusted() {
+    let google = Google::new();
+    let keys = keys_server(&google.root, None).await;
+    let app = spawn_app_with(move |s| s.google.callback_keys_url = keys).await;
+    let res = app
+        .client
+        .post(app.url("/google/callbacks"))
+        .json(&google.callback(ISSUER, &format!("{ISSUER}.pass_x"), "save", "n", 60_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn a_callback_with_thousands_of_signatures_is_refused_quickly() {
+    let google = Google::new();
+    let far = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    let keys = keys_server(&google.root, Some(far)).await;
+    let app = spawn_app_with(move |s| s.google.callback_keys_url = keys).await;
+    let mut body = google.callback(ISSUER, &format!("{ISSUER}.pass_x"), "save", "n", 60_000);
+    // Forged signatures first, the real one last: every one would be tried before.
+    let real = body["intermediateSigningKey"]["signatures"][0].clone();
+    let forged = sign(&ec_key(), b"not the key");
+    let mut signatures = vec![json!(forged); 1_500];
+    signatures.push(real);
+    body["intermediateSigningKey"]["signatures"] = json!(signatures);
+    let started = std::time::Instant::now();
+    let res = app
+        .client
+        .post(app.url("/google/callbacks"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(res.status().as_u16(), 401 | 413),
+        "{}",
+        res.status()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Under the 64 KiB limit too: a few hundred signatures are refused by count.
+    body["intermediateSigningKey"]["signatures"] = json!(vec![json!(forged); 200]);
+    let res = app
+        .client
+        .post(app.url("/google/callbacks"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("200 signatures"),
+        "{problem}"
     );
 }

@@ -45,7 +45,9 @@
 //! error shape `{"error": {"code": N, "message": "...", "errors": [...], "status": "..."}}`:
 //!
 //! 1. A failure queued with [`GoogleMock::fail_next`] answers its status (500 `INTERNAL`, 429
-//!    `RESOURCE_EXHAUSTED`, 503 `UNAVAILABLE`, ...) before anything else is looked at.
+//!    `RESOURCE_EXHAUSTED`, 503 `UNAVAILABLE`, ...) before anything else is looked at;
+//!    [`GoogleMock::rate_limit_next`] queues 429s that carry `Retry-After`. Every answer's time
+//!    is recorded ([`Call::at`], [`GoogleMock::max_requests_per_second`]).
 //! 2. `Authorization: Bearer <token>` must carry a token this mock issued and that has not
 //!    expired (or been expired with [`GoogleMock::expire_tokens`]), else 401 `UNAUTHENTICATED`.
 //! 3. Unknown path or method: 404 `NOT_FOUND`.
@@ -161,6 +163,8 @@ pub struct Call {
     pub status: u16,
     /// The request body when it was JSON (Wallet calls); `None` for `/token` and empty bodies.
     pub body: Option<Value>,
+    /// When the request was answered (for request-rate assertions).
+    pub at: Instant,
 }
 
 /// A running Google stand-in. Dropping it stops the server.
@@ -203,6 +207,8 @@ struct Inner {
     fail_next: Option<(usize, u16)>,
     /// Remaining `/token` calls to fail, and with which status.
     fail_token_next: Option<(usize, u16)>,
+    /// Seconds every 429 answer asks the caller to wait (`Retry-After`); none when `None`.
+    retry_after: Option<u64>,
     calls: Vec<Call>,
     rejected: Vec<(u16, String)>,
 }
@@ -276,6 +282,32 @@ impl GoogleMock {
     /// handling. Replaces any failures still queued; `n = 0` clears them.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.state.lock().fail_next = (n > 0).then_some((n, status));
+    }
+
+    /// The next `n` Wallet API calls answer 429 with `Retry-After: seconds`.
+    pub fn rate_limit_next(&self, n: usize, seconds: u64) {
+        let mut inner = self.state.lock();
+        inner.fail_next = (n > 0).then_some((n, 429));
+        inner.retry_after = Some(seconds);
+    }
+
+    /// Most Wallet API requests (not `/token`) answered within any one second.
+    pub fn max_requests_per_second(&self) -> usize {
+        let times: Vec<Instant> = self
+            .calls()
+            .into_iter()
+            .filter(|c| c.path != "/token")
+            .map(|c| c.at)
+            .collect();
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| t.duration_since(times[i]) < Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The next `n` calls to `/token` answer `status` (e.g. 500 or 503) before any other handling.
@@ -452,9 +484,10 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
         google_error(404, format!("The requested URL {path} was not found."))
     };
 
-    {
+    let retry_after = {
         let mut inner = state.lock();
         inner.calls.push(Call {
+            at: Instant::now(),
             method: method.to_string(),
             path,
             status,
@@ -472,12 +505,17 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
                 .to_string();
             inner.rejected.push((status, message));
         }
-    }
+        inner.retry_after.filter(|_| status == 429)
+    };
     state.changed.notify_waiters();
 
-    Response::builder()
+    let mut response = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/json; charset=UTF-8")
+        .header("content-type", "application/json; charset=UTF-8");
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds.to_string());
+    }
+    response
         .body(Full::new(Bytes::from(answer.to_string())))
         .expect("google mock: response")
 }

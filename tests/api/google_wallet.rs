@@ -79,10 +79,29 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
     );
     assert!(claims["iat"].is_i64());
     assert_eq!(claims["origins"], json!([app.address]));
+    // A skinny link: the object was inserted over REST before the answer; the link names it.
+    let link = member["google_save_url"].as_str().unwrap();
+    assert!(
+        link.len() < 1_800,
+        "a save link of {} characters",
+        link.len()
+    );
     let object = &claims["payload"]["loyaltyObjects"][0];
-    validate("LoyaltyObject", object).expect("the save link's object fits Google's schema");
-    assert_eq!(object["loyaltyPoints"]["balance"]["int"], 50);
-    assert_eq!(object["barcode"]["value"], member["card_number"]);
+    let mut keys: Vec<&str> = object
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["classId", "id"]);
+    let inserted = mock
+        .stored("loyaltyObject", object["id"].as_str().unwrap())
+        .expect("the object was inserted before the link was answered");
+    validate("LoyaltyObject", &inserted).expect("the object fits Google's schema");
+    assert_eq!(inserted["classId"], object["classId"]);
+    assert_eq!(inserted["loyaltyPoints"]["balance"]["int"], 50);
+    assert_eq!(inserted["barcode"]["value"], member["card_number"]);
     assert!(
         claims["payload"].get("loyaltyClasses").is_none(),
         "classes stay out of the link"
@@ -132,10 +151,9 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
     };
     let (first, again) = (read_link().await, read_link().await);
     assert_eq!(first, again);
-    assert_ne!(first, member["google_save_url"].as_str().unwrap());
     assert_eq!(
-        save_link_claims(&first)["payload"]["loyaltyObjects"][0]["loyaltyPoints"]["balance"]["int"],
-        points
+        save_link_claims(&first)["payload"]["loyaltyObjects"][0]["id"],
+        json!(object_id)
     );
     let stored = mock.stored("loyaltyObject", &object_id).unwrap();
     let class = mock
@@ -154,11 +172,20 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
 
     // A gift card and a redemption: balance in micros with its currency.
     let card = app.issue_gift_card(&m.admin_key, "EUR", 2500).await;
-    let card_object = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
-        ["giftCardObjects"][0]
-        .clone();
+    let card_link = card["google_save_url"].as_str().unwrap();
+    assert!(card_link.len() < 1_800, "{}", card_link.len());
+    let card_id = save_link_claims(card_link)["payload"]["giftCardObjects"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let card_object = mock.stored("giftCardObject", &card_id).unwrap();
     validate("GiftCardObject", &card_object).expect("fits Google's schema");
-    let card_id = card_object["id"].as_str().unwrap().to_string();
+    // The gift-card template has a barcode: without this Android would show none.
+    let card_class = mock
+        .stored("giftCardClass", card_object["classId"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(card_class["allowBarcodeRedemption"], true);
+    assert!(card_object["barcode"]["value"].is_string());
     // Two 500s in a row are retried until delivered.
     mock.fail_next(2, 500);
     let res = app
@@ -329,4 +356,358 @@ async fn merchant_messages_reach_both_wallets() {
         (Some("Double points"), Some("TEXT_AND_NOTIFY"))
     );
     validate("AddMessageRequest", &json!({"message": message})).unwrap();
+}
+
+/// With Google unreachable the link still works: it carries the whole object. Once Google
+/// has the object (the sync inserted it), links name it only. A template's expiration date
+/// becomes the object's validity.
+#[tokio::test]
+async fn save_links_name_inserted_objects_and_carry_them_only_as_a_fallback() {
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Fallback");
+    let current = TestApp::expect_json(
+        app.get_with_key("/api/v1/templates/loyalty-default", &m.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    let mut doc = current["template"].clone();
+    doc["expiration_date"] = json!("2030-12-31T23:59:00+03:00");
+    let res = app
+        .put_json(
+            "/api/v1/templates/loyalty-default",
+            &m.admin_key,
+            &json!({"template": doc}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    mock.fail_next(1_000, 503);
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let fat = member["google_save_url"].as_str().unwrap();
+    let object = save_link_claims(fat)["payload"]["loyaltyObjects"][0].clone();
+    validate("LoyaltyObject", &object).expect("the fallback object fits Google's schema");
+    assert_eq!(object["loyaltyPoints"]["balance"]["int"], 50);
+    assert_eq!(
+        object["validTimeInterval"]["end"]["date"],
+        "2030-12-31T23:59:00+03:00"
+    );
+    eprintln!("save link with the whole object: {} characters", fat.len());
+
+    mock.fail_next(0, 503);
+    let id = object["id"].as_str().unwrap().to_string();
+    let oid = id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g.stored("loyaltyObject", &oid).is_some(),
+            Duration::from_secs(10)
+        )
+        .await,
+        "the sync never inserted the object"
+    );
+    // A new version of the card (a purchase) gets a fresh link, now a skinny one.
+    let res = app
+        .pos(
+            &format!(
+                "/api/v1/members/{}/purchases",
+                member["id"].as_str().unwrap()
+            ),
+            &m.pos_key,
+            "f-1",
+            &json!({"amount": 1000, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let link = TestApp::expect_json(
+        app.get_with_key(
+            &format!("/api/v1/members/{}", member["id"].as_str().unwrap()),
+            &m.pos_key,
+        )
+        .await,
+        200,
+    )
+    .await["google_save_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eprintln!("skinny save link: {} characters", link.len());
+    assert!(link.len() < 1_800, "{}", link.len());
+    assert!(fat.len() > link.len());
+    let named = &save_link_claims(&link)["payload"]["loyaltyObjects"][0];
+    assert_eq!(named["id"], json!(id));
+    assert!(named.get("loyaltyPoints").is_none());
+    assert_eq!(
+        mock.stored("loyaltyObject", &id).unwrap()["validTimeInterval"]["end"]["date"],
+        "2030-12-31T23:59:00+03:00"
+    );
+}
+
+/// Google answering 429 with Retry-After: every pass still ends with its latest state,
+/// and no second sees more requests than the configured rate plus the burst.
+#[tokio::test]
+async fn under_429s_every_card_reaches_its_latest_state_within_the_rate() {
+    const RATE: u32 = 5;
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+        s.google.requests_per_second = RATE;
+    })
+    .await;
+    let m = app.create_merchant("Busy");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let mut members = Vec::new();
+    for i in 0..6 {
+        members.push(
+            app.enroll(
+                &m.pos_key,
+                program["id"].as_str().unwrap(),
+                &format!("M{i}"),
+            )
+            .await,
+        );
+    }
+    mock.rate_limit_next(10, 1);
+    for round in 0..3 {
+        for (i, member) in members.iter().enumerate() {
+            let res = app
+                .pos(
+                    &format!(
+                        "/api/v1/members/{}/purchases",
+                        member["id"].as_str().unwrap()
+                    ),
+                    &m.pos_key,
+                    &format!("r-{round}-{i}"),
+                    &json!({"amount": 1000 * (round + 1), "currency": "EUR"}),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    }
+    for member in &members {
+        let points = app
+            .member_points(&m.pos_key, member["id"].as_str().unwrap())
+            .await;
+        let id = format!(
+            "{}.pass_{}",
+            mock.issuer_id,
+            member["serial"].as_str().unwrap()
+        );
+        let oid = id.clone();
+        assert!(
+            mock.wait_until(
+                move |g| g
+                    .stored("loyaltyObject", &oid)
+                    .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
+                Duration::from_secs(60)
+            )
+            .await,
+            "{id} never showed its latest {points} points: {:?}",
+            mock.stored("loyaltyObject", &id)
+        );
+    }
+    let refused = mock.rejected().iter().filter(|r| r.0 == 429).count();
+    assert_eq!(refused, 10, "the stand-in's 429s were all met");
+    let peak = mock.max_requests_per_second();
+    eprintln!("peak Wallet API requests in one second: {peak} (limit {RATE} + burst 2)");
+    assert!(
+        peak <= RATE as usize + 2,
+        "{peak} requests within one second"
+    );
+    let classes = mock
+        .calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/loyaltyClass") && c.status != 429)
+        .count();
+    assert_eq!(
+        classes,
+        1,
+        "the class is inserted once: {:?}",
+        mock.requests()
+    );
+}
+
+/// A change waiting for its retry and a newer change of the same card become one patch with
+/// the newest state: the waiting row goes with it, nothing is sent again later.
+#[tokio::test]
+async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
+    use diesel::prelude::*;
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Coalesce");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let member_id = member["id"].as_str().unwrap().to_string();
+    let id = format!(
+        "{}.pass_{}",
+        mock.issuer_id,
+        member["serial"].as_str().unwrap()
+    );
+    let queued = || {
+        let mut conn = app.db.connect();
+        diesel::sql_query("SELECT 1 FROM outbox WHERE channel = 'google'")
+            .execute(&mut conn)
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while queued() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sync never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let purchase = |key: &'static str| {
+        let (app, m, member_id) = (&app, &m, member_id.clone());
+        async move {
+            let res = app
+                .pos(
+                    &format!("/api/v1/members/{member_id}/purchases"),
+                    &m.pos_key,
+                    key,
+                    &json!({"amount": 1000, "currency": "EUR"}),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+        }
+    };
+    // Google fails every try of the first change: it waits for its retry.
+    mock.fail_next(4, 503);
+    purchase("c-1").await;
+    assert!(
+        mock.wait_until(
+            |g| g.rejected().iter().filter(|r| r.0 == 503).count() == 4,
+            Duration::from_secs(10)
+        )
+        .await
+    );
+    let waiting = std::time::Instant::now();
+    while queued() == 0 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(2),
+            "no retry queued"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let patches_before = mock
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with(&id) && c.status == 200)
+        .count();
+    purchase("c-2").await;
+    let points = app.member_points(&m.pos_key, &member_id).await;
+    let oid = id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g
+                .stored("loyaltyObject", &oid)
+                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    // Before the retry (2 s after the failure) was due, nothing is queued any more.
+    let mut left = queued();
+    while left > 0 && waiting.elapsed() < Duration::from_millis(1_500) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        left = queued();
+    }
+    assert_eq!(left, 0, "the waiting retry went with the newer change");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let patches = mock
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with(&id) && c.status == 200)
+        .count();
+    assert_eq!(patches - patches_before, 1, "one patch for both changes");
+}
+
+/// A template's own Google images (`google_logo.png`, `google_hero.png`) become the class's
+/// logo and hero image; without them the Apple icon and strip stand in.
+#[tokio::test]
+async fn google_images_of_a_template_become_the_class_logo_and_hero() {
+    use diesel::prelude::*;
+    let mock = GoogleMock::start().await;
+    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
+    let app = spawn_app_with(move |s| {
+        s.google.api_url = api;
+        s.google.token_url = token;
+    })
+    .await;
+    let m = app.create_merchant("Images");
+    // Stored as the template images another part of the service validates and uploads.
+    let mut conn = app.db.connect();
+    diesel::sql_query(
+        "INSERT INTO template_images (merchant_id, template_id, file_name, data)
+         SELECT merchant_id, template_id, f, data FROM template_images,
+                unnest(ARRAY['google_logo.png', 'google_hero.png']) AS f
+         WHERE merchant_id = $1 AND template_id = 'loyalty-default' AND file_name = 'icon@3x.png'",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(m.id)
+    .execute(&mut conn)
+    .unwrap();
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let member = app
+        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
+        .await;
+    let object = save_link_claims(member["google_save_url"].as_str().unwrap())["payload"]
+        ["loyaltyObjects"][0]
+        .clone();
+    let class = mock
+        .stored("loyaltyClass", object["classId"].as_str().unwrap())
+        .unwrap();
+    let uri = |image: &str| {
+        class[image]["sourceUri"]["uri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        uri("programLogo").ends_with("/loyalty-default/1/google_logo.png"),
+        "{class}"
+    );
+    assert!(
+        uri("heroImage").ends_with("/loyalty-default/1/google_hero.png"),
+        "{class}"
+    );
+    let logo = app.client.get(uri("programLogo")).send().await.unwrap();
+    assert_eq!(logo.status(), 200, "the logo's URL serves it");
+
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 1000).await;
+    let card_object = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
+        ["giftCardObjects"][0]
+        .clone();
+    let card_class = mock
+        .stored("giftCardClass", card_object["classId"].as_str().unwrap())
+        .unwrap();
+    let card_uri = |image: &str| {
+        card_class[image]["sourceUri"]["uri"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        card_uri("programLogo").ends_with("/icon@3x.png"),
+        "{card_class}"
+    );
+    assert!(
+        card_uri("heroImage").ends_with("/strip@3x.png"),
+        "{card_class}"
+    );
 }
