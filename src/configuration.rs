@@ -592,6 +592,7 @@ mod apple_tests {
             ),
             ("APPLE_PASS_P12", "pass.p12"),
             ("APPLE_PASS_P12_PASSWORD", "p12-pw"),
+            ("APPLE_WWDR_CERT", "wwdr.cer"),
         ]);
         let s = Settings::from_lookup(|k| map.get(k).map(|v| v.to_string()))?;
         let shown = format!("{s:?}");
