@@ -370,3 +370,147 @@ async fn problem_types_point_at_pages_that_explain_them() {
     assert_eq!(first["type"], again["type"]);
     assert_eq!(again["type"], app.url("/problems/insufficient-funds"));
 }
+
+/// The built binary, its log kept: hostile requests leave no error line and no panic there.
+#[tokio::test]
+async fn hostile_requests_leave_no_error_or_panic_in_the_service_log() {
+    use passfold::domain::MerchantName;
+    use passfold::models::Merchant;
+    use std::process::{Command, Stdio};
+
+    let db = crate::helpers::TestDatabase::create();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passfold"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .env("PASSFOLD_LOG_FORMAT", "text")
+        .env("APNS_URL", "https://127.0.0.1:9")
+        .env("GOOGLE_WALLET_API_URL", "http://127.0.0.1:9")
+        .env("GOOGLE_OAUTH_TOKEN_URL", "http://127.0.0.1:9/token")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("start the service");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..600 {
+        if let Ok(res) = client.get(format!("{base}/healthz")).send().await {
+            up = res.status() == 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "the service did not start");
+    let key = Merchant::create(&mut db.connect(), &MerchantName::parse("Log Inc").unwrap())
+        .unwrap()
+        .admin_key;
+
+    let program: serde_json::Value = client
+        .post(format!("{base}/api/v1/programs"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "P", "template": "loyalty-default", "currency": "EUR", "points_per_unit": 1, "welcome_points": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let member: serde_json::Value = client
+        .post(format!(
+            "{base}/api/v1/programs/{}/members",
+            program["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Ann"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let points = format!("/api/v1/members/{}/points", member["id"].as_str().unwrap());
+
+    let nul_json = r#"{"scope": "pos", "label": "x\u0000"}"#;
+    let requests: Vec<(&str, String, Option<String>, bool)> = vec![
+        (
+            "POST",
+            "/api/v1/api-keys".into(),
+            Some(nul_json.into()),
+            true,
+        ),
+        (
+            "POST",
+            "/api/v1/api-keys".into(),
+            Some(nul_json.into()),
+            false,
+        ),
+        ("GET", "/api/v1/gift-cards/%00".into(), None, true),
+        ("GET", "/api/v1/gift-cards/%00".into(), None, false),
+        ("GET", "/images/%00/x/1/logo.png".into(), None, false),
+        (
+            "DELETE",
+            "/apple/v1/devices/%00/registrations/p/s".into(),
+            None,
+            false,
+        ),
+        ("GET", "/api/v1/members?card_number=%00".into(), None, true),
+        (
+            "POST",
+            points.clone(),
+            Some(json!({"delta": i64::MIN, "reason": "x"}).to_string()),
+            true,
+        ),
+        (
+            "POST",
+            points.clone(),
+            Some(json!({"delta": i64::MAX, "reason": "x"}).to_string()),
+            true,
+        ),
+        ("FOOBAR", "/healthz".into(), None, false),
+        ("POST", "/healthz".into(), None, false),
+    ];
+    for (method, path, body, with_key) in requests {
+        let mut req = client
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{base}{path}"),
+            )
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+        if with_key {
+            req = req.bearer_auth(&key);
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let status = req.send().await.expect("an answer").status().as_u16();
+        assert!((400..500).contains(&status), "{method} {path}: {status}");
+    }
+    let status = client
+        .get(format!("{base}/api/v1/api-keys"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(text.contains("INFO"), "the log was captured: {text}");
+    for line in text.lines() {
+        assert!(
+            !line.contains(" ERROR ") && !line.contains("panicked"),
+            "{line}\n--- whole log ---\n{text}"
+        );
+    }
+}
