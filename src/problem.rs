@@ -522,3 +522,73 @@ where
         .map_into_right_body::<B>(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
+
+    struct Info;
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            "a message in whatever language the server speaks"
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            Some("members")
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some("members_points_check")
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn from(kind: DatabaseErrorKind) -> ApiError {
+        DieselError::DatabaseError(kind, Box::new(Info)).into()
+    }
+
+    #[test]
+    fn constraint_violations_are_the_clients_not_500() {
+        use DatabaseErrorKind as K;
+        for (kind, status) in [
+            (K::UniqueViolation, 409),
+            (K::ForeignKeyViolation, 409),
+            (K::RestrictViolation, 409),
+            (K::ExclusionViolation, 409),
+            (K::CheckViolation, 422),
+            (K::NotNullViolation, 422),
+            (K::SerializationFailure, 409),
+            (K::ClosedConnection, 503),
+        ] {
+            let e = from(kind);
+            assert_eq!(e.status.as_u16(), status, "{kind:?}");
+        }
+        assert!(from(K::CheckViolation)
+            .detail
+            .contains("members_points_check"));
+    }
+
+    #[test]
+    fn types_live_under_the_public_url() {
+        let e = ApiError::forbidden("no");
+        assert_eq!(e.body()["type"], "/problems/forbidden");
+        assert_eq!(
+            e.body_at("https://cards.example.com")["type"],
+            "https://cards.example.com/problems/forbidden"
+        );
+        let stored = br#"{"type":"https://passfold.dev/problems/rate-limited","status":429}"#;
+        let fixed = absolute_type(stored, "https://x.example").unwrap();
+        let fixed: serde_json::Value = serde_json::from_slice(&fixed).unwrap();
+        assert_eq!(fixed["type"], "https://x.example/problems/rate-limited");
+    }
+}
