@@ -185,9 +185,18 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiE
     Ok(body.freeze())
 }
 
+/// Whether a JSON text holds the escape `\u0000`; jumps from backslash to backslash and
+/// skips each escaped character, so `\\u0000` (a backslash, then text) does not count.
 fn has_nul_escape(body: &[u8]) -> bool {
-    body.windows(6)
-        .any(|w| w[0] == b'\\' && (w[1] == b'u' || w[1] == b'U') && &w[2..] == b"0000")
+    let mut rest = body;
+    while let Some(i) = rest.iter().position(|b| *b == b'\\') {
+        let tail = &rest[i + 1..];
+        if tail.starts_with(b"u0000") {
+            return true;
+        }
+        rest = tail.get(1..).unwrap_or_default();
+    }
+    false
 }
 
 fn has_percent_nul(body: &[u8]) -> bool {
@@ -272,6 +281,8 @@ mod tests {
         assert_eq!(pointers, vec!["/tiers/1/na~1me", ""]);
         // An escaped backslash before "u0000" is no NUL.
         assert!(BodyKind::Json.nul_fields(br#"{"a":"\\u0000"}"#).is_empty());
+        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"\\\u0000"}"#));
     }
 
     #[test]
