@@ -37,9 +37,11 @@ fn presented_key(req: &HttpRequest) -> Result<ApiKeySecret, ApiError> {
     let text = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
+    // The scheme is case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` count too.
     let token = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must use the Bearer scheme")
         })?;

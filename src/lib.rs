@@ -24,6 +24,7 @@ pub mod pass_cache;
 pub mod pass_content;
 pub mod problem;
 pub mod public_pages;
+pub mod request_guard;
 pub mod routes;
 pub mod schema;
 pub mod startup;

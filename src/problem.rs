@@ -12,7 +12,11 @@ use serde::Serialize;
 use std::fmt;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-const TYPE_BASE: &str = "https://passfold.dev/problems/";
+/// Where the problem pages live, under the public URL (see `routes::problems`).
+pub const PROBLEMS_PATH: &str = "/problems/";
+/// The base of `type` before this service served its own problem pages; answers stored
+/// under idempotency keys may still carry it and are rewritten on replay.
+const OLD_TYPE_BASE: &str = "https://passfold.dev/problems/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
@@ -36,6 +40,35 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    pub const ALL: [ProblemKind; 17] = [
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Validation,
+        Self::InsufficientFunds,
+        Self::CardInactive,
+        Self::CurrencyMismatch,
+        Self::IdempotencyKeyReuse,
+        Self::IdempotencyKeyInUse,
+        Self::RateLimited,
+        Self::Conflict,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::NotAcceptable,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.slug() == slug)
+    }
+
+    /// The problem's `type`: its page under `base` (the public URL, no trailing slash).
+    pub fn type_uri(self, base: &str) -> String {
+        format!("{base}{PROBLEMS_PATH}{}", self.slug())
+    }
+
     pub fn slug(self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
@@ -79,7 +112,7 @@ impl ProblemKind {
         }
     }
 
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match self {
             Self::Unauthorized => "Missing or invalid credentials",
             Self::Forbidden => "Not allowed for this key",
@@ -218,9 +251,17 @@ impl ApiError {
         self
     }
 
+    /// The document with a relative `type` (`/problems/{name}`); the error handler
+    /// ([`normalize_error_responses`]) makes it absolute with the public URL before it
+    /// leaves the service.
     pub fn body(&self) -> serde_json::Value {
+        self.body_at("")
+    }
+
+    /// The document with `type` under `base` (the public URL).
+    pub fn body_at(&self, base: &str) -> serde_json::Value {
         let problem = Problem {
-            type_: format!("{TYPE_BASE}{}", self.kind.slug()),
+            type_: self.kind.type_uri(base),
             title: self.kind.title().to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
@@ -261,14 +302,81 @@ impl ResponseError for ApiError {
 }
 
 impl From<diesel::result::Error> for ApiError {
+    /// Errors the database reports about the data (constraints) are the client's: a 409 or
+    /// 422 and a warning, never a 500. The mapping follows diesel's kind, which diesel
+    /// derives from the SQLSTATE; the message text (localized by the server) is never read.
     fn from(e: diesel::result::Error) -> Self {
-        match e {
-            diesel::result::Error::NotFound => ApiError::not_found("no such object"),
+        use diesel::result::DatabaseErrorKind as K;
+        use diesel::result::Error as E;
+        let (kind, info) = match e {
+            E::NotFound => return ApiError::not_found("no such object"),
+            E::DatabaseError(kind, info) => (kind, info),
             other => {
                 tracing::error!(error = %other, "database error");
-                ApiError::internal("a database error occurred; it has been logged")
+                return ApiError::internal("a database error occurred; it has been logged");
             }
-        }
+        };
+        let rule = info
+            .constraint_name()
+            .or(info.column_name())
+            .unwrap_or("unnamed")
+            .to_string();
+        let (problem, retry) = match kind {
+            K::UniqueViolation | K::ExclusionViolation => (
+                ApiError::new(
+                    ProblemKind::Conflict,
+                    format!("this conflicts with an existing object ({rule})"),
+                ),
+                false,
+            ),
+            K::ForeignKeyViolation | K::RestrictViolation => (
+                ApiError::new(
+                    ProblemKind::Conflict,
+                    format!("this conflicts with a related object ({rule})"),
+                ),
+                false,
+            ),
+            K::CheckViolation => (
+                ApiError::validation(format!("a value is outside what is allowed ({rule})")),
+                false,
+            ),
+            K::NotNullViolation => (
+                ApiError::validation(format!("a required value is missing ({rule})")),
+                false,
+            ),
+            K::SerializationFailure => (
+                ApiError::new(
+                    ProblemKind::Conflict,
+                    "a concurrent change got in the way; retry the request",
+                )
+                .with_retry_after(1),
+                true,
+            ),
+            K::ReadOnlyTransaction | K::ClosedConnection | K::UnableToSendCommand => {
+                tracing::error!(error = %info.message(), "database unavailable");
+                return ApiError::new(
+                    ProblemKind::Unavailable,
+                    "the database is not reachable right now",
+                )
+                .with_retry_after(1);
+            }
+            _ => {
+                tracing::error!(
+                    error = %info.message(),
+                    details = info.details().unwrap_or(""),
+                    "database error"
+                );
+                return ApiError::internal("a database error occurred; it has been logged");
+            }
+        };
+        tracing::warn!(
+            ?kind,
+            rule,
+            table = info.table_name().unwrap_or(""),
+            retry,
+            "the database refused a change"
+        );
+        problem
     }
 }
 
@@ -311,21 +419,71 @@ pub fn json_error(
     problem.into()
 }
 
-/// Middleware hook (see `startup`): turns every 4xx/5xx that is not already a problem
-/// document (actix's own answers to bad JSON, unknown routes, wrong methods, oversize
-/// bodies, ...) into one, keeping the status and the headers that matter.
+/// The public URL the problem `type`s live under, from the app's settings.
+fn public_base(req: &actix_web::HttpRequest) -> String {
+    req.app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .map(|state| state.settings.public_url.clone())
+        .unwrap_or_default()
+}
+
+/// A stored problem document (an idempotent replay) with its `type` made absolute.
+fn absolute_type(body: &[u8], base: &str) -> Option<Vec<u8>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let type_ = doc.get_mut("type")?;
+    let name = type_
+        .as_str()?
+        .strip_prefix(PROBLEMS_PATH)
+        .or_else(|| type_.as_str()?.strip_prefix(OLD_TYPE_BASE))?
+        .to_string();
+    *type_ = serde_json::Value::String(format!("{base}{PROBLEMS_PATH}{name}"));
+    serde_json::to_vec(&doc).ok()
+}
+
+/// Middleware hook (see `startup`): gives every problem its absolute `type` under the public
+/// URL, and turns every 4xx/5xx that is not already a problem document (actix's own answers
+/// to bad JSON, unknown routes, oversize bodies, ...) into one, keeping the status and
+/// the headers.
 pub fn normalize_error_responses<B>(
     res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    // Problems pass as they are, and so do the public pages' own HTML answers (a person
-    // reads those, in their language).
-    let keep = res
+) -> actix_web::Result<ErrorHandlerResponse<B>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    let content_type = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE) || v.starts_with("text/html"));
-    if keep {
+        .unwrap_or("");
+    // The public pages' own HTML answers pass as they are (a person reads those, in their
+    // language).
+    if content_type.starts_with("text/html") {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let base = public_base(res.request());
+    if let Some(api) = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+    {
+        let body = api.body_at(&base).to_string();
+        return Ok(ErrorHandlerResponse::Response(
+            res.map_body(|_, _| BoxBody::new(body))
+                .map_into_right_body::<B>(),
+        ));
+    }
+    if content_type.starts_with(PROBLEM_CONTENT_TYPE) {
+        // A problem without its error at hand: an answer replayed from storage.
+        let (req, res) = res.into_parts();
+        let (res, body) = res.into_parts();
+        return Ok(ErrorHandlerResponse::Future(Box::pin(async move {
+            let bytes = actix_web::body::to_bytes(body).await.map_err(|e| {
+                let e: Box<dyn std::error::Error> = e.into();
+                actix_web::error::ErrorInternalServerError(e.to_string())
+            })?;
+            let bytes = absolute_type(&bytes, &base).map_or(bytes, Into::into);
+            Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes)))
+                .map_into_right_body::<B>())
+        })));
     }
     let status = res.status();
     let kind = ProblemKind::from_status(status);
@@ -350,16 +508,87 @@ pub fn normalize_error_responses<B>(
             .unwrap_or("request failed")
             .to_string(),
     };
-    let (req, old) = res.into_parts();
-    let mut new = ApiError::new(kind, detail)
-        .with_status(status)
-        .error_response();
-    for (name, value) in old.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            new.headers_mut().append(name.clone(), value.clone());
+    let problem = ApiError::new(kind, detail).with_status(status);
+    let body = problem.body_at(&base).to_string();
+    Ok(ErrorHandlerResponse::Response(
+        res.map_body(|head, _| {
+            head.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+            );
+            head.headers_mut().remove(header::CONTENT_LENGTH);
+            BoxBody::new(body)
+        })
+        .map_into_right_body::<B>(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
+
+    struct Info;
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            "a message in whatever language the server speaks"
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            Some("members")
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some("members_points_check")
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
         }
     }
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, new).map_into_right_body::<B>(),
-    ))
+
+    fn from(kind: DatabaseErrorKind) -> ApiError {
+        DieselError::DatabaseError(kind, Box::new(Info)).into()
+    }
+
+    #[test]
+    fn constraint_violations_are_the_clients_not_500() {
+        use DatabaseErrorKind as K;
+        for (kind, status) in [
+            (K::UniqueViolation, 409),
+            (K::ForeignKeyViolation, 409),
+            (K::RestrictViolation, 409),
+            (K::ExclusionViolation, 409),
+            (K::CheckViolation, 422),
+            (K::NotNullViolation, 422),
+            (K::SerializationFailure, 409),
+            (K::ClosedConnection, 503),
+        ] {
+            let e = from(kind);
+            assert_eq!(e.status.as_u16(), status, "{kind:?}");
+        }
+        assert!(from(K::CheckViolation)
+            .detail
+            .contains("members_points_check"));
+    }
+
+    #[test]
+    fn types_live_under_the_public_url() {
+        let e = ApiError::forbidden("no");
+        assert_eq!(e.body()["type"], "/problems/forbidden");
+        assert_eq!(
+            e.body_at("https://cards.example.com")["type"],
+            "https://cards.example.com/problems/forbidden"
+        );
+        let stored = br#"{"type":"https://passfold.dev/problems/rate-limited","status":429}"#;
+        let fixed = absolute_type(stored, "https://x.example").unwrap();
+        let fixed: serde_json::Value = serde_json::from_slice(&fixed).unwrap();
+        assert_eq!(fixed["type"], "https://x.example/problems/rate-limited");
+    }
 }

@@ -13,10 +13,11 @@ use crate::openapi::ApiDoc;
 use crate::pass_cache::PassCache;
 use crate::pass_content::TemplateCache;
 use crate::problem;
+use crate::request_guard::{self, RouteTable};
 use crate::routes;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -210,10 +211,19 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .service(crate::public_pages::welcome)
             .service(crate::public_pages::asset)
             .service(crate::public_pages::template_image)
+            .service(routes::problems::page)
             .split_for_parts();
         let metrics = state.metrics.clone();
-        app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        let mut routes = RouteTable::from_openapi(&api);
+        routes.add("/openapi.json", "GET");
+        routes.add("/docs", "GET");
+        routes.add("/docs/{_:.*}", "GET");
+        app.app_data(web::Data::new(routes))
+            .default_service(web::to(request_guard::no_route))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
             .service(web::redirect("/docs", "/docs/"))
+            // Inside the error handlers, so its problems get their absolute `type` too.
+            .wrap(from_fn(request_guard::guard))
             .wrap(ErrorHandlers::new().default_handler(problem::normalize_error_responses))
             .wrap_fn(move |req, srv| {
                 let started = Instant::now();

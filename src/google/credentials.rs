@@ -65,7 +65,7 @@ impl GoogleIssuer {
         if self.is_example {
             tracing::warn!(
                 issuer_id = %self.issuer_id,
-                "GOOGLE WALLET USES THE EXAMPLE ISSUER AND KEY FROM certs-example/: Google will refuse its save links and API calls. \\
+                "GOOGLE WALLET USES THE EXAMPLE ISSUER AND KEY FROM certs-example/: Google will refuse its save links and API calls. \
                  Set GOOGLE_ISSUER_ID and GOOGLE_SERVICE_ACCOUNT_KEY; see README"
             );
         }

@@ -202,7 +202,7 @@ pub fn adjust(
     let rules = Program::find(conn, tenant, member.program_id)?.rules()?;
     let reason = req.reason.trim();
     let mut problems = Vec::new();
-    if req.delta == 0 || req.delta.abs() > super::rules::MAX_POINTS {
+    if req.delta == 0 || req.delta.unsigned_abs() > super::rules::MAX_POINTS.unsigned_abs() {
         problems.push(FieldProblem::new(
             "/delta",
             "a non-zero whole number of points",

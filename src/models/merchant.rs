@@ -16,12 +16,24 @@ pub struct Merchant {
 }
 
 /// What `passfold merchant create` prints: the keys appear here and never again.
-#[derive(Debug, Serialize)]
+/// `Debug` is written by hand: the keys are printed once, on purpose, never by a log line.
+#[derive(Serialize)]
 pub struct NewMerchantCredentials {
     pub merchant_id: Uuid,
     pub name: String,
     pub admin_key: String,
     pub pos_key: String,
+}
+
+impl std::fmt::Debug for NewMerchantCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMerchantCredentials")
+            .field("merchant_id", &self.merchant_id)
+            .field("name", &self.name)
+            .field("admin_key", &"***")
+            .field("pos_key", &"***")
+            .finish()
+    }
 }
 
 impl Merchant {
@@ -64,5 +76,28 @@ impl Merchant {
             .find(id)
             .select(Merchant::as_select())
             .first(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NewMerchantCredentials;
+    use crate::domain::{ApiKeySecret, Scope};
+    use uuid::Uuid;
+
+    #[test]
+    fn debug_hides_the_keys() {
+        let admin = ApiKeySecret::generate(Scope::Admin);
+        let pos = ApiKeySecret::generate(Scope::Pos);
+        let creds = NewMerchantCredentials {
+            merchant_id: Uuid::new_v4(),
+            name: "Кофейня".into(),
+            admin_key: admin.expose().to_string(),
+            pos_key: pos.expose().to_string(),
+        };
+        let shown = format!("{creds:?}");
+        assert!(shown.contains("Кофейня"));
+        assert!(!shown.contains(admin.expose()), "{shown}");
+        assert!(!shown.contains(pos.expose()), "{shown}");
     }
 }

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 /// One wallet pass, for a member or a gift card. `update_tag` comes from a sequence and
 /// grows with every change of what the pass shows.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// `Debug` is written by hand: the tokens are credentials (a device's, and the download link).
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = passes)]
 pub struct Pass {
     pub id: Uuid,
@@ -24,6 +25,27 @@ pub struct Pass {
     pub message_header: Option<String>,
     pub message_body: Option<String>,
     pub message_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Pass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pass")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("serial_number", &self.serial_number)
+            .field("member_id", &self.member_id)
+            .field("gift_card_id", &self.gift_card_id)
+            .field("template_id", &self.template_id)
+            .field("authentication_token", &"***")
+            .field("download_token", &"***")
+            .field("update_tag", &self.update_tag)
+            .field("updated_at", &self.updated_at)
+            .field("created_at", &self.created_at)
+            .field("message_header", &self.message_header)
+            .field("message_body", &self.message_body)
+            .field("message_at", &self.message_at)
+            .finish()
+    }
 }
 
 pub enum Holder {
@@ -186,4 +208,35 @@ pub fn renumber_restored_tags(conn: &mut PgConnection) -> QueryResult<usize> {
         )
         .execute(conn)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pass;
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    #[test]
+    fn debug_hides_the_tokens() {
+        let pass = Pass {
+            id: Uuid::new_v4(),
+            merchant_id: Uuid::new_v4(),
+            serial_number: "serial-1".into(),
+            member_id: None,
+            gift_card_id: None,
+            template_id: "loyalty-default".into(),
+            authentication_token: "auth-token-secret".into(),
+            download_token: "download-token-secret".into(),
+            update_tag: 7,
+            updated_at: Utc::now(),
+            created_at: Utc::now(),
+            message_header: None,
+            message_body: None,
+            message_at: None,
+        };
+        let shown = format!("{pass:?}");
+        assert!(shown.contains("serial-1"));
+        assert!(!shown.contains("auth-token-secret"), "{shown}");
+        assert!(!shown.contains("download-token-secret"), "{shown}");
+    }
 }

@@ -7,7 +7,7 @@
 //! says so to the browser too), forms protected by a per-visitor CSRF token, joins limited
 //! per client address.
 
-mod i18n;
+pub mod i18n;
 pub mod qr;
 pub mod visitor;
 

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod metrics;
 pub mod passes;
 pub mod pos;
+pub mod problems;
 pub mod programs;
 pub mod public;
 pub mod referrals;

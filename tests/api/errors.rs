@@ -117,8 +117,8 @@ async fn malformed_requests_get_problem_documents() {
             url: keys.clone(),
             content_type: json,
             body: b"{}".to_vec(),
-            status: 404,
-            type_: "not-found",
+            status: 405,
+            type_: "method-not-allowed",
         },
         Case {
             name: "bad id in path",
@@ -135,8 +135,8 @@ async fn malformed_requests_get_problem_documents() {
             url: app.url("/api/v1/api-keys/%ff%fe%00"),
             content_type: None,
             body: Vec::new(),
-            status: 404,
-            type_: "not-found",
+            status: 400,
+            type_: "validation",
         },
     ];
     for case in cases {

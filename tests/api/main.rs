@@ -9,6 +9,7 @@ mod google_callbacks;
 mod google_mock;
 mod google_wallet;
 mod helpers;
+mod hostile_inputs;
 mod identity;
 mod ledger;
 mod operations;
