@@ -99,12 +99,25 @@ fn decode_images(encoded: &BTreeMap<String, String>, problems: &mut Vec<FieldPro
 }
 
 /// Validates the document with the images it will have; every problem in one answer.
-fn validated(
-    raw: &serde_json::Value,
-    images: &Images,
+/// Image checks decode PNGs: they run in turns, off the actix workers; the images come back
+/// with the answer.
+async fn validated(
+    state: &AppState,
+    raw: serde_json::Value,
+    images: Images,
+    decode_problems: Vec<FieldProblem>,
+) -> Result<(TemplateDocument, Images), ApiError> {
+    let (result, images) = state
+        .image_decodes
+        .run(move || (parse_document(&raw, &images), images))
+        .await?;
+    validated_parts(result, decode_problems).map(|document| (document, images))
+}
+
+fn validated_parts(
+    result: Result<TemplateDocument, Vec<FieldProblem>>,
     decode_problems: Vec<FieldProblem>,
 ) -> Result<TemplateDocument, ApiError> {
-    let result = parse_document(raw, images);
     let mut problems: Vec<FieldProblem> = decode_problems;
     let document = match result {
         Ok(d) => Some(d),
@@ -181,7 +194,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<TemplateInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
+    let mut input = body.into_inner();
     let mut problems = Vec::new();
     let id = match input.id.as_deref() {
         Some(id) => TemplateId::parse(id)
@@ -193,11 +206,12 @@ pub async fn create(
         ))
         .ok(),
     };
-    let images = match &input.images {
-        Some(encoded) => decode_images(encoded, &mut problems),
+    // The base64 text is dropped as soon as it is decoded: uploads are the largest bodies.
+    let images = match input.images.take() {
+        Some(encoded) => decode_images(&encoded, &mut problems),
         None => Images::new(),
     };
-    let document = validated(&input.template, &images, problems)?;
+    let (document, images) = validated(&state, input.template, images, problems).await?;
     let id = id.ok_or_else(|| ApiError::internal("template id missing"))?;
     let tenant = caller.0.tenant;
     let saved = db::run(&state.pool, move |conn| {
@@ -226,20 +240,22 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<TemplateInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
+    let mut input = body.into_inner();
     let id = id.into_inner();
     let tenant = caller.0.tenant;
     let mut problems = Vec::new();
     if input.id.as_deref().is_some_and(|body_id| body_id != id) {
         problems.push(FieldProblem::new("/id", "differs from the id in the path"));
     }
+    // The base64 text is dropped as soon as it is decoded: uploads are the largest bodies.
+    let replaced = input.images.is_some();
     let new_images = input
         .images
-        .as_ref()
-        .map(|encoded| decode_images(encoded, &mut problems));
+        .take()
+        .map(|encoded| decode_images(&encoded, &mut problems));
     let lookup_id = id.clone();
-    let images = match &new_images {
-        Some(images) => images.clone(),
+    let images = match new_images {
+        Some(images) => images,
         None => {
             db::run(&state.pool, move |conn| {
                 Template::find(conn, &tenant, &lookup_id)?;
@@ -248,15 +264,10 @@ pub async fn update(
             .await?
         }
     };
-    let document = validated(&input.template, &images, problems)?;
-    let saved = db::run(&state.pool, move |conn| {
-        Ok(Template::update(
-            conn,
-            &tenant,
-            &id,
-            &document,
-            new_images.as_ref(),
-        )?)
+    let (document, images) = validated(&state, input.template, images, problems).await?;
+    let (saved, images) = db::run(&state.pool, move |conn| {
+        let saved = Template::update(conn, &tenant, &id, &document, replaced.then_some(&images))?;
+        Ok((saved, images))
     })
     .await?;
     match saved {
