@@ -671,3 +671,141 @@ async fn a_fan_out_killed_midway_is_finished_after_restart() {
     assert!(stop(&mut child, Signal::SIGTERM).success());
     cleanup(&service);
 }
+
+/// Issue 12: template uploads of images that decode to 128 MiB each, 32 at once, are refused
+/// from their headers; the process's peak resident memory (VmHWM) stays under 150 MB and
+/// `/readyz` stays quick meanwhile.
+#[tokio::test]
+async fn oversize_image_uploads_are_refused_in_little_memory() {
+    const FILES: [&str; 9] = [
+        "icon.png",
+        "icon@2x.png",
+        "icon@3x.png",
+        "logo.png",
+        "logo@2x.png",
+        "logo@3x.png",
+        "strip.png",
+        "strip@2x.png",
+        "strip@3x.png",
+    ];
+    let db = helpers::TestDatabase::create_empty();
+    let mut service = Service::new(None);
+    service.database_url = Some(db.url.clone());
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    let admin = service.create_merchant("Huge Images")["admin_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let document: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("pass-templates/loyalty-default/template.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // 4096x4096 16-bit RGBA of one colour: 128 MiB decoded, a small file. Each image gets
+    // its own colour, so no two uploads share bytes.
+    let images: Vec<(&str, String)> = FILES
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let png = flat_png_16bit(4096, 4096, i as u8);
+            (
+                *file,
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png),
+            )
+        })
+        .collect();
+    let body = serde_json::json!({
+        "template": document,
+        "images": images.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+    })
+    .to_string();
+    let base = format!("http://127.0.0.1:{}", service.port);
+    let client = reqwest::Client::new();
+    let probe = {
+        let (client, url) = (client.clone(), format!("{base}/readyz"));
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(3) {
+                let t = Instant::now();
+                let res = client.get(&url).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+                slowest = slowest.max(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            slowest
+        })
+    };
+    let started = Instant::now();
+    let uploads: Vec<_> = (0..32)
+        .map(|_| {
+            let (client, url, admin) = (
+                client.clone(),
+                format!("{base}/api/v1/templates"),
+                admin.clone(),
+            );
+            let body = body.clone();
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(admin)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.text().await.unwrap())
+            })
+        })
+        .collect();
+    for upload in uploads {
+        let (status, text) = upload.await.unwrap();
+        assert_eq!(status, 422, "{text}");
+        assert!(
+            text.contains("icon@2x.png is 4096x4096 (16-bit RGBA); Apple Wallet expects 58x58"),
+            "{text}"
+        );
+    }
+    let took = started.elapsed();
+    let slowest_probe = probe.await.unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    eprintln!(
+        "32 uploads of {} bytes each refused in {took:?}; peak resident memory {:.1} MB; \
+         slowest /readyz meanwhile {slowest_probe:?}",
+        body.len(),
+        peak_kb as f64 / 1000.0
+    );
+    assert!(peak_kb < 150_000, "peak resident memory {peak_kb} kB");
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    cleanup(&service);
+}
+
+/// A flat-colour 16-bit RGBA PNG, written row by row.
+fn flat_png_16bit(width: u32, height: u32, shade: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Sixteen);
+        encoder.set_compression(png::Compression::Best);
+        let mut writer = encoder.write_header().unwrap();
+        let mut stream = writer.stream_writer().unwrap();
+        let row = vec![shade; width as usize * 8];
+        for _ in 0..height {
+            std::io::Write::write_all(&mut stream, &row).unwrap();
+        }
+        stream.finish().unwrap();
+    }
+    out
+}

@@ -98,20 +98,33 @@ fn decode_images(encoded: &BTreeMap<String, String>, problems: &mut Vec<FieldPro
     images
 }
 
+/// A template's images as they arrive: base64 text of the request, or the stored ones.
+enum Upload {
+    Encoded(BTreeMap<String, String>),
+    Stored(Images),
+}
+
 /// Validates the document with the images it will have; every problem in one answer.
-/// Image checks decode PNGs: they run in turns, off the actix workers; the images come back
-/// with the answer.
+/// Decoding base64 and checking PNGs is the heavy part of an upload: it runs in turns, off
+/// the actix workers; the images come back with the answer.
 async fn validated(
     state: &AppState,
     raw: serde_json::Value,
-    images: Images,
-    decode_problems: Vec<FieldProblem>,
+    upload: Upload,
+    mut problems: Vec<FieldProblem>,
 ) -> Result<(TemplateDocument, Images), ApiError> {
-    let (result, images) = state
+    let (result, images, problems) = state
         .image_decodes
-        .run(move || (parse_document(&raw, &images), images))
+        .run(move || {
+            let images = match upload {
+                // The base64 text is dropped as soon as it is decoded.
+                Upload::Encoded(encoded) => decode_images(&encoded, &mut problems),
+                Upload::Stored(images) => images,
+            };
+            (parse_document(&raw, &images), images, problems)
+        })
         .await?;
-    validated_parts(result, decode_problems).map(|document| (document, images))
+    validated_parts(result, problems).map(|document| (document, images))
 }
 
 fn validated_parts(
@@ -206,12 +219,8 @@ pub async fn create(
         ))
         .ok(),
     };
-    // The base64 text is dropped as soon as it is decoded: uploads are the largest bodies.
-    let images = match input.images.take() {
-        Some(encoded) => decode_images(&encoded, &mut problems),
-        None => Images::new(),
-    };
-    let (document, images) = validated(&state, input.template, images, problems).await?;
+    let upload = Upload::Encoded(input.images.take().unwrap_or_default());
+    let (document, images) = validated(&state, input.template, upload, problems).await?;
     let id = id.ok_or_else(|| ApiError::internal("template id missing"))?;
     let tenant = caller.0.tenant;
     let saved = db::run(&state.pool, move |conn| {
@@ -247,24 +256,21 @@ pub async fn update(
     if input.id.as_deref().is_some_and(|body_id| body_id != id) {
         problems.push(FieldProblem::new("/id", "differs from the id in the path"));
     }
-    // The base64 text is dropped as soon as it is decoded: uploads are the largest bodies.
     let replaced = input.images.is_some();
-    let new_images = input
-        .images
-        .take()
-        .map(|encoded| decode_images(&encoded, &mut problems));
-    let lookup_id = id.clone();
-    let images = match new_images {
-        Some(images) => images,
+    let upload = match input.images.take() {
+        Some(encoded) => Upload::Encoded(encoded),
         None => {
-            db::run(&state.pool, move |conn| {
-                Template::find(conn, &tenant, &lookup_id)?;
-                Ok(Template::images(conn, &tenant, &lookup_id)?)
-            })
-            .await?
+            let lookup_id = id.clone();
+            Upload::Stored(
+                db::run(&state.pool, move |conn| {
+                    Template::find(conn, &tenant, &lookup_id)?;
+                    Ok(Template::images(conn, &tenant, &lookup_id)?)
+                })
+                .await?,
+            )
         }
     };
-    let (document, images) = validated(&state, input.template, images, problems).await?;
+    let (document, images) = validated(&state, input.template, upload, problems).await?;
     let (saved, images) = db::run(&state.pool, move |conn| {
         let saved = Template::update(conn, &tenant, &id, &document, replaced.then_some(&images))?;
         Ok((saved, images))
