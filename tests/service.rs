@@ -809,3 +809,109 @@ fn flat_png_16bit(width: u32, height: u32, shade: u8) -> Vec<u8> {
     }
     out
 }
+
+/// Issue 12: 500 connections that send full headers and then trickle their bodies are all
+/// answered 408 or closed within PASSFOLD_BODY_TIMEOUT_SECS (plus scheduling slack), and
+/// `/readyz` stays quick while they are held.
+#[tokio::test]
+async fn the_binary_cuts_off_500_slow_bodies() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bound = Duration::from_secs(2);
+    let db = helpers::TestDatabase::create_empty();
+    let mut service = Service::new(None);
+    service.database_url = Some(db.url.clone());
+    let log = std::fs::File::create(service.data_dir.join("serve.log")).unwrap();
+    let mut child = service
+        .command(&["serve"])
+        .env("PASSFOLD_BODY_TIMEOUT_SECS", "2")
+        // One test client is one address: let all 500 in, so each meets the body deadline.
+        .env("PASSFOLD_MAX_REQUESTS_PER_CLIENT", "1000")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    let port = service.port;
+    let started = Instant::now();
+    let slow: Vec<_> = (0..500)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let opened = Instant::now();
+                let head = "POST /apple/v1/log HTTP/1.1\r\nHost: x\r\n\
+                            Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
+                let _ = stream.write_all(head.as_bytes()).await;
+                let mut answer = Vec::new();
+                let mut answered_at = None;
+                let mut buf = [0u8; 1024];
+                let ended = tokio::time::timeout(Duration::from_secs(30), async {
+                    loop {
+                        tokio::select! {
+                            read = stream.read(&mut buf) => match read {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    answered_at.get_or_insert(opened.elapsed());
+                                    answer.extend_from_slice(&buf[..n]);
+                                }
+                            },
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                                let _ = stream.write_all(b" ").await;
+                            }
+                        }
+                    }
+                })
+                .await;
+                let got_408 = answer.starts_with(b"HTTP/1.1 408");
+                (
+                    ended.is_ok(),
+                    opened.elapsed(),
+                    answered_at.filter(|_| got_408),
+                )
+            })
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let mut probes = Vec::new();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while started.elapsed() < bound {
+        let t = Instant::now();
+        let res = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        probes.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut slowest, mut answered, mut last_408) = (Duration::ZERO, 0, Duration::ZERO);
+    for task in slow {
+        let (closed, took, answered_at) = task.await.unwrap();
+        assert!(closed, "a slow connection was still open after 30 s");
+        slowest = slowest.max(took);
+        if let Some(at) = answered_at {
+            answered += 1;
+            last_408 = last_408.max(at);
+        }
+    }
+    let slowest_probe = probes.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "500 slow bodies: {answered} read a 408 (the last after {last_408:?}), the rest were \
+         closed; the last closed after {slowest:?} (bound {bound:?}, then up to 1 s for the \
+         client to read the answer); /readyz meanwhile: {} probes, slowest {slowest_probe:?}",
+        probes.len()
+    );
+    assert!(
+        last_408 < bound + Duration::from_secs(2),
+        "answered after {last_408:?}"
+    );
+    assert!(slowest < bound + Duration::from_secs(3), "held {slowest:?}");
+    // 100 ms on a quiet machine (docs/PERFORMANCE.md); room here for a loaded test host.
+    assert!(slowest_probe < Duration::from_millis(500), "{probes:?}");
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    cleanup(&service);
+}
