@@ -726,6 +726,7 @@ async fn oversize_image_uploads_are_refused_in_little_memory() {
     })
     .to_string();
     let base = format!("http://127.0.0.1:{}", service.port);
+    let idle_kb = peak_resident_kb(child.id());
     let client = reqwest::Client::new();
     let probe = {
         let (client, url) = (client.clone(), format!("{base}/readyz"));
@@ -774,21 +775,27 @@ async fn oversize_image_uploads_are_refused_in_little_memory() {
     }
     let took = started.elapsed();
     let slowest_probe = probe.await.unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let peak_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
+    let peak_kb = peak_resident_kb(child.id());
     eprintln!(
-        "32 uploads of {} bytes each refused in {took:?}; peak resident memory {:.1} MB; \
-         slowest /readyz meanwhile {slowest_probe:?}",
+        "32 uploads of {} bytes each refused in {took:?}; peak resident memory {:.1} MB \
+         ({:.1} MB before the uploads); slowest /readyz meanwhile {slowest_probe:?}",
         body.len(),
-        peak_kb as f64 / 1000.0
+        peak_kb as f64 / 1000.0,
+        idle_kb as f64 / 1000.0,
     );
     assert!(peak_kb < 150_000, "peak resident memory {peak_kb} kB");
     assert!(stop(&mut child, Signal::SIGTERM).success());
     cleanup(&service);
+}
+
+/// VmHWM of a process: the most resident memory it ever had, in kB.
+fn peak_resident_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
 }
 
 /// A flat-colour 16-bit RGBA PNG, written row by row.

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A template with its images as base64-encoded PNGs, keyed by file name
-/// (`icon.png`, `icon@2x.png`, `logo.png`, `strip@3x.png`, ...).
+/// (`icon.png`, `icon@2x.png`, `logo.png`, `strip@3x.png`, ..., and Google's
+/// `google_logo.png`, `google_hero.png`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateInput {
