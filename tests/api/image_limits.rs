@@ -199,4 +199,25 @@ async fn google_images_are_checked_like_apples_and_served_publicly() {
         assert_eq!(res.status(), 200, "{file}");
         assert_eq!(size_of(&res.bytes().await.unwrap()), size, "{file}");
     }
+
+    // The Apple package carries Apple's images only.
+    let card = app
+        .post_json(
+            "/api/v1/gift-cards",
+            &m.admin_key,
+            &json!({"template": "gift-2", "currency": "EUR", "initial_balance": 500}),
+        )
+        .await;
+    assert_eq!(card.status(), 201);
+    let card: Value = card.json().await.unwrap();
+    let pkpass = app
+        .download_pass(card["apple_pass_url"].as_str().unwrap())
+        .await;
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(pkpass)).unwrap();
+    let names: Vec<&str> = zip.file_names().collect();
+    assert!(
+        names.contains(&"icon@3x.png") && names.contains(&"strip@3x.png"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.starts_with("google_")), "{names:?}");
 }
