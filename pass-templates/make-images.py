@@ -8,11 +8,16 @@ Only needed when the artwork changes; the generated PNGs are kept in the repo.
 
 Draws flat vector-like shapes at 4x resolution and downsamples them, so the
 edges are anti-aliased while the files stay small. Output sizes follow Apple's
-store-card guidance: icon 29x29, logo 160x50, strip 375x123 (plus @2x/@3x).
+store-card guidance: icon 29x29, logo 160x50, strip 375x123 (plus @2x/@3x);
+Google Wallet's own images are google_logo.png (660x660) and google_hero.png
+(1032x336). Name kinds to redraw only those:
+
+    python3 pass-templates/make-images.py google_logo google_hero
 """
 
 import math
 import random
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -165,6 +170,17 @@ def logo_painter(mark, palette, accent_key):
     return paint
 
 
+def google_logo_painter(mark, palette, accent_key):
+    def paint(img, draw):
+        # Google shows the logo inside a circle: the mark stays within its middle.
+        side = img.size[0]
+        draw.rectangle([0, 0, side, side], fill=palette["background"])
+        inset = side * 0.24
+        pen = Pen(draw, inset, inset, side - 2 * inset)
+        mark(pen, palette["foreground"], palette[accent_key], palette["background"])
+    return paint
+
+
 def loyalty_strip(img, draw):
     w, h = img.size
     p = LOYALTY
@@ -221,23 +237,34 @@ TEMPLATES = {
         "icon": icon_painter(coffee_cup, LOYALTY, "label"),
         "logo": logo_painter(coffee_cup, LOYALTY, "label"),
         "strip": loyalty_strip,
+        "google_logo": google_logo_painter(coffee_cup, LOYALTY, "label"),
+        "google_hero": loyalty_strip,
     },
     "gift-card-default": {
         "icon": icon_painter(gift_box, GIFT, "label"),
         "logo": logo_painter(gift_box, GIFT, "label"),
         "strip": gift_strip,
+        "google_logo": google_logo_painter(gift_box, GIFT, "label"),
+        "google_hero": gift_strip,
     },
 }
-SIZES = {"icon": (ICON, "RGB"), "logo": (LOGO, "RGBA"), "strip": (STRIP, "RGB")}
+SIZES = {"icon": (ICON, "RGB"), "logo": (LOGO, "RGBA"), "strip": (STRIP, "RGB"),
+         "google_logo": ((660, 660), "RGB"), "google_hero": ((1032, 336), "RGB")}
+# Google's images come in one size only.
+GOOGLE = {"google_logo", "google_hero"}
 
 
 def main():
+    only = set(sys.argv[1:])
     for folder, painters in TEMPLATES.items():
         out_dir = HERE / folder
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, paint in painters.items():
+            if only and name not in only:
+                continue
             size, mode = SIZES[name]
-            for suffix, scale in SCALES.items():
+            scales = {"": 1} if name in GOOGLE else SCALES
+            for suffix, scale in scales.items():
                 path = out_dir / f"{name}{suffix}.png"
                 render(size, scale, paint, mode).save(path, optimize=True)
                 print(f"{path.relative_to(HERE)}: {path.stat().st_size} bytes")

@@ -37,6 +37,21 @@ pub struct Settings {
     /// Whether the client address of rate limits is the last `X-Forwarded-For` entry (the
     /// one a trusted proxy appended) rather than the connection's peer.
     pub trust_forwarded: bool,
+    /// Slow clients and heavy uploads (see `http_limits` and `template::images`).
+    pub limits: LimitSettings,
+}
+
+/// How much one client may hold, and how much image work runs at once.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// `PASSFOLD_BODY_TIMEOUT_SECS`: time from a request's headers to the end of its body.
+    pub body_timeout: std::time::Duration,
+    /// `PASSFOLD_MAX_REQUESTS_PER_CLIENT`: requests one client address may have in flight.
+    pub requests_per_client: usize,
+    /// `PASSFOLD_MAX_CONNECTIONS`: open connections of the whole server.
+    pub max_connections: usize,
+    /// `PASSFOLD_IMAGE_DECODES`: PNG decodes at once; default the number of cores.
+    pub image_decodes: usize,
 }
 
 /// Google Wallet (contract: `GOOGLE_*` variables).
@@ -300,6 +315,25 @@ impl Settings {
                 ))
             }
         };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let limits = LimitSettings {
+            body_timeout: std::time::Duration::from_secs(parse_number(
+                &get,
+                "PASSFOLD_BODY_TIMEOUT_SECS",
+                30,
+                1,
+                3600,
+            )? as u64),
+            requests_per_client: parse_number(
+                &get,
+                "PASSFOLD_MAX_REQUESTS_PER_CLIENT",
+                64,
+                1,
+                1_000_000,
+            )?,
+            max_connections: parse_number(&get, "PASSFOLD_MAX_CONNECTIONS", 4096, 16, 1_000_000)?,
+            image_decodes: parse_number(&get, "PASSFOLD_IMAGE_DECODES", cores, 1, 1024)?,
+        };
         let gift_card_max_balance = parse_number(
             &get,
             "PASSFOLD_GIFT_CARD_MAX_BALANCE",
@@ -324,6 +358,7 @@ impl Settings {
             pass_cache_bytes,
             idempotency_hours,
             trust_forwarded,
+            limits,
         })
     }
 }
@@ -580,6 +615,9 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("PASSFOLD_LOG_FORMAT", "xml"),
             ("PASSFOLD_DB_POOL_SIZE", "0"),
+            ("PASSFOLD_BODY_TIMEOUT_SECS", "0"),
+            ("PASSFOLD_MAX_REQUESTS_PER_CLIENT", "many"),
+            ("PASSFOLD_IMAGE_DECODES", "0"),
         ] {
             let Err(err) = settings(&[(var, value)]) else {
                 panic!("{var}={value:?} must be refused");

@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod giftcard;
 pub mod google;
+pub mod http_limits;
 pub mod idempotency;
 pub mod loyalty;
 pub mod metrics;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub save_links: crate::google::save_link::SaveLinks,
     /// Key of the public pages' visitor hashes and CSRF tokens (kept in the database).
     pub site_secret: Vec<u8>,
+    /// Turns of template image checks (`PASSFOLD_IMAGE_DECODES`).
+    pub image_decodes: crate::template::images::Decodes,
 }
 
 /// The signing identity and the clients of Apple's and Google's services, loaded and
@@ -94,7 +96,9 @@ impl Application {
         let pass_cache = PassCache::start(settings.database_url.clone(), settings.pass_cache_bytes);
         let google_keys = RootKeyCache::new(&settings.google.callback_keys_url);
         let site_secret = crate::public_pages::visitor::load_secret(&mut *pool.get()?)?;
+        let image_decodes = crate::template::images::Decodes::new(settings.limits.image_decodes);
         let state = web::Data::new(AppState {
+            image_decodes,
             pool,
             settings: Arc::new(settings),
             metrics: Metrics::new(),
@@ -148,6 +152,10 @@ impl Application {
 
 fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let body_limit = state.settings.body_limit;
+    let limits =
+        crate::http_limits::HttpLimits::new(&state.settings.limits, state.settings.trust_forwarded);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let max_connections = state.settings.limits.max_connections.div_ceil(workers);
     let server = HttpServer::new(move || {
         let (app, api) = App::new()
             .into_utoipa_app()
@@ -225,6 +233,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             // Inside the error handlers, so its problems get their absolute `type` too.
             .wrap(from_fn(request_guard::guard))
             .wrap(ErrorHandlers::new().default_handler(problem::normalize_error_responses))
+            .wrap(limits.clone())
             .wrap_fn(move |req, srv| {
                 let started = Instant::now();
                 let request_id = req.extensions().get::<RequestId>().copied();
@@ -253,6 +262,14 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             })
             .wrap(TracingLogger::default())
     })
+    // Every connection bound deliberately: headers within 5 s, 5 s idle between requests,
+    // 1 s to close, PASSFOLD_MAX_CONNECTIONS across the workers (kept below `ulimit -n`); the
+    // body's bound is HttpLimits'.
+    .workers(workers)
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .keep_alive(std::time::Duration::from_secs(5))
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .max_connections(max_connections)
     .listen(listener)?
     .shutdown_timeout(30)
     .run();

@@ -685,3 +685,254 @@ async fn a_fan_out_killed_midway_is_finished_after_restart() {
     assert!(stop(&mut child, Signal::SIGTERM).success());
     cleanup(&service);
 }
+
+/// Issue 12: template uploads of images that decode to 128 MiB each, 32 at once, are refused
+/// from their headers; the process's peak resident memory (VmHWM) stays under 150 MB and
+/// `/readyz` stays quick meanwhile.
+#[tokio::test]
+async fn oversize_image_uploads_are_refused_in_little_memory() {
+    const FILES: [&str; 9] = [
+        "icon.png",
+        "icon@2x.png",
+        "icon@3x.png",
+        "logo.png",
+        "logo@2x.png",
+        "logo@3x.png",
+        "strip.png",
+        "strip@2x.png",
+        "strip@3x.png",
+    ];
+    let db = helpers::TestDatabase::create_empty();
+    let mut service = Service::new(None);
+    service.database_url = Some(db.url.clone());
+    let mut child = service.start();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    let admin = service.create_merchant("Huge Images")["admin_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let document: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("pass-templates/loyalty-default/template.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // 4096x4096 16-bit RGBA of one colour: 128 MiB decoded, a small file. Each image gets
+    // its own colour, so no two uploads share bytes.
+    let images: Vec<(&str, String)> = FILES
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let png = flat_png_16bit(4096, 4096, i as u8);
+            (
+                *file,
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png),
+            )
+        })
+        .collect();
+    let body = serde_json::json!({
+        "template": document,
+        "images": images.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+    })
+    .to_string();
+    let base = format!("http://127.0.0.1:{}", service.port);
+    let idle_kb = peak_resident_kb(child.id());
+    let client = reqwest::Client::new();
+    let probe = {
+        let (client, url) = (client.clone(), format!("{base}/readyz"));
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(3) {
+                let t = Instant::now();
+                let res = client.get(&url).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+                slowest = slowest.max(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            slowest
+        })
+    };
+    let started = Instant::now();
+    let uploads: Vec<_> = (0..32)
+        .map(|_| {
+            let (client, url, admin) = (
+                client.clone(),
+                format!("{base}/api/v1/templates"),
+                admin.clone(),
+            );
+            let body = body.clone();
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(admin)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.text().await.unwrap())
+            })
+        })
+        .collect();
+    for upload in uploads {
+        let (status, text) = upload.await.unwrap();
+        assert_eq!(status, 422, "{text}");
+        assert!(
+            text.contains("icon@2x.png is 4096x4096 (16-bit RGBA); Apple Wallet expects 58x58"),
+            "{text}"
+        );
+    }
+    let took = started.elapsed();
+    let slowest_probe = probe.await.unwrap();
+    let peak_kb = peak_resident_kb(child.id());
+    eprintln!(
+        "32 uploads of {} bytes each refused in {took:?}; peak resident memory {:.1} MB \
+         ({:.1} MB before the uploads); slowest /readyz meanwhile {slowest_probe:?}",
+        body.len(),
+        peak_kb as f64 / 1000.0,
+        idle_kb as f64 / 1000.0,
+    );
+    assert!(peak_kb < 150_000, "peak resident memory {peak_kb} kB");
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    cleanup(&service);
+}
+
+/// VmHWM of a process: the most resident memory it ever had, in kB.
+fn peak_resident_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// A flat-colour 16-bit RGBA PNG, written row by row.
+fn flat_png_16bit(width: u32, height: u32, shade: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Sixteen);
+        encoder.set_compression(png::Compression::Best);
+        let mut writer = encoder.write_header().unwrap();
+        let mut stream = writer.stream_writer().unwrap();
+        let row = vec![shade; width as usize * 8];
+        for _ in 0..height {
+            std::io::Write::write_all(&mut stream, &row).unwrap();
+        }
+        stream.finish().unwrap();
+    }
+    out
+}
+
+/// Issue 12: 500 connections that send full headers and then trickle their bodies are all
+/// answered 408 or closed within PASSFOLD_BODY_TIMEOUT_SECS (plus scheduling slack), and
+/// `/readyz` stays quick while they are held.
+#[tokio::test]
+async fn the_binary_cuts_off_500_slow_bodies() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bound = Duration::from_secs(2);
+    let db = helpers::TestDatabase::create_empty();
+    let mut service = Service::new(None);
+    service.database_url = Some(db.url.clone());
+    let log = std::fs::File::create(service.data_dir.join("serve.log")).unwrap();
+    let mut child = service
+        .command(&["serve"])
+        .env("PASSFOLD_BODY_TIMEOUT_SECS", "2")
+        // One test client is one address: let all 500 in, so each meets the body deadline.
+        .env("PASSFOLD_MAX_REQUESTS_PER_CLIENT", "1000")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    service
+        .wait_ready(&mut child, Duration::from_secs(60))
+        .await;
+    let port = service.port;
+    let started = Instant::now();
+    let slow: Vec<_> = (0..500)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let opened = Instant::now();
+                let head = "POST /apple/v1/log HTTP/1.1\r\nHost: x\r\n\
+                            Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{";
+                let _ = stream.write_all(head.as_bytes()).await;
+                let mut answer = Vec::new();
+                let mut answered_at = None;
+                let mut buf = [0u8; 1024];
+                let ended = tokio::time::timeout(Duration::from_secs(30), async {
+                    loop {
+                        tokio::select! {
+                            read = stream.read(&mut buf) => match read {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    answered_at.get_or_insert(opened.elapsed());
+                                    answer.extend_from_slice(&buf[..n]);
+                                }
+                            },
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                                let _ = stream.write_all(b" ").await;
+                            }
+                        }
+                    }
+                })
+                .await;
+                let got_408 = answer.starts_with(b"HTTP/1.1 408");
+                (
+                    ended.is_ok(),
+                    opened.elapsed(),
+                    answered_at.filter(|_| got_408),
+                )
+            })
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let mut probes = Vec::new();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while started.elapsed() < bound {
+        let t = Instant::now();
+        let res = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        probes.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut slowest, mut answered, mut last_408) = (Duration::ZERO, 0, Duration::ZERO);
+    for task in slow {
+        let (closed, took, answered_at) = task.await.unwrap();
+        assert!(closed, "a slow connection was still open after 30 s");
+        slowest = slowest.max(took);
+        if let Some(at) = answered_at {
+            answered += 1;
+            last_408 = last_408.max(at);
+        }
+    }
+    let slowest_probe = probes.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "500 slow bodies: {answered} read a 408 (the last after {last_408:?}), the rest were \
+         closed; the last closed after {slowest:?} (bound {bound:?}, then up to 1 s for the \
+         client to read the answer); /readyz meanwhile: {} probes, slowest {slowest_probe:?}",
+        probes.len()
+    );
+    assert!(
+        last_408 < bound + Duration::from_secs(2),
+        "answered after {last_408:?}"
+    );
+    assert!(slowest < bound + Duration::from_secs(3), "held {slowest:?}");
+    // 100 ms on a quiet machine (docs/PERFORMANCE.md); room here for a loaded test host.
+    assert!(slowest_probe < Duration::from_millis(500), "{probes:?}");
+    assert!(stop(&mut child, Signal::SIGTERM).success());
+    cleanup(&service);
+}

@@ -4,7 +4,7 @@
 
 use super::identity::SigningIdentity;
 use super::pass_json::RenderedPass;
-use crate::template::images::Images;
+use crate::template::images::{is_google, Images};
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
 use sha1::{Digest, Sha1};
 use std::io::{Cursor, Write};
@@ -17,18 +17,21 @@ use zip::CompressionMethod;
 /// and data) are copied into each package as they are.
 pub struct TemplateAssets {
     hashes: Vec<(String, String)>,
+    /// Every image of the template, Google's too (those stay out of the package).
+    files: Vec<String>,
     archive: zip::ZipArchive<Cursor<Arc<[u8]>>>,
     total_len: usize,
 }
 
 impl TemplateAssets {
     pub fn new(images: &Images) -> Arc<Self> {
-        let hashes = images
-            .iter()
+        let files = images.keys().cloned().collect();
+        let apple = || images.iter().filter(|(name, _)| !is_google(name));
+        let hashes = apple()
             .map(|(name, bytes)| (name.clone(), hex::encode(Sha1::digest(bytes))))
             .collect();
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        for (name, bytes) in images {
+        for (name, bytes) in apple() {
             // Writing to memory cannot fail for these few small entries.
             let _ = zip.start_file(name.as_str(), stored());
             let _ = zip.write_all(bytes);
@@ -44,6 +47,7 @@ impl TemplateAssets {
             .expect("an empty zip parses");
         Arc::new(Self {
             hashes,
+            files,
             archive,
             total_len,
         })
@@ -53,7 +57,7 @@ impl TemplateAssets {
 impl TemplateAssets {
     /// Whether the template has this image.
     pub fn has(&self, file: &str) -> bool {
-        self.hashes.iter().any(|(name, _)| name == file)
+        self.files.iter().any(|name| name == file)
     }
 }
 

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A template with its images as base64-encoded PNGs, keyed by file name
-/// (`icon.png`, `icon@2x.png`, `logo.png`, `strip@3x.png`, ...).
+/// (`icon.png`, `icon@2x.png`, `logo.png`, `strip@3x.png`, ..., and Google's
+/// `google_logo.png`, `google_hero.png`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateInput {
@@ -98,13 +99,39 @@ fn decode_images(encoded: &BTreeMap<String, String>, problems: &mut Vec<FieldPro
     images
 }
 
+/// A template's images as they arrive: base64 text of the request, or the stored ones.
+enum Upload {
+    Encoded(BTreeMap<String, String>),
+    Stored(Images),
+}
+
 /// Validates the document with the images it will have; every problem in one answer.
-fn validated(
-    raw: &serde_json::Value,
-    images: &Images,
+/// Decoding base64 and checking PNGs is the heavy part of an upload: it runs in turns, off
+/// the actix workers; the images come back with the answer.
+async fn validated(
+    state: &AppState,
+    raw: serde_json::Value,
+    upload: Upload,
+    mut problems: Vec<FieldProblem>,
+) -> Result<(TemplateDocument, Images), ApiError> {
+    let (result, images, problems) = state
+        .image_decodes
+        .run(move || {
+            let images = match upload {
+                // The base64 text is dropped as soon as it is decoded.
+                Upload::Encoded(encoded) => decode_images(&encoded, &mut problems),
+                Upload::Stored(images) => images,
+            };
+            (parse_document(&raw, &images), images, problems)
+        })
+        .await?;
+    validated_parts(result, problems).map(|document| (document, images))
+}
+
+fn validated_parts(
+    result: Result<TemplateDocument, Vec<FieldProblem>>,
     decode_problems: Vec<FieldProblem>,
 ) -> Result<TemplateDocument, ApiError> {
-    let result = parse_document(raw, images);
     let mut problems: Vec<FieldProblem> = decode_problems;
     let document = match result {
         Ok(d) => Some(d),
@@ -181,7 +208,7 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<TemplateInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
+    let mut input = body.into_inner();
     let mut problems = Vec::new();
     let id = match input.id.as_deref() {
         Some(id) => TemplateId::parse(id)
@@ -193,11 +220,8 @@ pub async fn create(
         ))
         .ok(),
     };
-    let images = match &input.images {
-        Some(encoded) => decode_images(encoded, &mut problems),
-        None => Images::new(),
-    };
-    let document = validated(&input.template, &images, problems)?;
+    let upload = Upload::Encoded(input.images.take().unwrap_or_default());
+    let (document, images) = validated(&state, input.template, upload, problems).await?;
     let id = id.ok_or_else(|| ApiError::internal("template id missing"))?;
     let tenant = caller.0.tenant;
     let saved = db::run(&state.pool, move |conn| {
@@ -226,37 +250,31 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<TemplateInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
+    let mut input = body.into_inner();
     let id = id.into_inner();
     let tenant = caller.0.tenant;
     let mut problems = Vec::new();
     if input.id.as_deref().is_some_and(|body_id| body_id != id) {
         problems.push(FieldProblem::new("/id", "differs from the id in the path"));
     }
-    let new_images = input
-        .images
-        .as_ref()
-        .map(|encoded| decode_images(encoded, &mut problems));
-    let lookup_id = id.clone();
-    let images = match &new_images {
-        Some(images) => images.clone(),
+    let replaced = input.images.is_some();
+    let upload = match input.images.take() {
+        Some(encoded) => Upload::Encoded(encoded),
         None => {
-            db::run(&state.pool, move |conn| {
-                Template::find(conn, &tenant, &lookup_id)?;
-                Ok(Template::images(conn, &tenant, &lookup_id)?)
-            })
-            .await?
+            let lookup_id = id.clone();
+            Upload::Stored(
+                db::run(&state.pool, move |conn| {
+                    Template::find(conn, &tenant, &lookup_id)?;
+                    Ok(Template::images(conn, &tenant, &lookup_id)?)
+                })
+                .await?,
+            )
         }
     };
-    let document = validated(&input.template, &images, problems)?;
-    let saved = db::run(&state.pool, move |conn| {
-        Ok(Template::update(
-            conn,
-            &tenant,
-            &id,
-            &document,
-            new_images.as_ref(),
-        )?)
+    let (document, images) = validated(&state, input.template, upload, problems).await?;
+    let (saved, images) = db::run(&state.pool, move |conn| {
+        let saved = Template::update(conn, &tenant, &id, &document, replaced.then_some(&images))?;
+        Ok((saved, images))
     })
     .await?;
     match saved {

@@ -235,8 +235,8 @@ async fn changing_a_template_changes_the_passes_built_from_it() {
     assert_eq!(updated["version"], 2);
     assert_eq!(
         updated["images"].as_array().unwrap().len(),
-        9,
-        "images kept when not sent"
+        11,
+        "images kept when not sent (Apple's 9, Google's 2)"
     );
 
     let res = app
