@@ -128,6 +128,7 @@ impl fmt::Debug for Settings {
             pass_cache_bytes,
             idempotency_hours,
             trust_forwarded,
+            limits,
         } = self;
         f.debug_struct("Settings")
             .field(
@@ -149,6 +150,7 @@ impl fmt::Debug for Settings {
             .field("pass_cache_bytes", pass_cache_bytes)
             .field("idempotency_hours", idempotency_hours)
             .field("trust_forwarded", trust_forwarded)
+            .field("limits", limits)
             .finish()
     }
 }

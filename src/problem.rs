@@ -41,7 +41,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 17] = [
+    pub const ALL: [ProblemKind; 18] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -57,6 +57,7 @@ impl ProblemKind {
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::NotAcceptable,
+        Self::RequestTimeout,
         Self::Unavailable,
         Self::Internal,
     ];

@@ -136,6 +136,14 @@ fn explain(kind: ProblemKind, lang: Lang) -> Explanation {
             "Сервис не может ответить ни в одном формате, допустимом по заголовку `Accept`.",
             "Разрешите `application/json` (или формат, указанный в документации адреса).",
         ),
+        (K::RequestTimeout, Lang::En) => (
+            "The request's body did not arrive within the time the service allows; the connection was closed.",
+            "Send the whole body promptly; retry the same request (with the same Idempotency-Key for POS mutations).",
+        ),
+        (K::RequestTimeout, Lang::Ru) => (
+            "Тело запроса не пришло за отведённое сервисом время; соединение закрыто.",
+            "Отправляйте тело запроса целиком и без пауз; повторите тот же запрос (с тем же Idempotency-Key для операций кассы).",
+        ),
         (K::Unavailable, Lang::En) => (
             "The service cannot answer right now: its database is unreachable or it is shutting down.",
             "Retry the same request after `Retry-After` seconds; POS mutations with the same Idempotency-Key are safe to retry.",
