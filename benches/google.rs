@@ -3,7 +3,7 @@
 //!
 //! Run: `taskset -c 0 cargo bench --bench google`
 
-use passfold::apple::pkpass::TemplateAssets;
+use passfold::apple::assets::TemplateAssets;
 use passfold::configuration::Settings;
 use passfold::domain::{Currency, Money};
 use passfold::google::objects::object_for;

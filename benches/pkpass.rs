@@ -7,9 +7,10 @@
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
+use passfold::apple::assets::TemplateAssets;
 use passfold::apple::identity::example;
 use passfold::apple::pass_json::{render, PassInput};
-use passfold::apple::pkpass::{build, TemplateAssets};
+use passfold::apple::pkpass::build;
 use passfold::apple::SigningIdentity;
 use passfold::configuration::{AppleIdentitySource, AppleSettings};
 use passfold::domain::{Currency, Money};

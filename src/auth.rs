@@ -1,11 +1,11 @@
 //! Bearer API keys. Handlers ask for [`AdminCaller`] or [`PosCaller`]; either one carries the
 //! [`Tenant`] every data-access call needs, so a handler cannot reach data without one.
 
+use crate::db::DbPool;
 use crate::db::{self, Tenant};
 use crate::domain::{ApiKeySecret, Scope};
 use crate::models::ApiKey;
 use crate::problem::ApiError;
-use crate::startup::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -85,16 +85,24 @@ impl KeyCache {
     }
 }
 
+/// What the key extractors need: the database and the recently seen keys. `startup`
+/// registers it as app data of its own, so this module does not depend on the
+/// application state (which holds the same cache, to clear it on revocation).
+pub struct Authenticator {
+    pub pool: DbPool,
+    pub api_keys: std::sync::Arc<KeyCache>,
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let key = presented_key(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let state = req.app_data::<web::Data<Authenticator>>().cloned();
         Box::pin(async move {
             let key = key?;
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let state = state.ok_or_else(|| ApiError::internal("authenticator missing"))?;
             let hash = key.hash();
             if let Some(caller) = state.api_keys.get(&hash) {
                 return Ok(caller);

@@ -167,7 +167,7 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
     let database = Database::open(&settings)?;
     db::migrate(&database.url)?;
     let pool = db::build_pool(&database.url, settings.db_pool_size)?;
-    let wallets = crate::startup::Wallets::load(&settings)?;
+    let wallets = crate::app::Wallets::load(&settings)?;
     actix_web::rt::System::new().block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = crate::workers::spawn_all(

@@ -5,6 +5,7 @@
 //! parse rather than validate, and the database layer is diesel's generated `schema` with
 //! `models/` beside it.
 
+pub mod app;
 pub mod apple;
 pub mod auth;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod openapi;
 pub mod outbox;
 pub mod pass_cache;
 pub mod pass_content;
+pub mod pass_service;
 pub mod problem;
 pub mod public_pages;
 pub mod request_guard;
@@ -31,4 +33,5 @@ pub mod schema;
 pub mod startup;
 pub mod telemetry;
 pub mod template;
+pub mod urls;
 pub mod workers;

@@ -2,7 +2,7 @@
 //! template version) and the placeholder values of the member or gift card behind it.
 //! Apple's package and Google's object are both built from this.
 
-use crate::apple::pkpass::TemplateAssets;
+use crate::apple::assets::TemplateAssets;
 use crate::db::Tenant;
 use crate::domain::{Currency, Money};
 use crate::models::{GiftCard, Member, Merchant, Pass, Program, Template};
@@ -106,10 +106,7 @@ impl PassContent {
                     .set("tier", Value::Text(member.tier.clone().unwrap_or_default()))
                     .set(
                         "referral_url",
-                        Value::Text(crate::public_pages::referral_url(
-                            public_url,
-                            &member.referral_code,
-                        )),
+                        Value::Text(crate::urls::referral_url(public_url, &member.referral_code)),
                     );
                 (member.card_number, false)
             }

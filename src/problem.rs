@@ -427,10 +427,14 @@ pub fn json_error(
 
 /// The public URL the problem `type`s live under, from the app's settings.
 fn public_base(req: &actix_web::HttpRequest) -> String {
-    req.app_data::<actix_web::web::Data<crate::startup::AppState>>()
-        .map(|state| state.settings.public_url.clone())
+    req.app_data::<actix_web::web::Data<ProblemBase>>()
+        .map(|base| base.0.clone())
         .unwrap_or_default()
 }
+
+/// The public URL problem `type`s live under, registered by `startup` as app data of its
+/// own (this module sits below the application state).
+pub struct ProblemBase(pub String);
 
 /// A stored problem document (an idempotent replay) with its `type` made absolute.
 fn absolute_type(body: &[u8], base: &str) -> Option<Vec<u8>> {

@@ -11,8 +11,8 @@
 //! - `Authorization`, `Idempotency-Key`, `Content-Type` and `Content-Length` given twice
 //!   are refused: which one would count is anyone's guess.
 
+use crate::app::AppState;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
-use crate::startup::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};

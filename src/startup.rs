@@ -1,13 +1,11 @@
-//! Wires the actix-web application: state, middleware, routes and the OpenAPI document.
+//! Wiring only: builds the actix-web application from configuration (state, middleware,
+//! routes, the OpenAPI document) and starts the workers.
 
-use crate::apple::apns::ApnsClient;
-use crate::apple::SigningIdentity;
+use crate::app::{AppState, Wallets};
 use crate::auth::KeyCache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
 use crate::google::callbacks::RootKeyCache;
-use crate::google::rest::GoogleClient;
-use crate::google::GoogleIssuer;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::pass_cache::PassCache;
@@ -26,50 +24,6 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub settings: Arc<Settings>,
-    pub metrics: Metrics,
-    pub identity: SigningIdentity,
-    pub templates: TemplateCache,
-    pub pass_cache: Arc<PassCache>,
-    pub api_keys: KeyCache,
-    pub apns: Arc<ApnsClient>,
-    pub google: Arc<GoogleClient>,
-    pub google_keys: RootKeyCache,
-    pub save_links: crate::google::save_link::SaveLinks,
-    /// Key of the public pages' visitor hashes and CSRF tokens (kept in the database).
-    pub site_secret: Vec<u8>,
-    /// Turns of template image checks (`PASSFOLD_IMAGE_DECODES`).
-    pub image_decodes: crate::template::images::Decodes,
-}
-
-/// The signing identity and the clients of Apple's and Google's services, loaded and
-/// announced once per process (by `serve` here, by `passfold worker` on its own).
-pub struct Wallets {
-    pub identity: SigningIdentity,
-    pub apns: Arc<ApnsClient>,
-    pub google: Arc<GoogleClient>,
-}
-
-impl Wallets {
-    pub fn load(settings: &Settings) -> anyhow::Result<Self> {
-        let identity = SigningIdentity::load(&settings.apple)?;
-        identity.announce();
-        let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
-        crate::outbox::use_google(settings.google.configured());
-        let issuer = GoogleIssuer::load(&settings.google)?;
-        issuer.announce();
-        let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);
-        Ok(Wallets {
-            identity,
-            apns,
-            google,
-        })
-    }
-}
 
 pub struct Application {
     port: u16,
@@ -105,7 +59,7 @@ impl Application {
             identity,
             templates: TemplateCache::default(),
             pass_cache,
-            api_keys: KeyCache::default(),
+            api_keys: Arc::new(KeyCache::default()),
             apns,
             google_keys,
             google,
@@ -161,6 +115,13 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .into_utoipa_app()
             .openapi(ApiDoc::openapi())
             .app_data(state.clone())
+            .app_data(web::Data::new(crate::auth::Authenticator {
+                pool: state.pool.clone(),
+                api_keys: state.api_keys.clone(),
+            }))
+            .app_data(web::Data::new(problem::ProblemBase(
+                state.settings.public_url.clone(),
+            )))
             .app_data(
                 web::JsonConfig::default()
                     .limit(body_limit)

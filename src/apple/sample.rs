@@ -1,8 +1,9 @@
 //! `passfold pass render`: a signed pass from a template folder and sample data, so a
 //! merchant can try a design on a phone without the server.
 
+use super::assets::TemplateAssets;
 use super::pass_json::{render, PassInput};
-use super::pkpass::{build, TemplateAssets};
+use super::pkpass::build;
 use super::SigningIdentity;
 use crate::configuration::Settings;
 use crate::domain::{tokens, Currency, Money};

@@ -2,14 +2,14 @@
 //! and unregister passes, ask which of theirs changed since a tag, fetch the latest pass,
 //! and send their logs. Mounted under `PASSFOLD_PUBLIC_URL/apple/v1`.
 
+use crate::app::AppState;
 use crate::db;
 use crate::models::device::{Registered, Registration, DEVICES_PER_PASS, PASSES_PER_DEVICE};
 use crate::models::pass::{renumber_restored_tags, tag_horizon, Pass};
 use crate::pass_content::PassContent;
+use crate::pass_service::current_pass;
 use crate::problem::{ApiError, ProblemKind};
-use crate::routes::passes::current_pass;
 use crate::schema::device_logs;
-use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;

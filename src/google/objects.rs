@@ -67,7 +67,7 @@ fn localized(doc: &TemplateDocument, content: &PassContent, key_or_text: &str) -
 
 fn image(public_url: &str, content: &PassContent, file: &str) -> Option<Json> {
     content.template.assets.has(file).then(|| {
-        let path = crate::public_pages::template_image_path(
+        let path = crate::urls::template_image_path(
             content.pass.merchant_id,
             &content.pass.template_id,
             content.template.version,

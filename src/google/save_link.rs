@@ -6,8 +6,9 @@
 
 use super::objects::{GoogleClass, GoogleObject, ObjectKind};
 use super::GoogleIssuer;
+use crate::db::DbPool;
+use crate::google::rest::GoogleClient;
 use crate::schema::google_objects;
-use crate::startup::AppState;
 use diesel::prelude::*;
 use serde::Serialize;
 use std::time::Duration;
@@ -90,7 +91,13 @@ pub enum SaveLink {
 }
 
 impl SaveLink {
-    pub async fn resolve(self, state: &AppState) -> Option<String> {
+    pub async fn resolve(
+        self,
+        google: &GoogleClient,
+        pool: &DbPool,
+        links: &SaveLinks,
+        public_url: &str,
+    ) -> Option<String> {
         let (pass_id, update_tag, class, object) = match self {
             SaveLink::Ready(url) => return url,
             SaveLink::Insert {
@@ -100,18 +107,15 @@ impl SaveLink {
                 object,
             } => (pass_id, update_tag, class, object),
         };
-        let issuer = state.google.issuer();
-        let public_url = &state.settings.public_url;
-        let inserted = tokio::time::timeout(
-            INSERT_TIMEOUT,
-            state.google.insert_for_link(&class, &object),
-        )
-        .await
-        .map_err(|_| "timed out".to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        let issuer = google.issuer();
+        let inserted =
+            tokio::time::timeout(INSERT_TIMEOUT, google.insert_for_link(&class, &object))
+                .await
+                .map_err(|_| "timed out".to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
         let url = match inserted {
             Ok(()) => {
-                let recorded = crate::db::run(&state.pool, move |conn| {
+                let recorded = crate::db::run(pool, move |conn| {
                     diesel::insert_into(google_objects::table)
                         .values(google_objects::pass_id.eq(pass_id))
                         .on_conflict_do_nothing()
@@ -132,9 +136,7 @@ impl SaveLink {
         };
         match url {
             Ok(url) => {
-                state
-                    .save_links
-                    .put(pass_id, update_tag, url.as_str().into());
+                links.put(pass_id, update_tag, url.as_str().into());
                 Some(url)
             }
             Err(e) => {

@@ -1,6 +1,7 @@
 //! Loyalty program rules: tiers, earning, welcome and referral rewards.
 
 pub mod enrollment;
+pub mod ledger;
 pub mod points;
 pub mod referral;
 pub mod rules;

@@ -2,15 +2,15 @@
 //! row updated conditionally (points never below zero), a ledger row, the pass's new
 //! version and its outbox row.
 
+pub use super::ledger::PointsChange;
+use super::ledger::{apply, Entry};
 use super::ProgramRules;
 use crate::db::Tenant;
 use crate::domain::Currency;
 use crate::models::{Member, Program};
-use crate::outbox::{self, Card};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
-use crate::schema::{members, point_activities};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -29,24 +29,6 @@ pub struct PointsAdjustment {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PointsChange {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub earned: Option<i64>,
-    pub points: i64,
-    pub lifetime_points: i64,
-    pub tier: Option<String>,
-    pub activity_id: Uuid,
-    /// The referral reward this purchase triggered, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub referral: Option<super::referral::ReferralResult>,
-    #[serde(skip)]
-    pub pass_id: Uuid,
-    /// Other passes the change moved (a referrer's, rewarded by this purchase).
-    #[serde(skip)]
-    pub also_changed: Vec<Uuid>,
-}
-
 /// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
 /// tier multiplier)`, with the multiplier of the tier held before the purchase.
 pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -> i64 {
@@ -59,90 +41,6 @@ pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -
     // Multiplier in thousandths keeps the arithmetic exact for multipliers like 1.5 or 1.25.
     let milli = (multiplier * 1000.0).round() as i128;
     ((base * milli) / (per_major * 1000)).clamp(0, i128::from(super::rules::MAX_POINTS)) as i64
-}
-
-/// One ledger entry to apply.
-pub(super) struct Entry<'a> {
-    pub delta: i64,
-    pub kind: &'a str,
-    pub reason: Option<&'a str>,
-    /// Amount and currency of the purchase that earned the points.
-    pub purchase: Option<(i64, &'a str)>,
-    /// The referral a reward pays.
-    pub referral: Option<Uuid>,
-}
-
-pub(super) fn apply(
-    conn: &mut PgConnection,
-    tenant: &Tenant,
-    member: &Member,
-    rules: &ProgramRules,
-    entry: Entry<'_>,
-) -> Result<PointsChange, ApiError> {
-    let Entry {
-        delta,
-        kind,
-        reason,
-        purchase,
-        referral,
-    } = entry;
-    // Lifetime points grow with every gain and never shrink: tiers follow them.
-    let gain = delta.max(0);
-    let updated: Option<(i64, i64)> = diesel::update(members::table.find(member.id))
-        .filter(members::points.ge(-delta.min(0)))
-        .set((
-            members::points.eq(members::points + delta),
-            members::lifetime_points.eq(members::lifetime_points + gain),
-            members::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning((members::points, members::lifetime_points))
-        .get_result(conn)
-        .optional()?;
-    let Some((points, lifetime)) = updated else {
-        let current: i64 = members::table
-            .find(member.id)
-            .select(members::points)
-            .for_update()
-            .first(conn)?;
-        return Err(ApiError::new(
-            ProblemKind::InsufficientFunds,
-            format!("the member has {current} points"),
-        )
-        .with_extra("points", current.into()));
-    };
-    let tier = rules.tier_for(lifetime).map(|t| t.name.clone());
-    if tier != member.tier {
-        diesel::update(members::table.find(member.id))
-            .set(members::tier.eq(&tier))
-            .execute(conn)?;
-    }
-    let activity_id = Uuid::new_v4();
-    diesel::insert_into(point_activities::table)
-        .values((
-            point_activities::id.eq(activity_id),
-            point_activities::merchant_id.eq(tenant.merchant_id()),
-            point_activities::member_id.eq(member.id),
-            point_activities::type_.eq(kind),
-            point_activities::delta.eq(delta),
-            point_activities::points_after.eq(points),
-            point_activities::reason.eq(reason),
-            point_activities::purchase_amount.eq(purchase.map(|p| p.0)),
-            point_activities::purchase_currency.eq(purchase.map(|p| p.1)),
-            point_activities::tier_after.eq(&tier),
-            point_activities::referral_id.eq(referral),
-        ))
-        .execute(conn)?;
-    let pass_id = outbox::pass_changed(conn, Card::Member(member.id), kind)?;
-    Ok(PointsChange {
-        earned: None,
-        points,
-        lifetime_points: lifetime,
-        tier,
-        activity_id,
-        referral: None,
-        pass_id,
-        also_changed: Vec::new(),
-    })
 }
 
 pub fn purchase(

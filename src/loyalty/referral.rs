@@ -5,31 +5,16 @@
 //! referral and member. A referrer past the monthly cap gets the referral recorded as
 //! `capped`, and neither side earns.
 
-use super::points::{apply, Entry, PointsChange};
+use super::ledger::{apply, Entry, PointsChange};
 use super::{ProgramRules, ReferralRule, ReferralTrigger};
 use crate::db::Tenant;
 use crate::models::Member;
 use crate::problem::ApiError;
 use crate::schema::{members, referrals};
 use diesel::prelude::*;
-use serde::Serialize;
 use uuid::Uuid;
 
-/// What a referral earned, with a sentence the customer or cashier can be shown.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ReferralResult {
-    pub referral_id: Uuid,
-    pub referrer_id: Uuid,
-    /// `pending` (waiting for the first qualifying purchase), `rewarded`, `capped` (the
-    /// referrer reached the monthly cap: nobody earned) or `no_rule` (the program pays no
-    /// referral rewards).
-    pub status: String,
-    pub referrer_points: i64,
-    pub referee_points: i64,
-    pub message: String,
-    #[serde(skip)]
-    pub changed_passes: Vec<Uuid>,
-}
+pub use super::rules::ReferralResult;
 
 /// Records a referred join (inside the enrollment's transaction) and pays it when the rule
 /// pays on joining.

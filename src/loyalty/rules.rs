@@ -235,6 +235,22 @@ impl ProgramRules {
     }
 }
 
+/// What a referral earned, with a sentence the customer or cashier can be shown.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReferralResult {
+    pub referral_id: uuid::Uuid,
+    pub referrer_id: uuid::Uuid,
+    /// `pending` (waiting for the first qualifying purchase), `rewarded`, `capped` (the
+    /// referrer reached the monthly cap: nobody earned) or `no_rule` (the program pays no
+    /// referral rewards).
+    pub status: String,
+    pub referrer_points: i64,
+    pub referee_points: i64,
+    pub message: String,
+    #[serde(skip)]
+    pub changed_passes: Vec<uuid::Uuid>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod qr;
 pub mod visitor;
 
+use crate::app::AppState;
 use crate::db::{self, Tenant};
 use crate::loyalty::enrollment::{self, Applicant, Refusal};
 use crate::loyalty::ReferralTrigger;
@@ -18,7 +19,7 @@ use crate::models::{Member, Pass, Program};
 use crate::pass_content::LoadedTemplate;
 use crate::problem::ApiError;
 use crate::schema::{join_attempts, referrals};
-use crate::startup::AppState;
+use crate::urls::{join_url, referral_url, template_image_path};
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
@@ -42,25 +43,10 @@ enum Link {
 impl Link {
     fn path(self, code: &str) -> String {
         match self {
-            Link::Referral => format!("/r/{code}"),
-            Link::Program => format!("/join/{code}"),
+            Link::Referral => crate::urls::referral_path(code),
+            Link::Program => crate::urls::join_path(code),
         }
     }
-}
-
-/// A member's referral link, as members, passes and pages show it.
-pub fn referral_url(public_url: &str, code: &str) -> String {
-    format!("{public_url}{}", Link::Referral.path(code))
-}
-
-/// A program's own join link.
-pub fn join_url(public_url: &str, code: &str) -> String {
-    format!("{public_url}{}", Link::Program.path(code))
-}
-
-/// Where [`template_image`] serves one image of one version of a template.
-pub fn template_image_path(merchant: Uuid, template: &str, version: i32, file: &str) -> String {
-    format!("/images/{merchant}/{template}/{version}/{file}")
 }
 
 /// A public link resolved: the program, its merchant, the referrer if any, the design.
@@ -674,9 +660,9 @@ pub async fn welcome(
             .select((referrals::status, referrals::referee_points))
             .first(conn)
             .optional()?;
-        let google = crate::routes::passes::google_save_url(conn, &tenant, &pass, &app)?;
+        let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
         Ok(Some(Welcome {
-            apple: crate::routes::passes::url(&app.settings.public_url, &pass),
+            apple: crate::urls::pass_url(&app.settings.public_url, &pass),
             member,
             program,
             template,
@@ -688,7 +674,7 @@ pub async fn welcome(
     let Some(w) = found else {
         return Ok(message_page(&req, StatusCode::NOT_FOUND, t.not_found));
     };
-    let google = w.google.resolve(&state).await;
+    let google = crate::pass_service::finish_save_link(&state, w.google).await;
     let theme = theme(w.program.merchant_id, &w.program.template_id, &w.template);
     let referral_url = referral_url(&state.settings.public_url, &w.member.referral_code);
     let body = html! {

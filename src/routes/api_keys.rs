@@ -1,9 +1,9 @@
+use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
 use crate::domain::Scope;
 use crate::models::api_key::{ApiKey, LastAdminKey};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
-use crate::startup::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

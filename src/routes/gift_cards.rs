@@ -1,10 +1,10 @@
+use crate::app::AppState;
 use crate::auth::{AdminCaller, PosCaller};
 use crate::db;
 use crate::domain::{CardNumber, Currency};
 use crate::giftcard::{self, activity::Activity, Movement};
 use crate::models::{GiftCard, Pass, Template};
 use crate::problem::{ApiError, FieldProblem};
-use crate::startup::AppState;
 use crate::template::Kind;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -57,7 +57,7 @@ pub(crate) fn view(
         state: card.state,
         template: card.template_id,
         serial: pass.serial_number.clone(),
-        apple_pass_url: super::passes::url(public_url, pass),
+        apple_pass_url: crate::urls::pass_url(public_url, pass),
         google_save_url,
         created_at: card.created_at,
     }
@@ -111,7 +111,7 @@ pub async fn issue(
             Some(currency) if problems.is_empty() => {
                 let (card, pin, pass) =
                     GiftCard::issue(conn, &tenant, &template_id, currency, input.initial_balance)?;
-                let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
+                let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
                 let card = view(
                     card,
                     &pass,
@@ -125,7 +125,7 @@ pub async fn issue(
         }
     })
     .await?;
-    created.google_save_url = google.resolve(&state).await;
+    created.google_save_url = crate::pass_service::finish_save_link(&state, google).await;
     Ok(HttpResponse::Created().json(created))
 }
 

@@ -1,9 +1,9 @@
+use crate::app::AppState;
 use crate::db;
 use crate::google::callbacks::{verify, MAX_BODY};
 use crate::models::Pass;
 use crate::problem::{ApiError, ProblemKind};
 use crate::schema::{google_callbacks, google_installs};
-use crate::startup::AppState;
 use actix_web::{post, web, HttpResponse};
 use diesel::prelude::*;
 use futures_util::StreamExt;

@@ -1,6 +1,6 @@
+use crate::app::AppState;
 use crate::db;
 use crate::problem::{ApiError, ProblemKind};
-use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
 use diesel::RunQueryDsl;
 

@@ -1,3 +1,4 @@
+use crate::app::AppState;
 use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
@@ -7,7 +8,6 @@ use crate::loyalty::points::{self, PointsAdjustment, PointsChange, Purchase};
 use crate::models::member::Member;
 use crate::models::{Pass, Program};
 use crate::problem::{ApiError, FieldProblem};
-use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -70,9 +70,9 @@ pub(crate) fn view(
         points: m.points,
         lifetime_points: m.lifetime_points,
         tier: m.tier,
-        referral_url: crate::public_pages::referral_url(public_url, &m.referral_code),
+        referral_url: crate::urls::referral_url(public_url, &m.referral_code),
         referral_code: m.referral_code,
-        apple_pass_url: super::passes::url(public_url, pass),
+        apple_pass_url: crate::urls::pass_url(public_url, pass),
         google_save_url,
         created_at: m.created_at,
     }
@@ -125,7 +125,7 @@ pub async fn enroll(
         let joined = enrollment::join(conn, &tenant, &program, new, referrer.as_ref())?
             .map_err(Refusal::into_api_error)?;
         let changed = joined.changed_passes();
-        let google = super::passes::google_save_url(conn, &tenant, &joined.pass, &app)?;
+        let google = crate::pass_service::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
             Enrolled {
                 member: view(joined.member, &joined.pass, &public_url, None),
@@ -137,7 +137,7 @@ pub async fn enroll(
     })
     .await?;
     let mut created = created;
-    created.member.google_save_url = google.resolve(&state).await;
+    created.member.google_save_url = crate::pass_service::finish_save_link(&state, google).await;
     for pass_id in changed {
         state.pass_cache.evict_pass(pass_id);
     }
@@ -160,11 +160,11 @@ pub async fn get(
     let (mut member, google) = db::run(&state.pool, move |conn| {
         let m = Member::find(conn, &tenant, id)?;
         let pass = Pass::of_member(conn, &tenant, m.id)?;
-        let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
+        let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
         Ok((view(m, &pass, &public_url, None), google))
     })
     .await?;
-    member.google_save_url = google.resolve(&state).await;
+    member.google_save_url = crate::pass_service::finish_save_link(&state, google).await;
     Ok(HttpResponse::Ok().json(member))
 }
 
@@ -193,7 +193,7 @@ pub async fn find(
             .into_iter()
             .map(|m| {
                 let pass = Pass::of_member(conn, &tenant, m.id)?;
-                let google = super::passes::google_save_url(conn, &tenant, &pass, &app)?;
+                let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
                 Ok((view(m, &pass, &public_url, None), google))
             })
             .collect::<Result<Vec<_>, ApiError>>()
@@ -201,7 +201,7 @@ pub async fn find(
     .await?;
     let mut members = Vec::with_capacity(found.len());
     for (mut member, google) in found {
-        member.google_save_url = google.resolve(&state).await;
+        member.google_save_url = crate::pass_service::finish_save_link(&state, google).await;
         members.push(member);
     }
     Ok(HttpResponse::Ok().json(MemberList { members }))

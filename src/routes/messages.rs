@@ -1,10 +1,10 @@
+use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db::{self, Tenant};
 use crate::models::{GiftCard, Member, Pass};
 use crate::outbox::{self, Card};
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::passes;
-use crate::startup::AppState;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

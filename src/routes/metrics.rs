@@ -1,4 +1,4 @@
-use crate::startup::AppState;
+use crate::app::AppState;
 use actix_web::{get, web, HttpResponse};
 
 /// Prometheus metrics in the text exposition format.

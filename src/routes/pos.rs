@@ -2,10 +2,10 @@
 //! and parsed, the work and the stored answer share one transaction, and after the commit
 //! this process's pass cache drops the pass that changed.
 
+use crate::app::AppState;
 use crate::db::{self, Tenant};
 use crate::idempotency::{self, FastOutcome, IdempotencyKey};
 use crate::problem::ApiError;
-use crate::startup::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::PgConnection;

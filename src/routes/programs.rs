@@ -1,10 +1,10 @@
+use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
 use crate::loyalty::rules::PosLimits;
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::models::{Program, Template};
 use crate::problem::{ApiError, FieldProblem};
-use crate::startup::AppState;
 use crate::template::Kind;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -71,7 +71,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         tiers: rules.tiers.clone(),
         welcome_points: rules.welcome_points,
         referral: rules.referral.clone(),
-        join_url: crate::public_pages::join_url(public_url, &p.join_code),
+        join_url: crate::urls::join_url(public_url, &p.join_code),
         pos_max_purchase: p.pos_max_purchase,
         pos_max_points_adjustment: p.pos_max_points_adjustment,
         created_at: p.created_at,

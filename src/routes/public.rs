@@ -1,9 +1,9 @@
+use crate::app::AppState;
 use crate::db;
 use crate::domain::{CardNumber, Pin};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::pin_failures;
-use crate::startup::AppState;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};

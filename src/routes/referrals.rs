@@ -1,9 +1,9 @@
+use crate::app::AppState;
 use crate::auth::{AdminCaller, PosCaller};
 use crate::db;
 use crate::models::{Member, Program};
 use crate::problem::ApiError;
 use crate::schema::{link_opens, members, point_activities, referrals};
-use crate::startup::AppState;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

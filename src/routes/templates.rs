@@ -1,9 +1,9 @@
+use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
 use crate::domain::TemplateId;
 use crate::models::template::{Template, TemplateChange};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
-use crate::startup::AppState;
 use crate::template::images::{pointer_token, Images};
 use crate::template::validate::parse_document;
 use crate::template::TemplateDocument;

@@ -187,7 +187,7 @@ async fn google_images_are_checked_like_apples_and_served_publicly() {
     ] {
         let res = app
             .client
-            .get(app.url(&passfold::public_pages::template_image_path(
+            .get(app.url(&passfold::urls::template_image_path(
                 m.id,
                 "gift-2",
                 version as i32,
