@@ -6,6 +6,7 @@ mod currency;
 mod merchant_name;
 mod money;
 mod pin;
+pub mod ranges;
 mod template_id;
 pub mod tokens;
 
