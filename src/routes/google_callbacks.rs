@@ -9,7 +9,9 @@ use diesel::prelude::*;
 
 /// Google Wallet's save and delete callbacks (the URL in every class's `callbackOptions`).
 /// The `ECv2SigningOnly` signature is verified; each nonce counts once.
-#[utoipa::path(tag = "google", responses((status = 200, description = "Recorded (or a duplicate)"),
+#[utoipa::path(operation_id = "receiveGoogleCallback", tag = "google",
+    request_body(content = Object, description = "The callback envelope as Google sends it: `signature`, `intermediateSigningKey`, `protocolVersion`, `signedMessage`"),
+    responses(crate::openapi::Database, crate::openapi::JsonBody, (status = 200, description = "Recorded (or a duplicate)"),
     (status = 401, description = "The signature does not verify", body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/google/callbacks")]
 pub async fn callback(

@@ -10,6 +10,7 @@ mod google_wallet;
 mod helpers;
 mod identity;
 mod ledger;
+mod openapi;
 mod operations;
 mod pass_check;
 mod passes;
