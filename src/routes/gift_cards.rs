@@ -152,7 +152,7 @@ pub async fn get(
 }
 
 /// Take money from a card (`allow_partial` takes what it holds). Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = giftcard::redeem::Redeem, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody,
     (status = 200, body = Movement), (status = 409, description = "insufficient-funds, card-inactive or idempotency-key-in-use", body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 422, description = "validation, currency-mismatch or idempotency-key-reuse", body = crate::problem::Problem, content_type = "application/problem+json")))]
@@ -183,7 +183,7 @@ pub async fn redeem(
 }
 
 /// Add money to a card; the first load activates a pending card. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = giftcard::load::Load, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/load")]
 pub async fn load(
@@ -209,7 +209,7 @@ pub async fn load(
 }
 
 /// Give back (part of) a redemption. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = giftcard::refund::Refund, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/refund")]
 pub async fn refund(
@@ -235,7 +235,7 @@ pub async fn refund(
 }
 
 /// An admin's correction of a balance, with a reason. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = giftcard::load::Adjust, responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/adjust")]
 pub async fn adjust(

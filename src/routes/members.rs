@@ -198,7 +198,7 @@ pub async fn find(
 }
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/members/{id}/purchases")]
 pub async fn purchase(
@@ -221,7 +221,7 @@ pub async fn purchase(
 }
 
 /// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+#[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
     request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange), (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/members/{id}/points")]
 pub async fn adjust_points(

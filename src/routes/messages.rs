@@ -15,7 +15,9 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
+    #[schema(min_length = 1, max_length = 100)]
     pub header: String,
+    #[schema(min_length = 1, max_length = 1000)]
     pub body: String,
 }
 
