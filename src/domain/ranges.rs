@@ -47,6 +47,59 @@ pub fn check(
     ))
 }
 
+/// Deserializes an integer field from any JSON number that is a whole number: `1050` and
+/// `1050.0` alike (JSON Schema counts both as integers), but not `1.5`, nor a float beyond
+/// 2^53 (it would have been rounded on the way in), nor anything beyond 64 bits.
+pub fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    d.deserialize_any(WholeVisitor)
+}
+
+/// [`whole`] for an optional field (with `#[serde(default)]`).
+pub fn whole_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Opt;
+    impl<'de> serde::de::Visitor<'de> for Opt {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            whole(d).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
+}
+
+struct WholeVisitor;
+
+impl serde::de::Visitor<'_> for WholeVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a whole number within 64 bits")
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom(format!("{v} is beyond 64 bits")))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+        // 2^53: the largest magnitude below which every whole f64 is exact.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        if v.is_finite() && v.fract() == 0.0 && v.abs() <= EXACT {
+            Ok(v as i64)
+        } else {
+            Err(E::custom(format!("{v} is not a whole number within range")))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +114,37 @@ mod tests {
         assert!(check("/delta", -MAX_POINTS_CHANGE, r.clone(), true).is_none());
         assert!(check("/delta", MAX_POINTS_CHANGE, r, true).is_none());
         assert!(check("/amount", 0, 0..=MAX_AMOUNT, false).is_none());
+    }
+
+    #[test]
+    fn whole_numbers_are_read_in_either_spelling_and_fractions_are_not() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "whole")]
+            n: i64,
+            #[serde(default, deserialize_with = "whole_opt")]
+            o: Option<i64>,
+        }
+        let read = |text: &str| serde_json::from_str::<T>(text).map(|t| (t.n, t.o));
+        assert_eq!(read(r#"{"n": 1050}"#).ok(), Some((1050, None)));
+        assert_eq!(
+            read(r#"{"n": 1050.0, "o": -7.0}"#).ok(),
+            Some((1050, Some(-7)))
+        );
+        assert_eq!(read(r#"{"n": 1, "o": null}"#).ok(), Some((1, None)));
+        for bad in [
+            "1.5",
+            "1e30",
+            "18446744073709551616",
+            "9223372036854775808",
+            "\"1\"",
+            "true",
+        ] {
+            assert!(read(&format!(r#"{{"n": {bad}}}"#)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            read(r#"{"n": -9223372036854775808}"#).ok(),
+            Some((i64::MIN, None))
+        );
     }
 }

@@ -15,6 +15,7 @@ pub struct Load {
     /// Minor units to add; the balance stays within the configured maximum
     /// (`PASSFOLD_GIFT_CARD_MAX_BALANCE`).
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
 }
@@ -24,6 +25,7 @@ pub struct Load {
 pub struct Adjust {
     /// Signed minor units, not 0: positive adds, negative removes (never below zero).
     #[schema(minimum = -1000000000000_i64, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
     #[schema(min_length = 1, max_length = 200)]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 pub struct Redeem {
     /// Minor units to take.
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
     /// Take what the card has when it holds less than `amount` (the answer says how much).

@@ -16,6 +16,7 @@ pub struct Refund {
     pub activity_id: Uuid,
     /// Minor units; by default what is left of that redemption.
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(default, deserialize_with = "crate::domain::ranges::whole_opt")]
     pub amount: Option<i64>,
 }
 

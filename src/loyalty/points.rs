@@ -18,6 +18,7 @@ use uuid::Uuid;
 pub struct Purchase {
     /// Minor units spent.
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
 }
@@ -27,6 +28,7 @@ pub struct Purchase {
 pub struct PointsAdjustment {
     /// Signed, not 0: positive grants, negative takes (never below zero).
     #[schema(minimum = -1000000000_i64, maximum = 1000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub delta: i64,
     #[schema(min_length = 1, max_length = 200)]
     pub reason: String,

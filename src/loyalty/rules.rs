@@ -13,6 +13,7 @@ pub struct Tier {
     pub name: String,
     /// Lifetime points from which the tier holds.
     #[schema(minimum = 0, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub min_points: i64,
     /// Points earned on purchases are multiplied by this (e.g. 1.5); 1 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,16 +32,26 @@ pub enum ReferralTrigger {
 #[serde(deny_unknown_fields)]
 pub struct ReferralRule {
     #[schema(minimum = 0, maximum = 1000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub referrer_points: i64,
     #[schema(minimum = 0, maximum = 1000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub referee_points: i64,
     pub trigger: ReferralTrigger,
     /// With `first_purchase`: the smallest purchase (minor units) that counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::ranges::whole_opt"
+    )]
     #[schema(minimum = 0, maximum = 1000000000000_i64)]
     pub min_purchase: Option<i64>,
     /// Most referral rewards one referrer earns per calendar month.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::ranges::whole_opt"
+    )]
     #[schema(minimum = 0, maximum = 1000000_i64)]
     pub monthly_cap: Option<i64>,
 }

@@ -23,6 +23,7 @@ pub struct IssueGiftCard {
     /// (`PASSFOLD_GIFT_CARD_MAX_BALANCE`, 10^8 unless set). 0 issues a `pending` card that its
     /// first load activates.
     #[schema(minimum = 0, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub initial_balance: i64,
 }
 

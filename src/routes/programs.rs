@@ -20,11 +20,12 @@ pub struct CreateProgram {
     pub currency: String,
     /// Points per one major unit of the currency (per 1 EUR, not per cent).
     #[schema(minimum = 0, maximum = 100000)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub points_per_unit: i64,
     #[serde(default)]
     #[schema(max_items = 20)]
     pub tiers: Vec<Tier>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ranges::whole")]
     #[schema(minimum = 0, maximum = 1000000000_i64)]
     pub welcome_points: i64,
     pub referral: Option<ReferralRule>,
