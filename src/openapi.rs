@@ -1,8 +1,19 @@
 //! The OpenAPI document's frame; paths are collected from the handlers as they are mounted
 //! (utoipa-actix-web), so a route cannot be served without being documented.
+//!
+//! Handlers declare what is theirs (success answers, and the conflicts or rate limits they
+//! know of) and list the standard error sets their shape calls for ([`AdminKey`],
+//! [`JsonBody`], [`PathObject`], ...): each set stands for a few references to the reusable
+//! problem answers under `components/responses`. (A `Modify` pass cannot add them: it runs
+//! before utoipa-actix-web collects the paths.) tests/api/openapi.rs checks that every
+//! operation lists what its shape needs.
 
+use std::collections::BTreeMap;
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Content, Ref, RefOr};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,18 +23,131 @@ use utoipa::{Modify, OpenApi};
                        Errors are application/problem+json."
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
-    modifiers(&BearerKeys)
+    modifiers(&BearerKeys, &StandardErrors)
 )]
 pub struct ApiDoc;
 
+/// Operations name a role in their bearer requirement (OpenAPI 3.1 allows role names in
+/// non-OAuth requirements): `admin` needs an admin key, `pos` takes a pos or an admin key.
 struct BearerKeys;
 
 impl Modify for BearerKeys {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description = Some(
+            "An API key (`pf_...`). Operations requiring the role `admin` need an admin key; \
+             those requiring `pos` take a pos or an admin key."
+                .to_string(),
         );
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
+}
+
+/// One reusable error answer: its name under `components/responses`, status, description.
+const STANDARD: &[(&str, &str, &str)] = &[
+    ("BadRequest", "400", "The request is malformed: unreadable JSON, a value of the wrong type (e.g. a fraction or a number beyond 64 bits where an integer is expected), or a missing header"),
+    ("Unauthorized", "401", "No API key, or an unknown or revoked one"),
+    ("Forbidden", "403", "The key's scope does not allow this (a pos key on an admin operation)"),
+    ("NotFound", "404", "No such object for this merchant"),
+    ("Conflict", "409", "The request conflicts with the current state, or a request with this Idempotency-Key is still running"),
+    ("PayloadTooLarge", "413", "The body is larger than PASSFOLD_BODY_LIMIT_BYTES"),
+    ("UnsupportedMediaType", "415", "The body is not sent as application/json"),
+    ("Unprocessable", "422", "The input is not valid; `errors` names each field by its JSON pointer"),
+    ("Unavailable", "503", "The database is not reachable right now; retry after Retry-After"),
+];
+
+/// Registers the standard error answers under `components/responses`, each
+/// `application/problem+json` with the `Problem` schema; operations reference them through
+/// the [`IntoResponses`] types below.
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, _, description) in STANDARD {
+            components
+                .responses
+                .insert(name.to_string(), RefOr::T(problem_response(description)));
+        }
+        // `errors` is left out of the document when empty: it is not required.
+        if let Some(RefOr::T(Schema::Object(problem))) = components.schemas.get_mut("Problem") {
+            problem.required.retain(|f| f != "errors");
+        }
+    }
+}
+
+fn refs(statuses: &[&str]) -> BTreeMap<String, RefOr<Response>> {
+    statuses
+        .iter()
+        .filter_map(|status| STANDARD.iter().find(|(_, s, _)| s == status))
+        .map(|(name, status, _)| {
+            (
+                status.to_string(),
+                RefOr::Ref(Ref::from_response_name(*name)),
+            )
+        })
+        .collect()
+}
+
+/// Declares a set of standard error answers, named by what in an operation calls for them;
+/// a handler lists the sets that fit it first in `responses(...)`, so that its own, more
+/// specific answers (listed after) replace a standard one of the same status.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $name:ident: $($status:literal),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                refs(&[$($status),+])
+            }
+        }
+    };
+}
+
+error_set!(
+    /// A pos or an admin key (role `pos`); the key is checked against the database.
+    PosKey: "401", "503"
+);
+error_set!(
+    /// An admin key (role `admin`): a pos key is refused with 403.
+    AdminKey: "401", "403", "503"
+);
+error_set!(
+    /// A JSON body: unreadable or mistyped (400), too large (413), not JSON (415), invalid (422).
+    JsonBody: "400", "413", "415", "422"
+);
+error_set!(
+    /// A form body (the public pages): unreadable (400), too large (413), not a form (415).
+    FormBody: "400", "413", "415"
+);
+error_set!(
+    /// An object named in the path, which may not exist.
+    PathObject: "404"
+);
+error_set!(
+    /// A gift card's number in the path: a malformed one (422) or no such card (404).
+    CardPath: "404", "422"
+);
+error_set!(
+    /// Query parameters: missing or mistyped (400), invalid (422).
+    Query: "400", "422"
+);
+error_set!(
+    /// An `Idempotency-Key`: missing (400), still running (409), reused with another body (422).
+    Idempotent: "400", "409", "422"
+);
+error_set!(
+    /// No key, but the database answers it.
+    Database: "503"
+);
+
+fn problem_response(description: &str) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(
+        crate::problem::PROBLEM_CONTENT_TYPE.to_string(),
+        Content::new(Some(Ref::from_schema_name("Problem"))),
+    );
+    response
 }

@@ -7,6 +7,7 @@ mod merchant_name;
 mod money;
 mod pin;
 pub mod states;
+pub mod ranges;
 mod template_id;
 pub mod tokens;
 

@@ -1,6 +1,7 @@
 use super::activity::{Activity, NewActivity};
 use super::{check_amount, lock_usable, require_usable, Movement};
 use crate::db::Tenant;
+use crate::domain::ranges::{self, MAX_AMOUNT};
 use crate::domain::CardNumber;
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
@@ -11,6 +12,10 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
+    /// Minor units to add; the balance stays within the configured maximum
+    /// (`PASSFOLD_GIFT_CARD_MAX_BALANCE`).
+    #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
 }
@@ -18,9 +23,12 @@ pub struct Load {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
-    /// Signed minor units: positive adds, negative removes (never below zero).
+    /// Signed minor units, not 0: positive adds, negative removes (never below zero).
+    #[schema(minimum = -1000000000000_i64, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
 }
 
@@ -89,11 +97,8 @@ pub fn adjust(
     max_balance: i64,
 ) -> Result<Movement, ApiError> {
     let card = GiftCard::by_gan(conn, tenant, gan)?;
-    if req.amount == 0 {
-        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
-            "/amount",
-            "must not be zero",
-        )]));
+    if let Some(p) = ranges::check("/amount", req.amount, -MAX_AMOUNT..=MAX_AMOUNT, true) {
+        return Err(ApiError::invalid_fields(vec![p]));
     }
     check_amount(req.amount.saturating_abs(), &req.currency, &card)?;
     let reason = req.reason.trim();

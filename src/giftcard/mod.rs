@@ -30,12 +30,7 @@ pub struct Movement {
 
 /// A positive amount in minor units of the card's currency.
 pub fn check_amount(amount: i64, currency: &str, card: &GiftCard) -> Result<(), ApiError> {
-    if amount <= 0 {
-        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
-            "/amount",
-            "a positive whole number of minor units",
-        )]));
-    }
+    check_range(amount)?;
     let parsed = Currency::parse(currency)
         .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
     if parsed.code() != card.currency.trim() {
@@ -49,6 +44,19 @@ pub fn check_amount(amount: i64, currency: &str, card: &GiftCard) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// 1 to [`MAX_AMOUNT`](crate::domain::ranges::MAX_AMOUNT) minor units, or a 422 on `/amount`.
+pub fn check_range(amount: i64) -> Result<(), ApiError> {
+    match crate::domain::ranges::check(
+        "/amount",
+        amount,
+        1..=crate::domain::ranges::MAX_AMOUNT,
+        false,
+    ) {
+        Some(p) => Err(ApiError::invalid_fields(vec![p])),
+        None => Ok(()),
+    }
 }
 
 pub fn require_usable(card: &GiftCard) -> Result<(), ApiError> {

@@ -1,5 +1,5 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, lock_usable, require_usable, Movement};
+use super::{check_amount, check_range, lock_usable, require_usable, Movement};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, Currency};
 use crate::idempotency::{FastOutcome, IdempotencyKey};
@@ -14,6 +14,8 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct Redeem {
     /// Minor units to take.
+    #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
     /// Take what the card has when it holds less than `amount` (the answer says how much).
@@ -42,7 +44,7 @@ pub fn redeem_in_one_statement(
     let Ok(currency) = Currency::parse(&req.currency) else {
         return Ok(None);
     };
-    if req.amount <= 0 {
+    if check_range(req.amount).is_err() {
         return Ok(None);
     }
     let done: Result<Option<Done>, _> =
@@ -80,12 +82,7 @@ pub fn redeem(
     gan: &CardNumber,
     req: &Redeem,
 ) -> Result<Movement, ApiError> {
-    if req.amount <= 0 {
-        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
-            "/amount",
-            "a positive whole number of minor units",
-        )]));
-    }
+    check_range(req.amount)?;
     let currency = Currency::parse(&req.currency)
         .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
     // The common case in one statement: the right card, active, in this currency, with

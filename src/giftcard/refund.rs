@@ -15,6 +15,8 @@ pub struct Refund {
     /// The redemption to give back.
     pub activity_id: Uuid,
     /// Minor units; by default what is left of that redemption.
+    #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(default, deserialize_with = "crate::domain::ranges::whole_opt")]
     pub amount: Option<i64>,
 }
 
@@ -26,6 +28,9 @@ pub fn refund(
     req: &Refund,
     max_balance: i64,
 ) -> Result<Movement, ApiError> {
+    if let Some(amount) = req.amount {
+        super::check_range(amount)?;
+    }
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     require_usable(&card)?;
     // The card's row lock serializes refunds of the same redemption.

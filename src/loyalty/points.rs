@@ -6,7 +6,7 @@ pub use super::ledger::PointsChange;
 use super::ledger::{apply, Entry};
 use super::ProgramRules;
 use crate::db::Tenant;
-use crate::domain::Currency;
+use crate::domain::{ranges, Currency};
 use crate::models::{Member, Program};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use diesel::prelude::*;
@@ -17,6 +17,8 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct Purchase {
     /// Minor units spent.
+    #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
 }
@@ -24,8 +26,11 @@ pub struct Purchase {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PointsAdjustment {
-    /// Signed: positive grants, negative takes (never below zero).
+    /// Signed, not 0: positive grants, negative takes (never below zero).
+    #[schema(minimum = -1000000000_i64, maximum = 1000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub delta: i64,
+    #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
 }
 
@@ -52,11 +57,8 @@ pub fn purchase(
     let member = Member::find(conn, tenant, member_id)?;
     let program = Program::find(conn, tenant, member.program_id)?;
     let rules = program.rules()?;
-    if req.amount <= 0 || req.amount > 1_000_000_000_000 {
-        return Err(ApiError::invalid_fields(vec![FieldProblem::new(
-            "/amount",
-            "a positive whole number of minor units",
-        )]));
+    if let Some(p) = ranges::check("/amount", req.amount, 1..=ranges::MAX_AMOUNT, false) {
+        return Err(ApiError::invalid_fields(vec![p]));
     }
     let currency = Currency::parse(&req.currency)
         .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
@@ -100,12 +102,13 @@ pub fn adjust(
     let rules = Program::find(conn, tenant, member.program_id)?.rules()?;
     let reason = req.reason.trim();
     let mut problems = Vec::new();
-    if req.delta == 0 || req.delta.unsigned_abs() > super::rules::MAX_POINTS.unsigned_abs() {
-        problems.push(FieldProblem::new(
-            "/delta",
-            "a non-zero whole number of points",
-        ));
-    }
+    // A range, not `abs()`: `i64::MIN.abs()` overflows.
+    problems.extend(ranges::check(
+        "/delta",
+        req.delta,
+        -ranges::MAX_POINTS_CHANGE..=ranges::MAX_POINTS_CHANGE,
+        true,
+    ));
     if reason.is_empty() || reason.chars().count() > 200 {
         problems.push(FieldProblem::new("/reason", "1 to 200 characters"));
     }

@@ -1,3 +1,6 @@
+use crate::domain::ranges::{
+    self, MAX_AMOUNT, MAX_MONTHLY_CAP, MAX_POINTS_CHANGE, MAX_POINTS_PER_UNIT,
+};
 use crate::domain::Currency;
 use crate::problem::{ApiError, FieldProblem};
 use serde::{Deserialize, Serialize};
@@ -6,10 +9,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
+    /// Lifetime points from which the tier holds.
+    #[schema(minimum = 0, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub min_points: i64,
     /// Points earned on purchases are multiplied by this (e.g. 1.5); 1 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 100)]
     pub multiplier: Option<f64>,
 }
 
@@ -23,14 +31,28 @@ pub enum ReferralTrigger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralRule {
+    #[schema(minimum = 0, maximum = 1000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub referrer_points: i64,
+    #[schema(minimum = 0, maximum = 1000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub referee_points: i64,
     pub trigger: ReferralTrigger,
     /// With `first_purchase`: the smallest purchase (minor units) that counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::ranges::whole_opt"
+    )]
+    #[schema(minimum = 0, maximum = 1000000000000_i64)]
     pub min_purchase: Option<i64>,
     /// Most referral rewards one referrer earns per calendar month.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::ranges::whole_opt"
+    )]
+    #[schema(minimum = 0, maximum = 1000000_i64)]
     pub monthly_cap: Option<i64>,
 }
 
@@ -45,8 +67,7 @@ pub struct ProgramRules {
     pub referral: Option<ReferralRule>,
 }
 
-/// Upper bound for any points figure, far above real programs, so sums cannot overflow.
-pub const MAX_POINTS: i64 = 1_000_000_000_000;
+pub use crate::domain::ranges::MAX_POINTS;
 
 /// What a pos key may do in one operation on a program's members; an admin key is not
 /// bound by these. A till that needs more (a large order, a goodwill grant) asks a manager
@@ -131,18 +152,18 @@ impl ProgramRules {
         let currency = Currency::parse(currency)
             .map_err(|e| problems.push(FieldProblem::new("/currency", e)))
             .ok();
-        if !(0..=100_000).contains(&points_per_unit) {
-            problems.push(FieldProblem::new(
-                "/points_per_unit",
-                "must be from 0 to 100000",
-            ));
-        }
-        if !(0..=MAX_POINTS).contains(&welcome_points) {
-            problems.push(FieldProblem::new(
-                "/welcome_points",
-                "must be from 0 to 10^12",
-            ));
-        }
+        problems.extend(ranges::check(
+            "/points_per_unit",
+            points_per_unit,
+            0..=MAX_POINTS_PER_UNIT,
+            false,
+        ));
+        problems.extend(ranges::check(
+            "/welcome_points",
+            welcome_points,
+            0..=MAX_POINTS_CHANGE,
+            false,
+        ));
         let mut names = std::collections::HashSet::new();
         let mut mins = std::collections::HashSet::new();
         for (i, t) in tiers.iter().enumerate() {
@@ -159,11 +180,13 @@ impl ProgramRules {
                     "tier names must be unique",
                 ));
             }
-            if !(0..=MAX_POINTS).contains(&t.min_points) {
-                problems.push(FieldProblem::new(
-                    format!("/tiers/{i}/min_points"),
-                    "must be from 0 to 10^12",
-                ));
+            if let Some(p) = ranges::check(
+                &format!("/tiers/{i}/min_points"),
+                t.min_points,
+                0..=MAX_POINTS,
+                false,
+            ) {
+                problems.push(p);
             } else if !mins.insert(t.min_points) {
                 problems.push(FieldProblem::new(
                     format!("/tiers/{i}/min_points"),
@@ -187,23 +210,27 @@ impl ProgramRules {
                 ("referrer_points", r.referrer_points),
                 ("referee_points", r.referee_points),
             ] {
-                if !(0..=MAX_POINTS).contains(&v) {
-                    problems.push(FieldProblem::new(
-                        format!("/referral/{key}"),
-                        "must be from 0 to 10^12",
-                    ));
-                }
-            }
-            if r.min_purchase.is_some_and(|m| m < 0) {
-                problems.push(FieldProblem::new(
-                    "/referral/min_purchase",
-                    "must not be negative",
+                problems.extend(ranges::check(
+                    &format!("/referral/{key}"),
+                    v,
+                    0..=MAX_POINTS_CHANGE,
+                    false,
                 ));
             }
-            if r.monthly_cap.is_some_and(|m| m < 0) {
-                problems.push(FieldProblem::new(
+            if let Some(m) = r.min_purchase {
+                problems.extend(ranges::check(
+                    "/referral/min_purchase",
+                    m,
+                    0..=MAX_AMOUNT,
+                    false,
+                ));
+            }
+            if let Some(m) = r.monthly_cap {
+                problems.extend(ranges::check(
                     "/referral/monthly_cap",
-                    "must not be negative",
+                    m,
+                    0..=MAX_MONTHLY_CAP,
+                    false,
                 ));
             }
         }

@@ -495,7 +495,7 @@ async fn submit(
     }
 }
 
-#[utoipa::path(tag = "public pages", params(("code" = String, Path, description = "a member's referral code")), responses(
+#[utoipa::path(operation_id = "showReferralPage", tag = "public pages", params(("code" = String, Path, description = "a member's referral code")), responses(
     (status = 200, description = "The join page of a referral link (HTML, English or Russian by Accept-Language); sets the visitor cookie", content_type = "text/html"),
     (status = 404, description = "Unknown link", content_type = "text/html")))]
 #[get("/r/{code}")]
@@ -507,7 +507,8 @@ pub async fn referral_page(
     open(req, state, Link::Referral, code.into_inner()).await
 }
 
-#[utoipa::path(tag = "public pages", params(("code" = String, Path)), responses(
+#[utoipa::path(operation_id = "joinByReferral", tag = "public pages", params(("code" = String, Path)), responses(
+    crate::openapi::Database, crate::openapi::FormBody, (status = 404, description = "Unknown link", content_type = "text/html"),
     (status = 303, description = "Joined: on to the welcome page with the wallet buttons"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
     (status = 409, description = "Already a member", content_type = "text/html"),
@@ -530,7 +531,7 @@ pub async fn referral_join(
     .await
 }
 
-#[utoipa::path(tag = "public pages", params(("code" = String, Path, description = "a program's join code")), responses(
+#[utoipa::path(operation_id = "showJoinPage", tag = "public pages", params(("code" = String, Path, description = "a program's join code")), responses(
     (status = 200, description = "The program's own join page (HTML)", content_type = "text/html"),
     (status = 404, description = "Unknown link", content_type = "text/html")))]
 #[get("/join/{code}")]
@@ -542,7 +543,8 @@ pub async fn program_page(
     open(req, state, Link::Program, code.into_inner()).await
 }
 
-#[utoipa::path(tag = "public pages", params(("code" = String, Path)), responses(
+#[utoipa::path(operation_id = "joinProgram", tag = "public pages", params(("code" = String, Path)), responses(
+    crate::openapi::Database, crate::openapi::FormBody, (status = 404, description = "Unknown link", content_type = "text/html"),
     (status = 303, description = "Joined: on to the welcome page"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
     (status = 409, description = "Already a member", content_type = "text/html"),
@@ -596,7 +598,7 @@ async fn qr_code(
         .body(body))
 }
 
-#[utoipa::path(tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
+#[utoipa::path(operation_id = "getReferralQrCode", tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
     (status = 200, description = "QR code of the referral link", content_type = "image/svg+xml"),
     (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/r/{code}/{format}")]
@@ -608,7 +610,7 @@ pub async fn referral_qr(
     qr_code(state, Link::Referral, code, format).await
 }
 
-#[utoipa::path(tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
+#[utoipa::path(operation_id = "getJoinQrCode", tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
     (status = 200, description = "QR code of the program's join link", content_type = "image/svg+xml"),
     (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/join/{code}/{format}")]
@@ -621,7 +623,7 @@ pub async fn program_qr(
 }
 
 /// After joining: the card, its wallet buttons, the new member's own invitation link.
-#[utoipa::path(tag = "public pages", params(("token" = String, Path, description = "the pass's download token")), responses(
+#[utoipa::path(operation_id = "showWelcomePage", tag = "public pages", params(("token" = String, Path, description = "the pass's download token")), responses(
     (status = 200, description = "Welcome page with Add to Apple Wallet / Add to Google Wallet", content_type = "text/html"),
     (status = 404, description = "Unknown link", content_type = "text/html")))]
 #[get("/welcome/{token}")]
@@ -708,7 +710,7 @@ pub async fn welcome(
 }
 
 /// The pages' own stylesheet and wallet buttons.
-#[utoipa::path(tag = "public pages", params(("file" = String, Path)), responses(
+#[utoipa::path(operation_id = "getPublicAsset", tag = "public pages", params(("file" = String, Path)), responses(
     (status = 200, description = "The pages' stylesheet and wallet button artwork"),
     (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/public-assets/{file}")]
@@ -729,7 +731,7 @@ pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
 
 /// A template's image at a stable public URL (page logos, Google Wallet's logo and hero
 /// images). The version in the path makes each design's URL change with it.
-#[utoipa::path(tag = "public pages", params(("merchant" = Uuid, Path), ("template" = String, Path), ("version" = i32, Path), ("file" = String, Path)), responses(
+#[utoipa::path(operation_id = "getTemplateImage", tag = "public pages", params(("merchant" = Uuid, Path), ("template" = String, Path), ("version" = i32, Path), ("file" = String, Path)), responses(
     (status = 200, description = "A template image", content_type = "image/png"),
     (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/images/{merchant}/{template}/{version}/{file}")]

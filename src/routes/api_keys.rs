@@ -56,7 +56,7 @@ impl From<ApiKey> for ApiKeyView {
 }
 
 /// Issue a new API key.
-#[utoipa::path(tag = "api keys", security(("bearer" = [])), request_body = CreateApiKey, responses(
+#[utoipa::path(operation_id = "createApiKey", tag = "api keys", security(("bearer" = ["admin"])), request_body = CreateApiKey, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
     (status = 201, body = CreatedApiKey), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/api-keys")]
 pub async fn create(
@@ -86,7 +86,7 @@ pub async fn create(
 }
 
 /// List the merchant's API keys (never their secrets).
-#[utoipa::path(tag = "api keys", security(("bearer" = [])), responses((status = 200, body = ApiKeyList)))]
+#[utoipa::path(operation_id = "listApiKeys", tag = "api keys", security(("bearer" = ["admin"])), responses(crate::openapi::AdminKey, (status = 200, body = ApiKeyList)))]
 #[get("/api-keys")]
 pub async fn list(
     caller: AdminCaller,
@@ -100,7 +100,7 @@ pub async fn list(
 }
 
 /// Revoke an API key. The last active admin key cannot be revoked.
-#[utoipa::path(tag = "api keys", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(operation_id = "revokeApiKey", tag = "api keys", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
     (status = 200, body = ApiKeyView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[delete("/api-keys/{id}")]

@@ -19,7 +19,11 @@ pub struct IssueGiftCard {
     /// Id of a gift-card template, e.g. `gift-card-default`.
     pub template: String,
     pub currency: String,
-    /// Minor units (1050 EUR = 10.50 EUR). 0 issues a `pending` card that its first load activates.
+    /// Minor units (1050 EUR = 10.50 EUR), at most the configured maximum balance
+    /// (`PASSFOLD_GIFT_CARD_MAX_BALANCE`, 10^8 unless set). 0 issues a `pending` card that its
+    /// first load activates.
+    #[schema(minimum = 0, maximum = 1000000000000_i64)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub initial_balance: i64,
 }
 
@@ -70,7 +74,7 @@ pub(crate) fn parse_gan(text: &str) -> Result<CardNumber, ApiError> {
 }
 
 /// Issue a gift card with a PIN and a pass.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), request_body = IssueGiftCard, responses(
+#[utoipa::path(operation_id = "issueGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), request_body = IssueGiftCard, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
     (status = 201, body = GiftCardView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/gift-cards")]
 pub async fn issue(
@@ -130,7 +134,7 @@ pub async fn issue(
 }
 
 /// A gift card's balance and state.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), responses(
+#[utoipa::path(operation_id = "getGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path)), responses(crate::openapi::PosKey, crate::openapi::CardPath,
     (status = 200, body = GiftCardView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/gift-cards/{gan}")]
 pub async fn get(
@@ -151,8 +155,8 @@ pub async fn get(
 }
 
 /// Take money from a card (`allow_partial` takes what it holds). Needs `Idempotency-Key`.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
-    request_body = giftcard::redeem::Redeem, responses(
+#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body = giftcard::redeem::Redeem, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody,
     (status = 200, body = Movement), (status = 409, description = "insufficient-funds, card-inactive or idempotency-key-in-use", body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 422, description = "validation, currency-mismatch or idempotency-key-reuse", body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/gift-cards/{gan}/redeem")]
@@ -182,8 +186,8 @@ pub async fn redeem(
 }
 
 /// Add money to a card; the first load activates a pending card. Needs `Idempotency-Key`.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
-    request_body = giftcard::load::Load, responses((status = 200, body = Movement)))]
+#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body = giftcard::load::Load, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/load")]
 pub async fn load(
     req: HttpRequest,
@@ -208,8 +212,8 @@ pub async fn load(
 }
 
 /// Give back (part of) a redemption. Needs `Idempotency-Key`.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
-    request_body = giftcard::refund::Refund, responses((status = 200, body = Movement)))]
+#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body = giftcard::refund::Refund, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/refund")]
 pub async fn refund(
     req: HttpRequest,
@@ -234,8 +238,8 @@ pub async fn refund(
 }
 
 /// An admin's correction of a balance, with a reason. Needs `Idempotency-Key`.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header)),
-    request_body = giftcard::load::Adjust, responses((status = 200, body = Movement)))]
+#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body = giftcard::load::Adjust, responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/adjust")]
 pub async fn adjust(
     req: HttpRequest,
@@ -260,7 +264,7 @@ pub async fn adjust(
 }
 
 /// Deactivate a card for good: reads only from now on, and its pass is voided.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), responses((status = 200, body = GiftCardView)))]
+#[utoipa::path(operation_id = "deactivateGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path)), responses(crate::openapi::AdminKey, crate::openapi::CardPath, (status = 200, body = GiftCardView)))]
 #[post("/gift-cards/{gan}/deactivate")]
 pub async fn deactivate(
     caller: AdminCaller,
@@ -291,7 +295,7 @@ pub struct ActivityList {
 }
 
 /// The card's ledger, oldest first; `amount` is signed and sums to the balance.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), responses((status = 200, body = ActivityList)))]
+#[utoipa::path(operation_id = "listGiftCardActivities", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path)), responses(crate::openapi::PosKey, crate::openapi::CardPath, (status = 200, body = ActivityList)))]
 #[get("/gift-cards/{gan}/activities")]
 pub async fn activities(
     caller: PosCaller,
@@ -309,7 +313,7 @@ pub async fn activities(
 }
 
 /// Verify the merchant's whole ledger: balances against the sums of their activities.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), responses((status = 200, body = giftcard::verify::LedgerReport)))]
+#[utoipa::path(operation_id = "verifyLedger", tag = "gift cards", security(("bearer" = ["admin"])), responses(crate::openapi::AdminKey, (status = 200, body = giftcard::verify::LedgerReport)))]
 #[get("/ledger/verify")]
 pub async fn verify_ledger(
     caller: AdminCaller,

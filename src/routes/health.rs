@@ -5,14 +5,14 @@ use actix_web::{get, web, HttpResponse};
 use diesel::RunQueryDsl;
 
 /// The process is up.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "The process is up")))]
+#[utoipa::path(operation_id = "getHealth", tag = "operations", responses((status = 200, description = "The process is up")))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// The database answers.
-#[utoipa::path(tag = "operations", responses(
+#[utoipa::path(operation_id = "getReadiness", tag = "operations", responses(
     (status = 200, description = "Ready to serve"),
     (status = 503, description = "The database does not answer", body = crate::problem::Problem, content_type = "application/problem+json"),
 ))]

@@ -89,7 +89,7 @@ pub struct Enrolled {
 }
 
 /// Enroll a member in a program: welcome points, a pass, a referral link.
-#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "program id")), request_body = Enroll, responses(
+#[utoipa::path(operation_id = "enrollMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path, description = "program id")), request_body = Enroll, responses(crate::openapi::PosKey, crate::openapi::JsonBody,
     (status = 201, body = Enrolled), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 409, body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
@@ -145,7 +145,7 @@ pub async fn enroll(
 }
 
 /// One member, with points and tier.
-#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(operation_id = "getMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path)), responses(crate::openapi::PosKey, crate::openapi::PathObject,
     (status = 200, body = MemberView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/members/{id}")]
 pub async fn get(
@@ -175,7 +175,7 @@ pub struct MemberQuery {
 }
 
 /// Find the member whose pass a till scanned.
-#[utoipa::path(tag = "members", security(("bearer" = [])), params(MemberQuery), responses(
+#[utoipa::path(operation_id = "findMembers", tag = "members", security(("bearer" = ["pos"])), params(MemberQuery), responses(crate::openapi::PosKey, crate::openapi::Query,
     (status = 200, body = MemberList), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/members")]
 pub async fn find(
@@ -208,8 +208,8 @@ pub async fn find(
 }
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.
-#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
-    request_body = Purchase, responses((status = 200, body = PointsChange), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/members/{id}/purchases")]
 pub async fn purchase(
     req: HttpRequest,
@@ -240,8 +240,8 @@ pub async fn purchase(
 }
 
 /// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
-#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
-    request_body = PointsAdjustment, responses((status = 200, body = PointsChange), (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange), (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/members/{id}/points")]
 pub async fn adjust_points(
     req: HttpRequest,

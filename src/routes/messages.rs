@@ -15,7 +15,9 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
+    #[schema(min_length = 1, max_length = 100)]
     pub header: String,
+    #[schema(min_length = 1, max_length = 1000)]
     pub body: String,
 }
 
@@ -73,8 +75,8 @@ fn send(
 
 /// Send a message to a member's card: on the Apple pass's back and lock screen, and as a
 /// Google Wallet message (with a notification while the day's budget lasts).
-#[utoipa::path(tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = Message,
-    responses((status = 202, body = MessageSent), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "sendMemberMessage", tag = "members", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), request_body = Message,
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody, (status = 202, body = MessageSent), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/members/{id}/messages")]
 pub async fn to_member(
     caller: AdminCaller,
@@ -96,8 +98,8 @@ pub async fn to_member(
 }
 
 /// Send a message to a gift card.
-#[utoipa::path(tag = "gift cards", security(("bearer" = [])), params(("gan" = String, Path)), request_body = Message,
-    responses((status = 202, body = MessageSent), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "sendGiftCardMessage", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path)), request_body = Message,
+    responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::JsonBody, (status = 202, body = MessageSent), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/gift-cards/{gan}/messages")]
 pub async fn to_gift_card(
     caller: AdminCaller,

@@ -20,10 +20,14 @@ pub struct CreateProgram {
     pub template: String,
     pub currency: String,
     /// Points per one major unit of the currency (per 1 EUR, not per cent).
+    #[schema(minimum = 0, maximum = 100000)]
+    #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub points_per_unit: i64,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tiers: Vec<Tier>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ranges::whole")]
+    #[schema(minimum = 0, maximum = 1000000000_i64)]
     pub welcome_points: i64,
     pub referral: Option<ReferralRule>,
     /// Largest purchase (minor units) a pos key may record in one request; default 100000
@@ -79,7 +83,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
 }
 
 /// Create a loyalty program.
-#[utoipa::path(tag = "programs", security(("bearer" = [])), request_body = CreateProgram, responses(
+#[utoipa::path(operation_id = "createProgram", tag = "programs", security(("bearer" = ["admin"])), request_body = CreateProgram, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
     (status = 201, body = ProgramView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/programs")]
 pub async fn create(
@@ -134,7 +138,7 @@ pub async fn create(
 }
 
 /// List the merchant's programs.
-#[utoipa::path(tag = "programs", security(("bearer" = [])), responses((status = 200, body = ProgramList)))]
+#[utoipa::path(operation_id = "listPrograms", tag = "programs", security(("bearer" = ["admin"])), responses(crate::openapi::AdminKey, (status = 200, body = ProgramList)))]
 #[get("/programs")]
 pub async fn list(
     caller: AdminCaller,
@@ -154,7 +158,7 @@ pub async fn list(
 }
 
 /// One program.
-#[utoipa::path(tag = "programs", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(operation_id = "getProgram", tag = "programs", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
     (status = 200, body = ProgramView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/programs/{id}")]
 pub async fn get(
@@ -183,7 +187,7 @@ pub struct Installs {
 }
 
 /// How many customers carry the program's card, per wallet.
-#[utoipa::path(tag = "programs", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = Installs)))]
+#[utoipa::path(operation_id = "getProgramInstalls", tag = "programs", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject, (status = 200, body = Installs)))]
 #[get("/programs/{id}/installs")]
 pub async fn installs(
     caller: AdminCaller,

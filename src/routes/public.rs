@@ -52,7 +52,7 @@ struct Recent {
 
 /// A customer checks a gift card's balance with its number and PIN. No key needed; wrong
 /// PINs are limited per card and address, per card, and per address.
-#[utoipa::path(tag = "public", request_body = BalanceCheck, responses(
+#[utoipa::path(operation_id = "checkGiftCardBalance", tag = "public", request_body = BalanceCheck, responses(crate::openapi::Database, crate::openapi::JsonBody,
     (status = 200, body = PublicBalance),
     (status = 404, description = "unknown card or wrong PIN", body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]

@@ -152,7 +152,7 @@ fn validated_parts(
 }
 
 /// List the merchant's templates.
-#[utoipa::path(tag = "templates", security(("bearer" = [])), responses((status = 200, body = TemplateList)))]
+#[utoipa::path(operation_id = "listTemplates", tag = "templates", security(("bearer" = ["admin"])), responses(crate::openapi::AdminKey, (status = 200, body = TemplateList)))]
 #[get("/templates")]
 pub async fn list(
     caller: AdminCaller,
@@ -180,7 +180,7 @@ pub async fn list(
 }
 
 /// One template with the list of its images.
-#[utoipa::path(tag = "templates", security(("bearer" = [])), params(("id" = String, Path)), responses(
+#[utoipa::path(operation_id = "getTemplate", tag = "templates", security(("bearer" = ["admin"])), params(("id" = String, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
     (status = 200, body = TemplateView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/templates/{id}")]
 pub async fn get(
@@ -200,8 +200,8 @@ pub async fn get(
 }
 
 /// Create a template. Problems are answered all at once, each with its JSON pointer.
-#[utoipa::path(tag = "templates", security(("bearer" = [])), request_body = TemplateInput, responses(
-    (status = 201, body = TemplateView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "createTemplate", tag = "templates", security(("bearer" = ["admin"])), request_body = TemplateInput, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
+    (status = 201, body = TemplateView), (status = 409, description = "A template with this id exists", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/templates")]
 pub async fn create(
     caller: AdminCaller,
@@ -240,7 +240,7 @@ pub async fn create(
 
 /// Replace a template (its images too when given). Passes built from it show the change
 /// the next time they are fetched.
-#[utoipa::path(tag = "templates", security(("bearer" = [])), params(("id" = String, Path)), request_body = TemplateInput, responses(
+#[utoipa::path(operation_id = "updateTemplate", tag = "templates", security(("bearer" = ["admin"])), params(("id" = String, Path)), request_body = TemplateInput, responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody,
     (status = 200, body = TemplateView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
     (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[put("/templates/{id}")]

@@ -13,6 +13,7 @@ mod hostile_inputs;
 mod identity;
 mod image_limits;
 mod ledger;
+mod openapi;
 mod operations;
 mod pass_check;
 mod passes;
