@@ -228,6 +228,7 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let program_id = program["id"].as_str().expect("program id");
     let member = app.enroll(&m.pos_key, program_id, "Ann").await;
+    // Admin key: a pos key is stopped earlier by the program's pos limits (403).
     let points = format!("/api/v1/members/{}/points", member["id"].as_str().unwrap());
 
     // -2^63 used to overflow `abs()` and reach the database's check constraint.
@@ -242,7 +243,7 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
     .enumerate()
     {
         let body = json!({"delta": delta, "reason": "edge"});
-        let res = app.pos(&points, &m.pos_key, &format!("d{i}"), &body).await;
+        let res = app.pos(&points, &m.admin_key, &format!("d{i}"), &body).await;
         refused_at(res, "/delta").await;
     }
     // Beyond 64 bits, or not whole: the body does not fit its type.
@@ -258,7 +259,7 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
         let res = app
             .client
             .post(app.url(&points))
-            .bearer_auth(&m.pos_key)
+            .bearer_auth(&m.admin_key)
             .header("Idempotency-Key", format!("raw{i}"))
             .header("content-type", "application/json")
             .body(format!(r#"{{"delta": {raw}, "reason": "edge"}}"#))
@@ -270,7 +271,7 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
     let res = app
         .pos(
             &points,
-            &m.pos_key,
+            &m.admin_key,
             "ok",
             // A whole number is one whatever its spelling (JSON Schema agrees).
             &json!({"delta": -50.0, "reason": "welcome back"}),
@@ -285,7 +286,7 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
     let res = app
         .pos(
             &purchases,
-            &m.pos_key,
+            &m.admin_key,
             "p1",
             &json!({"amount": MAX_AMOUNT + 1, "currency": "EUR"}),
         )
