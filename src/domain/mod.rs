@@ -6,8 +6,8 @@ mod currency;
 mod merchant_name;
 mod money;
 mod pin;
-pub mod states;
 pub mod ranges;
+pub mod states;
 mod template_id;
 pub mod tokens;
 

@@ -243,7 +243,9 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
     .enumerate()
     {
         let body = json!({"delta": delta, "reason": "edge"});
-        let res = app.pos(&points, &m.admin_key, &format!("d{i}"), &body).await;
+        let res = app
+            .pos(&points, &m.admin_key, &format!("d{i}"), &body)
+            .await;
         refused_at(res, "/delta").await;
     }
     // Beyond 64 bits, or not whole: the body does not fit its type.
