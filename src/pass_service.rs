@@ -208,6 +208,7 @@ pub fn google_save_url(
         let class = crate::google::objects::class_for(issuer, &content, public_url);
         return Ok(SaveLink::Insert {
             pass_id: pass.id,
+            merchant_id: pass.merchant_id,
             update_tag: pass.update_tag,
             class: Box::new(class),
             object: Box::new(object),

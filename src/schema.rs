@@ -77,6 +77,7 @@ diesel::table! {
         pass_id -> Uuid,
         saved -> Bool,
         updated_at -> Timestamptz,
+        merchant_id -> Uuid,
     }
 }
 
@@ -85,6 +86,7 @@ diesel::table! {
         id -> Int8,
         pass_id -> Uuid,
         sent_at -> Timestamptz,
+        merchant_id -> Uuid,
     }
 }
 
@@ -92,6 +94,7 @@ diesel::table! {
     google_objects (pass_id) {
         pass_id -> Uuid,
         inserted_at -> Timestamptz,
+        merchant_id -> Uuid,
     }
 }
 
@@ -123,6 +126,7 @@ diesel::table! {
         visitor -> Bytea,
         created_at -> Timestamptz,
         client -> Nullable<Bytea>,
+        merchant_id -> Uuid,
     }
 }
 
@@ -256,6 +260,7 @@ diesel::table! {
         device_library_identifier -> Text,
         pass_id -> Uuid,
         created_at -> Timestamptz,
+        merchant_id -> Uuid,
     }
 }
 

@@ -244,8 +244,8 @@ async fn two_servers_and_two_workers_share_one_database() {
              FROM members WHERE program_id = '{p}';
          INSERT INTO devices (device_library_identifier, push_token)
            SELECT 'dev' || g, lpad(to_hex(g), 64, '0') FROM generate_series(1, {PASSES}) g;
-         INSERT INTO registrations (device_library_identifier, pass_id)
-           SELECT 'dev' || ltrim(substr(serial_number, 4), '0'), id FROM passes WHERE serial_number LIKE 'fan%';
+         INSERT INTO registrations (device_library_identifier, pass_id, merchant_id)
+           SELECT 'dev' || ltrim(substr(serial_number, 4), '0'), id, merchant_id FROM passes WHERE serial_number LIKE 'fan%';
          ANALYZE;",
         m = merchant["merchant_id"].as_str().unwrap(),
         p = program["id"].as_str().unwrap(),

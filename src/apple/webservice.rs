@@ -94,7 +94,13 @@ pub async fn register(
         ));
     }
     let registered = db::run(&state.pool, move |conn| {
-        Ok(Registration::register(conn, &device, &token, pass.id)?)
+        Ok(Registration::register(
+            conn,
+            &device,
+            &token,
+            pass.id,
+            pass.merchant_id,
+        )?)
     })
     .await?;
     // Past a cap, a 403 with the reason: Wallet treats any answer but 200/201 as a failed

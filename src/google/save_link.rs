@@ -84,6 +84,7 @@ pub enum SaveLink {
     Ready(Option<String>),
     Insert {
         pass_id: uuid::Uuid,
+        merchant_id: uuid::Uuid,
         update_tag: i64,
         class: Box<GoogleClass>,
         object: Box<GoogleObject>,
@@ -98,14 +99,15 @@ impl SaveLink {
         links: &SaveLinks,
         public_url: &str,
     ) -> Option<String> {
-        let (pass_id, update_tag, class, object) = match self {
+        let (pass_id, merchant_id, update_tag, class, object) = match self {
             SaveLink::Ready(url) => return url,
             SaveLink::Insert {
                 pass_id,
+                merchant_id,
                 update_tag,
                 class,
                 object,
-            } => (pass_id, update_tag, class, object),
+            } => (pass_id, merchant_id, update_tag, class, object),
         };
         let issuer = google.issuer();
         let inserted =
@@ -117,7 +119,10 @@ impl SaveLink {
             Ok(()) => {
                 let recorded = crate::db::run(pool, move |conn| {
                     diesel::insert_into(google_objects::table)
-                        .values(google_objects::pass_id.eq(pass_id))
+                        .values((
+                            google_objects::pass_id.eq(pass_id),
+                            google_objects::merchant_id.eq(merchant_id),
+                        ))
                         .on_conflict_do_nothing()
                         .execute(conn)?;
                     Ok(())

@@ -38,6 +38,7 @@ impl Registration {
         device: &str,
         push_token: &str,
         pass_id: Uuid,
+        merchant_id: Uuid,
     ) -> QueryResult<Registered> {
         use diesel::sql_types::{Integer, Text};
         conn.transaction(|conn| {
@@ -87,6 +88,7 @@ impl Registration {
                 .values((
                     registrations::device_library_identifier.eq(device),
                     registrations::pass_id.eq(pass_id),
+                    registrations::merchant_id.eq(merchant_id),
                 ))
                 .on_conflict_do_nothing()
                 .execute(conn)?;

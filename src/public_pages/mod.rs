@@ -285,6 +285,7 @@ const OPEN_WINDOW_MINUTES: i32 = 15;
 /// overtaken by a concurrent open from the same address. True when recorded.
 fn record_open(
     conn: &mut PgConnection,
+    merchant_id: Uuid,
     program_id: Uuid,
     referrer_id: Option<Uuid>,
     visitor: &[u8],
@@ -297,8 +298,8 @@ fn record_open(
             .bind::<Bytea, _>(client)
             .execute(conn)?;
         let inserted = diesel::sql_query(
-            "INSERT INTO link_opens (program_id, referrer_id, visitor, client)
-             SELECT $1, $2, $3, $4
+            "INSERT INTO link_opens (program_id, referrer_id, visitor, client, merchant_id)
+             SELECT $1, $2, $3, $4, $7
               WHERE (SELECT count(*) FROM link_opens
                       WHERE client = $4 AND created_at > now() - make_interval(mins => $5)) < $6
              ON CONFLICT DO NOTHING",
@@ -309,6 +310,7 @@ fn record_open(
         .bind::<Bytea, _>(client)
         .bind::<Integer, _>(OPEN_WINDOW_MINUTES)
         .bind::<BigInt, _>(OPENS_PER_CLIENT)
+        .bind::<diesel::sql_types::Uuid, _>(merchant_id)
         .execute(conn)?;
         Ok(inserted == 1)
     })
@@ -337,6 +339,7 @@ async fn open(
         };
         record_open(
             conn,
+            r.program.merchant_id,
             r.program.id,
             r.referrer.as_ref().map(|m| m.id),
             &visitor::open_key(&secret, &vid),

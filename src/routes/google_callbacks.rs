@@ -75,6 +75,7 @@ pub async fn callback(
                 diesel::insert_into(google_installs::table)
                     .values((
                         google_installs::pass_id.eq(pass.id),
+                        google_installs::merchant_id.eq(pass.merchant_id),
                         google_installs::saved.eq(saved),
                     ))
                     .on_conflict(google_installs::pass_id)

@@ -229,7 +229,10 @@ fn sync_batch(
             match result {
                 Ok(true) => {
                     diesel::insert_into(google_notifications::table)
-                        .values(google_notifications::pass_id.eq(pass_id))
+                        .values((
+                            google_notifications::pass_id.eq(pass_id),
+                            google_notifications::merchant_id.eq(merchant),
+                        ))
                         .execute(conn)?;
                 }
                 Ok(false) => {}
@@ -252,7 +255,15 @@ fn sync_batch(
             }
         }
         if !written.is_empty() {
-            let rows: Vec<_> = written.iter().map(|id| google_objects::pass_id.eq(*id)).collect();
+            let rows: Vec<_> = written
+                .iter()
+                .map(|id| {
+                    (
+                        google_objects::pass_id.eq(*id),
+                        google_objects::merchant_id.eq(passes[id].0),
+                    )
+                })
+                .collect();
             diesel::insert_into(google_objects::table)
                 .values(rows)
                 .on_conflict_do_nothing()

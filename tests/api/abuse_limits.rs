@@ -498,11 +498,12 @@ async fn housekeeping_prunes_old_link_opens_and_device_logs() {
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let mut conn = app.db.connect();
     conn.batch_execute(&format!(
-        "INSERT INTO link_opens (program_id, visitor, created_at) VALUES
-           ('{id}', 'a', now() - interval '91 days'), ('{id}', 'b', now() - interval '89 days');
+        "INSERT INTO link_opens (merchant_id, program_id, visitor, created_at) VALUES
+           ('{m}', '{id}', 'a', now() - interval '91 days'), ('{m}', '{id}', 'b', now() - interval '89 days');
          INSERT INTO device_logs (client, message, created_at) VALUES
            ('x', 'old', now() - interval '8 days'), ('x', 'recent', now() - interval '6 days')",
-        id = program["id"].as_str().unwrap()
+        id = program["id"].as_str().unwrap(),
+        m = m.id,
     ))
     .unwrap();
     let pruned = passfold::workers::housekeeping::prune(&mut conn, 48).unwrap();
