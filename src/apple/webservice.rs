@@ -74,8 +74,10 @@ pub struct RegistrationBody {
 
 /// Register a device to receive push notifications for a pass.
 #[utoipa::path(operation_id = "registerDevice", tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
-    request_body = RegistrationBody, responses((status = 201, description = "Registered"), (status = 200, description = "Already registered"),
-    (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    request_body = RegistrationBody, responses(crate::openapi::PathObject, crate::openapi::JsonBody, crate::openapi::Database,
+    (status = 201, description = "Registered"), (status = 200, description = "Already registered"),
+    (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"),
+    (status = 403, description = "The pass or the device holds as many registrations as allowed", body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
 pub async fn register(
     req: HttpRequest,
@@ -121,7 +123,7 @@ pub async fn register(
 
 /// Unregister a device from a pass.
 #[utoipa::path(operation_id = "unregisterDevice", tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
-    responses((status = 200, description = "Unregistered"), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses(crate::openapi::PathObject, crate::openapi::Database, (status = 200, description = "Unregistered"), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[delete("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
 pub async fn unregister(
     req: HttpRequest,
@@ -155,7 +157,7 @@ pub struct SerialNumbers {
 
 /// The serial numbers of the device's passes changed since a tag.
 #[utoipa::path(operation_id = "listChangedSerials", tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), SinceQuery),
-    responses((status = 200, body = SerialNumbers), (status = 204, description = "Nothing changed")))]
+    responses(crate::openapi::PathObject, crate::openapi::Query, crate::openapi::Database, (status = 200, body = SerialNumbers), (status = 204, description = "Nothing changed")))]
 #[get("/apple/v1/devices/{device}/registrations/{pass_type}")]
 pub async fn changed(
     state: web::Data<AppState>,
@@ -212,7 +214,7 @@ pub async fn changed(
 
 /// The latest version of a pass, with `Last-Modified`; 304 to an `If-Modified-Since`
 /// that is not older.
-#[utoipa::path(operation_id = "getLatestPass", tag = "apple web service", params(("pass_type" = String, Path), ("serial" = String, Path)), responses(
+#[utoipa::path(operation_id = "getLatestPass", tag = "apple web service", params(("pass_type" = String, Path), ("serial" = String, Path)), responses(crate::openapi::PathObject, crate::openapi::Database,
     (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"), (status = 304, description = "Not modified"),
     (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[get("/apple/v1/passes/{pass_type}/{serial}")]
@@ -266,7 +268,7 @@ struct RecentLogs {
 }
 
 /// Devices report problems with the web service here; kept in the service log.
-#[utoipa::path(operation_id = "logDeviceMessages", tag = "apple web service", request_body = LogBody, responses((status = 200, description = "Logged"),
+#[utoipa::path(operation_id = "logDeviceMessages", tag = "apple web service", request_body = LogBody, responses(crate::openapi::JsonBody, crate::openapi::Database, (status = 200, description = "Logged"),
     (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]
 #[post("/apple/v1/log")]
 pub async fn log(

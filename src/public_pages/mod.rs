@@ -515,7 +515,9 @@ pub async fn referral_page(
     (status = 303, description = "Joined: on to the welcome page with the wallet buttons"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
     (status = 409, description = "Already a member", content_type = "text/html"),
-    (status = 422, description = "The form again, with what to fix", content_type = "text/html"),
+    (status = 422, description = "The form again, with what to fix (HTML); a field no database can store, such as a NUL character, is refused before the page as a problem", content(
+        ("text/html"),
+        (crate::problem::Problem = "application/problem+json"))),
     (status = 429, description = "Too many joins from this address", content_type = "text/html")))]
 #[post("/r/{code}")]
 pub async fn referral_join(
@@ -551,7 +553,9 @@ pub async fn program_page(
     (status = 303, description = "Joined: on to the welcome page"),
     (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
     (status = 409, description = "Already a member", content_type = "text/html"),
-    (status = 422, description = "The form again, with what to fix", content_type = "text/html"),
+    (status = 422, description = "The form again, with what to fix (HTML); a field no database can store, such as a NUL character, is refused before the page as a problem", content(
+        ("text/html"),
+        (crate::problem::Problem = "application/problem+json"))),
     (status = 429, description = "Too many joins from this address", content_type = "text/html")))]
 #[post("/join/{code}")]
 pub async fn program_join(

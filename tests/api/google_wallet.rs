@@ -665,48 +665,43 @@ async fn google_images_of_a_template_become_the_class_logo_and_hero() {
     let member = app
         .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
         .await;
-    let object = save_link_claims(member["google_save_url"].as_str().unwrap())["payload"]
-        ["loyaltyObjects"][0]
-        .clone();
-    let class = mock
-        .stored("loyaltyClass", object["classId"].as_str().unwrap())
-        .unwrap();
-    let uri = |image: &str| {
+    // The class behind a save link, as the stand-in stored it, and one image's URI in it.
+    let class_of = |link: &Value, objects: &str, kind: &str| {
+        let object = save_link_claims(link.as_str().unwrap())["payload"][objects][0].clone();
+        mock.stored(kind, object["classId"].as_str().unwrap())
+            .unwrap()
+    };
+    let uri = |class: &Value, image: &str| {
         class[image]["sourceUri"]["uri"]
             .as_str()
             .unwrap()
             .to_string()
     };
+    let class = class_of(&member["google_save_url"], "loyaltyObjects", "loyaltyClass");
     assert!(
-        uri("programLogo").ends_with("/loyalty-default/1/google_logo.png"),
+        uri(&class, "programLogo").ends_with("/loyalty-default/1/google_logo.png"),
         "{class}"
     );
     assert!(
-        uri("heroImage").ends_with("/loyalty-default/1/google_hero.png"),
+        uri(&class, "heroImage").ends_with("/loyalty-default/1/google_hero.png"),
         "{class}"
     );
-    let logo = app.client.get(uri("programLogo")).send().await.unwrap();
+    let logo = app
+        .client
+        .get(uri(&class, "programLogo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logo.status(), 200, "the logo's URL serves it");
 
     let card = app.issue_gift_card(&m.admin_key, "EUR", 1000).await;
-    let card_object = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
-        ["giftCardObjects"][0]
-        .clone();
-    let card_class = mock
-        .stored("giftCardClass", card_object["classId"].as_str().unwrap())
-        .unwrap();
-    let card_uri = |image: &str| {
-        card_class[image]["sourceUri"]["uri"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let card_class = class_of(&card["google_save_url"], "giftCardObjects", "giftCardClass");
     assert!(
-        card_uri("programLogo").ends_with("/icon@3x.png"),
+        uri(&card_class, "programLogo").ends_with("/icon@3x.png"),
         "{card_class}"
     );
     assert!(
-        card_uri("heroImage").ends_with("/strip@3x.png"),
+        uri(&card_class, "heroImage").ends_with("/strip@3x.png"),
         "{card_class}"
     );
 }
