@@ -32,6 +32,16 @@ use std::time::Duration;
 const EXEMPT: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 /// The middleware; one per server, shared by its workers (`.wrap(limits.clone())`).
+/// How long a connection is kept after its last answer so the client can read it
+/// (actix's `client_disconnect_timeout`, set from this in `startup`).
+pub const CLOSE_LINGER: Duration = Duration::from_millis(500);
+
+/// When the 408 goes out: early enough that the connection is closed, linger included,
+/// within the configured bound.
+fn answer_by(bound: Duration) -> Duration {
+    bound.saturating_sub(CLOSE_LINGER).max(bound / 2)
+}
+
 #[derive(Clone)]
 pub struct HttpLimits {
     inner: Arc<Shared>,
@@ -48,7 +58,7 @@ impl HttpLimits {
     pub fn new(settings: &LimitSettings, trust_forwarded: bool) -> Self {
         Self {
             inner: Arc::new(Shared {
-                body_timeout: settings.body_timeout,
+                body_timeout: answer_by(settings.body_timeout),
                 per_client: settings.requests_per_client,
                 trust_forwarded,
                 in_flight: Mutex::new(HashMap::new()),

@@ -229,7 +229,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
     .workers(workers)
     .client_request_timeout(std::time::Duration::from_secs(5))
     .keep_alive(std::time::Duration::from_secs(5))
-    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .client_disconnect_timeout(crate::http_limits::CLOSE_LINGER)
     .max_connections(max_connections)
     .listen(listener)?
     .shutdown_timeout(30)

@@ -922,15 +922,20 @@ async fn the_binary_cuts_off_500_slow_bodies() {
     let slowest_probe = probes.iter().max().copied().unwrap_or_default();
     eprintln!(
         "500 slow bodies: {answered} read a 408 (the last after {last_408:?}), the rest were \
-         closed; the last closed after {slowest:?} (bound {bound:?}, then up to 1 s for the \
-         client to read the answer); /readyz meanwhile: {} probes, slowest {slowest_probe:?}",
+         closed; the last closed after {slowest:?} (bound {bound:?}: the 408 goes out half a \
+         second before it, so the close falls within it); /readyz meanwhile: {} probes, \
+         slowest {slowest_probe:?}",
         probes.len()
     );
     assert!(
         last_408 < bound + Duration::from_secs(2),
         "answered after {last_408:?}"
     );
-    assert!(slowest < bound + Duration::from_secs(3), "held {slowest:?}");
+    // Within the bound, with room for a loaded test host's scheduling.
+    assert!(
+        slowest < bound + Duration::from_millis(500),
+        "held {slowest:?}"
+    );
     // 100 ms on a quiet machine (docs/PERFORMANCE.md); room here for a loaded test host.
     assert!(slowest_probe < Duration::from_millis(500), "{probes:?}");
     assert!(stop(&mut child, Signal::SIGTERM).success());
