@@ -123,12 +123,14 @@ error_set!(
     FormBody: "400", "413", "415"
 );
 error_set!(
-    /// An object named in the path, which may not exist.
-    PathObject: "404"
+    /// An object named in the path: a segment no database can hold, such as a NUL (400),
+    /// or no such object (404).
+    PathObject: "400", "404"
 );
 error_set!(
-    /// A gift card's number in the path: a malformed one (422) or no such card (404).
-    CardPath: "404", "422"
+    /// A gift card's number in the path: an unreadable segment (400), a malformed number
+    /// (422) or no such card (404).
+    CardPath: "400", "404", "422"
 );
 error_set!(
     /// Query parameters: missing or mistyped (400), invalid (422).
