@@ -1,9 +1,12 @@
-//! Every change of what a pass shows ends with [`pass_changed`], inside the change's own
-//! transaction: the pass gets a new update tag (its triggers tell every process's pass
-//! cache) and an outbox row records the push that must follow.
+//! Every change of what a pass shows ends here, inside the change's own transaction: the pass
+//! gets a new update tag and Last-Modified (its triggers tell every process's pass cache)
+//! and an outbox row per channel records the delivery that must follow. The writing is one
+//! SQL function, `passfold_pass_changed` (with `passfold_enqueue`, the one writer of outbox
+//! rows), which the PL/pgSQL ledger functions call too; this module is its Rust binding.
 
-use crate::schema::{outbox, passes};
+use crate::schema::passes;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Integer, Text, Timestamptz};
 use uuid::Uuid;
 
 /// Where changes are delivered: Apple devices (APNs) always, Google Wallet (REST) when it
@@ -30,12 +33,25 @@ pub enum Card {
     GiftCard(Uuid),
 }
 
-/// A changed pass's new `updated_at` (its `Last-Modified`): the time the row is written, not
-/// the transaction's start (`now()`), and never before the previous version's, so a pass's
-/// times grow in commit order (the row lock orders writers of one pass). Also used by the
-/// template CTE and `passfold_record_activity` (migration `commit_ordered_pass_times`).
-pub const NEXT_UPDATED_AT: &str =
-    "GREATEST(clock_timestamp(), updated_at + interval '1 microsecond')";
+diesel::define_sql_function! {
+    /// The one writer of outbox rows (migration `one_writer_of_pass_changes`): one row per
+    /// pass and channel, available from `available_at`.
+    fn passfold_enqueue(
+        merchants: Array<diesel::sql_types::Uuid>,
+        passes: Array<diesel::sql_types::Uuid>,
+        reason: Text,
+        channels: Array<Text>,
+        created_at: Timestamptz,
+        available_at: Timestamptz,
+        attempts: Integer,
+    ) -> Integer;
+}
+
+diesel::define_sql_function! {
+    /// The one way a pass changes: new update tag, commit-ordered `updated_at` (its
+    /// Last-Modified) and an outbox row per channel; returns the passes changed.
+    fn passfold_pass_changed(passes: Array<diesel::sql_types::Uuid>, reason: Text, channels: Array<Text>) -> Array<diesel::sql_types::Uuid>;
+}
 
 /// Bumps the pass's update tag and queues its push; returns the pass id.
 pub fn pass_changed(conn: &mut PgConnection, card: Card, reason: &str) -> QueryResult<Uuid> {
@@ -52,46 +68,67 @@ pub fn pass_created(conn: &mut PgConnection, card: Card) -> QueryResult<Uuid> {
     queue(conn, card, "created", google)
 }
 
+/// Every pass of `ids` changed for `reason` (e.g. a template's passes after a redesign).
+pub fn passes_changed(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    reason: &str,
+    channels: &[&str],
+) -> QueryResult<Vec<Uuid>> {
+    diesel::select(passfold_pass_changed(ids, reason, channels)).get_result(conn)
+}
+
 fn queue(
     conn: &mut PgConnection,
     card: Card,
     reason: &str,
     channels: &[&str],
 ) -> QueryResult<Uuid> {
-    let next_tag =
-        diesel::dsl::sql::<diesel::sql_types::BigInt>("pg_current_xact_id()::text::bigint");
-    let changes = (
-        passes::update_tag.eq(next_tag),
-        passes::updated_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
-            NEXT_UPDATED_AT,
-        )),
-    );
-    let returning = (passes::id, passes::merchant_id);
-    let (pass_id, merchant_id): (Uuid, Uuid) = match card {
-        Card::Member(id) => diesel::update(passes::table.filter(passes::member_id.eq(id)))
-            .set(changes)
-            .returning(returning)
-            .get_result(conn)?,
-        Card::GiftCard(id) => diesel::update(passes::table.filter(passes::gift_card_id.eq(id)))
-            .set(changes)
-            .returning(returning)
-            .get_result(conn)?,
+    let ids: Vec<Uuid> = match card {
+        Card::Member(id) => passes::table
+            .filter(passes::member_id.eq(id))
+            .select(passes::id)
+            .load(conn)?,
+        Card::GiftCard(id) => passes::table
+            .filter(passes::gift_card_id.eq(id))
+            .select(passes::id)
+            .load(conn)?,
     };
-    let rows: Vec<_> = channels
-        .iter()
-        .map(|channel| {
-            (
-                outbox::merchant_id.eq(merchant_id),
-                outbox::pass_id.eq(pass_id),
-                outbox::reason.eq(reason),
-                outbox::channel.eq(*channel),
-            )
-        })
-        .collect();
-    diesel::insert_into(outbox::table)
-        .values(rows)
-        .execute(conn)?;
-    Ok(pass_id)
+    passes_changed(conn, &ids, reason, channels)?
+        .first()
+        .copied()
+        .ok_or(diesel::result::Error::NotFound)
+}
+
+/// One pass's delivery on one channel, as claimed from the outbox.
+pub struct Delivery<'a> {
+    pub channel: &'a str,
+    pub merchant_id: Uuid,
+    pub pass_id: Uuid,
+    pub reason: &'a str,
+    /// When the change was made (kept across retries, for latency metrics).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Queues a delivery again on `channel` from `available_at` (a failure for now), keeping
+/// the change's reason and original time (for latency metrics).
+pub fn enqueue_again(
+    conn: &mut PgConnection,
+    delivery: &Delivery<'_>,
+    available_at: chrono::DateTime<chrono::Utc>,
+    attempts: i32,
+) -> QueryResult<()> {
+    diesel::select(passfold_enqueue(
+        vec![delivery.merchant_id],
+        vec![delivery.pass_id],
+        delivery.reason,
+        vec![delivery.channel],
+        delivery.created_at,
+        available_at,
+        attempts,
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Times a change is tried on one channel before it is given up.
@@ -114,16 +151,13 @@ pub fn retry_later(
         return Ok(false);
     }
     let delay = chrono::Duration::seconds(2i64.pow(attempt.min(10) as u32));
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::merchant_id.eq(merchant_id),
-            outbox::pass_id.eq(pass_id),
-            outbox::reason.eq(reason),
-            outbox::channel.eq(channel),
-            outbox::created_at.eq(created_at),
-            outbox::available_at.eq(chrono::Utc::now() + delay),
-            outbox::attempts.eq(attempt),
-        ))
-        .execute(conn)?;
+    let delivery = Delivery {
+        channel,
+        merchant_id,
+        pass_id,
+        reason,
+        created_at,
+    };
+    enqueue_again(conn, &delivery, chrono::Utc::now() + delay, attempt)?;
     Ok(true)
 }

@@ -47,7 +47,7 @@ pub fn not_modified(req: &HttpRequest, etag: &str, last_modified: Option<SystemT
 }
 
 /// The earliest `updated_at` any change not yet visible can carry: a change's time is
-/// taken inside its transaction (`outbox::NEXT_UPDATED_AT`), so it is no earlier than that
+/// taken inside its transaction (by `passfold_pass_changed`, see `outbox`), so it is no earlier than that
 /// transaction's start, and transactions not running now start later. Read *before* the
 /// pass, so every version the read misses is at or after it.
 pub fn settled_before(conn: &mut diesel::PgConnection) -> diesel::QueryResult<DateTime<Utc>> {

@@ -202,11 +202,16 @@ pub fn renumber_restored_tags(conn: &mut PgConnection) -> QueryResult<usize> {
             return Ok(0);
         }
         // Every committed tag of this cluster is below the statement snapshot's xmax.
-        diesel::sql_query(
-            "UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint \
-              WHERE update_tag >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
-        )
-        .execute(conn)
+        let restored: Vec<Uuid> = passes::table
+            .filter(
+                passes::update_tag.ge(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+                )),
+            )
+            .select(passes::id)
+            .load(conn)?;
+        // New tags from this cluster; nothing to deliver (the phones are being told now).
+        Ok(crate::outbox::passes_changed(conn, &restored, "restored", &[])?.len())
     })
 }
 

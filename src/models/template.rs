@@ -161,17 +161,13 @@ impl Template {
                 .returning(Template::as_returning())
                 .get_result(conn)?;
             // Every pass built from the template shows the change: new versions, and pushes.
-            diesel::sql_query(format!(
-                "WITH p AS (UPDATE passes SET update_tag = pg_current_xact_id()::text::bigint, updated_at = {} \
-                             WHERE merchant_id = $1 AND template_id = $2 RETURNING id, merchant_id) \
-                 INSERT INTO outbox (merchant_id, pass_id, reason, channel) \
-                 SELECT merchant_id, id, 'template', channel FROM p CROSS JOIN unnest($3::text[]) AS c (channel)",
-                crate::outbox::NEXT_UPDATED_AT
-            ))
-            .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
-            .bind::<diesel::sql_types::Text, _>(id)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(crate::outbox::channels())
-            .execute(conn)?;
+            use crate::schema::passes;
+            let ids: Vec<Uuid> = passes::table
+                .filter(passes::merchant_id.eq(tenant.merchant_id()))
+                .filter(passes::template_id.eq(id))
+                .select(passes::id)
+                .load(conn)?;
+            crate::outbox::passes_changed(conn, &ids, "template", crate::outbox::channels())?;
             Ok(Ok(updated))
         })
     }

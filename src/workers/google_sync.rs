@@ -336,16 +336,12 @@ fn requeue(
     delay: Duration,
 ) -> QueryResult<()> {
     let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::merchant_id.eq(merchant_id),
-            outbox::pass_id.eq(pass_id),
-            outbox::reason.eq(reason),
-            outbox::channel.eq("google"),
-            outbox::created_at.eq(created_at),
-            outbox::available_at.eq(Utc::now() + delay),
-            outbox::attempts.eq(attempts),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let delivery = crate::outbox::Delivery {
+        channel: "google",
+        merchant_id,
+        pass_id,
+        reason,
+        created_at,
+    };
+    crate::outbox::enqueue_again(conn, &delivery, Utc::now() + delay, attempts)
 }

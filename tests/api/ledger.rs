@@ -1,6 +1,6 @@
 //! The POS ledger: exactly once under concurrent tills and retries, never below zero.
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
 use crate::pass_check::check_pkpass;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 #[tokio::test]
 async fn a_storm_of_tills_with_retries_never_double_spends() {
-    let app = Arc::new(spawn_app().await);
+    // Every till here shares the loopback address: lift the in-flight limit per address,
+    // which would otherwise turn a slow moment into 429s and closed connections.
+    let app = Arc::new(spawn_app_with(|s| s.limits.requests_per_client = 10_000).await);
     let m = Arc::new(app.create_merchant("Storm"));
     let initial = 20_000;
     let mut gans = Vec::new();
