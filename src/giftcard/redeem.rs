@@ -62,8 +62,10 @@ pub fn redeem_in_one_statement(
     match done {
         Ok(done) => Ok(done.map(|d| (d.pass_id, d.body))),
         // The key is taken: the general path replays its answer or refuses the reuse.
-        Err(diesel::result::Error::DatabaseError(_, info))
-            if info.message().contains("idempotency key taken") =>
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) if info.constraint_name() == Some("idempotency_keys_pkey") =>
         {
             Ok(None)
         }
