@@ -4,7 +4,6 @@
 //! SQL function, `passfold_pass_changed` (with `passfold_enqueue`, the one writer of outbox
 //! rows), which the PL/pgSQL ledger functions call too; this module is its Rust binding.
 
-use crate::schema::passes;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Integer, Text, Timestamptz};
 use uuid::Uuid;
@@ -78,26 +77,52 @@ pub fn passes_changed(
     diesel::select(passfold_pass_changed(ids, reason, channels)).get_result(conn)
 }
 
+#[derive(QueryableByName)]
+struct Changed {
+    #[diesel(sql_type = Array<diesel::sql_types::Uuid>)]
+    ids: Vec<Uuid>,
+}
+
+/// Every pass of one template changed (a redesign), in one statement.
+pub fn template_passes_changed(
+    conn: &mut PgConnection,
+    merchant_id: Uuid,
+    template_id: &str,
+    channels: &[&str],
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "SELECT passfold_pass_changed(ARRAY(SELECT id FROM passes \
+           WHERE merchant_id = $1 AND template_id = $2), 'template', $3) AS ids",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(merchant_id)
+    .bind::<Text, _>(template_id)
+    .bind::<Array<Text>, _>(channels)
+    .get_result::<Changed>(conn)
+    .map(|c| c.ids.len())
+}
+
 fn queue(
     conn: &mut PgConnection,
     card: Card,
     reason: &str,
     channels: &[&str],
 ) -> QueryResult<Uuid> {
-    let ids: Vec<Uuid> = match card {
-        Card::Member(id) => passes::table
-            .filter(passes::member_id.eq(id))
-            .select(passes::id)
-            .load(conn)?,
-        Card::GiftCard(id) => passes::table
-            .filter(passes::gift_card_id.eq(id))
-            .select(passes::id)
-            .load(conn)?,
+    // One round trip: the card's pass found inside the call.
+    let (column, id) = match card {
+        Card::Member(id) => ("member_id", id),
+        Card::GiftCard(id) => ("gift_card_id", id),
     };
-    passes_changed(conn, &ids, reason, channels)?
-        .first()
-        .copied()
-        .ok_or(diesel::result::Error::NotFound)
+    diesel::sql_query(format!(
+        "SELECT passfold_pass_changed(ARRAY(SELECT id FROM passes WHERE {column} = $1), $2, $3) AS ids"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<Text, _>(reason)
+    .bind::<Array<Text>, _>(channels)
+    .get_result::<Changed>(conn)?
+    .ids
+    .first()
+    .copied()
+    .ok_or(diesel::result::Error::NotFound)
 }
 
 /// One pass's delivery on one channel, as claimed from the outbox.

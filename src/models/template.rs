@@ -161,13 +161,12 @@ impl Template {
                 .returning(Template::as_returning())
                 .get_result(conn)?;
             // Every pass built from the template shows the change: new versions, and pushes.
-            use crate::schema::passes;
-            let ids: Vec<Uuid> = passes::table
-                .filter(passes::merchant_id.eq(tenant.merchant_id()))
-                .filter(passes::template_id.eq(id))
-                .select(passes::id)
-                .load(conn)?;
-            crate::outbox::passes_changed(conn, &ids, "template", crate::outbox::channels())?;
+            crate::outbox::template_passes_changed(
+                conn,
+                tenant.merchant_id(),
+                id,
+                crate::outbox::channels(),
+            )?;
             Ok(Ok(updated))
         })
     }
