@@ -67,7 +67,7 @@ pub fn pass_created(conn: &mut PgConnection, card: Card) -> QueryResult<Uuid> {
     queue(conn, card, "created", google)
 }
 
-/// Every pass of `ids` changed for `reason` (e.g. a template's passes after a redesign).
+/// Every pass of `ids` changed for `reason` (passes renumbered after a restore).
 pub fn passes_changed(
     conn: &mut PgConnection,
     ids: &[Uuid],
