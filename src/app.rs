@@ -47,7 +47,7 @@ impl Wallets {
         let identity = SigningIdentity::load(&settings.apple)?;
         identity.announce();
         let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
-        crate::outbox::use_google(settings.google.configured());
+        crate::pass_events::use_google(settings.google.configured());
         let issuer = GoogleIssuer::load(&settings.google)?;
         issuer.announce();
         let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);

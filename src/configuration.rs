@@ -39,6 +39,9 @@ pub struct Settings {
     pub trust_forwarded: bool,
     /// Slow clients and heavy uploads (see `http_limits` and `template::images`).
     pub limits: LimitSettings,
+    /// `PASSFOLD_OUTBOX_LEASE_SECS`: how long a claimed delivery stays with the process
+    /// sending it without renewal (the wait before another takes over from one that died).
+    pub outbox_lease: std::time::Duration,
 }
 
 /// How much one client may hold, and how much image work runs at once.
@@ -129,6 +132,7 @@ impl fmt::Debug for Settings {
             idempotency_hours,
             trust_forwarded,
             limits,
+            outbox_lease,
         } = self;
         f.debug_struct("Settings")
             .field(
@@ -151,6 +155,7 @@ impl fmt::Debug for Settings {
             .field("idempotency_hours", idempotency_hours)
             .field("trust_forwarded", trust_forwarded)
             .field("limits", limits)
+            .field("outbox_lease", outbox_lease)
             .finish()
     }
 }
@@ -343,6 +348,13 @@ impl Settings {
             1,
             1_000_000_000_000,
         )? as i64;
+        let outbox_lease = std::time::Duration::from_secs(parse_number(
+            &get,
+            "PASSFOLD_OUTBOX_LEASE_SECS",
+            30,
+            3,
+            3600,
+        )? as u64);
         Ok(Settings {
             database_url,
             data_dir,
@@ -361,6 +373,7 @@ impl Settings {
             idempotency_hours,
             trust_forwarded,
             limits,
+            outbox_lease,
         })
     }
 }

@@ -13,7 +13,7 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pass_downloads: IntCounterVec,
-    outbox_depth: IntGauge,
+    outbox_depth: prometheus::IntGaugeVec,
     pushes: IntCounterVec,
     change_to_push: prometheus::Histogram,
 }
@@ -59,8 +59,14 @@ impl Metrics {
             &["answer"],
         )
         .expect("valid metric");
-        let outbox_depth = IntGauge::new("outbox_depth", "Pass changes waiting for their pushes")
-            .expect("valid metric");
+        let outbox_depth = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "outbox_depth",
+                "Deliveries waiting in the outbox, by channel",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric");
         let pushes = IntCounterVec::new(
             Opts::new(
                 "apns_pushes_total",
@@ -104,8 +110,8 @@ impl Metrics {
         }
     }
 
-    pub fn set_outbox_depth(&self, depth: i64) {
-        self.outbox_depth.set(depth);
+    pub fn set_outbox_depth(&self, channel: &str, depth: i64) {
+        self.outbox_depth.with_label_values(&[channel]).set(depth);
     }
 
     pub fn push(&self, result: &str) {

@@ -5,7 +5,7 @@
 use crate::apple::assets::TemplateAssets;
 use crate::db::Tenant;
 use crate::domain::{Currency, Money};
-use crate::models::{GiftCard, Member, Merchant, Pass, Program, Template};
+use crate::models::{GiftCard, Member, Pass, Program, Template};
 use crate::template::{Context, TemplateDocument, Value};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -62,6 +62,12 @@ impl TemplateCache {
     }
 }
 
+/// Whose pass it is, as loaded.
+enum Holder<'a> {
+    Member(&'a Member, &'a Program),
+    GiftCard(&'a GiftCard),
+}
+
 pub struct PassContent {
     pub pass: Pass,
     pub template: Arc<LoadedTemplate>,
@@ -74,6 +80,7 @@ pub struct PassContent {
 }
 
 impl PassContent {
+    /// One pass's content (the pass must be the tenant's).
     pub fn load(
         conn: &mut PgConnection,
         tenant: &Tenant,
@@ -81,15 +88,128 @@ impl PassContent {
         templates: &TemplateCache,
         public_url: &str,
     ) -> QueryResult<PassContent> {
-        let template = templates.load(conn, tenant, &pass.template_id)?;
-        let merchant = Merchant::find(conn, tenant.merchant_id())?;
+        if pass.merchant_id != tenant.merchant_id() {
+            return Err(diesel::result::Error::NotFound);
+        }
+        Self::of_passes(conn, vec![pass], templates, public_url)?
+            .pop()
+            .ok_or(diesel::result::Error::NotFound)
+    }
+
+    /// The content of every pass of `ids` (of `merchants`) that exists, in a few queries
+    /// for the whole batch: one per table, and one per distinct template.
+    pub fn load_many(
+        conn: &mut PgConnection,
+        merchants: &[Uuid],
+        ids: &[Uuid],
+        templates: &TemplateCache,
+        public_url: &str,
+    ) -> QueryResult<Vec<PassContent>> {
+        use crate::schema::passes;
+        let passes: Vec<Pass> = passes::table
+            .filter(passes::merchant_id.eq_any(merchants))
+            .filter(passes::id.eq_any(ids))
+            .select(Pass::as_select())
+            .load(conn)?;
+        Self::of_passes(conn, passes, templates, public_url)
+    }
+
+    fn of_passes(
+        conn: &mut PgConnection,
+        passes: Vec<Pass>,
+        templates: &TemplateCache,
+        public_url: &str,
+    ) -> QueryResult<Vec<PassContent>> {
+        use crate::schema::{gift_cards, members, merchants, programs};
+        let mut merchant_ids: Vec<Uuid> = passes.iter().map(|p| p.merchant_id).collect();
+        merchant_ids.sort_unstable();
+        merchant_ids.dedup();
+        let member_ids: Vec<Uuid> = passes.iter().filter_map(|p| p.member_id).collect();
+        let card_ids: Vec<Uuid> = passes.iter().filter_map(|p| p.gift_card_id).collect();
+        let names: HashMap<Uuid, String> = merchants::table
+            .filter(merchants::id.eq_any(&merchant_ids))
+            .select((merchants::id, merchants::name))
+            .load(conn)?
+            .into_iter()
+            .collect();
+        let mut members: HashMap<Uuid, Member> = HashMap::new();
+        let mut programs: HashMap<Uuid, Program> = HashMap::new();
+        if !member_ids.is_empty() {
+            members = members::table
+                .filter(members::merchant_id.eq_any(&merchant_ids))
+                .filter(members::id.eq_any(&member_ids))
+                .select(Member::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect();
+            let program_ids: Vec<Uuid> = members.values().map(|m| m.program_id).collect();
+            programs = programs::table
+                .filter(programs::merchant_id.eq_any(&merchant_ids))
+                .filter(programs::id.eq_any(&program_ids))
+                .select(Program::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect();
+        }
+        let mut cards: HashMap<Uuid, GiftCard> = HashMap::new();
+        if !card_ids.is_empty() {
+            cards = gift_cards::table
+                .filter(gift_cards::merchant_id.eq_any(&merchant_ids))
+                .filter(gift_cards::id.eq_any(&card_ids))
+                .select(GiftCard::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
+        }
+        let mut loaded: HashMap<(Uuid, String), Arc<LoadedTemplate>> = HashMap::new();
+        let mut contents = Vec::with_capacity(passes.len());
+        for pass in passes {
+            let key = (pass.merchant_id, pass.template_id.clone());
+            let template = match loaded.get(&key) {
+                Some(t) => t.clone(),
+                None => {
+                    let tenant = Tenant::of_authenticated(pass.merchant_id);
+                    let t = templates.load(conn, &tenant, &pass.template_id)?;
+                    loaded.insert(key, t.clone());
+                    t
+                }
+            };
+            let merchant_name = names.get(&pass.merchant_id).cloned().unwrap_or_default();
+            let card = match (pass.member_id, pass.gift_card_id) {
+                (Some(id), _) => members
+                    .get(&id)
+                    .and_then(|m| programs.get(&m.program_id).map(|p| Holder::Member(m, p))),
+                (None, Some(id)) => cards.get(&id).map(Holder::GiftCard),
+                (None, None) => None,
+            };
+            // A pass whose card is gone (never, short of a manual deletion) has no content.
+            let Some(card) = card else { continue };
+            contents.push(Self::build(
+                pass,
+                template,
+                merchant_name,
+                card,
+                public_url,
+            )?);
+        }
+        Ok(contents)
+    }
+
+    fn build(
+        pass: Pass,
+        template: Arc<LoadedTemplate>,
+        merchant_name: String,
+        card: Holder<'_>,
+        public_url: &str,
+    ) -> QueryResult<PassContent> {
         let mut context = Context::default();
-        context.set("merchant.name", Value::Text(merchant.name));
+        context.set("merchant.name", Value::Text(merchant_name));
         let mut program_id = None;
-        let (card_number, voided) = match (pass.member_id, pass.gift_card_id) {
-            (Some(member_id), _) => {
-                let member = Member::find(conn, tenant, member_id)?;
-                let program = Program::find(conn, tenant, member.program_id)?;
+        let (card_number, voided) = match card {
+            Holder::Member(member, program) => {
                 program_id = Some(program.id);
                 let first_name = member
                     .name
@@ -98,7 +218,7 @@ impl PassContent {
                     .unwrap_or_default()
                     .to_string();
                 context
-                    .set("program.name", Value::Text(program.name))
+                    .set("program.name", Value::Text(program.name.clone()))
                     .set("member.name", Value::Text(member.name.clone()))
                     .set("member.first_name", Value::Text(first_name))
                     .set("card_number", Value::Text(member.card_number.clone()))
@@ -108,19 +228,17 @@ impl PassContent {
                         "referral_url",
                         Value::Text(crate::urls::referral_url(public_url, &member.referral_code)),
                     );
-                (member.card_number, false)
+                (member.card_number.clone(), false)
             }
-            (None, Some(card_id)) => {
-                let card = GiftCard::find(conn, tenant, card_id)?;
+            Holder::GiftCard(card) => {
                 let currency: Currency = card.currency()?;
                 context
                     .set("gan", Value::Text(card.gan.clone()))
                     .set("card_number", Value::Text(card.gan.clone()))
                     .set("balance", Value::Money(Money::new(card.balance, currency)))
                     .set("currency", Value::Text(currency.code().to_string()));
-                (card.gan, card.state == "deactivated")
+                (card.gan.clone(), card.state == "deactivated")
             }
-            (None, None) => return Err(diesel::result::Error::NotFound),
         };
         Ok(PassContent {
             pass,

@@ -168,6 +168,7 @@ diesel::table! {
         available_at -> Timestamptz,
         attempts -> Int4,
         channel -> Text,
+        leased_until -> Nullable<Timestamptz>,
     }
 }
 

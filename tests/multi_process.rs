@@ -41,6 +41,7 @@ impl Deployment {
             .env("APNS_CA_FILE", &self.apns.1)
             .env("GOOGLE_WALLET_API_URL", "http://127.0.0.1:9")
             .env("GOOGLE_OAUTH_TOKEN_URL", "http://127.0.0.1:9/token")
+            .env("PASSFOLD_OUTBOX_LEASE_SECS", "3")
             .env("RUST_LOG", "warn");
         if let Some(port) = port {
             cmd.env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))

@@ -58,6 +58,8 @@ impl Service {
             .env("PASSFOLD_DATA_DIR", self.data_dir.join("data"))
             .env("PASSFOLD_BIND", format!("127.0.0.1:{}", self.port))
             .env("RUST_LOG", "info")
+            // A process killed mid-send leaves its claims to the next after this lease.
+            .env("PASSFOLD_OUTBOX_LEASE_SECS", "3")
             // Never Google's real hosts from a test.
             .env("GOOGLE_WALLET_API_URL", "http://127.0.0.1:9")
             .env("GOOGLE_OAUTH_TOKEN_URL", "http://127.0.0.1:9/token");

@@ -61,7 +61,7 @@ impl Activity {
             .bind::<BigInt, _>(new.balance_after)
             .bind::<Nullable<SqlUuid>, _>(new.refunds)
             .bind::<Nullable<Text>, _>(new.reason)
-            .bind::<diesel::sql_types::Array<Text>, _>(crate::outbox::channels())
+            .bind::<diesel::sql_types::Array<Text>, _>(crate::pass_events::channels().all())
             .get_result(conn)?;
         Ok((id, recorded.pass_id))
     }

@@ -56,7 +56,7 @@ pub fn redeem_in_one_statement(
             .bind::<SqlUuid, _>(Uuid::new_v4())
             .bind::<Text, _>(key.as_str())
             .bind::<Bytea, _>(fingerprint)
-            .bind::<Array<Text>, _>(crate::outbox::channels())
+            .bind::<Array<Text>, _>(crate::pass_events::channels().all())
             .get_result(conn)
             .optional();
     match done {

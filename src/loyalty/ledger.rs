@@ -5,7 +5,7 @@
 use super::ProgramRules;
 use crate::db::Tenant;
 use crate::models::Member;
-use crate::outbox::{self, Card};
+use crate::pass_events::{self as outbox, Card};
 use crate::problem::{ApiError, ProblemKind};
 use crate::schema::{members, point_activities};
 use diesel::prelude::*;
@@ -101,7 +101,7 @@ pub fn apply(
             point_activities::referral_id.eq(referral),
         ))
         .execute(conn)?;
-    let pass_id = outbox::pass_changed(conn, Card::Member(member.id), kind)?;
+    let pass_id = outbox::pass_changed(conn, outbox::channels(), Card::Member(member.id), kind)?;
     Ok(PointsChange {
         earned: None,
         points,

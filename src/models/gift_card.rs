@@ -91,7 +91,11 @@ impl GiftCard {
                 template_id,
                 Holder::GiftCard(card.id),
             )?;
-            crate::outbox::pass_created(conn, crate::outbox::Card::GiftCard(card.id))?;
+            crate::pass_events::pass_created(
+                conn,
+                crate::pass_events::channels(),
+                crate::pass_events::Card::GiftCard(card.id),
+            )?;
             Ok((card, pin, pass))
         })
     }

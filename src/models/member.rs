@@ -124,7 +124,11 @@ impl Member {
                 &program.template_id,
                 Holder::Member(member.id),
             )?;
-            crate::outbox::pass_created(conn, crate::outbox::Card::Member(member.id))?;
+            crate::pass_events::pass_created(
+                conn,
+                crate::pass_events::channels(),
+                crate::pass_events::Card::Member(member.id),
+            )?;
             Ok(Ok((member, pass)))
         })
     }

@@ -211,7 +211,7 @@ pub fn renumber_restored_tags(conn: &mut PgConnection) -> QueryResult<usize> {
             .select(passes::id)
             .load(conn)?;
         // New tags from this cluster; nothing to deliver (the phones are being told now).
-        Ok(crate::outbox::passes_changed(conn, &restored, "restored", &[])?.len())
+        Ok(crate::pass_events::passes_changed(conn, &restored, "restored", &[])?.len())
     })
 }
 

@@ -161,11 +161,11 @@ impl Template {
                 .returning(Template::as_returning())
                 .get_result(conn)?;
             // Every pass built from the template shows the change: new versions, and pushes.
-            crate::outbox::template_passes_changed(
+            crate::pass_events::template_passes_changed(
                 conn,
+                crate::pass_events::channels(),
                 tenant.merchant_id(),
                 id,
-                crate::outbox::channels(),
             )?;
             Ok(Ok(updated))
         })

@@ -2,7 +2,7 @@ use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db::{self, Tenant};
 use crate::models::{GiftCard, Member, Pass};
-use crate::outbox::{self, Card};
+use crate::pass_events::{self as outbox, Card};
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::passes;
 use actix_web::{post, web, HttpResponse};
@@ -64,7 +64,7 @@ fn send(
             ))
             .returning(passes::message_at.assume_not_null())
             .get_result(conn)?;
-        outbox::pass_changed(conn, card, "message")?;
+        outbox::pass_changed(conn, outbox::channels(), card, "message")?;
         Ok(MessageSent {
             serial: pass.serial_number,
             sent_at,

@@ -75,7 +75,7 @@ pub async fn run(pool: DbPool, idempotency_hours: i64, mut shutdown: watch::Rece
             Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
             Err(e) => tracing::warn!(error = %e, "housekeeping task failed; will retry"),
         }
-        if super::pause(&mut shutdown, PERIOD).await {
+        if crate::shutdown::pause(&mut shutdown, PERIOD).await {
             return;
         }
     }

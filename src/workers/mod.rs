@@ -1,11 +1,13 @@
 //! Background work fed from PostgreSQL, run by `passfold serve` and alone by
-//! `passfold worker`. Each loop stops when the shutdown signal flips.
+//! `passfold worker`: the outbox loop of every channel (see `outbox`) and housekeeping.
+//! Each loop stops when the shutdown signal flips.
 
-pub mod delivery;
-pub mod google_sync;
 pub mod housekeeping;
 
 use crate::db::DbPool;
+use crate::domain::states::Channel;
+use crate::outbox::{apple::ApplePushes, google::GoogleSync, run, Discard};
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -13,42 +15,46 @@ use tokio::task::JoinHandle;
 pub fn spawn_all(
     pool: DbPool,
     settings: &crate::configuration::Settings,
-    apns: std::sync::Arc<crate::apple::apns::ApnsClient>,
-    google: std::sync::Arc<crate::google::rest::GoogleClient>,
+    apns: Arc<crate::apple::apns::ApnsClient>,
+    google: Arc<crate::google::rest::GoogleClient>,
     metrics: crate::metrics::Metrics,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
+    let lease = settings.outbox_lease;
+    let apple = Arc::new(ApplePushes {
+        apns,
+        metrics: metrics.clone(),
+    });
     vec![
+        tokio::spawn(run(
+            pool.clone(),
+            apple,
+            lease,
+            metrics.clone(),
+            shutdown.clone(),
+        )),
         if settings.google.configured() {
-            tokio::spawn(google_sync::run(
-                pool.clone(),
+            let sync = Arc::new(GoogleSync {
                 google,
-                settings.public_url.clone(),
+                templates: Default::default(),
+                public_url: settings.public_url.clone(),
+            });
+            tokio::spawn(run(
+                pool.clone(),
+                sync,
+                lease,
+                metrics.clone(),
                 shutdown.clone(),
             ))
         } else {
             tracing::info!("Google Wallet is not configured: its updates are not sent");
-            tokio::spawn(google_sync::drain(pool.clone(), shutdown.clone()))
+            let discard = Arc::new(Discard(Channel::Google));
+            tokio::spawn(run(pool.clone(), discard, lease, metrics, shutdown.clone()))
         },
         tokio::spawn(housekeeping::run(
-            pool.clone(),
+            pool,
             settings.idempotency_hours,
-            shutdown.clone(),
+            shutdown,
         )),
-        tokio::spawn(delivery::run(pool, apns, metrics, shutdown)),
     ]
-}
-
-/// Sleeps for `period`, or less if shutdown is signalled; true when it is time to stop.
-pub(crate) async fn pause(
-    shutdown: &mut watch::Receiver<bool>,
-    period: std::time::Duration,
-) -> bool {
-    if *shutdown.borrow() {
-        return true;
-    }
-    tokio::select! {
-        _ = tokio::time::sleep(period) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
-    }
 }

@@ -15,6 +15,7 @@ mod image_limits;
 mod ledger;
 mod openapi;
 mod operations;
+mod outbox_claims;
 mod pass_check;
 mod passes;
 mod referrals;

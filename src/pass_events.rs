@@ -1,0 +1,140 @@
+//! The one way a pass changes, inside the change's own transaction: the pass gets a new
+//! update tag and Last-Modified, and the outbox a row per enabled channel for the delivery
+//! that must follow (every process's pass cache hears of it when the outbox loop claims the
+//! row). The writing is one SQL function, `passfold_pass_changed` (migration
+//! `one_writer_of_pass_changes`), which the PL/pgSQL ledger functions call too; this module
+//! is its Rust binding.
+
+use crate::domain::states::Channel;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
+use uuid::Uuid;
+
+/// The channels this process delivers changes to, from its configuration: Apple devices
+/// always, Google Wallet when it is configured. Held by the application state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channels {
+    google: bool,
+}
+
+impl Channels {
+    pub fn new(google: bool) -> Self {
+        Channels { google }
+    }
+
+    /// Every change is queued for these.
+    pub fn all(self) -> &'static [Channel] {
+        if self.google {
+            &[Channel::Apple, Channel::Google]
+        } else {
+            &[Channel::Apple]
+        }
+    }
+
+    /// A new pass: Google Wallet gets its object; no Apple device holds it yet.
+    pub fn on_creation(self) -> &'static [Channel] {
+        if self.google {
+            &[Channel::Google]
+        } else {
+            &[]
+        }
+    }
+}
+
+// Interim, until the channels are handed down from the application state: the channels
+// configured in this process, set once at start.
+static GOOGLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn use_google(enabled: bool) {
+    GOOGLE.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn channels() -> Channels {
+    Channels::new(GOOGLE.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Whose pass changed.
+pub enum Card {
+    Member(Uuid),
+    GiftCard(Uuid),
+}
+
+diesel::define_sql_function! {
+    /// New update tag, commit-ordered `updated_at` (its Last-Modified) and an outbox row per
+    /// channel for each pass; returns the passes changed.
+    fn passfold_pass_changed(passes: Array<diesel::sql_types::Uuid>, reason: Text, channels: Array<Text>) -> Array<diesel::sql_types::Uuid>;
+}
+
+/// Bumps the card's pass's update tag and queues its delivery; returns the pass id.
+pub fn pass_changed(
+    conn: &mut PgConnection,
+    channels: Channels,
+    card: Card,
+    reason: &str,
+) -> QueryResult<Uuid> {
+    card_changed(conn, card, reason, channels.all())
+}
+
+/// A new card's pass: Google Wallet gets its object.
+pub fn pass_created(conn: &mut PgConnection, channels: Channels, card: Card) -> QueryResult<Uuid> {
+    card_changed(conn, card, "created", channels.on_creation())
+}
+
+/// Every pass of `ids` changed for `reason`, delivered on `channels` (passes renumbered
+/// after a restore are delivered on none: their devices ask by themselves).
+pub fn passes_changed(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    reason: &str,
+    channels: &[Channel],
+) -> QueryResult<Vec<Uuid>> {
+    diesel::select(passfold_pass_changed(ids, reason, channels)).get_result(conn)
+}
+
+#[derive(QueryableByName)]
+struct Changed {
+    #[diesel(sql_type = Array<diesel::sql_types::Uuid>)]
+    ids: Vec<Uuid>,
+}
+
+/// Every pass of one template changed (a redesign), in one statement.
+pub fn template_passes_changed(
+    conn: &mut PgConnection,
+    channels: Channels,
+    merchant_id: Uuid,
+    template_id: &str,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "SELECT passfold_pass_changed(ARRAY(SELECT id FROM passes \
+           WHERE merchant_id = $1 AND template_id = $2), 'template', $3) AS ids",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(merchant_id)
+    .bind::<Text, _>(template_id)
+    .bind::<Array<Text>, _>(channels.all())
+    .get_result::<Changed>(conn)
+    .map(|c| c.ids.len())
+}
+
+fn card_changed(
+    conn: &mut PgConnection,
+    card: Card,
+    reason: &str,
+    channels: &[Channel],
+) -> QueryResult<Uuid> {
+    // One round trip: the card's pass found inside the call.
+    let (column, id) = match card {
+        Card::Member(id) => ("member_id", id),
+        Card::GiftCard(id) => ("gift_card_id", id),
+    };
+    diesel::sql_query(format!(
+        "SELECT passfold_pass_changed(ARRAY(SELECT id FROM passes WHERE {column} = $1), $2, $3) AS ids"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<Text, _>(reason)
+    .bind::<Array<Text>, _>(channels)
+    .get_result::<Changed>(conn)?
+    .ids
+    .first()
+    .copied()
+    .ok_or(diesel::result::Error::NotFound)
+}
