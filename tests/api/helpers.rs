@@ -303,11 +303,7 @@ impl TestApp {
 
     /// Apple's "latest version of this pass" URL for a pass (as read from its pass.json).
     pub fn latest_pass_url(&self, pass_json: &serde_json::Value) -> String {
-        self.url(&format!(
-            "/apple/v1/passes/{}/{}",
-            pass_json["passTypeIdentifier"].as_str().unwrap(),
-            pass_json["serialNumber"].as_str().unwrap()
-        ))
+        self.url(&latest_pass_path(pass_json))
     }
 
     /// A member's current points, as a till reads them.
@@ -341,6 +337,15 @@ impl TestApp {
 pub fn registration_path(pass_json: &serde_json::Value, device: &str) -> String {
     format!(
         "/apple/v1/devices/{device}/registrations/{}/{}",
+        pass_json["passTypeIdentifier"].as_str().unwrap(),
+        pass_json["serialNumber"].as_str().unwrap()
+    )
+}
+
+/// The path of Apple's "latest version of this pass" for a pass (as read from its pass.json).
+pub fn latest_pass_path(pass_json: &serde_json::Value) -> String {
+    format!(
+        "/apple/v1/passes/{}/{}",
         pass_json["passTypeIdentifier"].as_str().unwrap(),
         pass_json["serialNumber"].as_str().unwrap()
     )
