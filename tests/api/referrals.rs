@@ -93,12 +93,12 @@ async fn points(app: &TestApp, m: &TestMerchant, member: &Value) -> i64 {
 
 async fn stats(app: &TestApp, m: &TestMerchant, program: &Value) -> Value {
     let path = format!("/api/v1/programs/{}/referral-stats", id(program));
-    TestApp::expect_json(app.get_with_key(&path, &m.admin_key).await, 200).await
+    app.get_json(&path, &m.admin_key).await
 }
 
 async fn referrals_of(app: &TestApp, m: &TestMerchant, member: &Value) -> Vec<Value> {
     let path = format!("/api/v1/members/{}/referrals", id(member));
-    let list = TestApp::expect_json(app.get_with_key(&path, &m.pos_key).await, 200).await;
+    let list = app.get_json(&path, &m.pos_key).await;
     list["referrals"].as_array().expect("a list").clone()
 }
 
@@ -798,17 +798,12 @@ async fn qr_codes_carry_the_links() {
         "/join/NOSUCH42/qr.svg",
         "/join/NOSUCH42/qr.png",
     ] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), 404, "{path}");
     }
     let other_member_path = format!("/join/{}/qr.png", code(&member));
     assert_eq!(
-        app.client
-            .get(app.url(&other_member_path))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get(&other_member_path).await.status(),
         404,
         "a member's code is not a join code"
     );
@@ -866,15 +861,12 @@ async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escap
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    let members = TestApp::expect_json(
-        app.get_with_key(
+    let members = app
+        .get_json(
             &format!("/api/v1/programs/{}/installs", id(&program)),
             &m.admin_key,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(members["members"], joined);
 }
 
