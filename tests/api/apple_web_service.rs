@@ -78,25 +78,25 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
     // Latest pass: 401 with a wrong token, 200 with Last-Modified, 304 for the same time.
     let latest = app.latest_pass_url(pass);
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", "ApplePass nope-nope-nope-nope")
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[("authorization", "ApplePass nope-nope-nope-nope")],
+        )
+        .await;
     assert_eq!(res.status(), 401);
     // Last-Modified comes once the second of the pass's last change is over.
     let res = settled_fetch(app.client.get(&latest).header("authorization", &auth)).await;
     let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
     check_pkpass(&res.bytes().await.unwrap());
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", &last_modified),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 304);
 
     // A purchase at the till: a push to the device within 2 s, topic = pass type id.
@@ -140,13 +140,14 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT"),
+            ],
+        )
+        .await;
     let second = check_pkpass(&res.bytes().await.unwrap());
     assert_eq!(second.pass_json["serialNumber"], serial);
     assert_eq!(
@@ -381,13 +382,11 @@ async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() 
     purchase(1).await;
     let now = actix_web::http::header::HttpDate::from(std::time::SystemTime::now()).to_string();
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", &now)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[("authorization", &auth), ("if-modified-since", &now)],
+        )
+        .await;
     assert_eq!(res.status(), 200, "a change of this second answered 304");
     // Any Last-Modified handed out now names a second before the change's.
     let held = res
@@ -401,13 +400,14 @@ async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() 
     // Another change within the same second: the phone gets it, never a stale 304.
     purchase(2).await;
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", held.as_deref().unwrap_or(&now))
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", held.as_deref().unwrap_or(&now)),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200, "the second change was answered 304");
     let second = check_pkpass(&res.bytes().await.unwrap()).pass_json;
     let after_second = app.member_points(&m.pos_key, member_id).await;
@@ -422,13 +422,14 @@ async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() 
         after_second
     );
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", &last_modified),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 304);
 }
 

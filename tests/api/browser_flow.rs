@@ -137,12 +137,8 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
 
     // Russian by Accept-Language.
     let page = app
-        .client
-        .get(link)
-        .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
-        .send()
+        .get_url_with(link, &[("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

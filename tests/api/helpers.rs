@@ -407,13 +407,7 @@ impl TestApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.send_json(reqwest::Method::POST, path, key, body).await
     }
 
     pub async fn put_json(
@@ -422,8 +416,18 @@ impl TestApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
+        self.send_json(reqwest::Method::PUT, path, key, body).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
         self.client
-            .put(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(key)
             .json(body)
             .send()
@@ -447,6 +451,16 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// A GET of a whole URL (a pass link, Apple's latest-pass URL) with the given headers, as
+    /// a phone sends it.
+    pub async fn get_url_with(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client.get(url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.expect("request")
     }
 
     /// The body of a GET without a key (`/metrics`, the docs), whatever the status.

@@ -304,13 +304,7 @@ async fn problem_types_point_at_pages_that_explain_them() {
     assert_eq!(type_, app.url("/problems/unauthorized"));
 
     for (lang, words) in [("en", "What to do"), ("ru-RU,ru;q=0.9", "Что делать")] {
-        let res = app
-            .client
-            .get(type_)
-            .header("accept-language", lang)
-            .send()
-            .await
-            .unwrap();
+        let res = app.get_url_with(type_, &[("accept-language", lang)]).await;
         assert_eq!(res.status(), 200);
         assert!(res.headers()["content-type"]
             .to_str()

@@ -108,29 +108,18 @@ async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304(
     // Code 128 has no legacy form.
     assert!(checked.pass_json.get("barcode").is_none());
 
-    let res = app
-        .client
-        .get(url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_url_with(url, &[("if-none-match", &etag)]).await;
     assert_eq!(res.status(), 304);
     let res = app
-        .client
-        .get(url)
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(url, &[("if-modified-since", &last_modified)])
+        .await;
     assert_eq!(res.status(), 304);
     let res = app
-        .client
-        .get(url)
-        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            url,
+            &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+        )
+        .await;
     assert_eq!(res.status(), 200);
 
     // The till reads the balance; a GAN with a bad check digit is refused before lookup.

@@ -227,13 +227,7 @@ async fn changing_a_template_changes_the_passes_built_from_it() {
         "images kept when not sent (Apple's 9, Google's 2)"
     );
 
-    let res = app
-        .client
-        .get(url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_url_with(url, &[("if-none-match", &etag)]).await;
     assert_eq!(res.status(), 200, "the old ETag no longer matches");
     let checked = check_pkpass(&res.bytes().await.unwrap());
     assert_eq!(checked.pass_json["backgroundColor"], "rgb(0, 0, 128)");
