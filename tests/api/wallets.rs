@@ -52,7 +52,7 @@ pub async fn loyalty_object_shows(
 ) -> bool {
     mock.wait_until(
         |g| {
-            g.stored("loyaltyObject", &id)
+            g.stored("loyaltyObject", id)
                 .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points)
         },
         within,
