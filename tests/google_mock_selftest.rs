@@ -83,6 +83,55 @@ fn url(mock: &GoogleMock, rest: &str) -> String {
     format!("{}/walletobjects/v1/{rest}", mock.api_url)
 }
 
+/// The stand-in's Wallet API as a caller holding `token` sees it.
+struct Wallet<'a> {
+    client: Client,
+    mock: &'a GoogleMock,
+    token: String,
+}
+
+impl<'a> Wallet<'a> {
+    fn new(client: &Client, mock: &'a GoogleMock, token: &str) -> Self {
+        Wallet {
+            client: client.clone(),
+            mock,
+            token: token.to_string(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        rest: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, url(self.mock, rest))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        send(req).await
+    }
+
+    async fn get(&self, rest: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, rest, None).await
+    }
+
+    async fn post(&self, rest: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, rest, Some(body)).await
+    }
+
+    async fn patch(&self, rest: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PATCH, rest, Some(body)).await
+    }
+
+    async fn put(&self, rest: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, rest, Some(body)).await
+    }
+}
+
 async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let res = req.send().await.expect("wallet request");
     let status = res.status();
@@ -193,16 +242,11 @@ async fn loyalty_insert_get_patch_put_and_messages() {
     let mock = GoogleMock::start().await;
     let client = Client::new();
     let token = token(&client, &mock).await;
+    let wallet = Wallet::new(&client, &mock, &token);
     let class_id = format!("{ISSUER}.test");
     let object_id = format!("{ISSUER}.member-1");
 
-    let (status, body) = send(
-        client
-            .post(url(&mock, "loyaltyClass"))
-            .bearer_auth(&token)
-            .json(&loyalty_class()),
-    )
-    .await;
+    let (status, body) = wallet.post("loyaltyClass", &loyalty_class()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, loyalty_class());
     assert_eq!(
@@ -210,52 +254,29 @@ async fn loyalty_insert_get_patch_put_and_messages() {
         Some(loyalty_class())
     );
 
-    let (status, body) = send(
-        client
-            .post(url(&mock, "loyaltyClass"))
-            .bearer_auth(&token)
-            .json(&loyalty_class()),
-    )
-    .await;
+    let (status, body) = wallet.post("loyaltyClass", &loyalty_class()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], 409);
     assert_eq!(body["error"]["status"], "ALREADY_EXISTS");
 
-    let (status, body) = send(
-        client
-            .post(url(&mock, "loyaltyObject"))
-            .bearer_auth(&token)
-            .json(&loyalty_object()),
-    )
-    .await;
+    let (status, body) = wallet.post("loyaltyObject", &loyalty_object()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let (status, body) = send(
-        client
-            .get(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token),
-    )
-    .await;
+    let (status, body) = wallet.get(&format!("loyaltyObject/{object_id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, loyalty_object());
 
-    let (status, body) = send(
-        client
-            .get(url(&mock, &format!("loyaltyObject/{ISSUER}.nobody")))
-            .bearer_auth(&token),
-    )
-    .await;
+    let (status, body) = wallet.get(&format!("loyaltyObject/{ISSUER}.nobody")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["status"], "NOT_FOUND");
 
     // PATCH merges top-level fields and keeps the others.
-    let (status, body) = send(
-        client
-            .patch(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&json!({"loyaltyPoints": {"balance": {"int": 7}, "label": "Points"}})),
-    )
-    .await;
+    let (status, body) = wallet
+        .patch(
+            &format!("loyaltyObject/{object_id}"),
+            &json!({"loyaltyPoints": {"balance": {"int": 7}, "label": "Points"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let stored = mock
         .stored("loyaltyObject", &object_id)
@@ -266,13 +287,12 @@ async fn loyalty_insert_get_patch_put_and_messages() {
     assert_eq!(stored["state"], "ACTIVE");
     assert_eq!(body, stored);
 
-    let (status, _) = send(
-        client
-            .patch(url(&mock, &format!("loyaltyObject/{ISSUER}.nobody")))
-            .bearer_auth(&token)
-            .json(&json!({"state": "INACTIVE"})),
-    )
-    .await;
+    let (status, _) = wallet
+        .patch(
+            &format!("loyaltyObject/{ISSUER}.nobody"),
+            &json!({"state": "INACTIVE"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // PUT replaces the whole resource, and needs the required fields.
@@ -282,50 +302,40 @@ async fn loyalty_insert_get_patch_put_and_messages() {
         "state": "INACTIVE",
         "accountId": "2",
     });
-    let (status, body) = send(
-        client
-            .put(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&replacement),
-    )
-    .await;
+    let (status, body) = wallet
+        .put(&format!("loyaltyObject/{object_id}"), &replacement)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(mock.stored("loyaltyObject", &object_id), Some(replacement));
-    let (status, body) = send(
-        client
-            .put(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&json!({"accountId": "3"})),
-    )
-    .await;
+    let (status, body) = wallet
+        .put(
+            &format!("loyaltyObject/{object_id}"),
+            &json!({"accountId": "3"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // addMessage appends to messages.
     let message = json!({"header": "Hello", "body": "Welcome", "messageType": "TEXT_AND_NOTIFY"});
-    let (status, body) = send(
-        client
-            .post(url(&mock, &format!("loyaltyObject/{object_id}/addMessage")))
-            .bearer_auth(&token)
-            .json(&json!({ "message": message })),
-    )
-    .await;
+    let (status, body) = wallet
+        .post(
+            &format!("loyaltyObject/{object_id}/addMessage"),
+            &json!({ "message": message }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["resource"]["messages"], json!([message]));
-    let (status, body) = send(
-        client
-            .post(url(&mock, &format!("loyaltyClass/{class_id}/addMessage")))
-            .bearer_auth(&token)
-            .json(&json!({"message": {"header": "h", "bogus": 1}})),
-    )
-    .await;
+    let (status, body) = wallet
+        .post(
+            &format!("loyaltyClass/{class_id}/addMessage"),
+            &json!({"message": {"header": "h", "bogus": 1}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    let (status, body) = send(
-        client
-            .get(url(&mock, &format!("loyaltyObject?classId={class_id}")))
-            .bearer_auth(&token),
-    )
-    .await;
+    let (status, body) = wallet
+        .get(&format!("loyaltyObject?classId={class_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["resources"].as_array().map(Vec::len), Some(1));
     assert_eq!(mock.all("loyaltyObject").len(), 1);
@@ -337,17 +347,12 @@ async fn bodies_are_validated_against_the_schema() {
     let mock = GoogleMock::start().await;
     let client = Client::new();
     let token = mock.grant_token();
+    let wallet = Wallet::new(&client, &mock, &token);
     let class_id = format!("{ISSUER}.test");
     let object_id = format!("{ISSUER}.member-1");
 
     // An object whose class does not exist: 404.
-    let (status, body) = send(
-        client
-            .post(url(&mock, "loyaltyObject"))
-            .bearer_auth(&token)
-            .json(&loyalty_object()),
-    )
-    .await;
+    let (status, body) = wallet.post("loyaltyObject", &loyalty_object()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(
         body["error"]["message"]
@@ -357,23 +362,16 @@ async fn bodies_are_validated_against_the_schema() {
     );
 
     mock.seed("loyaltyClass", loyalty_class());
-    let (status, _) = send(
-        client
-            .post(url(&mock, "loyaltyObject"))
-            .bearer_auth(&token)
-            .json(&loyalty_object()),
-    )
-    .await;
+    let (status, _) = wallet.post("loyaltyObject", &loyalty_object()).await;
     assert_eq!(status, StatusCode::OK);
 
     // Unknown nested field.
-    let (status, body) = send(
-        client
-            .patch(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&json!({"loyaltyPoints": {"balance": {"int": 5, "bogus": 1}}})),
-    )
-    .await;
+    let (status, body) = wallet
+        .patch(
+            &format!("loyaltyObject/{object_id}"),
+            &json!({"loyaltyPoints": {"balance": {"int": 5, "bogus": 1}}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
     assert_eq!(
@@ -386,13 +384,7 @@ async fn bodies_are_validated_against_the_schema() {
     let mut with_unknown = loyalty_class();
     with_unknown["id"] = json!(format!("{ISSUER}.other"));
     with_unknown["colour"] = json!("red");
-    let (status, body) = send(
-        client
-            .post(url(&mock, "loyaltyClass"))
-            .bearer_auth(&token)
-            .json(&with_unknown),
-    )
-    .await;
+    let (status, body) = wallet.post("loyaltyClass", &with_unknown).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body["error"]["message"],
@@ -400,13 +392,12 @@ async fn bodies_are_validated_against_the_schema() {
     );
 
     // Unknown field inside a list element.
-    let (status, body) = send(
-        client
-            .patch(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&json!({"textModulesData": [{"header": "a"}, {"header": "b", "title": "c"}]})),
-    )
-    .await;
+    let (status, body) = wallet
+        .patch(
+            &format!("loyaltyObject/{object_id}"),
+            &json!({"textModulesData": [{"header": "a"}, {"header": "b", "title": "c"}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body["error"]["message"],
@@ -425,13 +416,9 @@ async fn bodies_are_validated_against_the_schema() {
         json!({"hasUsers": "yes"}),
         json!({"locations": [{"latitude": "north"}]}),
     ] {
-        let (status, body) = send(
-            client
-                .patch(url(&mock, &format!("loyaltyObject/{object_id}")))
-                .bearer_auth(&token)
-                .json(&bad),
-        )
-        .await;
+        let (status, body) = wallet
+            .patch(&format!("loyaltyObject/{object_id}"), &bad)
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(
             body["error"]["message"]
@@ -446,17 +433,11 @@ async fn bodies_are_validated_against_the_schema() {
     assert_eq!(stored, loyalty_object(), "rejected patches changed nothing");
 
     // proto3 JSON leniency: int64 as a number or a string, null for any field.
-    let (status, body) = send(
-        client
-            .patch(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&json!({
+    let (status, body) = wallet.patch(&format!("loyaltyObject/{object_id}"), &json!({
                 "loyaltyPoints": {"balance": {"money": {"micros": 1_500_000, "currencyCode": "EUR"}}},
                 "secondaryLoyaltyPoints": {"balance": {"money": {"micros": "2500000", "currencyCode": "EUR"}}},
                 "accountName": null,
-            })),
-    )
-    .await;
+            })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Malformed ids, ids of another issuer, and a body id that differs from the path.
@@ -469,32 +450,24 @@ async fn bodies_are_validated_against_the_schema() {
     ] {
         let mut class = loyalty_class();
         class["id"] = json!(bad_id);
-        let (status, body) = send(
-            client
-                .post(url(&mock, "loyaltyClass"))
-                .bearer_auth(&token)
-                .json(&class),
-        )
-        .await;
+        let (status, body) = wallet.post("loyaltyClass", &class).await;
         assert_eq!(status, expected, "{bad_id}: {body}");
     }
-    let (status, _) = send(
-        client
-            .patch(url(&mock, &format!("loyaltyObject/{object_id}")))
-            .bearer_auth(&token)
-            .json(&json!({"id": format!("{ISSUER}.someone-else")})),
-    )
-    .await;
+    let (status, _) = wallet
+        .patch(
+            &format!("loyaltyObject/{object_id}"),
+            &json!({"id": format!("{ISSUER}.someone-else")}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Required fields on insert.
-    let (status, body) = send(
-        client
-            .post(url(&mock, "loyaltyClass"))
-            .bearer_auth(&token)
-            .json(&json!({"id": format!("{ISSUER}.bare"), "issuerName": "x"})),
-    )
-    .await;
+    let (status, body) = wallet
+        .post(
+            "loyaltyClass",
+            &json!({"id": format!("{ISSUER}.bare"), "issuerName": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Not JSON at all.
@@ -518,6 +491,7 @@ async fn gift_cards_round_trip() {
     let mock = GoogleMock::start().await;
     let client = Client::new();
     let token = token(&client, &mock).await;
+    let wallet = Wallet::new(&client, &mock, &token);
     let class = json!({
         "id": format!("{ISSUER}.gift"),
         "issuerName": "Shop",
@@ -538,8 +512,7 @@ async fn gift_cards_round_trip() {
         "linksModuleData": {"uris": [{"uri": "https://example.com", "description": "Shop"}]},
     });
     for (kind, body) in [("giftCardClass", &class), ("giftCardObject", &object)] {
-        let (status, answer) =
-            send(client.post(url(&mock, kind)).bearer_auth(&token).json(body)).await;
+        let (status, answer) = wallet.post(kind, body).await;
         assert_eq!(status, StatusCode::OK, "{kind}: {answer}");
     }
     // A gift card object may not point at a loyalty class.
@@ -547,13 +520,7 @@ async fn gift_cards_round_trip() {
     let mut wrong = object.clone();
     wrong["id"] = json!(format!("{ISSUER}.card-2"));
     wrong["classId"] = json!(format!("{ISSUER}.test"));
-    let (status, _) = send(
-        client
-            .post(url(&mock, "giftCardObject"))
-            .bearer_auth(&token)
-            .json(&wrong),
-    )
-    .await;
+    let (status, _) = wallet.post("giftCardObject", &wrong).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // cardNumber is required.
     let mut no_number = object.clone();
@@ -562,13 +529,7 @@ async fn gift_cards_round_trip() {
         .as_object_mut()
         .expect("object")
         .remove("cardNumber");
-    let (status, _) = send(
-        client
-            .post(url(&mock, "giftCardObject"))
-            .bearer_auth(&token)
-            .json(&no_number),
-    )
-    .await;
+    let (status, _) = wallet.post("giftCardObject", &no_number).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     assert_eq!(mock.all("giftCardObject"), vec![object.clone()]);
@@ -595,29 +556,19 @@ async fn authentication_and_injected_failures() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let token = token(&client, &mock).await;
+
+    let wallet = Wallet::new(&client, &mock, &token);
     let (status, _) = send(client.get(&class_url).bearer_auth(&token)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Two injected 500s, then normal handling again.
     mock.fail_next(2, 500);
     for _ in 0..2 {
-        let (status, body) = send(
-            client
-                .post(url(&mock, "loyaltyClass"))
-                .bearer_auth(&token)
-                .json(&loyalty_class()),
-        )
-        .await;
+        let (status, body) = wallet.post("loyaltyClass", &loyalty_class()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["status"], "INTERNAL");
     }
-    let (status, _) = send(
-        client
-            .post(url(&mock, "loyaltyClass"))
-            .bearer_auth(&token)
-            .json(&loyalty_class()),
-    )
-    .await;
+    let (status, _) = wallet.post("loyaltyClass", &loyalty_class()).await;
     assert_eq!(status, StatusCode::OK);
 
     mock.fail_next(1, 429);

@@ -1,8 +1,9 @@
 //! Bounds on what anyone may write without a key, the balance check that an attacker
 //! cannot use to lock an owner out, and what a pos key may do in one request (issue 12).
 
-use crate::helpers::{assert_problem, spawn_app_with, TestApp};
-use crate::pass_check::check_pkpass;
+use crate::helpers::{
+    apple_auth, assert_problem, id_of, registration_path, spawn_app_with, TestApp,
+};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -26,16 +27,12 @@ fn count(app: &TestApp, sql: &str) -> i64 {
 }
 
 async fn stats(app: &TestApp, key: &str, program: &Value) -> Value {
-    TestApp::expect_json(
-        app.get_with_key(
-            &format!(
-                "/api/v1/programs/{}/referral-stats",
-                program["id"].as_str().unwrap()
-            ),
-            key,
-        )
-        .await,
-        200,
+    app.get_json(
+        &format!(
+            "/api/v1/programs/{}/referral-stats",
+            program["id"].as_str().unwrap()
+        ),
+        key,
     )
     .await
 }
@@ -234,14 +231,10 @@ async fn one_address_guessing_across_cards_is_stopped_after_twenty() {
 #[tokio::test]
 async fn a_pos_key_is_bound_by_the_programs_limits_and_an_admin_key_is_not() {
     let app = proxied_app().await;
-    let m = app.create_merchant("Till Shop");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let (m, program, member) = app.merchant_with_member("Till Shop", "Ann Lee").await;
     assert_eq!(program["pos_max_purchase"], 100_000);
     assert_eq!(program["pos_max_points_adjustment"], 1_000);
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann Lee")
-        .await;
-    let id = member["id"].as_str().unwrap();
+    let id = id_of(&member);
     let purchases = format!("/api/v1/members/{id}/purchases");
     let points = format!("/api/v1/members/{id}/points");
 
@@ -258,11 +251,10 @@ async fn a_pos_key_is_bound_by_the_programs_limits_and_an_admin_key_is_not() {
         "{detail}"
     );
     // The refusal was of the key, not of the request: a manager sends it again, same key.
-    let done =
-        TestApp::expect_json(app.pos(&purchases, &m.admin_key, "t-1", &big).await, 200).await;
+    let done = app.pos_ok(&purchases, &m.admin_key, "t-1", &big).await;
     assert_eq!(done["earned"], 10_000);
     let ok = json!({"amount": 100_000, "currency": "EUR"});
-    TestApp::expect_json(app.pos(&purchases, &m.pos_key, "t-2", &ok).await, 200).await;
+    app.pos_ok(&purchases, &m.pos_key, "t-2", &ok).await;
 
     for delta in [1_001, -1_001, 1_000_000_000_000i64] {
         let body = assert_problem(
@@ -283,28 +275,11 @@ async fn a_pos_key_is_bound_by_the_programs_limits_and_an_admin_key_is_not() {
             .contains("pos_max_points_adjustment"));
     }
     let before = app.member_points(&m.pos_key, id).await;
-    TestApp::expect_json(
-        app.pos(
-            &points,
-            &m.pos_key,
-            "a-ok",
-            &json!({"delta": 1_000, "reason": "goodwill"}),
-        )
-        .await,
-        200,
-    )
-    .await;
-    TestApp::expect_json(
-        app.pos(
-            &points,
-            &m.admin_key,
-            "a-admin",
-            &json!({"delta": 50_000, "reason": "migration"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let goodwill = json!({"delta": 1_000, "reason": "goodwill"});
+    app.pos_ok(&points, &m.pos_key, "a-ok", &goodwill).await;
+    let migration = json!({"delta": 50_000, "reason": "migration"});
+    app.pos_ok(&points, &m.admin_key, "a-admin", &migration)
+        .await;
     assert_eq!(app.member_points(&m.pos_key, id).await, before + 51_000);
 
     // Limits of a program's own, shown in its JSON; bad ones listed.
@@ -319,31 +294,13 @@ async fn a_pos_key_is_bound_by_the_programs_limits_and_an_admin_key_is_not() {
     let small = TestApp::expect_json(res, 201).await;
     assert_eq!(small["pos_max_purchase"], 500);
     assert_eq!(small["pos_max_points_adjustment"], 0);
-    let fetched = TestApp::expect_json(
-        app.get_with_key(
-            &format!("/api/v1/programs/{}", small["id"].as_str().unwrap()),
-            &m.admin_key,
-        )
-        .await,
-        200,
-    )
-    .await;
-    assert_eq!(fetched["pos_max_purchase"], 500);
-    let member = app
-        .enroll(&m.pos_key, small["id"].as_str().unwrap(), "Bo")
+    let fetched = app
+        .get_json(&format!("/api/v1/programs/{}", id_of(&small)), &m.admin_key)
         .await;
-    let path = format!(
-        "/api/v1/members/{}/purchases",
-        member["id"].as_str().unwrap()
-    );
+    assert_eq!(fetched["pos_max_purchase"], 500);
+    let member = app.enroll(&m.pos_key, id_of(&small), "Bo").await;
     assert_problem(
-        app.pos(
-            &path,
-            &m.pos_key,
-            "s-1",
-            &json!({"amount": 501, "currency": "EUR"}),
-        )
-        .await,
+        app.purchase(&m.pos_key, id_of(&member), "s-1", 501).await,
         403,
         "forbidden",
     )
@@ -363,16 +320,8 @@ async fn a_pos_key_is_bound_by_the_programs_limits_and_an_admin_key_is_not() {
 #[tokio::test]
 async fn a_pass_is_registered_on_at_most_twenty_devices() {
     let app = proxied_app().await;
-    let m = app.create_merchant("Device Shop");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann Lee")
-        .await;
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let (_, _, member) = app.merchant_with_member("Device Shop", "Ann Lee").await;
+    let pass = app.pass_json_of(&member).await;
     let token = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
     // Twenty devices at once: all registered.
     let devices: Vec<String> = (0..20).map(|i| format!("device{i}")).collect();
@@ -384,24 +333,7 @@ async fn a_pass_is_registered_on_at_most_twenty_devices() {
     assert_eq!(app.register_device(&pass, "device3", token).await, 200);
 
     // The 21st is refused with a reason, and nothing of it is kept.
-    let res = app
-        .client
-        .post(app.url(&format!(
-            "/apple/v1/devices/device20/registrations/{}/{}",
-            pass["passTypeIdentifier"].as_str().unwrap(),
-            pass["serialNumber"].as_str().unwrap()
-        )))
-        .header(
-            "authorization",
-            format!(
-                "ApplePass {}",
-                pass["authenticationToken"].as_str().unwrap()
-            ),
-        )
-        .json(&json!({"pushToken": token}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post_registration(&pass, "device20", token).await;
     let body = assert_problem(res, 403, "forbidden").await;
     assert!(body["detail"].as_str().unwrap().contains("20 devices"));
     assert_eq!(
@@ -415,18 +347,8 @@ async fn a_pass_is_registered_on_at_most_twenty_devices() {
     // Once a device lets go, another may register.
     let res = app
         .client
-        .delete(app.url(&format!(
-            "/apple/v1/devices/device0/registrations/{}/{}",
-            pass["passTypeIdentifier"].as_str().unwrap(),
-            pass["serialNumber"].as_str().unwrap()
-        )))
-        .header(
-            "authorization",
-            format!(
-                "ApplePass {}",
-                pass["authenticationToken"].as_str().unwrap()
-            ),
-        )
+        .delete(app.url(&registration_path(&pass, "device0")))
+        .header("authorization", apple_auth(&pass))
         .send()
         .await
         .unwrap();

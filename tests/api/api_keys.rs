@@ -6,13 +6,7 @@ async fn admin_keys_reach_admin_endpoints_and_pos_keys_do_not() {
     let app = spawn_app().await;
     let m = app.create_merchant("Кофейня Ромашка");
 
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&m.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with_key("/api/v1/api-keys", &m.admin_key).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let keys = body["api_keys"].as_array().unwrap();
@@ -20,21 +14,10 @@ async fn admin_keys_reach_admin_endpoints_and_pos_keys_do_not() {
     // Listings never carry secrets.
     assert!(!body.to_string().contains(&m.admin_key[12..]));
 
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&m.pos_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with_key("/api/v1/api-keys", &m.pos_key).await;
     assert_problem(res, 403, "forbidden").await;
 
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/v1/api-keys").await;
     assert_eq!(res.headers().get("www-authenticate").unwrap(), "Bearer");
     assert_problem(res, 401, "unauthorized").await;
 
@@ -43,13 +26,7 @@ async fn admin_keys_reach_admin_endpoints_and_pos_keys_do_not() {
         "garbage",
         "pf_admin_",
     ] {
-        let res = app
-            .client
-            .get(app.url("/api/v1/api-keys"))
-            .bearer_auth(wrong)
-            .send()
-            .await
-            .unwrap();
+        let res = app.get_with_key("/api/v1/api-keys", wrong).await;
         assert_problem(res, 401, "unauthorized").await;
     }
     let res = app
@@ -68,13 +45,12 @@ async fn issued_keys_work_until_revoked_and_the_last_admin_key_stays() {
     let m = app.create_merchant("Till Shop");
 
     let res = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(&m.admin_key)
-        .json(&json!({"scope": "pos", "label": "till 2"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/api-keys",
+            &m.admin_key,
+            &json!({"scope": "pos", "label": "till 2"}),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let created: Value = res.json().await.unwrap();
     let new_key = created["key"].as_str().unwrap().to_string();
@@ -82,44 +58,19 @@ async fn issued_keys_work_until_revoked_and_the_last_admin_key_stays() {
     assert_eq!(created["label"], "till 2");
 
     // A pos key authenticates (403 on an admin endpoint, not 401).
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&new_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with_key("/api/v1/api-keys", &new_key).await;
     assert_problem(res, 403, "forbidden").await;
 
     let id = created["id"].as_str().unwrap();
     let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/api-keys/{id}")))
-        .bearer_auth(&m.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .delete_with_key(&format!("/api/v1/api-keys/{id}"), &m.admin_key)
+        .await;
     assert_eq!(res.status(), 200);
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&new_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with_key("/api/v1/api-keys", &new_key).await;
     assert_problem(res, 401, "unauthorized").await;
 
     // The only admin key cannot be revoked.
-    let list: Value = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&m.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json("/api/v1/api-keys", &m.admin_key).await;
     let admin_id = list["api_keys"]
         .as_array()
         .unwrap()
@@ -130,23 +81,14 @@ async fn issued_keys_work_until_revoked_and_the_last_admin_key_stays() {
         .unwrap()
         .to_string();
     let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/api-keys/{admin_id}")))
-        .bearer_auth(&m.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .delete_with_key(&format!("/api/v1/api-keys/{admin_id}"), &m.admin_key)
+        .await;
     assert_problem(res, 409, "conflict").await;
 
     // Unknown scopes are a validation problem.
     let res = app
-        .client
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(&m.admin_key)
-        .json(&json!({"scope": "root"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/api-keys", &m.admin_key, &json!({"scope": "root"}))
+        .await;
     assert!(res.status().is_client_error());
     assert_problem(res, 400, "validation").await;
 }
@@ -157,26 +99,8 @@ async fn one_merchant_never_sees_another_merchants_keys() {
     let a = app.create_merchant("A");
     let b = app.create_merchant("B");
 
-    let b_keys: Value = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&b.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let a_keys: Value = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&a.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b_keys = app.get_json("/api/v1/api-keys", &b.admin_key).await;
+    let a_keys = app.get_json("/api/v1/api-keys", &a.admin_key).await;
     let b_ids: Vec<&str> = b_keys["api_keys"]
         .as_array()
         .unwrap()
@@ -189,20 +113,10 @@ async fn one_merchant_never_sees_another_merchants_keys() {
     // A revoking B's key: not found, and B's key still works.
     for id in &b_ids {
         let res = app
-            .client
-            .delete(app.url(&format!("/api/v1/api-keys/{id}")))
-            .bearer_auth(&a.admin_key)
-            .send()
-            .await
-            .unwrap();
+            .delete_with_key(&format!("/api/v1/api-keys/{id}"), &a.admin_key)
+            .await;
         assert_problem(res, 404, "not-found").await;
     }
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&b.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_with_key("/api/v1/api-keys", &b.admin_key).await;
     assert_eq!(res.status(), 200);
 }

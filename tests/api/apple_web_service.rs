@@ -1,7 +1,9 @@
 //! Apple's PassKit web service and APNs pushes, as an iPhone and Apple would use them.
 
 use crate::apns_mock::{ApnsMock, Behaviour};
-use crate::helpers::{spawn_app_with, spawn_app_with_apns, TestApp};
+use crate::helpers::{
+    apple_auth, id_of, latest_pass_path, registration_path, spawn_app_with, spawn_app_with_apns,
+};
 use crate::pass_check::check_pkpass;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -32,70 +34,28 @@ const T2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544332211
 async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
     let mock = ApnsMock::start().await;
     let app = spawn_app_with_apns(&mock).await;
-    let m = app.create_merchant("Push Café");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann Lee")
-        .await;
+    let (m, _, member) = app.merchant_with_member("Push Café", "Ann Lee").await;
 
     // The phone downloads the pass and reads what it needs from pass.json.
-    let first = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    );
+    let first = app.checked_pass(&member).await;
     let pass = &first.pass_json;
     assert_eq!(pass["webServiceURL"], format!("{}/apple", app.address));
-    let (pass_type, serial, token) = (
+    let (pass_type, serial) = (
         pass["passTypeIdentifier"].as_str().unwrap(),
         pass["serialNumber"].as_str().unwrap(),
-        pass["authenticationToken"].as_str().unwrap(),
     );
-    let registration = |device: &str| {
-        app.url(&format!(
-            "/apple/v1/devices/{device}/registrations/{pass_type}/{serial}"
-        ))
-    };
-    let auth = format!("ApplePass {token}");
+    let registration = |device: &str| app.url(&registration_path(pass, device));
+    let auth = apple_auth(pass);
 
     // Register: 401 with a wrong token, 201, then 200.
-    let res = app
-        .client
-        .post(registration("device1"))
-        .header("authorization", "ApplePass wrongwrongwrongwrong")
-        .json(&json!({"pushToken": T1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    let res = app
-        .client
-        .post(registration("device1"))
-        .header("authorization", &auth)
-        .json(&json!({"pushToken": T1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let res = app
-        .client
-        .post(registration("device1"))
-        .header("authorization", &auth)
-        .json(&json!({"pushToken": T1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let mut forged = pass.clone();
+    forged["authenticationToken"] = json!("wrongwrongwrongwrong");
+    assert_eq!(app.register_device(&forged, "device1", T1).await, 401);
+    assert_eq!(app.register_device(pass, "device1", T1).await, 201);
+    assert_eq!(app.register_device(pass, "device1", T1).await, 200);
     // A second device whose token APNs no longer knows.
     mock.behave(T2, Behaviour::Unregistered);
-    let res = app
-        .client
-        .post(registration("device2"))
-        .header("authorization", &auth)
-        .json(&json!({"pushToken": T2}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    assert_eq!(app.register_device(pass, "device2", T2).await, 201);
 
     // Changed serials: 200 with a tag, 204 when nothing changed since.
     let serials = |device: &str, since: Option<&str>| {
@@ -116,40 +76,32 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
     assert_eq!(serials("device1", Some(&tag)).await.status(), 204);
 
     // Latest pass: 401 with a wrong token, 200 with Last-Modified, 304 for the same time.
-    let latest = app.url(&format!("/apple/v1/passes/{pass_type}/{serial}"));
+    let latest = app.latest_pass_url(pass);
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", "ApplePass nope-nope-nope-nope")
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[("authorization", "ApplePass nope-nope-nope-nope")],
+        )
+        .await;
     assert_eq!(res.status(), 401);
     // Last-Modified comes once the second of the pass's last change is over.
     let res = settled_fetch(app.client.get(&latest).header("authorization", &auth)).await;
     let last_modified = res.headers()["last-modified"].to_str().unwrap().to_string();
     check_pkpass(&res.bytes().await.unwrap());
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", &last_modified),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 304);
 
     // A purchase at the till: a push to the device within 2 s, topic = pass type id.
     let purchase = app
-        .pos(
-            &format!(
-                "/api/v1/members/{}/purchases",
-                member["id"].as_str().unwrap()
-            ),
-            &m.pos_key,
-            "buy-1",
-            &json!({"amount": 2500, "currency": "EUR"}),
-        )
+        .purchase(&m.pos_key, id_of(&member), "buy-1", 2500)
         .await;
     assert_eq!(purchase.status(), 200);
     assert!(
@@ -188,13 +140,14 @@ async fn an_iphone_registers_gets_pushed_and_fetches_the_new_pass() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT"),
+            ],
+        )
+        .await;
     let second = check_pkpass(&res.bytes().await.unwrap());
     assert_eq!(second.pass_json["serialNumber"], serial);
     assert_eq!(
@@ -272,60 +225,20 @@ async fn a_template_change_pushes_every_pass_built_from_it() {
     let mut tokens = Vec::new();
     for i in 0..5 {
         let member = app
-            .enroll(
-                &m.pos_key,
-                program["id"].as_str().unwrap(),
-                &format!("Member {i}"),
-            )
+            .enroll(&m.pos_key, id_of(&program), &format!("Member {i}"))
             .await;
-        let pass = check_pkpass(
-            &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-                .await,
-        )
-        .pass_json;
+        let pass = app.pass_json_of(&member).await;
         let token = format!("{:064x}", i + 1);
-        let url = app.url(&format!(
-            "/apple/v1/devices/dev{i}/registrations/{}/{}",
-            pass["passTypeIdentifier"].as_str().unwrap(),
-            pass["serialNumber"].as_str().unwrap()
-        ));
-        let res = app
-            .client
-            .post(url)
-            .header(
-                "authorization",
-                format!(
-                    "ApplePass {}",
-                    pass["authenticationToken"].as_str().unwrap()
-                ),
-            )
-            .json(&json!({"pushToken": token}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        assert_eq!(
+            app.register_device(&pass, &format!("dev{i}"), &token).await,
+            201
+        );
         tokens.push(token);
     }
     // Pushes fail twice with 500 for one device: retried until delivered.
     mock.behave(&tokens[0], Behaviour::FailTimes(2, 500));
-    let current = TestApp::expect_json(
-        app.get_with_key("/api/v1/templates/loyalty-default", &m.admin_key)
-            .await,
-        200,
-    )
-    .await;
-    let mut doc = current["template"].clone();
-    doc["colors"]["background"] = json!("#112233");
-    TestApp::expect_json(
-        app.put_json(
-            "/api/v1/templates/loyalty-default",
-            &m.admin_key,
-            &json!({"template": doc}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.recolor_template(&m.admin_key, "loyalty-default", "#112233")
+        .await;
     for token in &tokens {
         assert!(
             mock.wait_for(token, 1, Duration::from_secs(5)).await,
@@ -351,33 +264,11 @@ async fn a_change_committed_late_is_not_skipped() {
     let mut members = Vec::new();
     let mut pass_type = String::new();
     for name in ["Early", "Later"] {
-        let member = app
-            .enroll(&m.pos_key, program["id"].as_str().unwrap(), name)
-            .await;
-        let pass = check_pkpass(
-            &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-                .await,
-        )
-        .pass_json;
+        let member = app.enroll(&m.pos_key, id_of(&program), name).await;
+        let pass = app.pass_json_of(&member).await;
         pass_type = pass["passTypeIdentifier"].as_str().unwrap().to_string();
         let serial = pass["serialNumber"].as_str().unwrap().to_string();
-        let res = app
-            .client
-            .post(app.url(&format!(
-                "/apple/v1/devices/phone/registrations/{pass_type}/{serial}"
-            )))
-            .header(
-                "authorization",
-                format!(
-                    "ApplePass {}",
-                    pass["authenticationToken"].as_str().unwrap()
-                ),
-            )
-            .json(&json!({"pushToken": T1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        assert_eq!(app.register_device(&pass, "phone", T1).await, 201);
         serials.push(serial);
         members.push(member);
     }
@@ -412,15 +303,7 @@ async fn a_change_committed_late_is_not_skipped() {
     .unwrap();
     // ...while a purchase on the second commits at once.
     let res = app
-        .pos(
-            &format!(
-                "/api/v1/members/{}/purchases",
-                members[1]["id"].as_str().unwrap()
-            ),
-            &m.pos_key,
-            "late-1",
-            &json!({"amount": 500, "currency": "EUR"}),
-        )
+        .purchase(&m.pos_key, id_of(&members[1]), "late-1", 500)
         .await;
     assert_eq!(res.status(), 200);
     let (changed, tag) = list(start).await;
@@ -447,27 +330,11 @@ async fn pushes_go_out_with_a_pool_of_one_connection() {
         };
     })
     .await;
-    let m = app.create_merchant("Tiny Pool");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Solo")
-        .await;
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let (m, _, member) = app.merchant_with_member("Tiny Pool", "Solo").await;
+    let pass = app.pass_json_of(&member).await;
     assert_eq!(app.register_device(&pass, "solo-phone", T1).await, 201);
     let res = app
-        .pos(
-            &format!(
-                "/api/v1/members/{}/purchases",
-                member["id"].as_str().unwrap()
-            ),
-            &m.pos_key,
-            "solo-1",
-            &json!({"amount": 1000, "currency": "EUR"}),
-        )
+        .purchase(&m.pos_key, id_of(&member), "solo-1", 1000)
         .await;
     assert_eq!(res.status(), 200);
     assert!(
@@ -486,37 +353,16 @@ fn shown_points(pass: &Value) -> i64 {
 #[tokio::test]
 async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() {
     let app = crate::helpers::spawn_app().await;
-    let m = app.create_merchant("Same Second");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Bo Chen")
-        .await;
-    let member_id = member["id"].as_str().unwrap();
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
-    let latest = app.url(&format!(
-        "/apple/v1/passes/{}/{}",
-        pass["passTypeIdentifier"].as_str().unwrap(),
-        pass["serialNumber"].as_str().unwrap()
-    ));
-    let auth = format!(
-        "ApplePass {}",
-        pass["authenticationToken"].as_str().unwrap()
-    );
+    let (m, _, member) = app.merchant_with_member("Same Second", "Bo Chen").await;
+    let member_id = id_of(&member);
+    let pass = app.pass_json_of(&member).await;
+    let latest = app.latest_pass_url(&pass);
+    let auth = apple_auth(&pass);
     let purchase = |n: u32| {
-        let path = format!("/api/v1/members/{member_id}/purchases");
         let (app, key) = (&app, m.pos_key.clone());
         async move {
             let res = app
-                .pos(
-                    &path,
-                    &key,
-                    &format!("same-second-{n}"),
-                    &json!({"amount": 1000, "currency": "EUR"}),
-                )
+                .purchase(&key, member_id, &format!("same-second-{n}"), 1000)
                 .await;
             assert_eq!(res.status(), 200);
         }
@@ -536,13 +382,11 @@ async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() 
     purchase(1).await;
     let now = actix_web::http::header::HttpDate::from(std::time::SystemTime::now()).to_string();
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", &now)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[("authorization", &auth), ("if-modified-since", &now)],
+        )
+        .await;
     assert_eq!(res.status(), 200, "a change of this second answered 304");
     // Any Last-Modified handed out now names a second before the change's.
     let held = res
@@ -556,13 +400,14 @@ async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() 
     // Another change within the same second: the phone gets it, never a stale 304.
     purchase(2).await;
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", held.as_deref().unwrap_or(&now))
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", held.as_deref().unwrap_or(&now)),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200, "the second change was answered 304");
     let second = check_pkpass(&res.bytes().await.unwrap()).pass_json;
     let after_second = app.member_points(&m.pos_key, member_id).await;
@@ -577,13 +422,14 @@ async fn a_change_within_the_second_of_the_phones_last_fetch_still_reaches_it() 
         after_second
     );
     let res = app
-        .client
-        .get(&latest)
-        .header("authorization", &auth)
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            &latest,
+            &[
+                ("authorization", &auth),
+                ("if-modified-since", &last_modified),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 304);
 }
 
@@ -612,17 +458,9 @@ fn pg_bin() -> std::path::PathBuf {
 async fn after_a_restore_into_a_new_cluster_devices_get_their_passes_again() {
     use diesel::RunQueryDsl;
     let app = crate::helpers::spawn_app().await;
-    let m = app.create_merchant("Restored");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Cy Dee")
-        .await;
-    let member_id = member["id"].as_str().unwrap().to_string();
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let (m, _, member) = app.merchant_with_member("Restored", "Cy Dee").await;
+    let member_id = id_of(&member).to_string();
+    let pass = app.pass_json_of(&member).await;
     assert_eq!(app.register_device(&pass, "restored-phone", T1).await, 201);
 
     // Transaction ids in the old cluster well above where a new cluster's restore ends.
@@ -770,18 +608,8 @@ async fn after_a_restore_into_a_new_cluster_devices_get_their_passes_again() {
     );
     // And the phone fetches the changed pass from the restored service.
     let res = reqwest::Client::new()
-        .get(format!(
-            "{address}/apple/v1/passes/{}/{}",
-            pass["passTypeIdentifier"].as_str().unwrap(),
-            pass["serialNumber"].as_str().unwrap()
-        ))
-        .header(
-            "authorization",
-            format!(
-                "ApplePass {}",
-                pass["authenticationToken"].as_str().unwrap()
-            ),
-        )
+        .get(format!("{address}{}", latest_pass_path(&pass)))
+        .header("authorization", apple_auth(&pass))
         .send()
         .await
         .unwrap();

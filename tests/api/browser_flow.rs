@@ -43,11 +43,7 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
     .await;
 
     // The referrer's iPhone carries the pass and is registered for its updates.
-    let pass = check_pkpass(
-        &app.download_pass(referrer["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let pass = app.pass_json_of(&referrer).await;
     assert_eq!(app.register_device(&pass, "alice-phone", PHONE).await, 201);
     let pushes_before = mock.accepted_for(PHONE).await;
 
@@ -112,15 +108,12 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
             .await,
         "no push reached the referrer's iPhone"
     );
-    let stats = TestApp::expect_json(
-        app.get_with_key(
+    let stats = app
+        .get_json(
             &format!("/api/v1/programs/{program_id}/referral-stats"),
             &m.admin_key,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(stats["link_opens"], 1);
     assert_eq!(stats["joins"], 1);
     assert_eq!(stats["points_granted"], 125);
@@ -144,12 +137,8 @@ async fn a_new_customer_joins_through_a_referral_link_in_a_real_browser() {
 
     // Russian by Accept-Language.
     let page = app
-        .client
-        .get(link)
-        .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
-        .send()
+        .get_url_with(link, &[("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

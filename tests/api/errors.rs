@@ -170,6 +170,6 @@ async fn malformed_requests_get_problem_documents() {
     assert_problem(res, 401, "unauthorized").await;
 
     // The service is still healthy afterwards.
-    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let res = app.get("/healthz").await;
     assert_eq!(res.status(), 200);
 }

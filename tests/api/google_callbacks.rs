@@ -2,8 +2,7 @@
 //! `PaymentMethodTokenRecipient`, sender id `GooglePayPasses`) verifies them, and installs
 //! per program from both wallets.
 
-use crate::helpers::{spawn_app_with, TestApp};
-use crate::pass_check::check_pkpass;
+use crate::helpers::{id_of, spawn_app_with};
 use base64::Engine;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
@@ -140,16 +139,12 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
     let app = spawn_app_with(move |s| s.google.callback_keys_url = keys).await;
     let m = app.create_merchant("Callbacks");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Ann").await;
     let installs_url = format!(
         "/api/v1/programs/{}/installs",
         program["id"].as_str().unwrap()
     );
-    let installs = || async {
-        TestApp::expect_json(app.get_with_key(&installs_url, &m.admin_key).await, 200).await
-    };
+    let installs = || async { app.get_json(&installs_url, &m.admin_key).await };
     assert_eq!(
         installs().await,
         json!({"members": 1, "apple": 0, "google": 0})
@@ -229,11 +224,7 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
     assert_eq!(installs().await["google"], 0);
 
     // An iPhone registering the pass counts for Apple.
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let pass = app.pass_json_of(&member).await;
     assert_eq!(
         app.register_device(&pass, "phone1", "abcdef0123456789")
             .await,

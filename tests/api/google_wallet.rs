@@ -2,7 +2,8 @@
 //! body against Google's published walletobjects schema.
 
 use crate::google_mock::{certs_example, validate, GoogleMock};
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{id_of, TestApp};
+use crate::wallets::{loyalty_object_shows, spawn_app_with_google, spawn_app_with_google_and};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -23,6 +24,14 @@ pub(crate) fn save_link_claims(url: &str) -> Value {
     )
     .expect("the save link verifies with the service account's public key");
     data.claims
+}
+
+/// The id of the first of `objects` (`loyaltyObjects`, `giftCardObjects`) a save link names.
+pub(crate) fn save_link_object_id(save_url: &Value, objects: &str) -> String {
+    save_link_claims(save_url.as_str().expect("a save link"))["payload"][objects][0]["id"]
+        .as_str()
+        .expect("an object id")
+        .to_string()
 }
 
 /// The signature checked by the `openssl` command, apart from the RS256 code under test.
@@ -54,16 +63,9 @@ fn verify_with_openssl_cli(jwt: &str) {
 #[tokio::test]
 async fn cards_reach_google_wallet_and_follow_every_change() {
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
-    let m = app.create_merchant("Кофейня Ромашка");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Anna Petrova")
+    let app = spawn_app_with_google(&mock).await;
+    let (m, _, member) = app
+        .merchant_with_member("Кофейня Ромашка", "Anna Petrova")
         .await;
 
     // The save link: RS256 by the service account, the claims Google wants, a valid object.
@@ -109,42 +111,17 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
     let object_id = object["id"].as_str().unwrap().to_string();
 
     // A purchase reaches Google within 2 s.
-    let res = app
-        .pos(
-            &format!(
-                "/api/v1/members/{}/purchases",
-                member["id"].as_str().unwrap()
-            ),
-            &m.pos_key,
-            "g-1",
-            &json!({"amount": 4599, "currency": "EUR"}),
-        )
-        .await;
+    let res = app.purchase(&m.pos_key, id_of(&member), "g-1", 4599).await;
     let after = TestApp::expect_json(res, 200).await;
     let points = after["points"].as_i64().unwrap();
-    let id = object_id.clone();
     assert!(
-        mock.wait_until(
-            move |g| g
-                .stored("loyaltyObject", &id)
-                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
-            Duration::from_secs(2)
-        )
-        .await,
+        loyalty_object_shows(&mock, &object_id, points, Duration::from_secs(2)).await,
         "the loyalty object never showed {points} points"
     );
     // The member's answer carries a link for the card as it is now: the same link while
     // nothing changes (kept per pass version), a new one after the purchase.
     let read_link = || async {
-        TestApp::expect_json(
-            app.get_with_key(
-                &format!("/api/v1/members/{}", member["id"].as_str().unwrap()),
-                &m.pos_key,
-            )
-            .await,
-            200,
-        )
-        .await["google_save_url"]
+        app.member(&m.pos_key, id_of(&member)).await["google_save_url"]
             .as_str()
             .unwrap()
             .to_string()
@@ -174,10 +151,7 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
     let card = app.issue_gift_card(&m.admin_key, "EUR", 2500).await;
     let card_link = card["google_save_url"].as_str().unwrap();
     assert!(card_link.len() < 1_800, "{}", card_link.len());
-    let card_id = save_link_claims(card_link)["payload"]["giftCardObjects"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let card_id = save_link_object_id(&card["google_save_url"], "giftCardObjects");
     let card_object = mock.stored("giftCardObject", &card_id).unwrap();
     validate("GiftCardObject", &card_object).expect("fits Google's schema");
     // The gift-card template has a barcode: without this Android would show none.
@@ -189,15 +163,7 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
     // Two 500s in a row are retried until delivered.
     mock.fail_next(2, 500);
     let res = app
-        .pos(
-            &format!(
-                "/api/v1/gift-cards/{}/redeem",
-                card["gan"].as_str().unwrap()
-            ),
-            &m.pos_key,
-            "g-2",
-            &json!({"amount": 1250, "currency": "EUR"}),
-        )
+        .redeem(&m.pos_key, card["gan"].as_str().unwrap(), "g-2", 1250)
         .await;
     assert_eq!(res.status(), 200);
     let id = card_id.clone();
@@ -227,29 +193,17 @@ async fn cards_reach_google_wallet_and_follow_every_change() {
 #[tokio::test]
 async fn the_notification_budget_is_spent_on_three_changes_a_day() {
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
+    let app = spawn_app_with_google(&mock).await;
     let m = app.create_merchant("Budget");
     let card = app.issue_gift_card(&m.admin_key, "EUR", 10_000).await;
-    let id = save_link_claims(card["google_save_url"].as_str().unwrap())["payload"]
-        ["giftCardObjects"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = save_link_object_id(&card["google_save_url"], "giftCardObjects");
     for i in 1..=5i64 {
         let res = app
-            .pos(
-                &format!(
-                    "/api/v1/gift-cards/{}/redeem",
-                    card["gan"].as_str().unwrap()
-                ),
+            .redeem(
                 &m.pos_key,
+                card["gan"].as_str().unwrap(),
                 &format!("b-{i}"),
-                &json!({"amount": 100, "currency": "EUR"}),
+                100,
             )
             .await;
         assert_eq!(res.status(), 200);
@@ -284,26 +238,10 @@ async fn the_notification_budget_is_spent_on_three_changes_a_day() {
 #[tokio::test]
 async fn merchant_messages_reach_both_wallets() {
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
-    let m = app.create_merchant("Messages");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
-    let id = save_link_claims(member["google_save_url"].as_str().unwrap())["payload"]
-        ["loyaltyObjects"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!(
-        "/api/v1/members/{}/messages",
-        member["id"].as_str().unwrap()
-    );
+    let app = spawn_app_with_google(&mock).await;
+    let (m, _, member) = app.merchant_with_member("Messages", "Ann").await;
+    let id = save_link_object_id(&member["google_save_url"], "loyaltyObjects");
+    let path = format!("/api/v1/members/{}/messages", id_of(&member));
     let res = app
         .post_json(
             &path,
@@ -321,11 +259,7 @@ async fn merchant_messages_reach_both_wallets() {
         .await;
     assert_eq!(res.status(), 422);
 
-    let pass = crate::pass_check::check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let pass = app.pass_json_of(&member).await;
     let back = &pass["storeCard"]["backFields"][0];
     assert_eq!(
         (back["label"].as_str(), back["value"].as_str()),
@@ -364,19 +298,11 @@ async fn merchant_messages_reach_both_wallets() {
 #[tokio::test]
 async fn save_links_name_inserted_objects_and_carry_them_only_as_a_fallback() {
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
+    let app = spawn_app_with_google(&mock).await;
     let m = app.create_merchant("Fallback");
-    let current = TestApp::expect_json(
-        app.get_with_key("/api/v1/templates/loyalty-default", &m.admin_key)
-            .await,
-        200,
-    )
-    .await;
+    let current = app
+        .get_json("/api/v1/templates/loyalty-default", &m.admin_key)
+        .await;
     let mut doc = current["template"].clone();
     doc["expiration_date"] = json!("2030-12-31T23:59:00+03:00");
     let res = app
@@ -389,9 +315,7 @@ async fn save_links_name_inserted_objects_and_carry_them_only_as_a_fallback() {
     assert_eq!(res.status(), 200);
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     mock.fail_next(1_000, 503);
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Ann").await;
     let fat = member["google_save_url"].as_str().unwrap();
     let object = save_link_claims(fat)["payload"]["loyaltyObjects"][0].clone();
     validate("LoyaltyObject", &object).expect("the fallback object fits Google's schema");
@@ -414,27 +338,9 @@ async fn save_links_name_inserted_objects_and_carry_them_only_as_a_fallback() {
         "the sync never inserted the object"
     );
     // A new version of the card (a purchase) gets a fresh link, now a skinny one.
-    let res = app
-        .pos(
-            &format!(
-                "/api/v1/members/{}/purchases",
-                member["id"].as_str().unwrap()
-            ),
-            &m.pos_key,
-            "f-1",
-            &json!({"amount": 1000, "currency": "EUR"}),
-        )
-        .await;
+    let res = app.purchase(&m.pos_key, id_of(&member), "f-1", 1000).await;
     assert_eq!(res.status(), 200);
-    let link = TestApp::expect_json(
-        app.get_with_key(
-            &format!("/api/v1/members/{}", member["id"].as_str().unwrap()),
-            &m.pos_key,
-        )
-        .await,
-        200,
-    )
-    .await["google_save_url"]
+    let link = app.member(&m.pos_key, id_of(&member)).await["google_save_url"]
         .as_str()
         .unwrap()
         .to_string();
@@ -456,61 +362,39 @@ async fn save_links_name_inserted_objects_and_carry_them_only_as_a_fallback() {
 async fn under_429s_every_card_reaches_its_latest_state_within_the_rate() {
     const RATE: u32 = 5;
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-        s.google.requests_per_second = RATE;
-    })
-    .await;
+    let app = spawn_app_with_google_and(&mock, |s| s.google.requests_per_second = RATE).await;
     let m = app.create_merchant("Busy");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let mut members = Vec::new();
     for i in 0..6 {
         members.push(
-            app.enroll(
-                &m.pos_key,
-                program["id"].as_str().unwrap(),
-                &format!("M{i}"),
-            )
-            .await,
+            app.enroll(&m.pos_key, id_of(&program), &format!("M{i}"))
+                .await,
         );
     }
     mock.rate_limit_next(10, 1);
     for round in 0..3 {
         for (i, member) in members.iter().enumerate() {
             let res = app
-                .pos(
-                    &format!(
-                        "/api/v1/members/{}/purchases",
-                        member["id"].as_str().unwrap()
-                    ),
+                .purchase(
                     &m.pos_key,
+                    id_of(member),
                     &format!("r-{round}-{i}"),
-                    &json!({"amount": 1000 * (round + 1), "currency": "EUR"}),
+                    1000 * (round + 1),
                 )
                 .await;
             assert_eq!(res.status(), 200);
         }
     }
     for member in &members {
-        let points = app
-            .member_points(&m.pos_key, member["id"].as_str().unwrap())
-            .await;
+        let points = app.member_points(&m.pos_key, id_of(member)).await;
         let id = format!(
             "{}.pass_{}",
             mock.issuer_id,
             member["serial"].as_str().unwrap()
         );
-        let oid = id.clone();
         assert!(
-            mock.wait_until(
-                move |g| g
-                    .stored("loyaltyObject", &oid)
-                    .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
-                Duration::from_secs(60)
-            )
-            .await,
+            loyalty_object_shows(&mock, &id, points, Duration::from_secs(60)).await,
             "{id} never showed its latest {points} points: {:?}",
             mock.stored("loyaltyObject", &id)
         );
@@ -542,18 +426,9 @@ async fn under_429s_every_card_reaches_its_latest_state_within_the_rate() {
 async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
     use diesel::prelude::*;
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
-    let m = app.create_merchant("Coalesce");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
-    let member_id = member["id"].as_str().unwrap().to_string();
+    let app = spawn_app_with_google(&mock).await;
+    let (m, _, member) = app.merchant_with_member("Coalesce", "Ann").await;
+    let member_id = id_of(&member).to_string();
     let id = format!(
         "{}.pass_{}",
         mock.issuer_id,
@@ -576,14 +451,7 @@ async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
     let purchase = |key: &'static str| {
         let (app, m, member_id) = (&app, &m, member_id.clone());
         async move {
-            let res = app
-                .pos(
-                    &format!("/api/v1/members/{member_id}/purchases"),
-                    &m.pos_key,
-                    key,
-                    &json!({"amount": 1000, "currency": "EUR"}),
-                )
-                .await;
+            let res = app.purchase(&m.pos_key, &member_id, key, 1000).await;
             assert_eq!(res.status(), 200);
         }
     };
@@ -612,16 +480,7 @@ async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
         .count();
     purchase("c-2").await;
     let points = app.member_points(&m.pos_key, &member_id).await;
-    let oid = id.clone();
-    assert!(
-        mock.wait_until(
-            move |g| g
-                .stored("loyaltyObject", &oid)
-                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == points),
-            Duration::from_secs(5)
-        )
-        .await
-    );
+    assert!(loyalty_object_shows(&mock, &id, points, Duration::from_secs(5)).await);
     // Before the retry (2 s after the failure) was due, nothing is queued any more.
     let mut left = queued();
     while left > 0 && waiting.elapsed() < Duration::from_millis(1_500) {
@@ -644,12 +503,7 @@ async fn queued_changes_of_a_card_become_one_patch_with_its_latest_state() {
 async fn google_images_of_a_template_become_the_class_logo_and_hero() {
     use diesel::prelude::*;
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
+    let app = spawn_app_with_google(&mock).await;
     let m = app.create_merchant("Images");
     // The loyalty example ships Google images; the gift-card one loses them here, so its
     // class shows the fallback.
@@ -662,9 +516,7 @@ async fn google_images_of_a_template_become_the_class_logo_and_hero() {
     .execute(&mut conn)
     .unwrap();
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Ann").await;
     // The class behind a save link, as the stand-in stored it, and one image's URI in it.
     let class_of = |link: &Value, objects: &str, kind: &str| {
         let object = save_link_claims(link.as_str().unwrap())["payload"][objects][0].clone();

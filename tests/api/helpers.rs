@@ -278,36 +278,44 @@ impl TestApp {
         device: &str,
         push_token: &str,
     ) -> u16 {
-        self.client
-            .post(self.url(&format!(
-                "/apple/v1/devices/{device}/registrations/{}/{}",
-                pass_json["passTypeIdentifier"].as_str().unwrap(),
-                pass_json["serialNumber"].as_str().unwrap()
-            )))
-            .header(
-                "authorization",
-                format!(
-                    "ApplePass {}",
-                    pass_json["authenticationToken"].as_str().unwrap()
-                ),
-            )
-            .json(&serde_json::json!({ "pushToken": push_token }))
-            .send()
+        self.post_registration(pass_json, device, push_token)
             .await
-            .expect("register")
             .status()
             .as_u16()
     }
 
+    /// The answer to Wallet's registration of `device` for a pass (as read from its
+    /// pass.json).
+    pub async fn post_registration(
+        &self,
+        pass_json: &serde_json::Value,
+        device: &str,
+        push_token: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(&registration_path(pass_json, device)))
+            .header("authorization", apple_auth(pass_json))
+            .json(&serde_json::json!({ "pushToken": push_token }))
+            .send()
+            .await
+            .expect("register")
+    }
+
+    /// Apple's "latest version of this pass" URL for a pass (as read from its pass.json).
+    pub fn latest_pass_url(&self, pass_json: &serde_json::Value) -> String {
+        self.url(&latest_pass_path(pass_json))
+    }
+
     /// A member's current points, as a till reads them.
     pub async fn member_points(&self, key: &str, member_id: &str) -> i64 {
-        let member = Self::expect_json(
-            self.get_with_key(&format!("/api/v1/members/{member_id}"), key)
-                .await,
-            200,
-        )
-        .await;
+        let member = self.member(key, member_id).await;
         member["points"].as_i64().expect("points")
+    }
+
+    /// A member's current state, as a till reads it.
+    pub async fn member(&self, key: &str, member_id: &str) -> serde_json::Value {
+        self.get_json(&format!("/api/v1/members/{member_id}"), key)
+            .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -323,6 +331,44 @@ impl TestApp {
             pos_key: created.pos_key,
         }
     }
+}
+
+/// The path Wallet registers `device` for a pass (as read from its pass.json) at.
+pub fn registration_path(pass_json: &serde_json::Value, device: &str) -> String {
+    format!(
+        "/apple/v1/devices/{device}/registrations/{}/{}",
+        pass_json["passTypeIdentifier"].as_str().unwrap(),
+        pass_json["serialNumber"].as_str().unwrap()
+    )
+}
+
+/// The path of Apple's "latest version of this pass" for a pass (as read from its pass.json).
+pub fn latest_pass_path(pass_json: &serde_json::Value) -> String {
+    format!(
+        "/apple/v1/passes/{}/{}",
+        pass_json["passTypeIdentifier"].as_str().unwrap(),
+        pass_json["serialNumber"].as_str().unwrap()
+    )
+}
+
+/// The `Authorization` header Wallet sends for a pass (as read from its pass.json).
+pub fn apple_auth(pass_json: &serde_json::Value) -> String {
+    format!(
+        "ApplePass {}",
+        pass_json["authenticationToken"].as_str().unwrap()
+    )
+}
+
+/// An answer's `id`, as the API names programs, members, keys and activities.
+pub fn id_of(v: &serde_json::Value) -> &str {
+    v["id"].as_str().expect("an id")
+}
+
+/// Whether the answer is the replay of an earlier one with the same idempotency key.
+pub fn replayed(res: &reqwest::Response) -> bool {
+    res.headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true")
 }
 
 /// Asserts a problem+json answer with the given status and `type` suffix; returns the body.
@@ -361,13 +407,7 @@ impl TestApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.send_json(reqwest::Method::POST, path, key, body).await
     }
 
     pub async fn put_json(
@@ -376,13 +416,61 @@ impl TestApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
+        self.send_json(reqwest::Method::PUT, path, key, body).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
         self.client
-            .put(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(key)
             .json(body)
             .send()
             .await
             .expect("request")
+    }
+
+    pub async fn delete_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A GET without a key, as a browser or a phone sends it.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A GET of a whole URL (a pass link, Apple's latest-pass URL) with the given headers, as
+    /// a phone sends it.
+    pub async fn get_url_with(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client.get(url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// The body of a GET without a key (`/metrics`, the docs), whatever the status.
+    pub async fn text_of(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("a text body")
+    }
+
+    /// Expects 200 to a GET with `key` and returns the JSON body.
+    pub async fn get_json(&self, path: &str, key: &str) -> serde_json::Value {
+        Self::expect_json(self.get_with_key(path, key).await, 200).await
     }
 
     pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
@@ -420,6 +508,38 @@ impl TestApp {
             )
             .await;
         Self::expect_json(res, 201).await
+    }
+
+    /// A merchant with the default loyalty program (as `create_program` makes it) and one
+    /// member enrolled by the till: `(merchant, program, member)`.
+    pub async fn merchant_with_member(
+        &self,
+        merchant: &str,
+        member: &str,
+    ) -> (TestMerchant, serde_json::Value, serde_json::Value) {
+        let m = self.create_merchant(merchant);
+        let program = self.create_program(&m.admin_key, "loyalty-default").await;
+        let member = self.enroll(&m.pos_key, id_of(&program), member).await;
+        (m, program, member)
+    }
+
+    /// Sets a template's background colour (read, change, put back); expects 200 and
+    /// returns the answer.
+    pub async fn recolor_template(
+        &self,
+        admin_key: &str,
+        template: &str,
+        background: &str,
+    ) -> serde_json::Value {
+        let path = format!("/api/v1/templates/{template}");
+        let mut doc = self.get_json(&path, admin_key).await["template"].clone();
+        doc["colors"]["background"] = serde_json::json!(background);
+        Self::expect_json(
+            self.put_json(&path, admin_key, &serde_json::json!({ "template": doc }))
+                .await,
+            200,
+        )
+        .await
     }
 
     pub async fn enroll(&self, key: &str, program_id: &str, name: &str) -> serde_json::Value {
@@ -478,5 +598,57 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// A POS mutation with an idempotency key, expecting 200; returns the JSON body.
+    pub async fn pos_ok(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: &str,
+        body: &serde_json::Value,
+    ) -> serde_json::Value {
+        Self::expect_json(self.pos(path, key, idempotency_key, body).await, 200).await
+    }
+
+    /// A purchase of `amount` euro cents by a member, with an idempotency key.
+    pub async fn purchase(
+        &self,
+        key: &str,
+        member_id: &str,
+        idempotency_key: &str,
+        amount: i64,
+    ) -> reqwest::Response {
+        self.pos(
+            &format!("/api/v1/members/{member_id}/purchases"),
+            key,
+            idempotency_key,
+            &serde_json::json!({"amount": amount, "currency": "EUR"}),
+        )
+        .await
+    }
+
+    /// A redemption of `amount` euro cents from a gift card, with an idempotency key.
+    pub async fn redeem(
+        &self,
+        key: &str,
+        gan: &str,
+        idempotency_key: &str,
+        amount: i64,
+    ) -> reqwest::Response {
+        self.pos(
+            &format!("/api/v1/gift-cards/{gan}/redeem"),
+            key,
+            idempotency_key,
+            &serde_json::json!({"amount": amount, "currency": "EUR"}),
+        )
+        .await
+    }
+
+    /// The merchant's ledger check, asserted to find no problems; returns the report.
+    pub async fn verify_ledger(&self, admin_key: &str) -> serde_json::Value {
+        let report = self.get_json("/api/v1/ledger/verify", admin_key).await;
+        assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+        report
     }
 }

@@ -1,7 +1,7 @@
 //! Input made to break the service: text PostgreSQL cannot store, extreme numbers, wrong
 //! methods, doubled headers, invented methods. Each gets a 4xx problem, never a 500.
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, id_of, spawn_app, TestApp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -173,9 +173,7 @@ async fn extreme_points_deltas_are_refused_not_500() {
     let app = spawn_app().await;
     let m = app.create_merchant("Extremes");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Max")
-        .await;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Max").await;
     let path = format!("/api/v1/members/{}/points", member["id"].as_str().unwrap());
     for delta in [i64::MIN, i64::MAX, i64::MIN + 1] {
         let res = app
@@ -277,15 +275,7 @@ async fn wrong_methods_doubled_headers_and_invented_methods() {
         .request(Method::from_bytes(b"WARMUP").unwrap(), app.url("/healthz"))
         .send()
         .await;
-    let before = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let before = app.text_of("/metrics").await;
     for i in 0..50 {
         let method = Method::from_bytes(format!("FOOBAR{i}").as_bytes()).unwrap();
         let res = app
@@ -296,15 +286,7 @@ async fn wrong_methods_doubled_headers_and_invented_methods() {
             .unwrap();
         assert_eq!(res.status(), 405);
     }
-    let after = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let after = app.text_of("/metrics").await;
     assert!(!after.contains("FOOBAR"));
     // At most the /metrics scrape itself is new.
     assert!(
@@ -316,24 +298,13 @@ async fn wrong_methods_doubled_headers_and_invented_methods() {
 #[tokio::test]
 async fn problem_types_point_at_pages_that_explain_them() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/api-keys"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/v1/api-keys").await;
     let problem = assert_problem(res, 401, "unauthorized").await;
     let type_ = problem["type"].as_str().unwrap();
     assert_eq!(type_, app.url("/problems/unauthorized"));
 
     for (lang, words) in [("en", "What to do"), ("ru-RU,ru;q=0.9", "Что делать")] {
-        let res = app
-            .client
-            .get(type_)
-            .header("accept-language", lang)
-            .send()
-            .await
-            .unwrap();
+        let res = app.get_url_with(type_, &[("accept-language", lang)]).await;
         assert_eq!(res.status(), 200);
         assert!(res.headers()["content-type"]
             .to_str()
@@ -342,12 +313,7 @@ async fn problem_types_point_at_pages_that_explain_them() {
         let html = res.text().await.unwrap();
         assert!(html.contains(words), "{lang}: {html}");
     }
-    let res = app
-        .client
-        .get(app.url("/problems/no-such-problem"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/problems/no-such-problem").await;
     assert_problem(res, 404, "not-found").await;
 
     // A refusal stored under an idempotency key is replayed with the same absolute type.

@@ -1,9 +1,8 @@
 //! Passes signed by an identity set through the environment, as PEM and as P12.
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::spawn_app_with;
 use crate::pass_check::check_pkpass_with_root;
 use passfold::configuration::{AppleIdentitySource, AppleSettings};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -52,16 +51,7 @@ async fn pass_signed_with(
     })
     .await;
     let m = app.create_merchant("Other");
-    let card = TestApp::expect_json(
-        app.post_json(
-            "/api/v1/gift-cards",
-            &m.admin_key,
-            &json!({"template": "gift-card-default", "currency": "USD", "initial_balance": 2000}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let card = app.issue_gift_card(&m.admin_key, "USD", 2000).await;
     let checked = check_pkpass_with_root(
         &app.download_pass(card["apple_pass_url"].as_str().unwrap())
             .await,

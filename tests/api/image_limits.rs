@@ -186,16 +186,13 @@ async fn google_images_are_checked_like_apples_and_served_publicly() {
         ("google_hero.png", (1032, 336)),
     ] {
         let res = app
-            .client
-            .get(app.url(&passfold::urls::template_image_path(
+            .get(&passfold::urls::template_image_path(
                 m.id,
                 "gift-2",
                 version as i32,
                 file,
-            )))
-            .send()
-            .await
-            .unwrap();
+            ))
+            .await;
         assert_eq!(res.status(), 200, "{file}");
         assert_eq!(size_of(&res.bytes().await.unwrap()), size, "{file}");
     }

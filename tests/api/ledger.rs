@@ -1,7 +1,6 @@
 //! The POS ledger: exactly once under concurrent tills and retries, never below zero.
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with, TestApp};
-use crate::pass_check::check_pkpass;
+use crate::helpers::{assert_problem, id_of, replayed, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -40,11 +39,6 @@ async fn a_storm_of_tills_with_retries_never_double_spends() {
                     app.pos(&path, &m.pos_key, &key, &body),
                     app.pos(&path, &m.pos_key, &key, &body)
                 );
-                let replayed = |r: &reqwest::Response| {
-                    r.headers()
-                        .get("idempotent-replayed")
-                        .is_some_and(|v| v == "true")
-                };
                 assert_eq!(
                     a.status(),
                     b.status(),
@@ -116,23 +110,17 @@ async fn a_storm_of_tills_with_retries_never_double_spends() {
     for gan in gans.iter() {
         let successes = &by_card[gan];
         let spent: i64 = successes.iter().map(|(_, a)| a).sum();
-        let card = TestApp::expect_json(
-            app.get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
-                .await,
-            200,
-        )
-        .await;
+        let card = app
+            .get_json(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+            .await;
         assert_eq!(
             card["balance"].as_i64().unwrap(),
             initial - spent,
             "balance of {gan}"
         );
-        let activities = TestApp::expect_json(
-            app.get_with_key(&format!("/api/v1/gift-cards/{gan}/activities"), &m.pos_key)
-                .await,
-            200,
-        )
-        .await;
+        let activities = app
+            .get_json(&format!("/api/v1/gift-cards/{gan}/activities"), &m.pos_key)
+            .await;
         let activities = activities["activities"].as_array().unwrap();
         let redeems: HashSet<String> = activities
             .iter()
@@ -155,13 +143,7 @@ async fn a_storm_of_tills_with_retries_never_double_spends() {
             initial - spent
         );
     }
-    let report = TestApp::expect_json(
-        app.get_with_key("/api/v1/ledger/verify", &m.admin_key)
-            .await,
-        200,
-    )
-    .await;
-    assert_eq!(report["problems"], json!([]), "{report}");
+    let report = app.verify_ledger(&m.admin_key).await;
     assert_eq!(report["gift_cards_checked"], 4);
 }
 
@@ -183,41 +165,29 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
         .await;
     assert_problem(res, 400, "validation").await;
 
-    let r = TestApp::expect_json(
-        app.pos(
+    let r = app
+        .pos_ok(
             &path("redeem"),
             &m.pos_key,
             "r1",
             &json!({"amount": 1250, "currency": "EUR"}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(r["balance"], 3750);
     let redeem_id = r["activity_id"].as_str().unwrap().to_string();
     // The pass shows the new balance.
-    let pass = check_pkpass(
-        &app.download_pass(card["apple_pass_url"].as_str().unwrap())
-            .await,
-    );
-    assert_eq!(
-        pass.pass_json["storeCard"]["headerFields"][0]["value"],
-        37.5
-    );
+    let pass = app.pass_json_of(&card).await;
+    assert_eq!(pass["storeCard"]["headerFields"][0]["value"], 37.5);
 
     // Refund part, then the rest; never more than was redeemed.
-    let f = TestApp::expect_json(
-        app.pos(
+    let f = app
+        .pos_ok(
             &path("refund"),
             &m.pos_key,
             "f1",
             &json!({"activity_id": redeem_id, "amount": 250}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(f["balance"], 4000);
     let res = app
         .pos(
@@ -229,17 +199,14 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
         .await;
     let body = assert_problem(res, 422, "validation").await;
     assert_eq!(body["refundable"], 1000);
-    let f = TestApp::expect_json(
-        app.pos(
+    let f = app
+        .pos_ok(
             &path("refund"),
             &m.pos_key,
             "f3",
             &json!({"activity_id": redeem_id}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(f["amount"], 1000);
     assert_eq!(f["balance"], 5000);
     let res = app
@@ -253,17 +220,14 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
     assert_problem(res, 422, "validation").await;
 
     // Partial redemption takes what is there and says so; then nothing is left.
-    let p = TestApp::expect_json(
-        app.pos(
+    let p = app
+        .pos_ok(
             &path("redeem"),
             &m.pos_key,
             "r2",
             &json!({"amount": 9999, "currency": "EUR", "allow_partial": true}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(
         (p["amount"].as_i64(), p["balance"].as_i64()),
         (Some(5000), Some(0))
@@ -279,17 +243,14 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
     assert_problem(res, 409, "insufficient-funds").await;
 
     // Loads, and the maximum balance.
-    let l = TestApp::expect_json(
-        app.pos(
+    let l = app
+        .pos_ok(
             &path("load"),
             &m.pos_key,
             "l1",
             &json!({"amount": 700, "currency": "EUR"}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(l["balance"], 700);
     let res = app
         .pos(
@@ -320,17 +281,14 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
         )
         .await;
     assert_problem(res, 403, "forbidden").await;
-    let a = TestApp::expect_json(
-        app.pos(
+    let a = app
+        .pos_ok(
             &path("adjust"),
             &m.admin_key,
             "a1",
             &json!({"amount": -100, "currency": "EUR", "reason": "till count"}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(a["balance"], 600);
 
     // A deactivated card refuses everything but reads, and its pass is voided.
@@ -351,24 +309,16 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
             .await;
         assert_problem(res, 409, "card-inactive").await;
     }
-    let read = TestApp::expect_json(
-        app.get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
-            .await,
-        200,
-    )
-    .await;
+    let read = app
+        .get_json(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+        .await;
     assert_eq!(
         (read["balance"].as_i64(), read["state"].as_str()),
         (Some(600), Some("deactivated"))
     );
-    let pass = check_pkpass(
-        &app.download_pass(card["apple_pass_url"].as_str().unwrap())
-            .await,
-    );
-    assert_eq!(pass.pass_json["voided"], true);
+    assert_eq!(app.pass_json_of(&card).await["voided"], true);
 
-    let activities =
-        TestApp::expect_json(app.get_with_key(&path("activities"), &m.pos_key).await, 200).await;
+    let activities = app.get_json(&path("activities"), &m.pos_key).await;
     let kinds: Vec<&str> = activities["activities"]
         .as_array()
         .unwrap()
@@ -388,38 +338,25 @@ async fn refunds_deactivation_loads_and_the_pass_follow_the_rules() {
             "deactivate"
         ]
     );
-    let report = TestApp::expect_json(
-        app.get_with_key("/api/v1/ledger/verify", &m.admin_key)
-            .await,
-        200,
-    )
-    .await;
-    assert_eq!(report["problems"], json!([]));
+    app.verify_ledger(&m.admin_key).await;
 }
 
 #[tokio::test]
 async fn purchases_earn_points_move_tiers_and_points_never_go_below_zero() {
     let app = spawn_app().await;
-    let m = app.create_merchant("Loyal");
-    let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann Lee")
-        .await;
-    let id = member["id"].as_str().unwrap();
+    let (m, _, member) = app.merchant_with_member("Loyal", "Ann Lee").await;
+    let id = id_of(&member);
     let purchases = format!("/api/v1/members/{id}/purchases");
 
     // 45.99 EUR at 10 points per euro: 459 points (rounded down), 509 with the welcome 50: Silver.
-    let p = TestApp::expect_json(
-        app.pos(
+    let p = app
+        .pos_ok(
             &purchases,
             &m.pos_key,
             "p1",
             &json!({"amount": 4599, "currency": "EUR"}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(
         (
             p["earned"].as_i64(),
@@ -459,17 +396,14 @@ async fn purchases_earn_points_move_tiers_and_points_never_go_below_zero() {
         .await;
     let body = assert_problem(res, 409, "insufficient-funds").await;
     assert_eq!(body["points"], 509);
-    let x = TestApp::expect_json(
-        app.pos(
+    let x = app
+        .pos_ok(
             &points,
             &m.pos_key,
             "x2",
             &json!({"delta": -500, "reason": "free coffee"}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(
         (x["points"].as_i64(), x["tier"].as_str()),
         (Some(9), Some("Silver")),
@@ -477,52 +411,30 @@ async fn purchases_earn_points_move_tiers_and_points_never_go_below_zero() {
     );
 
     // Gold earns 1.5x: reach Gold with a grant, then buy.
-    TestApp::expect_json(
-        app.pos(
-            &points,
-            &m.admin_key,
-            "x3",
-            &json!({"delta": 1500, "reason": "anniversary"}),
-        )
-        .await,
-        200,
+    app.pos_ok(
+        &points,
+        &m.admin_key,
+        "x3",
+        &json!({"delta": 1500, "reason": "anniversary"}),
     )
     .await;
-    let p = TestApp::expect_json(
-        app.pos(
+    let p = app
+        .pos_ok(
             &purchases,
             &m.pos_key,
             "p3",
             &json!({"amount": 1000, "currency": "EUR"}),
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(
         (p["earned"].as_i64(), p["tier"].as_str()),
         (Some(150), Some("Gold"))
     );
 
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    );
-    assert_eq!(
-        pass.pass_json["storeCard"]["headerFields"][0]["value"],
-        1659
-    );
-    assert_eq!(
-        pass.pass_json["storeCard"]["primaryFields"][0]["value"],
-        "Gold"
-    );
-    let report = TestApp::expect_json(
-        app.get_with_key("/api/v1/ledger/verify", &m.admin_key)
-            .await,
-        200,
-    )
-    .await;
-    assert_eq!(report["problems"], json!([]));
+    let pass = app.pass_json_of(&member).await;
+    assert_eq!(pass["storeCard"]["headerFields"][0]["value"], 1659);
+    assert_eq!(pass["storeCard"]["primaryFields"][0]["value"], "Gold");
+    app.verify_ledger(&m.admin_key).await;
 }
 
 #[tokio::test]

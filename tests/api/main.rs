@@ -21,3 +21,4 @@ mod passes;
 mod referrals;
 mod slow_clients;
 mod templates;
+mod wallets;

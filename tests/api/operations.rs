@@ -5,7 +5,7 @@ use serde_json::Value;
 async fn health_readiness_and_request_ids() {
     let app = spawn_app().await;
     for path in ["/healthz", "/readyz"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         let id = res
             .headers()
@@ -29,30 +29,18 @@ async fn readyz_fails_when_the_database_is_gone() {
         &mut admin,
     )
     .unwrap();
-    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let res = app.get("/readyz").await;
     crate::helpers::assert_problem(res, 503, "unavailable").await;
-    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let res = app.get("/healthz").await;
     assert_eq!(res.status(), 200);
 }
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
     let app = spawn_app().await;
-    app.client.get(app.url("/healthz")).send().await.unwrap();
-    app.client
-        .get(app.url("/api/v1/api-keys"))
-        .send()
-        .await
-        .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.get("/healthz").await;
+    app.get("/api/v1/api-keys").await;
+    let text = app.text_of("/metrics").await;
     assert!(
         text.contains(
             r#"passfold_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
@@ -69,15 +57,7 @@ async fn metrics_count_requests_by_route_and_status() {
 #[tokio::test]
 async fn openapi_names_every_route_and_docs_work_offline() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
@@ -101,17 +81,9 @@ async fn openapi_names_every_route_and_docs_work_offline() {
         );
     }
 
-    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    let res = app.get("/docs").await;
     assert!(res.status().is_redirection());
-    let html = app
-        .client
-        .get(app.url("/docs/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.text_of("/docs/").await;
     assert!(html.contains("swagger-ui"));
     // Every asset the page loads comes from this server.
     for asset in [
@@ -119,12 +91,7 @@ async fn openapi_names_every_route_and_docs_work_offline() {
         "swagger-ui-bundle.js",
         "swagger-initializer.js",
     ] {
-        let res = app
-            .client
-            .get(app.url(&format!("/docs/{asset}")))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(&format!("/docs/{asset}")).await;
         assert_eq!(res.status(), 200, "{asset}");
     }
     for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
@@ -133,14 +100,6 @@ async fn openapi_names_every_route_and_docs_work_offline() {
             "the docs page loads from another host: {attr}"
         );
     }
-    let init = app
-        .client
-        .get(app.url("/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = app.text_of("/docs/swagger-initializer.js").await;
     assert!(init.contains("/openapi.json"));
 }

@@ -1,7 +1,7 @@
 //! Every pass the service hands out is checked by `pass_check` (zip layout, manifest
 //! hashes, signature against the example root, pass.json keys and types).
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, id_of, spawn_app, TestApp};
 use crate::pass_check::{check_pkpass, pass_strings};
 use serde_json::{json, Value};
 
@@ -18,7 +18,7 @@ async fn loyalty_cards_from_the_example_template_are_valid_signed_passes() {
     let m = app.create_merchant("Кофейня Ромашка");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Анна Петрова")
+        .enroll(&m.pos_key, id_of(&program), "Анна Петрова")
         .await;
     assert_eq!(member["points"], 50);
     assert_eq!(member["tier"], "Bronze");
@@ -70,18 +70,15 @@ async fn loyalty_cards_from_the_example_template_are_valid_signed_passes() {
     assert_eq!(ru.get("Points: %@").map(String::as_str), Some("Баллы: %@"));
 
     // The till finds the member by the scanned number.
-    let found = TestApp::expect_json(
-        app.get_with_key(
+    let found = app
+        .get_json(
             &format!(
                 "/api/v1/members?card_number={}",
                 member["card_number"].as_str().unwrap()
             ),
             &m.pos_key,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(found["members"][0]["id"], member["id"]);
 }
 
@@ -89,16 +86,7 @@ async fn loyalty_cards_from_the_example_template_are_valid_signed_passes() {
 async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304() {
     let app = spawn_app().await;
     let m = app.create_merchant("Gift Shop");
-    let card = TestApp::expect_json(
-        app.post_json(
-            "/api/v1/gift-cards",
-            &m.admin_key,
-            &json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": 1250}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 1250).await;
     assert_eq!(card["state"], "active");
     assert_eq!(card["balance"], 1250);
     assert_eq!(card["pin"].as_str().unwrap().len(), 8);
@@ -120,38 +108,24 @@ async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304(
     // Code 128 has no legacy form.
     assert!(checked.pass_json.get("barcode").is_none());
 
-    let res = app
-        .client
-        .get(url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_url_with(url, &[("if-none-match", &etag)]).await;
     assert_eq!(res.status(), 304);
     let res = app
-        .client
-        .get(url)
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(url, &[("if-modified-since", &last_modified)])
+        .await;
     assert_eq!(res.status(), 304);
     let res = app
-        .client
-        .get(url)
-        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+        .get_url_with(
+            url,
+            &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+        )
+        .await;
     assert_eq!(res.status(), 200);
 
     // The till reads the balance; a GAN with a bad check digit is refused before lookup.
-    let read = TestApp::expect_json(
-        app.get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
-            .await,
-        200,
-    )
-    .await;
+    let read = app
+        .get_json(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+        .await;
     assert_eq!(read["balance"], 1250);
     assert!(read.get("pin").is_none());
     let mut bad = gan.as_bytes().to_vec();
@@ -166,16 +140,11 @@ async fn gift_cards_show_their_balance_as_money_and_unchanged_passes_answer_304(
 
     // Wrong or malformed links are 404.
     for path in ["/passes/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/passes/short"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_problem(res, 404, "not-found").await;
     }
     // A NUL (or bytes that are no UTF-8) in the path is refused before any lookup.
-    let res = app
-        .client
-        .get(app.url("/passes/%00%ff"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/passes/%00%ff").await;
     assert_problem(res, 400, "validation").await;
 }
 
@@ -185,19 +154,8 @@ async fn merchants_never_see_each_others_cards_programs_or_templates() {
     let a = app.create_merchant("A");
     let b = app.create_merchant("B");
     let program = app.create_program(&a.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&a.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
-    let card = TestApp::expect_json(
-        app.post_json(
-            "/api/v1/gift-cards",
-            &a.admin_key,
-            &json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": 500}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let member = app.enroll(&a.pos_key, id_of(&program), "Ann").await;
+    let card = app.issue_gift_card(&a.admin_key, "EUR", 500).await;
     for path in [
         format!("/api/v1/programs/{}", program["id"].as_str().unwrap()),
         format!("/api/v1/members/{}", member["id"].as_str().unwrap()),
@@ -221,18 +179,15 @@ async fn merchants_never_see_each_others_cards_programs_or_templates() {
         )
         .await;
     assert_problem(res, 404, "not-found").await;
-    let found = TestApp::expect_json(
-        app.get_with_key(
+    let found = app
+        .get_json(
             &format!(
                 "/api/v1/members?card_number={}",
                 member["card_number"].as_str().unwrap()
             ),
             &b.pos_key,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(found["members"], json!([]));
 }
 
@@ -243,16 +198,7 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
     use diesel::RunQueryDsl;
     let app = spawn_app().await;
     let m = app.create_merchant("Cache");
-    let card = TestApp::expect_json(
-        app.post_json(
-            "/api/v1/gift-cards",
-            &m.admin_key,
-            &json!({"template": "gift-card-default", "currency": "EUR", "initial_balance": 1000}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 1000).await;
     let url = card["apple_pass_url"].as_str().unwrap();
     let balance_of = |bytes: &[u8]| {
         field(&check_pkpass(bytes).pass_json, "headerFields", "balance")["value"].clone()
@@ -262,15 +208,7 @@ async fn cached_passes_follow_changes_made_by_other_processes() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
     assert_eq!(balance_of(&app.download_pass(url).await), 10.0);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text_of("/metrics").await;
     assert!(
         metrics.contains(r#"passfold_pass_downloads_total{answer="cache"} 1"#),
         "{metrics}"
@@ -338,14 +276,8 @@ async fn template_dates_reach_pass_json_and_the_message_key_is_reserved() {
         .await;
     TestApp::expect_json(res, 201).await;
     let program = app.create_program(&m.admin_key, "dated").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Di Eve")
-        .await;
-    let pass = check_pkpass(
-        &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-            .await,
-    )
-    .pass_json;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Di Eve").await;
+    let pass = app.pass_json_of(&member).await;
     assert_eq!(pass["relevantDate"], "2030-06-01T09:00:00+02:00");
     assert_eq!(
         pass["relevantDates"],

@@ -1,7 +1,7 @@
 //! Referrals: who pays whom and when (exactly once, never past the cap, never for oneself),
 //! the numbers merchants see, and the public pages a referral link opens.
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, TestMerchant};
+use crate::helpers::{assert_problem, replayed, spawn_app, TestApp, TestMerchant};
 use serde_json::{json, Value};
 
 /// A program with explicit numbers: 10 points per euro, no tiers, the given welcome points
@@ -33,6 +33,28 @@ async fn program(app: &TestApp, m: &TestMerchant, welcome: i64, referral: Value)
         format!("{}/join/{join_code}", app.address)
     );
     program
+}
+
+/// The merchant "Friends Bakery" and its program (see `program`).
+async fn bakery(app: &TestApp, welcome: i64, referral: Value) -> (TestMerchant, Value) {
+    let m = app.create_merchant("Friends Bakery");
+    let program = program(app, &m, welcome, referral).await;
+    (m, program)
+}
+
+/// The referral rule most tests use: 100 points to the referrer, 30 to the friend, on joining.
+fn on_join_100_and_30() -> Value {
+    json!({"referrer_points": 100, "referee_points": 30, "trigger": "join"})
+}
+
+/// The path of the program's own join page.
+fn join_path(app: &TestApp, program: &Value) -> String {
+    program["join_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&app.address)
+        .unwrap()
+        .to_string()
 }
 
 async fn join(app: &TestApp, m: &TestMerchant, program: &Value, body: Value) -> reqwest::Response {
@@ -71,12 +93,12 @@ async fn points(app: &TestApp, m: &TestMerchant, member: &Value) -> i64 {
 
 async fn stats(app: &TestApp, m: &TestMerchant, program: &Value) -> Value {
     let path = format!("/api/v1/programs/{}/referral-stats", id(program));
-    TestApp::expect_json(app.get_with_key(&path, &m.admin_key).await, 200).await
+    app.get_json(&path, &m.admin_key).await
 }
 
 async fn referrals_of(app: &TestApp, m: &TestMerchant, member: &Value) -> Vec<Value> {
     let path = format!("/api/v1/members/{}/referrals", id(member));
-    let list = TestApp::expect_json(app.get_with_key(&path, &m.pos_key).await, 200).await;
+    let list = app.get_json(&path, &m.pos_key).await;
     list["referrals"].as_array().expect("a list").clone()
 }
 
@@ -87,20 +109,7 @@ async fn purchase(
     key: &str,
     amount: i64,
 ) -> reqwest::Response {
-    let path = format!("/api/v1/members/{}/purchases", id(member));
-    app.pos(
-        &path,
-        &m.pos_key,
-        key,
-        &json!({"amount": amount, "currency": "EUR"}),
-    )
-    .await
-}
-
-fn replayed(res: &reqwest::Response) -> bool {
-    res.headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true")
+    app.purchase(&m.pos_key, id(member), key, amount).await
 }
 
 /// The `pf_visitor` cookie an answer sets, if it sets one.
@@ -155,14 +164,7 @@ fn csrf_of(html: &str) -> String {
 #[tokio::test]
 async fn join_trigger_rewards_both_sides_once_and_the_stats_add_up() {
     let app = spawn_app().await;
-    let m = app.create_merchant("Friends Bakery");
-    let program = program(
-        &app,
-        &m,
-        0,
-        json!({"referrer_points": 100, "referee_points": 30, "trigger": "join"}),
-    )
-    .await;
+    let (m, program) = bakery(&app, 0, on_join_100_and_30()).await;
     let referrer = enrolled(
         &app,
         &m,
@@ -197,12 +199,7 @@ async fn join_trigger_rewards_both_sides_once_and_the_stats_add_up() {
         "a known visitor keeps its cookie"
     );
     // The program's own join link is counted apart.
-    let join_path = program["join_url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(&app.address)
-        .unwrap()
-        .to_string();
+    let join_path = join_path(&app, &program);
     assert_eq!(open(&app, &join_path, Some(&a)).await.status(), 200);
 
     let s = stats(&app, &m, &program).await;
@@ -296,14 +293,7 @@ async fn join_trigger_rewards_both_sides_once_and_the_stats_add_up() {
 #[tokio::test]
 async fn first_purchase_trigger_pays_on_the_first_qualifying_purchase_exactly_once() {
     let app = spawn_app().await;
-    let m = app.create_merchant("Friends Bakery");
-    let program = program(
-        &app,
-        &m,
-        0,
-        json!({"referrer_points": 200, "referee_points": 50, "trigger": "first_purchase", "min_purchase": 1000}),
-    )
-    .await;
+    let (m, program) = bakery(&app, 0, json!({"referrer_points": 200, "referee_points": 50, "trigger": "first_purchase", "min_purchase": 1000})).await;
     let referrer = enrolled(
         &app,
         &m,
@@ -449,10 +439,8 @@ async fn first_purchase_trigger_pays_on_the_first_qualifying_purchase_exactly_on
 #[tokio::test]
 async fn self_referral_existing_members_and_the_cap_earn_nothing() {
     let app = spawn_app().await;
-    let m = app.create_merchant("Friends Bakery");
-    let program = program(
+    let (m, program) = bakery(
         &app,
-        &m,
         10,
         json!({"referrer_points": 100, "referee_points": 20, "trigger": "join", "monthly_cap": 1}),
     )
@@ -631,14 +619,7 @@ async fn self_referral_existing_members_and_the_cap_earn_nothing() {
 #[tokio::test]
 async fn public_forms_refuse_missing_csrf_and_escape_what_was_typed() {
     let app = spawn_app().await;
-    let m = app.create_merchant("Friends Bakery");
-    let program = program(
-        &app,
-        &m,
-        0,
-        json!({"referrer_points": 100, "referee_points": 30, "trigger": "join"}),
-    )
-    .await;
+    let (m, program) = bakery(&app, 0, on_join_100_and_30()).await;
     let eve = enrolled(
         &app,
         &m,
@@ -668,12 +649,7 @@ async fn public_forms_refuse_missing_csrf_and_escape_what_was_typed() {
     // Forged posts: no token, a wrong one, this form's token without the cookie or under
     // another visitor's cookie, and the token of the program's other form.
     let other = visitor_cookie(&open(&app, &link, None).await).unwrap();
-    let join_path = program["join_url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(&app.address)
-        .unwrap()
-        .to_string();
+    let join_path = join_path(&app, &program);
     let join_csrf = csrf_of(
         &open(&app, &join_path, Some(&visitor))
             .await
@@ -779,14 +755,7 @@ fn decode_qr(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn qr_codes_carry_the_links() {
     let app = spawn_app().await;
-    let m = app.create_merchant("Friends Bakery");
-    let program = program(
-        &app,
-        &m,
-        0,
-        json!({"referrer_points": 100, "referee_points": 30, "trigger": "join"}),
-    )
-    .await;
+    let (m, program) = bakery(&app, 0, on_join_100_and_30()).await;
     let member = enrolled(
         &app,
         &m,
@@ -829,17 +798,12 @@ async fn qr_codes_carry_the_links() {
         "/join/NOSUCH42/qr.svg",
         "/join/NOSUCH42/qr.png",
     ] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), 404, "{path}");
     }
     let other_member_path = format!("/join/{}/qr.png", code(&member));
     assert_eq!(
-        app.client
-            .get(app.url(&other_member_path))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get(&other_member_path).await.status(),
         404,
         "a member's code is not a join code"
     );
@@ -856,12 +820,7 @@ async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escap
         json!({"referrer_points": 10, "referee_points": 5, "trigger": "join"}),
     )
     .await;
-    let path = program["join_url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(&app.address)
-        .unwrap()
-        .to_string();
+    let path = join_path(&app, &program);
     let page = open(&app, &path, None).await;
     let visitor = visitor_cookie(&page).expect("a visitor cookie");
     let csrf = csrf_of(&page.text().await.unwrap());
@@ -902,15 +861,12 @@ async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escap
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    let members = TestApp::expect_json(
-        app.get_with_key(
+    let members = app
+        .get_json(
             &format!("/api/v1/programs/{}/installs", id(&program)),
             &m.admin_key,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
     assert_eq!(members["members"], joined);
 }
 
@@ -918,14 +874,10 @@ async fn joins_are_limited_per_client_address_and_forwarded_headers_do_not_escap
 #[tokio::test]
 async fn a_referral_reward_reaches_the_referrers_google_wallet_object() {
     use crate::google_mock::GoogleMock;
-    use crate::google_wallet::save_link_claims;
+    use crate::google_wallet::save_link_object_id;
+    use crate::wallets::{loyalty_object_shows, spawn_app_with_google};
     let mock = GoogleMock::start().await;
-    let (api, token) = (mock.api_url.clone(), mock.token_url.clone());
-    let app = crate::helpers::spawn_app_with(move |s| {
-        s.google.api_url = api;
-        s.google.token_url = token;
-    })
-    .await;
+    let app = spawn_app_with_google(&mock).await;
     let m = app.create_merchant("Google Friends");
     let program = program(
         &app,
@@ -941,11 +893,7 @@ async fn a_referral_reward_reaches_the_referrers_google_wallet_object() {
         json!({"name": "Gina", "email": "gina@example.com"}),
     )
     .await;
-    let object_id = save_link_claims(referrer["google_save_url"].as_str().unwrap())["payload"]
-        ["loyaltyObjects"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let object_id = save_link_object_id(&referrer["google_save_url"], "loyaltyObjects");
     let friend = join(
         &app,
         &m,
@@ -956,13 +904,7 @@ async fn a_referral_reward_reaches_the_referrers_google_wallet_object() {
     let friend = TestApp::expect_json(friend, 201).await;
     assert_eq!(friend["referral"]["status"], "rewarded");
     assert!(
-        mock.wait_until(
-            move |g| g
-                .stored("loyaltyObject", &object_id)
-                .is_some_and(|o| o["loyaltyPoints"]["balance"]["int"] == 70),
-            std::time::Duration::from_secs(2)
-        )
-        .await,
+        loyalty_object_shows(&mock, &object_id, 70, std::time::Duration::from_secs(2)).await,
         "the referrer's Google object never showed the reward"
     );
 }

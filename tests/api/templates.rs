@@ -1,4 +1,4 @@
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{assert_problem, id_of, spawn_app, TestApp};
 use crate::pass_check::{check_pkpass, pass_strings};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -71,12 +71,9 @@ async fn merchant_templates_with_localizations_and_every_barcode_format_make_val
         assert_eq!(created["version"], 1);
         let program = app.create_program(&m.admin_key, &id).await;
         let member = app
-            .enroll(&m.admin_key, program["id"].as_str().unwrap(), "Mia Schmidt")
+            .enroll(&m.admin_key, id_of(&program), "Mia Schmidt")
             .await;
-        let checked = check_pkpass(
-            &app.download_pass(member["apple_pass_url"].as_str().unwrap())
-                .await,
-        );
+        let checked = app.checked_pass(&member).await;
         let pass = &checked.pass_json;
         assert_eq!(pass["barcodes"][0]["format"], apple);
         assert_eq!(pass["barcodes"][0]["message"], member["card_number"]);
@@ -193,11 +190,7 @@ async fn a_bad_template_gets_one_422_naming_every_problem() {
 async fn changing_a_template_changes_the_passes_built_from_it() {
     let app = spawn_app().await;
     let m = app.create_merchant("Redesign");
-    let list = TestApp::expect_json(
-        app.get_with_key("/api/v1/templates", &m.admin_key).await,
-        200,
-    )
-    .await;
+    let list = app.get_json("/api/v1/templates", &m.admin_key).await;
     let ids: Vec<&str> = list["templates"]
         .as_array()
         .unwrap()
@@ -207,19 +200,14 @@ async fn changing_a_template_changes_the_passes_built_from_it() {
     assert_eq!(ids, vec!["gift-card-default", "loyalty-default"]);
 
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
-    let member = app
-        .enroll(&m.pos_key, program["id"].as_str().unwrap(), "Ann")
-        .await;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Ann").await;
     let url = member["apple_pass_url"].as_str().unwrap();
     let first = app.client.get(url).send().await.unwrap();
     let etag = first.headers()["etag"].to_str().unwrap().to_string();
 
-    let current = TestApp::expect_json(
-        app.get_with_key("/api/v1/templates/loyalty-default", &m.admin_key)
-            .await,
-        200,
-    )
-    .await;
+    let current = app
+        .get_json("/api/v1/templates/loyalty-default", &m.admin_key)
+        .await;
     let mut doc = current["template"].clone();
     doc["colors"]["background"] = json!("#000080");
     let updated = TestApp::expect_json(
@@ -239,13 +227,7 @@ async fn changing_a_template_changes_the_passes_built_from_it() {
         "images kept when not sent (Apple's 9, Google's 2)"
     );
 
-    let res = app
-        .client
-        .get(url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_url_with(url, &[("if-none-match", &etag)]).await;
     assert_eq!(res.status(), 200, "the old ETag no longer matches");
     let checked = check_pkpass(&res.bytes().await.unwrap());
     assert_eq!(checked.pass_json["backgroundColor"], "rgb(0, 0, 128)");
