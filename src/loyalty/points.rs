@@ -6,7 +6,7 @@ pub use super::ledger::PointsChange;
 use super::ledger::{apply, Entry};
 use super::ProgramRules;
 use crate::db::Tenant;
-use crate::domain::{ranges, Currency};
+use crate::domain::{ranges, Currency, PointActivityType};
 use crate::models::{Member, Program};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use diesel::prelude::*;
@@ -79,9 +79,9 @@ pub fn purchase(
         &rules,
         Entry {
             delta: earned,
-            kind: "purchase",
+            kind: PointActivityType::Purchase,
             reason: None,
-            purchase: Some((req.amount, currency.code())),
+            purchase: Some((req.amount, currency)),
             referral: None,
         },
     )?;
@@ -122,7 +122,7 @@ pub fn adjust(
         &rules,
         Entry {
             delta: req.delta,
-            kind: "adjust",
+            kind: PointActivityType::Adjust,
             reason: Some(reason),
             purchase: None,
             referral: None,

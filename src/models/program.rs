@@ -1,4 +1,5 @@
 use crate::db::Tenant;
+use crate::domain::Currency;
 use crate::loyalty::rules::PosLimits;
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::schema::programs;
@@ -13,7 +14,7 @@ pub struct Program {
     pub merchant_id: Uuid,
     pub name: String,
     pub template_id: String,
-    pub currency: String,
+    pub currency: Currency,
     pub points_per_unit: i32,
     pub welcome_points: i64,
     pub tiers: serde_json::Value,
@@ -35,8 +36,8 @@ impl Program {
             Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?),
             None => None,
         };
-        ProgramRules::parse(
-            self.currency.trim(),
+        ProgramRules::check(
+            self.currency,
             i64::from(self.points_per_unit),
             tiers,
             self.welcome_points,
@@ -96,7 +97,7 @@ impl Program {
                 programs::merchant_id.eq(tenant.merchant_id()),
                 programs::name.eq(name),
                 programs::template_id.eq(template_id),
-                programs::currency.eq(rules.currency.code()),
+                programs::currency.eq(rules.currency),
                 programs::points_per_unit.eq(rules.points_per_unit as i32),
                 programs::welcome_points.eq(rules.welcome_points),
                 programs::tiers.eq(tiers),

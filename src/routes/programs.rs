@@ -1,6 +1,7 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
+use crate::domain::Currency;
 use crate::loyalty::rules::PosLimits;
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::models::{Program, Template};
@@ -45,7 +46,8 @@ pub struct ProgramView {
     pub id: Uuid,
     pub name: String,
     pub template: String,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     pub points_per_unit: i64,
     pub tiers: Vec<Tier>,
     pub welcome_points: i64,
@@ -70,7 +72,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         id: p.id,
         name: p.name.clone(),
         template: p.template_id.clone(),
-        currency: rules.currency.code().to_string(),
+        currency: rules.currency,
         points_per_unit: rules.points_per_unit,
         tiers: rules.tiers.clone(),
         welcome_points: rules.welcome_points,
