@@ -3,11 +3,17 @@
 //! then the member, welcome points, pass and referral in one transaction.
 
 use super::referral::{self, ReferralResult};
+use super::ProgramRules;
 use crate::db::Tenant;
+use crate::domain::{tokens, CardNumber, PointActivityType};
 use crate::models::member::{Member, NewMember};
+use crate::models::pass::Holder;
 use crate::models::{Pass, Program};
+use crate::outbox::{self, Card};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::schema::point_activities;
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
 
 /// A person's details as typed, before checking.
@@ -170,9 +176,9 @@ pub fn join(
         new.referred_by = Some(r.id);
     }
     conn.transaction(|conn| {
-        let (member, pass) = match Member::enroll(conn, tenant, program, &new)? {
+        let (member, pass) = match enroll(conn, tenant, program, &rules, &new)? {
             Ok(done) => done,
-            Err(dup) => return Ok(Err(Refusal::AlreadyMember(dup.0))),
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let referral = match referrer {
             Some(r) => Some(referral::joined(conn, tenant, &rules, r.id, &member)?),
@@ -190,4 +196,64 @@ pub fn join(
             referral,
         }))
     })
+}
+
+/// The member with the welcome points in the ledger, and the pass, in the caller's
+/// transaction.
+fn enroll(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+    rules: &ProgramRules,
+    new: &NewMember,
+) -> QueryResult<Result<(Member, Pass), Refusal>> {
+    let welcome = rules.welcome_points;
+    let tier = rules.tier_for(welcome).map(|t| t.name.as_str());
+    // Card numbers and referral codes are random; a collision (vanishingly rare) is retried
+    // with new ones inside a savepoint.
+    let mut attempt = 0;
+    let member = loop {
+        attempt += 1;
+        let (card_number, referral_code) = (CardNumber::generate(), tokens::referral_code());
+        let inserted = conn.transaction(|conn| {
+            let codes = (&card_number, referral_code.as_str());
+            Member::insert(conn, tenant, program.id, new, codes, welcome, tier)
+        });
+        match inserted {
+            Ok(member) => break member,
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+                if let Some(detail) = Member::duplicate_detail(info.as_ref()) {
+                    return Ok(Err(Refusal::AlreadyMember(detail)));
+                }
+                if attempt >= 5 {
+                    return Err(DieselError::DatabaseError(
+                        DatabaseErrorKind::UniqueViolation,
+                        info,
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if welcome > 0 {
+        diesel::insert_into(point_activities::table)
+            .values((
+                point_activities::id.eq(Uuid::new_v4()),
+                point_activities::merchant_id.eq(tenant.merchant_id()),
+                point_activities::member_id.eq(member.id),
+                point_activities::type_.eq(PointActivityType::Welcome),
+                point_activities::delta.eq(welcome),
+                point_activities::points_after.eq(welcome),
+                point_activities::reason.eq("welcome points"),
+            ))
+            .execute(conn)?;
+    }
+    let pass = Pass::create(
+        conn,
+        tenant.merchant_id(),
+        &program.template_id,
+        Holder::Member(member.id),
+    )?;
+    outbox::pass_created(conn, Card::Member(member.id))?;
+    Ok(Ok((member, pass)))
 }
