@@ -4,12 +4,14 @@
 
 pub use super::ledger::PointsChange;
 use super::ledger::{apply, Entry};
+use super::rules::PosLimits;
 use super::ProgramRules;
 use crate::db::Tenant;
 use crate::domain::{ranges, Currency, PointActivityType};
 use crate::models::{Member, Program};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use diesel::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -32,6 +34,50 @@ pub struct PointsAdjustment {
     pub delta: i64,
     #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
+}
+
+/// A till's request that moves a member's points: purchases and adjustments alike.
+pub trait Movement: DeserializeOwned + Send + 'static {
+    /// Whether a pos key may make it under the program's limits.
+    fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError>;
+
+    /// Makes it, in the caller's transaction.
+    fn record(
+        self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> Result<PointsChange, ApiError>;
+}
+
+impl Movement for Purchase {
+    fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError> {
+        limits.check_purchase(self.amount)
+    }
+
+    fn record(
+        self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> Result<PointsChange, ApiError> {
+        purchase(conn, tenant, member_id, &self)
+    }
+}
+
+impl Movement for PointsAdjustment {
+    fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError> {
+        limits.check_adjustment(self.delta)
+    }
+
+    fn record(
+        self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> Result<PointsChange, ApiError> {
+        adjust(conn, tenant, member_id, &self)
+    }
 }
 
 /// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
