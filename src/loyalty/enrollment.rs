@@ -139,15 +139,25 @@ impl Joined {
     }
 }
 
-/// The member of `program` whose referral code this is (codes are read case-blind).
-pub fn referrer(
+/// The API's join: `new` enrolled in the merchant's program `program_id`, referred by the
+/// member whose referral code is given (read case-blind); refusals as problems.
+pub fn join_with_code(
     conn: &mut PgConnection,
     tenant: &Tenant,
-    program: &Program,
-    code: &str,
-) -> Result<Result<Member, Refusal>, ApiError> {
-    let code = code.trim().to_uppercase();
-    Ok(Member::by_referral_code(conn, tenant, program.id, &code)?.ok_or(Refusal::UnknownCode))
+    program_id: Uuid,
+    new: NewMember,
+    referral_code: Option<&str>,
+) -> Result<Joined, ApiError> {
+    let program = Program::find(conn, tenant, program_id)?;
+    let referrer = match referral_code {
+        Some(code) => {
+            let code = code.trim().to_uppercase();
+            let found = Member::by_referral_code(conn, tenant, program.id, &code)?;
+            Some(found.ok_or_else(|| Refusal::UnknownCode.into_api_error())?)
+        }
+        None => None,
+    };
+    join(conn, tenant, &program, new, referrer.as_ref())?.map_err(Refusal::into_api_error)
 }
 
 /// Enrolls `new` in `program`, referred by `referrer` if given.

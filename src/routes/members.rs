@@ -3,7 +3,7 @@ use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
 use crate::domain::Scope;
-use crate::loyalty::enrollment::{self, Applicant, Refusal};
+use crate::loyalty::enrollment::{self, Applicant};
 use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase};
 use crate::models::member::Member;
 use crate::models::{Pass, Program};
@@ -114,16 +114,8 @@ pub async fn enroll(
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
     let (created, changed, google) = db::run(&state.pool, move |conn| {
-        let program = Program::find(conn, &tenant, program_id)?;
-        let referrer = match referral_code {
-            Some(code) => Some(
-                enrollment::referrer(conn, &tenant, &program, &code)?
-                    .map_err(Refusal::into_api_error)?,
-            ),
-            None => None,
-        };
-        let joined = enrollment::join(conn, &tenant, &program, new, referrer.as_ref())?
-            .map_err(Refusal::into_api_error)?;
+        let joined =
+            enrollment::join_with_code(conn, &tenant, program_id, new, referral_code.as_deref())?;
         let changed = joined.changed_passes();
         let google = crate::pass_service::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
