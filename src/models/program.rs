@@ -134,4 +134,33 @@ impl Program {
             .select(Program::as_select())
             .load(conn)
     }
+
+    /// Members of the program, and of them those whose pass is registered on an Apple
+    /// device or saved in Google Wallet.
+    pub fn installs(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        program_id: Uuid,
+    ) -> QueryResult<InstallCounts> {
+        diesel::sql_query(
+            "SELECT count(*) AS members,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.pass_id = p.id)) AS apple,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM google_installs g WHERE g.pass_id = p.id AND g.saved)) AS google
+               FROM members m JOIN passes p ON p.member_id = m.id
+              WHERE m.merchant_id = $1 AND m.program_id = $2",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
+        .bind::<diesel::sql_types::Uuid, _>(program_id)
+        .get_result(conn)
+    }
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct InstallCounts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub members: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub apple: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub google: i64,
 }

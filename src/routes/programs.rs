@@ -196,30 +196,16 @@ pub async fn installs(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    use diesel::prelude::*;
     let tenant = caller.0.tenant;
     let id = id.into_inner();
-    #[derive(QueryableByName)]
-    struct Counts {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        members: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        apple: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        google: i64,
-    }
     let counts = db::run(&state.pool, move |conn| {
         let program = Program::find(conn, &tenant, id)?;
-        let c: Counts = diesel::sql_query(
-            "SELECT count(*) AS members,
-                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.pass_id = p.id)) AS apple,
-                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM google_installs g WHERE g.pass_id = p.id AND g.saved)) AS google
-               FROM members m JOIN passes p ON p.member_id = m.id
-              WHERE m.program_id = $1",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(program.id)
-        .get_result(conn)?;
-        Ok(Installs { members: c.members, apple: c.apple, google: c.google })
+        let c = Program::installs(conn, &tenant, program.id)?;
+        Ok(Installs {
+            members: c.members,
+            apple: c.apple,
+            google: c.google,
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(counts))
