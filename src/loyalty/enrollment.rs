@@ -168,7 +168,7 @@ pub fn join(
     mut new: NewMember,
     referrer: Option<&Member>,
 ) -> Result<Result<Joined, Refusal>, ApiError> {
-    let rules = program.rules()?;
+    let rules = super::program::rules(program)?;
     if let Some(r) = referrer {
         let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
         let field = if same(&new.email, &r.email) {

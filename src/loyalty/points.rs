@@ -102,7 +102,7 @@ pub fn purchase(
 ) -> Result<PointsChange, ApiError> {
     let member = Member::find(conn, tenant, member_id)?;
     let program = Program::find(conn, tenant, member.program_id)?;
-    let rules = program.rules()?;
+    let rules = super::program::rules(&program)?;
     if let Some(p) = ranges::check("/amount", req.amount, 1..=ranges::MAX_AMOUNT, false) {
         return Err(ApiError::invalid_fields(vec![p]));
     }
@@ -145,7 +145,7 @@ pub fn adjust(
     req: &PointsAdjustment,
 ) -> Result<PointsChange, ApiError> {
     let member = Member::find(conn, tenant, member_id)?;
-    let rules = Program::find(conn, tenant, member.program_id)?.rules()?;
+    let rules = super::program::rules(&Program::find(conn, tenant, member.program_id)?)?;
     let reason = req.reason.trim();
     let mut problems = Vec::new();
     // A range, not `abs()`: `i64::MIN.abs()` overflows.

@@ -229,7 +229,7 @@ fn join_page(
     problems: &[&str],
 ) -> HttpResponse {
     let t: &Texts = lang.texts();
-    let rules = r.program.rules().ok();
+    let rules = crate::loyalty::program::rules(&r.program).ok();
     let rule = rules.as_ref().and_then(|r| r.referral.clone());
     let theme = theme(r.program.merchant_id, &r.program.template_id, &r.template);
     let body = html! {

@@ -5,8 +5,9 @@ use crate::domain::CardNumber;
 use crate::domain::Scope;
 use crate::loyalty::enrollment::{self, Applicant};
 use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase};
+use crate::loyalty::program;
 use crate::models::member::Member;
-use crate::models::{Pass, Program};
+use crate::models::Pass;
 use crate::problem::{ApiError, FieldProblem};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -247,7 +248,7 @@ async fn move_points<M: Movement>(
         StatusCode::OK,
         move |conn, tenant, (m, _, _): (&M, _, _)| {
             if pos_key {
-                m.allowed(&Program::pos_limits_of_member(conn, tenant, id)?)?;
+                m.allowed(&program::pos_limits_of_member(conn, tenant, id)?)?;
             }
             Ok(None)
         },
