@@ -18,6 +18,7 @@ pub mod google;
 pub mod http_limits;
 pub mod idempotency;
 pub mod loyalty;
+pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod openapi;

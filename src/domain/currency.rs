@@ -1,8 +1,15 @@
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
 use std::fmt;
 
 /// An ISO-4217 currency with a fixed number of minor units (no funds, metals or "no
 /// currency" codes: a card balance must be spendable money).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Stored as its code in a text (`char(3)`) column and shown in JSON as the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = Text)]
 pub struct Currency {
     inner: iso_currency::Currency,
     exponent: u16,
@@ -44,6 +51,26 @@ impl Currency {
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl ToSql<Text, Pg> for Currency {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <str as ToSql<Text, Pg>>::to_sql(self.code(), out)
+    }
+}
+
+impl FromSql<Text, Pg> for Currency {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        let code = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
+        // `char(3)` pads shorter text with blanks.
+        Ok(Currency::parse(code.trim_end())?)
     }
 }
 

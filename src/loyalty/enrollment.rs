@@ -3,11 +3,17 @@
 //! then the member, welcome points, pass and referral in one transaction.
 
 use super::referral::{self, ReferralResult};
+use super::ProgramRules;
 use crate::db::Tenant;
+use crate::domain::{tokens, CardNumber, PointActivityType};
 use crate::models::member::{Member, NewMember};
+use crate::models::pass::Holder;
 use crate::models::{Pass, Program};
+use crate::pass_events::{self as outbox, Card};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::schema::point_activities;
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
 
 /// A person's details as typed, before checking.
@@ -133,15 +139,25 @@ impl Joined {
     }
 }
 
-/// The member of `program` whose referral code this is (codes are read case-blind).
-pub fn referrer(
+/// The API's join: `new` enrolled in the merchant's program `program_id`, referred by the
+/// member whose referral code is given (read case-blind); refusals as problems.
+pub fn join_with_code(
     conn: &mut PgConnection,
     tenant: &Tenant,
-    program: &Program,
-    code: &str,
-) -> Result<Result<Member, Refusal>, ApiError> {
-    let code = code.trim().to_uppercase();
-    Ok(Member::by_referral_code(conn, tenant, program.id, &code)?.ok_or(Refusal::UnknownCode))
+    program_id: Uuid,
+    new: NewMember,
+    referral_code: Option<&str>,
+) -> Result<Joined, ApiError> {
+    let program = Program::find(conn, tenant, program_id)?;
+    let referrer = match referral_code {
+        Some(code) => {
+            let code = code.trim().to_uppercase();
+            let found = Member::by_referral_code(conn, tenant, program.id, &code)?;
+            Some(found.ok_or_else(|| Refusal::UnknownCode.into_api_error())?)
+        }
+        None => None,
+    };
+    join(conn, tenant, &program, new, referrer.as_ref())?.map_err(Refusal::into_api_error)
 }
 
 /// Enrolls `new` in `program`, referred by `referrer` if given.
@@ -152,7 +168,7 @@ pub fn join(
     mut new: NewMember,
     referrer: Option<&Member>,
 ) -> Result<Result<Joined, Refusal>, ApiError> {
-    let rules = program.rules()?;
+    let rules = super::program::rules(program)?;
     if let Some(r) = referrer {
         let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
         let field = if same(&new.email, &r.email) {
@@ -170,9 +186,9 @@ pub fn join(
         new.referred_by = Some(r.id);
     }
     conn.transaction(|conn| {
-        let (member, pass) = match Member::enroll(conn, tenant, program, &new)? {
+        let (member, pass) = match enroll(conn, tenant, program, &rules, &new)? {
             Ok(done) => done,
-            Err(dup) => return Ok(Err(Refusal::AlreadyMember(dup.0))),
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let referral = match referrer {
             Some(r) => Some(referral::joined(conn, tenant, &rules, r.id, &member)?),
@@ -190,4 +206,64 @@ pub fn join(
             referral,
         }))
     })
+}
+
+/// The member with the welcome points in the ledger, and the pass, in the caller's
+/// transaction.
+fn enroll(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+    rules: &ProgramRules,
+    new: &NewMember,
+) -> QueryResult<Result<(Member, Pass), Refusal>> {
+    let welcome = rules.welcome_points;
+    let tier = rules.tier_for(welcome).map(|t| t.name.as_str());
+    // Card numbers and referral codes are random; a collision (vanishingly rare) is retried
+    // with new ones inside a savepoint.
+    let mut attempt = 0;
+    let member = loop {
+        attempt += 1;
+        let (card_number, referral_code) = (CardNumber::generate(), tokens::referral_code());
+        let inserted = conn.transaction(|conn| {
+            let codes = (&card_number, referral_code.as_str());
+            Member::insert(conn, tenant, program.id, new, codes, welcome, tier)
+        });
+        match inserted {
+            Ok(member) => break member,
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+                if let Some(detail) = Member::duplicate_detail(info.as_ref()) {
+                    return Ok(Err(Refusal::AlreadyMember(detail)));
+                }
+                if attempt >= 5 {
+                    return Err(DieselError::DatabaseError(
+                        DatabaseErrorKind::UniqueViolation,
+                        info,
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if welcome > 0 {
+        diesel::insert_into(point_activities::table)
+            .values((
+                point_activities::id.eq(Uuid::new_v4()),
+                point_activities::merchant_id.eq(tenant.merchant_id()),
+                point_activities::member_id.eq(member.id),
+                point_activities::type_.eq(PointActivityType::Welcome),
+                point_activities::delta.eq(welcome),
+                point_activities::points_after.eq(welcome),
+                point_activities::reason.eq("welcome points"),
+            ))
+            .execute(conn)?;
+    }
+    let pass = Pass::create(
+        conn,
+        tenant.merchant_id(),
+        &program.template_id,
+        Holder::Member(member.id),
+    )?;
+    outbox::pass_created(conn, outbox::channels(), Card::Member(member.id))?;
+    Ok(Ok((member, pass)))
 }

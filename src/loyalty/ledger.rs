@@ -4,6 +4,7 @@
 
 use super::ProgramRules;
 use crate::db::Tenant;
+use crate::domain::{Currency, PointActivityType};
 use crate::models::Member;
 use crate::pass_events::{self as outbox, Card};
 use crate::problem::{ApiError, ProblemKind};
@@ -33,10 +34,10 @@ pub struct PointsChange {
 /// One ledger entry to apply.
 pub struct Entry<'a> {
     pub delta: i64,
-    pub kind: &'a str,
+    pub kind: PointActivityType,
     pub reason: Option<&'a str>,
     /// Amount and currency of the purchase that earned the points.
-    pub purchase: Option<(i64, &'a str)>,
+    pub purchase: Option<(i64, Currency)>,
     /// The referral a reward pays.
     pub referral: Option<Uuid>,
 }
@@ -101,7 +102,12 @@ pub fn apply(
             point_activities::referral_id.eq(referral),
         ))
         .execute(conn)?;
-    let pass_id = outbox::pass_changed(conn, outbox::channels(), Card::Member(member.id), kind)?;
+    let pass_id = outbox::pass_changed(
+        conn,
+        outbox::channels(),
+        Card::Member(member.id),
+        kind.as_str(),
+    )?;
     Ok(PointsChange {
         earned: None,
         points,

@@ -3,6 +3,7 @@
 pub mod enrollment;
 pub mod ledger;
 pub mod points;
+pub mod program;
 pub mod referral;
 pub mod rules;
 

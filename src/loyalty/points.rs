@@ -4,12 +4,14 @@
 
 pub use super::ledger::PointsChange;
 use super::ledger::{apply, Entry};
+use super::rules::PosLimits;
 use super::ProgramRules;
 use crate::db::Tenant;
-use crate::domain::{ranges, Currency};
+use crate::domain::{ranges, Currency, PointActivityType};
 use crate::models::{Member, Program};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use diesel::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -34,6 +36,50 @@ pub struct PointsAdjustment {
     pub reason: String,
 }
 
+/// A till's request that moves a member's points: purchases and adjustments alike.
+pub trait Movement: DeserializeOwned + Send + 'static {
+    /// Whether a pos key may make it under the program's limits.
+    fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError>;
+
+    /// Makes it, in the caller's transaction.
+    fn record(
+        self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> Result<PointsChange, ApiError>;
+}
+
+impl Movement for Purchase {
+    fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError> {
+        limits.check_purchase(self.amount)
+    }
+
+    fn record(
+        self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> Result<PointsChange, ApiError> {
+        purchase(conn, tenant, member_id, &self)
+    }
+}
+
+impl Movement for PointsAdjustment {
+    fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError> {
+        limits.check_adjustment(self.delta)
+    }
+
+    fn record(
+        self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_id: Uuid,
+    ) -> Result<PointsChange, ApiError> {
+        adjust(conn, tenant, member_id, &self)
+    }
+}
+
 /// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
 /// tier multiplier)`, with the multiplier of the tier held before the purchase.
 pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -> i64 {
@@ -56,7 +102,7 @@ pub fn purchase(
 ) -> Result<PointsChange, ApiError> {
     let member = Member::find(conn, tenant, member_id)?;
     let program = Program::find(conn, tenant, member.program_id)?;
-    let rules = program.rules()?;
+    let rules = super::program::rules(&program)?;
     if let Some(p) = ranges::check("/amount", req.amount, 1..=ranges::MAX_AMOUNT, false) {
         return Err(ApiError::invalid_fields(vec![p]));
     }
@@ -79,9 +125,9 @@ pub fn purchase(
         &rules,
         Entry {
             delta: earned,
-            kind: "purchase",
+            kind: PointActivityType::Purchase,
             reason: None,
-            purchase: Some((req.amount, currency.code())),
+            purchase: Some((req.amount, currency)),
             referral: None,
         },
     )?;
@@ -99,7 +145,7 @@ pub fn adjust(
     req: &PointsAdjustment,
 ) -> Result<PointsChange, ApiError> {
     let member = Member::find(conn, tenant, member_id)?;
-    let rules = Program::find(conn, tenant, member.program_id)?.rules()?;
+    let rules = super::program::rules(&Program::find(conn, tenant, member.program_id)?)?;
     let reason = req.reason.trim();
     let mut problems = Vec::new();
     // A range, not `abs()`: `i64::MIN.abs()` overflows.
@@ -122,7 +168,7 @@ pub fn adjust(
         &rules,
         Entry {
             delta: req.delta,
-            kind: "adjust",
+            kind: PointActivityType::Adjust,
             reason: Some(reason),
             purchase: None,
             referral: None,

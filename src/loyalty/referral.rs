@@ -8,10 +8,13 @@
 use super::ledger::{apply, Entry, PointsChange};
 use super::{ProgramRules, ReferralRule, ReferralTrigger};
 use crate::db::Tenant;
-use crate::models::Member;
+use crate::domain::{PointActivityType, ReferralStatus};
+use crate::models::{Member, Program};
 use crate::problem::ApiError;
-use crate::schema::{members, referrals};
+use crate::schema::{link_opens, members, point_activities, referrals};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Serialize;
 use uuid::Uuid;
 
 pub use super::rules::ReferralResult;
@@ -27,9 +30,9 @@ pub fn joined(
 ) -> Result<ReferralResult, ApiError> {
     let id = Uuid::new_v4();
     let status = if rules.referral.is_some() {
-        "pending"
+        ReferralStatus::Pending
     } else {
-        "no_rule"
+        ReferralStatus::NoRule
     };
     diesel::insert_into(referrals::table)
         .values((
@@ -44,7 +47,7 @@ pub fn joined(
     let pending = ReferralResult {
         referral_id: id,
         referrer_id,
-        status: status.into(),
+        status,
         referrer_points: 0,
         referee_points: 0,
         message: String::new(),
@@ -95,7 +98,7 @@ pub fn purchased(
     }
     let pending: Option<(Uuid, Uuid)> = referrals::table
         .filter(referrals::referee_id.eq(referee.id))
-        .filter(referrals::status.eq("pending"))
+        .filter(referrals::status.eq(ReferralStatus::Pending))
         .select((referrals::id, referrals::referrer_id))
         .for_update()
         .first(conn)
@@ -138,7 +141,7 @@ fn reward(
     let base = ReferralResult {
         referral_id: id,
         referrer_id,
-        status: "capped".into(),
+        status: ReferralStatus::Capped,
         referrer_points: 0,
         referee_points: 0,
         message: String::new(),
@@ -151,14 +154,14 @@ fn reward(
         >("date_trunc('month', now())");
         let this_month: i64 = referrals::table
             .filter(referrals::referrer_id.eq(referrer_id))
-            .filter(referrals::status.eq("rewarded"))
+            .filter(referrals::status.eq(ReferralStatus::Rewarded))
             .filter(referrals::rewarded_at.ge(month_start))
             .count()
             .get_result(conn)?;
         if this_month >= cap {
             diesel::update(referrals::table.find(id))
-                .filter(referrals::status.eq("pending"))
-                .set(referrals::status.eq("capped"))
+                .filter(referrals::status.eq(ReferralStatus::Pending))
+                .set(referrals::status.eq(ReferralStatus::Capped))
                 .execute(conn)?;
             return Ok(ReferralResult {
                 message: format!(
@@ -169,9 +172,9 @@ fn reward(
         }
     }
     let paid = diesel::update(referrals::table.find(id))
-        .filter(referrals::status.eq("pending"))
+        .filter(referrals::status.eq(ReferralStatus::Pending))
         .set((
-            referrals::status.eq("rewarded"),
+            referrals::status.eq(ReferralStatus::Rewarded),
             referrals::rewarded_at.eq(diesel::dsl::now),
             referrals::referrer_points.eq(rule.referrer_points),
             referrals::referee_points.eq(rule.referee_points),
@@ -179,14 +182,15 @@ fn reward(
         .execute(conn)?;
     if paid == 0 {
         // Settled already (a concurrent purchase got here first): nothing more to pay.
-        let (status, referrer_points, referee_points): (String, i64, i64) = referrals::table
-            .find(id)
-            .select((
-                referrals::status,
-                referrals::referrer_points,
-                referrals::referee_points,
-            ))
-            .first(conn)?;
+        let (status, referrer_points, referee_points): (ReferralStatus, i64, i64) =
+            referrals::table
+                .find(id)
+                .select((
+                    referrals::status,
+                    referrals::referrer_points,
+                    referrals::referee_points,
+                ))
+                .first(conn)?;
         return Ok(ReferralResult {
             status,
             referrer_points,
@@ -207,7 +211,7 @@ fn reward(
             rules,
             Entry {
                 delta: points,
-                kind: "referral",
+                kind: PointActivityType::Referral,
                 reason: Some(reason),
                 purchase: None,
                 referral: Some(id),
@@ -230,7 +234,7 @@ fn reward(
         "referral: joined through a friend",
     )?;
     Ok(ReferralResult {
-        status: "rewarded".into(),
+        status: ReferralStatus::Rewarded,
         referrer_points: rule.referrer_points,
         referee_points: rule.referee_points,
         message: format!(
@@ -239,5 +243,168 @@ fn reward(
         ),
         changed_passes: changed,
         ..base
+    })
+}
+
+/// One referral a member made. Fields in the order of [`of_referrer`]'s selection.
+#[derive(Debug, Serialize, utoipa::ToSchema, Queryable)]
+pub struct ReferralEntry {
+    pub referral_id: Uuid,
+    pub referee_id: Uuid,
+    pub referee_name: String,
+    pub joined_at: DateTime<Utc>,
+    pub status: ReferralStatus,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub rewarded_at: Option<DateTime<Utc>>,
+    /// Points the referrer earned for this referral.
+    pub reward: i64,
+    /// Points the referee earned for it.
+    pub referee_reward: i64,
+}
+
+/// Whom the member brought, newest first.
+pub fn of_referrer(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    referrer: &Member,
+) -> QueryResult<Vec<ReferralEntry>> {
+    referrals::table
+        .inner_join(members::table.on(members::id.eq(referrals::referee_id)))
+        .filter(referrals::merchant_id.eq(tenant.merchant_id()))
+        .filter(referrals::referrer_id.eq(referrer.id))
+        .order(referrals::created_at.desc())
+        .select((
+            referrals::id,
+            referrals::referee_id,
+            members::name,
+            referrals::created_at,
+            referrals::status,
+            referrals::first_purchase_at,
+            referrals::rewarded_at,
+            referrals::referrer_points,
+            referrals::referee_points,
+        ))
+        .load(conn)
+}
+
+/// How the member came in, if through a referral: its status and the member's reward.
+pub fn of_referee(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    referee: &Member,
+) -> QueryResult<Option<(ReferralStatus, i64)>> {
+    referrals::table
+        .filter(referrals::merchant_id.eq(tenant.merchant_id()))
+        .filter(referrals::referee_id.eq(referee.id))
+        .select((referrals::status, referrals::referee_points))
+        .first(conn)
+        .optional()
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema, QueryableByName)]
+pub struct TopReferrer {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub member_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub joins: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub conversions: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub points: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReferralStats {
+    /// Visitors who opened a member's referral link (each counted once per link).
+    pub link_opens: i64,
+    /// Visitors who opened the program's own join link.
+    pub join_link_opens: i64,
+    /// Members who joined through a referral.
+    pub joins: i64,
+    /// Referred members who have made a purchase.
+    pub conversions: i64,
+    pub rewarded: i64,
+    pub pending: i64,
+    /// Referrals past a referrer's monthly cap: nobody earned.
+    pub capped: i64,
+    /// Points granted by referral rewards, both sides.
+    pub points_granted: i64,
+    /// The ten members who brought the most.
+    pub top_referrers: Vec<TopReferrer>,
+}
+
+/// How a program's referral links perform.
+pub fn stats(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+) -> QueryResult<ReferralStats> {
+    let merchant_id = tenant.merchant_id();
+    let opens = |conn: &mut PgConnection, referred: bool| -> QueryResult<i64> {
+        let q = link_opens::table
+            .filter(link_opens::merchant_id.eq(merchant_id))
+            .filter(link_opens::program_id.eq(program.id))
+            .into_boxed();
+        let q = if referred {
+            q.filter(link_opens::referrer_id.is_not_null())
+        } else {
+            q.filter(link_opens::referrer_id.is_null())
+        };
+        q.count().get_result(conn)
+    };
+    let link_opens = opens(conn, true)?;
+    let join_link_opens = opens(conn, false)?;
+    let statuses: Vec<(ReferralStatus, i64)> = referrals::table
+        .filter(referrals::merchant_id.eq(merchant_id))
+        .filter(referrals::program_id.eq(program.id))
+        .group_by(referrals::status)
+        .select((referrals::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let count = |s: ReferralStatus| {
+        statuses
+            .iter()
+            .find(|(k, _)| *k == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    let conversions: i64 = referrals::table
+        .filter(referrals::merchant_id.eq(merchant_id))
+        .filter(referrals::program_id.eq(program.id))
+        .filter(referrals::first_purchase_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    let granted: Option<i64> = point_activities::table
+        .inner_join(members::table)
+        .filter(point_activities::merchant_id.eq(merchant_id))
+        .filter(members::program_id.eq(program.id))
+        .filter(point_activities::type_.eq(PointActivityType::Referral))
+        .select(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("sum(point_activities.delta)::bigint"))
+        .first(conn)?;
+    let top_referrers: Vec<TopReferrer> = diesel::sql_query(
+        "SELECT m.id AS member_id, m.name, count(*) AS joins,
+                count(r.first_purchase_at) AS conversions,
+                COALESCE(sum(r.referrer_points), 0)::bigint AS points
+           FROM referrals r JOIN members m ON m.id = r.referrer_id
+          WHERE r.merchant_id = $1 AND r.program_id = $2
+          GROUP BY m.id, m.name
+          ORDER BY joins DESC, conversions DESC, m.name
+          LIMIT 10",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(merchant_id)
+    .bind::<diesel::sql_types::Uuid, _>(program.id)
+    .load(conn)?;
+    Ok(ReferralStats {
+        link_opens,
+        join_link_opens,
+        joins: statuses.iter().map(|(_, n)| n).sum(),
+        conversions,
+        rewarded: count(ReferralStatus::Rewarded),
+        pending: count(ReferralStatus::Pending),
+        capped: count(ReferralStatus::Capped),
+        points_granted: granted.unwrap_or(0),
+        top_referrers,
     })
 }

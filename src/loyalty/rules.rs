@@ -1,7 +1,7 @@
 use crate::domain::ranges::{
     self, MAX_AMOUNT, MAX_MONTHLY_CAP, MAX_POINTS_CHANGE, MAX_POINTS_PER_UNIT,
 };
-use crate::domain::Currency;
+use crate::domain::{Currency, ReferralStatus};
 use crate::problem::{ApiError, FieldProblem};
 use serde::{Deserialize, Serialize};
 
@@ -141,17 +141,62 @@ impl PosLimits {
 }
 
 impl ProgramRules {
+    /// A program's rules as a request gives them: the currency's code parsed here, every
+    /// problem (the currency's first) reported at once.
     pub fn parse(
         currency: &str,
+        points_per_unit: i64,
+        tiers: Vec<Tier>,
+        welcome_points: i64,
+        referral: Option<ReferralRule>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        match Currency::parse(currency) {
+            Ok(currency) => Self::check(currency, points_per_unit, tiers, welcome_points, referral),
+            Err(e) => {
+                let mut problems = vec![FieldProblem::new("/currency", e)];
+                problems.extend(Self::problems(
+                    points_per_unit,
+                    &tiers,
+                    welcome_points,
+                    referral.as_ref(),
+                ));
+                Err(problems)
+            }
+        }
+    }
+
+    /// The rules of a program in `currency`, checked: tier names trimmed, tiers sorted.
+    pub fn check(
+        currency: Currency,
         points_per_unit: i64,
         mut tiers: Vec<Tier>,
         welcome_points: i64,
         referral: Option<ReferralRule>,
     ) -> Result<Self, Vec<FieldProblem>> {
+        let problems = Self::problems(points_per_unit, &tiers, welcome_points, referral.as_ref());
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        for t in &mut tiers {
+            t.name = t.name.trim().to_string();
+        }
+        tiers.sort_by_key(|t| t.min_points);
+        Ok(Self {
+            currency,
+            points_per_unit,
+            tiers,
+            welcome_points,
+            referral,
+        })
+    }
+
+    fn problems(
+        points_per_unit: i64,
+        tiers: &[Tier],
+        welcome_points: i64,
+        referral: Option<&ReferralRule>,
+    ) -> Vec<FieldProblem> {
         let mut problems = Vec::new();
-        let currency = Currency::parse(currency)
-            .map_err(|e| problems.push(FieldProblem::new("/currency", e)))
-            .ok();
         problems.extend(ranges::check(
             "/points_per_unit",
             points_per_unit,
@@ -205,7 +250,7 @@ impl ProgramRules {
         if tiers.len() > 20 {
             problems.push(FieldProblem::new("/tiers", "at most 20 tiers"));
         }
-        if let Some(r) = &referral {
+        if let Some(r) = referral {
             for (key, v) in [
                 ("referrer_points", r.referrer_points),
                 ("referee_points", r.referee_points),
@@ -234,22 +279,7 @@ impl ProgramRules {
                 ));
             }
         }
-        match currency {
-            Some(currency) if problems.is_empty() => {
-                for t in &mut tiers {
-                    t.name = t.name.trim().to_string();
-                }
-                tiers.sort_by_key(|t| t.min_points);
-                Ok(Self {
-                    currency,
-                    points_per_unit,
-                    tiers,
-                    welcome_points,
-                    referral,
-                })
-            }
-            _ => Err(problems),
-        }
+        problems
     }
 
     /// The tier for a member's lifetime points: the highest one reached. Tiers follow
@@ -267,10 +297,7 @@ impl ProgramRules {
 pub struct ReferralResult {
     pub referral_id: uuid::Uuid,
     pub referrer_id: uuid::Uuid,
-    /// `pending` (waiting for the first qualifying purchase), `rewarded`, `capped` (the
-    /// referrer reached the monthly cap: nobody earned) or `no_rule` (the program pays no
-    /// referral rewards).
-    pub status: String,
+    pub status: ReferralStatus,
     pub referrer_points: i64,
     pub referee_points: i64,
     pub message: String,

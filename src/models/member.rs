@@ -1,10 +1,9 @@
 use crate::db::Tenant;
-use crate::domain::{tokens, CardNumber};
-use crate::models::pass::{Holder, Pass};
-use crate::models::program::Program;
-use crate::schema::{members, point_activities};
+use crate::domain::CardNumber;
+use crate::schema::members;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorInformation;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -36,101 +35,46 @@ pub struct NewMember {
     pub referred_by: Option<Uuid>,
 }
 
-/// Enrollment refused: this person is already a member of the program.
-#[derive(Debug)]
-pub struct AlreadyMember(pub &'static str);
-
 impl Member {
-    /// Enrolls a member: the member, the welcome points in the ledger and the pass, in one
-    /// transaction.
-    pub fn enroll(
+    /// Inserts a member of `program_id` holding `points` (lifetime points alike) and `tier`.
+    pub fn insert(
         conn: &mut PgConnection,
         tenant: &Tenant,
-        program: &Program,
+        program_id: Uuid,
         new: &NewMember,
-    ) -> QueryResult<Result<(Member, Pass), AlreadyMember>> {
-        let rules = program.rules()?;
-        conn.transaction(|conn| {
-            let id = Uuid::new_v4();
-            let welcome = rules.welcome_points;
-            let tier = rules.tier_for(welcome).map(|t| t.name.clone());
-            // Card numbers and referral codes are random; a collision (vanishingly rare)
-            // is retried with new ones inside a savepoint.
-            let mut attempt = 0;
-            let member = loop {
-                attempt += 1;
-                let result = conn.transaction(|conn| {
-                    diesel::insert_into(members::table)
-                        .values((
-                            members::id.eq(id),
-                            members::merchant_id.eq(tenant.merchant_id()),
-                            members::program_id.eq(program.id),
-                            members::name.eq(&new.name),
-                            members::email.eq(&new.email),
-                            members::phone.eq(&new.phone),
-                            members::external_id.eq(&new.external_id),
-                            members::card_number.eq(CardNumber::generate().as_str()),
-                            members::points.eq(welcome),
-                            members::lifetime_points.eq(welcome),
-                            members::tier.eq(&tier),
-                            members::referral_code.eq(tokens::referral_code()),
-                            members::referred_by.eq(new.referred_by),
-                        ))
-                        .returning(Member::as_returning())
-                        .get_result(conn)
-                });
-                match result {
-                    Ok(member) => break member,
-                    Err(diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        info,
-                    )) => {
-                        let constraint = info.constraint_name().unwrap_or_default();
-                        let duplicate = match constraint {
-                            "members_program_email_idx" => Some("email"),
-                            "members_program_phone_idx" => Some("phone"),
-                            "members_program_external_idx" => Some("external_id"),
-                            _ => None,
-                        };
-                        if let Some(field) = duplicate {
-                            return Ok(Err(AlreadyMember(field)));
-                        }
-                        if attempt >= 5 {
-                            return Err(diesel::result::Error::DatabaseError(
-                                diesel::result::DatabaseErrorKind::UniqueViolation,
-                                info,
-                            ));
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            if welcome > 0 {
-                diesel::insert_into(point_activities::table)
-                    .values((
-                        point_activities::id.eq(Uuid::new_v4()),
-                        point_activities::merchant_id.eq(tenant.merchant_id()),
-                        point_activities::member_id.eq(member.id),
-                        point_activities::type_.eq("welcome"),
-                        point_activities::delta.eq(welcome),
-                        point_activities::points_after.eq(welcome),
-                        point_activities::reason.eq("welcome points"),
-                    ))
-                    .execute(conn)?;
-            }
-            let pass = Pass::create(
-                conn,
-                tenant.merchant_id(),
-                &program.template_id,
-                Holder::Member(member.id),
-            )?;
-            crate::pass_events::pass_created(
-                conn,
-                crate::pass_events::channels(),
-                crate::pass_events::Card::Member(member.id),
-            )?;
-            Ok(Ok((member, pass)))
-        })
+        (card_number, referral_code): (&CardNumber, &str),
+        points: i64,
+        tier: Option<&str>,
+    ) -> QueryResult<Member> {
+        diesel::insert_into(members::table)
+            .values((
+                members::id.eq(Uuid::new_v4()),
+                members::merchant_id.eq(tenant.merchant_id()),
+                members::program_id.eq(program_id),
+                members::name.eq(&new.name),
+                members::email.eq(&new.email),
+                members::phone.eq(&new.phone),
+                members::external_id.eq(&new.external_id),
+                members::card_number.eq(card_number.as_str()),
+                members::points.eq(points),
+                members::lifetime_points.eq(points),
+                members::tier.eq(tier),
+                members::referral_code.eq(referral_code),
+                members::referred_by.eq(new.referred_by),
+            ))
+            .returning(Member::as_returning())
+            .get_result(conn)
+    }
+
+    /// Which of a person's details a unique violation on `members` names (a program has
+    /// one member per email, phone and external id); None for the generated codes.
+    pub fn duplicate_detail(info: &dyn DatabaseErrorInformation) -> Option<&'static str> {
+        match info.constraint_name()? {
+            "members_program_email_idx" => Some("email"),
+            "members_program_phone_idx" => Some("phone"),
+            "members_program_external_idx" => Some("external_id"),
+            _ => None,
+        }
     }
 
     pub fn find(conn: &mut PgConnection, tenant: &Tenant, id: Uuid) -> QueryResult<Member> {

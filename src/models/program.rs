@@ -1,6 +1,5 @@
 use crate::db::Tenant;
-use crate::loyalty::rules::PosLimits;
-use crate::loyalty::{ProgramRules, ReferralRule, Tier};
+use crate::domain::Currency;
 use crate::schema::programs;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -13,7 +12,7 @@ pub struct Program {
     pub merchant_id: Uuid,
     pub name: String,
     pub template_id: String,
-    pub currency: String,
+    pub currency: Currency,
     pub points_per_unit: i32,
     pub welcome_points: i64,
     pub tiers: serde_json::Value,
@@ -25,43 +24,28 @@ pub struct Program {
     pub pos_max_points_adjustment: i64,
 }
 
+/// A program's row before insertion, its rules as the columns hold them.
+pub struct NewProgram<'a> {
+    pub name: &'a str,
+    pub template_id: &'a str,
+    pub currency: Currency,
+    pub points_per_unit: i32,
+    pub welcome_points: i64,
+    pub tiers: serde_json::Value,
+    pub referral: Option<serde_json::Value>,
+    pub pos_max_purchase: i64,
+    pub pos_max_points_adjustment: i64,
+}
+
 impl Program {
-    /// The rules as stored; they were checked when the program was created.
-    pub fn rules(&self) -> QueryResult<ProgramRules> {
-        let bad = |e: String| diesel::result::Error::DeserializationError(e.into());
-        let tiers: Vec<Tier> =
-            serde_json::from_value(self.tiers.clone()).map_err(|e| bad(e.to_string()))?;
-        let referral: Option<ReferralRule> = match &self.referral {
-            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?),
-            None => None,
-        };
-        ProgramRules::parse(
-            self.currency.trim(),
-            i64::from(self.points_per_unit),
-            tiers,
-            self.welcome_points,
-            referral,
-        )
-        .map_err(|p| bad(format!("stored program rules are invalid: {p:?}")))
-    }
-
-    /// What a pos key may do on this program.
-    pub fn pos_limits(&self) -> PosLimits {
-        PosLimits {
-            max_purchase: self.pos_max_purchase,
-            max_points_adjustment: self.pos_max_points_adjustment,
-        }
-    }
-
-    /// The pos limits of the program a member belongs to (one query, before a pos key's
-    /// purchase or adjustment is judged).
+    /// `(pos_max_purchase, pos_max_points_adjustment)` of the program a member belongs to.
     pub fn pos_limits_of_member(
         conn: &mut PgConnection,
         tenant: &Tenant,
         member_id: Uuid,
-    ) -> QueryResult<PosLimits> {
+    ) -> QueryResult<(i64, i64)> {
         use crate::schema::members;
-        let (max_purchase, max_points_adjustment) = members::table
+        members::table
             .inner_join(programs::table)
             .filter(members::merchant_id.eq(tenant.merchant_id()))
             .filter(members::id.eq(member_id))
@@ -69,41 +53,28 @@ impl Program {
                 programs::pos_max_purchase,
                 programs::pos_max_points_adjustment,
             ))
-            .first(conn)?;
-        Ok(PosLimits {
-            max_purchase,
-            max_points_adjustment,
-        })
+            .first(conn)
     }
 
     pub fn create(
         conn: &mut PgConnection,
         tenant: &Tenant,
-        name: &str,
-        template_id: &str,
-        rules: &ProgramRules,
-        limits: &PosLimits,
+        new: &NewProgram<'_>,
     ) -> QueryResult<Program> {
-        // Plain data of strings and numbers: serializing cannot fail.
-        let tiers = serde_json::to_value(&rules.tiers).unwrap_or_default();
-        let referral = rules
-            .referral
-            .as_ref()
-            .and_then(|r| serde_json::to_value(r).ok());
         diesel::insert_into(programs::table)
             .values((
                 programs::id.eq(Uuid::new_v4()),
                 programs::merchant_id.eq(tenant.merchant_id()),
-                programs::name.eq(name),
-                programs::template_id.eq(template_id),
-                programs::currency.eq(rules.currency.code()),
-                programs::points_per_unit.eq(rules.points_per_unit as i32),
-                programs::welcome_points.eq(rules.welcome_points),
-                programs::tiers.eq(tiers),
-                programs::referral.eq(referral),
+                programs::name.eq(new.name),
+                programs::template_id.eq(new.template_id),
+                programs::currency.eq(new.currency),
+                programs::points_per_unit.eq(new.points_per_unit),
+                programs::welcome_points.eq(new.welcome_points),
+                programs::tiers.eq(&new.tiers),
+                programs::referral.eq(&new.referral),
                 programs::join_code.eq(crate::domain::tokens::referral_code()),
-                programs::pos_max_purchase.eq(limits.max_purchase),
-                programs::pos_max_points_adjustment.eq(limits.max_points_adjustment),
+                programs::pos_max_purchase.eq(new.pos_max_purchase),
+                programs::pos_max_points_adjustment.eq(new.pos_max_points_adjustment),
             ))
             .returning(Program::as_returning())
             .get_result(conn)
@@ -133,4 +104,33 @@ impl Program {
             .select(Program::as_select())
             .load(conn)
     }
+
+    /// Members of the program, and of them those whose pass is registered on an Apple
+    /// device or saved in Google Wallet.
+    pub fn installs(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        program_id: Uuid,
+    ) -> QueryResult<InstallCounts> {
+        diesel::sql_query(
+            "SELECT count(*) AS members,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.pass_id = p.id)) AS apple,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM google_installs g WHERE g.pass_id = p.id AND g.saved)) AS google
+               FROM members m JOIN passes p ON p.member_id = m.id
+              WHERE m.merchant_id = $1 AND m.program_id = $2",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(tenant.merchant_id())
+        .bind::<diesel::sql_types::Uuid, _>(program_id)
+        .get_result(conn)
+    }
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct InstallCounts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub members: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub apple: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub google: i64,
 }

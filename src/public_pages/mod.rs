@@ -13,12 +13,13 @@ pub mod visitor;
 
 use crate::app::AppState;
 use crate::db::{self, Tenant};
+use crate::domain::ReferralStatus;
 use crate::loyalty::enrollment::{self, Applicant, Refusal};
 use crate::loyalty::ReferralTrigger;
 use crate::models::{Member, Pass, Program};
 use crate::pass_content::LoadedTemplate;
 use crate::problem::ApiError;
-use crate::schema::{join_attempts, referrals};
+use crate::schema::join_attempts;
 use crate::urls::{join_url, referral_url, template_image_path};
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -228,7 +229,7 @@ fn join_page(
     problems: &[&str],
 ) -> HttpResponse {
     let t: &Texts = lang.texts();
-    let rules = r.program.rules().ok();
+    let rules = crate::loyalty::program::rules(&r.program).ok();
     let rule = rules.as_ref().and_then(|r| r.referral.clone());
     let theme = theme(r.program.merchant_id, &r.program.template_id, &r.template);
     let body = html! {
@@ -649,7 +650,7 @@ pub async fn welcome(
         template: Arc<LoadedTemplate>,
         apple: String,
         google: crate::google::save_link::SaveLink,
-        referral: Option<(String, i64)>,
+        referral: Option<(ReferralStatus, i64)>,
     }
     let found = db::run(&state.pool, move |conn| {
         if token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -664,11 +665,7 @@ pub async fn welcome(
         let member = Member::find(conn, &tenant, member_id)?;
         let program = Program::find(conn, &tenant, member.program_id)?;
         let template = app.templates.load(conn, &tenant, &program.template_id)?;
-        let referral: Option<(String, i64)> = referrals::table
-            .filter(referrals::referee_id.eq(member.id))
-            .select((referrals::status, referrals::referee_points))
-            .first(conn)
-            .optional()?;
+        let referral = crate::loyalty::referral::of_referee(conn, &tenant, &member)?;
         let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
         Ok(Some(Welcome {
             apple: crate::urls::pass_url(&app.settings.public_url, &pass),
@@ -690,10 +687,10 @@ pub async fn welcome(
         p class="lead" { (t.welcome) ", " strong id="member-name" { (w.member.name) } }
         h1 { (w.program.name) }
         @if let Some((status, points)) = &w.referral {
-            @match status.as_str() {
-                "rewarded" if *points > 0 => p id="referral-status" { (t.reward_now) " " (points) " " (t.points) },
-                "pending" => p id="referral-status" class="note" { (t.reward_after_purchase) },
-                "capped" => p id="referral-status" class="note" { (t.reward_capped) },
+            @match status {
+                ReferralStatus::Rewarded if *points > 0 => p id="referral-status" { (t.reward_now) " " (points) " " (t.points) },
+                ReferralStatus::Pending => p id="referral-status" class="note" { (t.reward_after_purchase) },
+                ReferralStatus::Capped => p id="referral-status" class="note" { (t.reward_capped) },
                 _ => {}
             }
         }

@@ -3,10 +3,11 @@ use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::CardNumber;
 use crate::domain::Scope;
-use crate::loyalty::enrollment::{self, Applicant, Refusal};
-use crate::loyalty::points::{self, PointsAdjustment, PointsChange, Purchase};
+use crate::loyalty::enrollment::{self, Applicant};
+use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase};
+use crate::loyalty::program;
 use crate::models::member::Member;
-use crate::models::{Pass, Program};
+use crate::models::Pass;
 use crate::problem::{ApiError, FieldProblem};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -114,16 +115,8 @@ pub async fn enroll(
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
     let (created, changed, google) = db::run(&state.pool, move |conn| {
-        let program = Program::find(conn, &tenant, program_id)?;
-        let referrer = match referral_code {
-            Some(code) => Some(
-                enrollment::referrer(conn, &tenant, &program, &code)?
-                    .map_err(Refusal::into_api_error)?,
-            ),
-            None => None,
-        };
-        let joined = enrollment::join(conn, &tenant, &program, new, referrer.as_ref())?
-            .map_err(Refusal::into_api_error)?;
+        let joined =
+            enrollment::join_with_code(conn, &tenant, program_id, new, referral_code.as_deref())?;
         let changed = joined.changed_passes();
         let google = crate::pass_service::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
@@ -218,25 +211,7 @@ pub async fn purchase(
     id: web::Path<Uuid>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let pos_key = caller.0.scope == Scope::Pos;
-    // Judged before the idempotency key is taken: a refusal of the key, not of the request,
-    // so a manager may send the same request with the same key under an admin key.
-    super::pos::mutation_fast_first(
-        &req,
-        &state,
-        caller.0.tenant,
-        body.into_inner(),
-        StatusCode::OK,
-        move |conn, tenant, (p, _, _): (&Purchase, _, _)| {
-            if pos_key {
-                Program::pos_limits_of_member(conn, tenant, id)?.check_purchase(p.amount)?;
-            }
-            Ok(None)
-        },
-        move |conn, tenant, p: Purchase| points::purchase(conn, tenant, id, &p),
-    )
-    .await
+    move_points::<Purchase>(req, caller, state, id, body).await
 }
 
 /// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
@@ -250,22 +225,34 @@ pub async fn adjust_points(
     id: web::Path<Uuid>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    move_points::<PointsAdjustment>(req, caller, state, id, body).await
+}
+
+/// A purchase or an adjustment under its `Idempotency-Key`. A pos key's limits are judged
+/// before the key is taken: a refusal of the key, not of the request, so a manager may send
+/// the same request with the same key under an admin key.
+async fn move_points<M: Movement>(
+    req: HttpRequest,
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let pos_key = caller.0.scope == Scope::Pos;
-    // As for purchases: judged before the idempotency key is taken.
     super::pos::mutation_fast_first(
         &req,
         &state,
         caller.0.tenant,
         body.into_inner(),
         StatusCode::OK,
-        move |conn, tenant, (a, _, _): (&PointsAdjustment, _, _)| {
+        move |conn, tenant, (m, _, _): (&M, _, _)| {
             if pos_key {
-                Program::pos_limits_of_member(conn, tenant, id)?.check_adjustment(a.delta)?;
+                m.allowed(&program::pos_limits_of_member(conn, tenant, id)?)?;
             }
             Ok(None)
         },
-        move |conn, tenant, a: PointsAdjustment| points::adjust(conn, tenant, id, &a),
+        move |conn, tenant, m: M| m.record(conn, tenant, id),
     )
     .await
 }

@@ -1,51 +1,24 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
-use crate::loyalty::rules::PosLimits;
+use crate::domain::Currency;
+use crate::loyalty::program::{self, CreateProgram};
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
-use crate::models::{Program, Template};
-use crate::problem::{ApiError, FieldProblem};
-use crate::template::Kind;
+use crate::models::Program;
+use crate::problem::ApiError;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProgram {
-    pub name: String,
-    /// Id of a loyalty template, e.g. `loyalty-default`.
-    pub template: String,
-    pub currency: String,
-    /// Points per one major unit of the currency (per 1 EUR, not per cent).
-    #[schema(minimum = 0, maximum = 100000)]
-    #[serde(deserialize_with = "crate::domain::ranges::whole")]
-    pub points_per_unit: i64,
-    #[serde(default)]
-    #[schema(max_items = 20)]
-    pub tiers: Vec<Tier>,
-    #[serde(default, deserialize_with = "crate::domain::ranges::whole")]
-    #[schema(minimum = 0, maximum = 1000000000_i64)]
-    pub welcome_points: i64,
-    pub referral: Option<ReferralRule>,
-    /// Largest purchase (minor units) a pos key may record in one request; default 100000
-    /// (1,000.00 in a two-decimal currency). Admin keys are not limited.
-    #[serde(default)]
-    pub pos_max_purchase: Option<i64>,
-    /// Largest manual points change (either sign) a pos key may make in one request;
-    /// default 1000. Admin keys are not limited.
-    #[serde(default)]
-    pub pos_max_points_adjustment: Option<i64>,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ProgramView {
     pub id: Uuid,
     pub name: String,
     pub template: String,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     pub points_per_unit: i64,
     pub tiers: Vec<Tier>,
     pub welcome_points: i64,
@@ -70,7 +43,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         id: p.id,
         name: p.name.clone(),
         template: p.template_id.clone(),
-        currency: rules.currency.code().to_string(),
+        currency: rules.currency,
         points_per_unit: rules.points_per_unit,
         tiers: rules.tiers.clone(),
         welcome_points: rules.welcome_points,
@@ -91,47 +64,12 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateProgram>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
-    let name = input.name.trim().to_string();
-    let mut problems = Vec::new();
-    if name.is_empty() || name.chars().count() > 100 {
-        problems.push(FieldProblem::new("/name", "1 to 100 characters"));
-    }
-    let rules = ProgramRules::parse(
-        &input.currency,
-        input.points_per_unit,
-        input.tiers,
-        input.welcome_points,
-        input.referral,
-    )
-    .map_err(|p| problems.extend(p))
-    .ok();
-    let limits = PosLimits::parse(input.pos_max_purchase, input.pos_max_points_adjustment)
-        .map_err(|p| problems.extend(p))
-        .ok();
     let tenant = caller.0.tenant;
-    let template_id = input.template;
+    let input = body.into_inner();
     let public_url = state.settings.public_url.clone();
     let created = db::run(&state.pool, move |conn| {
-        match Template::find(conn, &tenant, &template_id) {
-            Ok(t) if t.kind() == Kind::Loyalty => {}
-            Ok(_) => problems.push(FieldProblem::new(
-                "/template",
-                "a program needs a loyalty template, not a gift-card one",
-            )),
-            Err(diesel::result::Error::NotFound) => problems.push(FieldProblem::new(
-                "/template",
-                format!("no template {template_id:?}"),
-            )),
-            Err(e) => return Err(e.into()),
-        }
-        match (rules, limits) {
-            (Some(rules), Some(limits)) if problems.is_empty() => {
-                let program = Program::create(conn, &tenant, &name, &template_id, &rules, &limits)?;
-                Ok(view(&program, &rules, &public_url))
-            }
-            _ => Err(ApiError::invalid_fields(problems)),
-        }
+        let (program, rules) = program::create(conn, &tenant, input)?;
+        Ok(view(&program, &rules, &public_url))
     })
     .await?;
     Ok(HttpResponse::Created().json(created))
@@ -150,7 +88,7 @@ pub async fn list(
         let programs = Program::list(conn, &tenant)?;
         programs
             .iter()
-            .map(|p| Ok(view(p, &p.rules()?, &public_url)))
+            .map(|p| Ok(view(p, &program::rules(p)?, &public_url)))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
@@ -171,7 +109,7 @@ pub async fn get(
     let public_url = state.settings.public_url.clone();
     let program = db::run(&state.pool, move |conn| {
         let p = Program::find(conn, &tenant, id)?;
-        Ok(view(&p, &p.rules()?, &public_url))
+        Ok(view(&p, &program::rules(&p)?, &public_url))
     })
     .await?;
     Ok(HttpResponse::Ok().json(program))
@@ -194,30 +132,16 @@ pub async fn installs(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    use diesel::prelude::*;
     let tenant = caller.0.tenant;
     let id = id.into_inner();
-    #[derive(QueryableByName)]
-    struct Counts {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        members: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        apple: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        google: i64,
-    }
     let counts = db::run(&state.pool, move |conn| {
         let program = Program::find(conn, &tenant, id)?;
-        let c: Counts = diesel::sql_query(
-            "SELECT count(*) AS members,
-                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM registrations r WHERE r.pass_id = p.id)) AS apple,
-                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM google_installs g WHERE g.pass_id = p.id AND g.saved)) AS google
-               FROM members m JOIN passes p ON p.member_id = m.id
-              WHERE m.program_id = $1",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(program.id)
-        .get_result(conn)?;
-        Ok(Installs { members: c.members, apple: c.apple, google: c.google })
+        let c = Program::installs(conn, &tenant, program.id)?;
+        Ok(Installs {
+            members: c.members,
+            apple: c.apple,
+            google: c.google,
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(counts))
