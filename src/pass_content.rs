@@ -4,7 +4,7 @@
 
 use crate::apple::assets::TemplateAssets;
 use crate::db::Tenant;
-use crate::domain::{Currency, Money};
+use crate::domain::{CardState, Money};
 use crate::models::{GiftCard, Member, Merchant, Pass, Program, Template};
 use crate::template::{Context, TemplateDocument, Value};
 use chrono::{DateTime, Utc};
@@ -112,13 +112,15 @@ impl PassContent {
             }
             (None, Some(card_id)) => {
                 let card = GiftCard::find(conn, tenant, card_id)?;
-                let currency: Currency = card.currency()?;
                 context
                     .set("gan", Value::Text(card.gan.clone()))
                     .set("card_number", Value::Text(card.gan.clone()))
-                    .set("balance", Value::Money(Money::new(card.balance, currency)))
-                    .set("currency", Value::Text(currency.code().to_string()));
-                (card.gan, card.state == "deactivated")
+                    .set(
+                        "balance",
+                        Value::Money(Money::new(card.balance, card.currency)),
+                    )
+                    .set("currency", Value::Text(card.currency.code().to_string()));
+                (card.gan, card.state == CardState::Deactivated)
             }
             (None, None) => return Err(diesel::result::Error::NotFound),
         };

@@ -1,8 +1,15 @@
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
 use std::fmt;
 
 /// An ISO-4217 currency with a fixed number of minor units (no funds, metals or "no
 /// currency" codes: a card balance must be spendable money).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Read and written as its code: in JSON, and in `char(3)` columns through diesel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = Text)]
 pub struct Currency {
     inner: iso_currency::Currency,
     exponent: u16,
@@ -47,6 +54,41 @@ impl fmt::Display for Currency {
     }
 }
 
+impl std::str::FromStr for Currency {
+    type Err = String;
+
+    fn from_str(code: &str) -> Result<Self, String> {
+        Currency::parse(code)
+    }
+}
+
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+impl ToSql<Text, Pg> for Currency {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <str as ToSql<Text, Pg>>::to_sql(self.code(), out)
+    }
+}
+
+impl FromSql<Text, Pg> for Currency {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        let code = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
+        // `char(3)` pads shorter text with blanks; every code is three letters anyway.
+        Ok(Currency::parse(code.trim_end())?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +101,13 @@ mod tests {
         for bad in ["eur", "XXX", "XAU", "ABC", "", "EURO"] {
             assert!(Currency::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn json_is_the_code() -> Result<(), serde_json::Error> {
+        let eur: Currency = serde_json::from_str("\"EUR\"")?;
+        assert_eq!(serde_json::to_string(&eur)?, "\"EUR\"");
+        assert!(serde_json::from_str::<Currency>("\"eur\"").is_err());
+        Ok(())
     }
 }

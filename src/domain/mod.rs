@@ -5,6 +5,7 @@ mod card_number;
 mod currency;
 mod merchant_name;
 mod money;
+mod parsed;
 mod pin;
 pub mod ranges;
 pub mod states;
@@ -16,6 +17,7 @@ pub use card_number::CardNumber;
 pub use currency::Currency;
 pub use merchant_name::MerchantName;
 pub use money::Money;
+pub use parsed::Parsed;
 pub use pin::Pin;
 pub use states::{
     CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, TemplateKind,

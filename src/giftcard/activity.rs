@@ -1,3 +1,4 @@
+use crate::domain::GiftCardActivityType;
 use crate::schema::gift_card_activities;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -14,7 +15,8 @@ pub struct Activity {
     pub gift_card_id: Uuid,
     #[diesel(column_name = type_)]
     #[serde(rename = "type")]
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: GiftCardActivityType,
     /// Signed change of the balance (negative for a redemption): the balance is the sum.
     pub amount: i64,
     pub balance_after: i64,
@@ -28,7 +30,7 @@ pub struct Activity {
 pub struct NewActivity<'a> {
     pub merchant_id: Uuid,
     pub gift_card_id: Uuid,
-    pub kind: &'a str,
+    pub kind: GiftCardActivityType,
     pub amount: i64,
     pub balance_after: i64,
     pub refunds: Option<Uuid>,

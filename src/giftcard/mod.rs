@@ -9,7 +9,7 @@ pub mod redeem;
 pub mod refund;
 pub mod verify;
 
-use crate::domain::Currency;
+use crate::domain::{CardState, Currency, Parsed};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use serde::Serialize;
@@ -22,28 +22,36 @@ pub struct Movement {
     /// Minor units moved by this activity (always positive).
     pub amount: i64,
     pub balance: i64,
-    pub currency: String,
-    pub state: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    #[schema(value_type = String)]
+    pub state: CardState,
     #[serde(skip)]
     pub pass_id: Uuid,
 }
 
 /// A positive amount in minor units of the card's currency.
-pub fn check_amount(amount: i64, currency: &str, card: &GiftCard) -> Result<(), ApiError> {
+pub fn check_amount(
+    amount: i64,
+    currency: &Parsed<Currency>,
+    card: &GiftCard,
+) -> Result<(), ApiError> {
     check_range(amount)?;
-    let parsed = Currency::parse(currency)
-        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
-    if parsed.code() != card.currency.trim() {
+    let currency = check_currency(currency)?;
+    if currency != card.currency {
         return Err(ApiError::new(
             ProblemKind::CurrencyMismatch,
-            format!(
-                "the card holds {}, not {}",
-                card.currency.trim(),
-                parsed.code()
-            ),
+            format!("the card holds {}, not {currency}", card.currency),
         ));
     }
     Ok(())
+}
+
+/// The request's currency, or a 422 on `/currency`.
+pub fn check_currency(currency: &Parsed<Currency>) -> Result<Currency, ApiError> {
+    currency
+        .get()
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))
 }
 
 /// 1 to [`MAX_AMOUNT`](crate::domain::ranges::MAX_AMOUNT) minor units, or a 422 on `/amount`.
@@ -60,13 +68,17 @@ pub fn check_range(amount: i64) -> Result<(), ApiError> {
 }
 
 pub fn require_usable(card: &GiftCard) -> Result<(), ApiError> {
-    if card.state == "deactivated" {
-        return Err(ApiError::new(
-            ProblemKind::CardInactive,
-            "the card is deactivated; it can only be read",
-        ));
+    if card.state == CardState::Deactivated {
+        return Err(deactivated());
     }
     Ok(())
+}
+
+fn deactivated() -> ApiError {
+    ApiError::new(
+        ProblemKind::CardInactive,
+        "the card is deactivated; it can only be read",
+    )
 }
 
 /// The card's state and balance under its row lock, refusing a deactivated card: what
@@ -74,19 +86,16 @@ pub fn require_usable(card: &GiftCard) -> Result<(), ApiError> {
 pub fn lock_usable(
     conn: &mut diesel::PgConnection,
     card_id: Uuid,
-) -> Result<(String, i64), ApiError> {
+) -> Result<(CardState, i64), ApiError> {
     use crate::schema::gift_cards;
     use diesel::prelude::*;
-    let (state, balance): (String, i64) = gift_cards::table
+    let (state, balance): (CardState, i64) = gift_cards::table
         .find(card_id)
         .select((gift_cards::state, gift_cards::balance))
         .for_update()
         .first(conn)?;
-    if state == "deactivated" {
-        return Err(ApiError::new(
-            ProblemKind::CardInactive,
-            "the card is deactivated; it can only be read",
-        ));
+    if state == CardState::Deactivated {
+        return Err(deactivated());
     }
     Ok((state, balance))
 }

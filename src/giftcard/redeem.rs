@@ -1,10 +1,10 @@
 use super::activity::{Activity, NewActivity};
 use super::{check_amount, check_range, lock_usable, require_usable, Movement};
 use crate::db::Tenant;
-use crate::domain::{CardNumber, Currency};
+use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
 use crate::idempotency::{FastOutcome, IdempotencyKey};
 use crate::models::GiftCard;
-use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::problem::{ApiError, ProblemKind};
 use crate::schema::gift_cards;
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -17,7 +17,8 @@ pub struct Redeem {
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
     #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Parsed<Currency>,
     /// Take what the card has when it holds less than `amount` (the answer says how much).
     #[serde(default)]
     pub allow_partial: bool,
@@ -41,7 +42,7 @@ pub fn redeem_in_one_statement(
         #[diesel(sql_type = Bytea)]
         body: Vec<u8>,
     }
-    let Ok(currency) = Currency::parse(&req.currency) else {
+    let Ok(currency) = req.currency.get() else {
         return Ok(None);
     };
     if check_range(req.amount).is_err() {
@@ -82,15 +83,14 @@ pub fn redeem(
     req: &Redeem,
 ) -> Result<Movement, ApiError> {
     check_range(req.amount)?;
-    let currency = Currency::parse(&req.currency)
-        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
+    let currency = super::check_currency(&req.currency)?;
     // The common case in one statement: the right card, active, in this currency, with
     // enough money. Anything else is explained by the slow path below.
     let fast: Option<(Uuid, i64)> = diesel::update(gift_cards::table)
         .filter(gift_cards::merchant_id.eq(tenant.merchant_id()))
         .filter(gift_cards::gan.eq(gan.as_str()))
-        .filter(gift_cards::currency.eq(currency.code()))
-        .filter(gift_cards::state.eq("active"))
+        .filter(gift_cards::currency.eq(currency))
+        .filter(gift_cards::state.eq(CardState::Active))
         .filter(gift_cards::balance.ge(req.amount))
         .set((
             gift_cards::balance.eq(gift_cards::balance - req.amount),
@@ -107,7 +107,7 @@ pub fn redeem(
             require_usable(&card)?;
             // Not enough, or no longer active: look under the row lock to say which.
             let (state, balance) = lock_usable(conn, card.id)?;
-            if state == "pending" {
+            if state == CardState::Pending {
                 return Err(ApiError::new(
                     ProblemKind::CardInactive,
                     "the card is not activated yet: load it first",
@@ -144,7 +144,7 @@ pub fn redeem(
         NewActivity {
             merchant_id: tenant.merchant_id(),
             gift_card_id: card_id,
-            kind: "redeem",
+            kind: GiftCardActivityType::Redeem,
             amount: -taken,
             balance_after: balance,
             refunds: None,
@@ -155,8 +155,8 @@ pub fn redeem(
         activity_id,
         amount: taken,
         balance,
-        currency: currency.code().to_string(),
-        state: "active".into(),
+        currency,
+        state: CardState::Active,
         pass_id,
     })
 }

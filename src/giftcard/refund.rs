@@ -1,7 +1,7 @@
 use super::activity::{Activity, NewActivity};
 use super::{lock_usable, require_usable, Movement};
 use crate::db::Tenant;
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, GiftCardActivityType};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::{gift_card_activities, gift_cards};
@@ -35,14 +35,14 @@ pub fn refund(
     require_usable(&card)?;
     // The card's row lock serializes refunds of the same redemption.
     let (state, current) = lock_usable(conn, card.id)?;
-    let redeemed: Option<(String, i64)> = gift_card_activities::table
+    let redeemed: Option<(GiftCardActivityType, i64)> = gift_card_activities::table
         .filter(gift_card_activities::id.eq(req.activity_id))
         .filter(gift_card_activities::gift_card_id.eq(card.id))
         .select((gift_card_activities::type_, gift_card_activities::amount))
         .first(conn)
         .optional()?;
     let taken = match redeemed {
-        Some((kind, amount)) if kind == "redeem" => -amount,
+        Some((GiftCardActivityType::Redeem, amount)) => -amount,
         Some(_) => {
             return Err(ApiError::invalid_fields(vec![FieldProblem::new(
                 "/activity_id",
@@ -96,7 +96,7 @@ pub fn refund(
         NewActivity {
             merchant_id: tenant.merchant_id(),
             gift_card_id: card.id,
-            kind: "refund",
+            kind: GiftCardActivityType::Refund,
             amount,
             balance_after: balance,
             refunds: Some(req.activity_id),
@@ -107,7 +107,7 @@ pub fn refund(
         activity_id,
         amount,
         balance,
-        currency: card.currency.trim().to_string(),
+        currency: card.currency,
         state,
         pass_id,
     })

@@ -1,5 +1,5 @@
 use crate::db::Tenant;
-use crate::domain::{CardNumber, Currency, Pin};
+use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Pin};
 use crate::models::pass::{Holder, Pass};
 use crate::schema::{gift_card_activities, gift_cards};
 use chrono::{DateTime, Utc};
@@ -14,19 +14,14 @@ pub struct GiftCard {
     pub template_id: String,
     pub gan: String,
     pub pin_hash: String,
-    pub currency: String,
+    pub currency: Currency,
     pub balance: i64,
-    pub state: String,
+    pub state: CardState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl GiftCard {
-    pub fn currency(&self) -> QueryResult<Currency> {
-        Currency::parse(self.currency.trim())
-            .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
-    }
-
     /// Issues a card: `active` with an `activate` activity when it starts with a balance,
     /// `pending` (activated by its first load) when it starts empty. Card, activity and pass
     /// in one transaction; the PIN is returned once.
@@ -41,9 +36,9 @@ impl GiftCard {
         let pin_hash = pin.hash();
         conn.transaction(|conn| {
             let state = if initial_balance > 0 {
-                "active"
+                CardState::Active
             } else {
-                "pending"
+                CardState::Pending
             };
             let mut attempt = 0;
             let card = loop {
@@ -56,7 +51,7 @@ impl GiftCard {
                             gift_cards::template_id.eq(template_id),
                             gift_cards::gan.eq(CardNumber::generate().as_str()),
                             gift_cards::pin_hash.eq(&pin_hash),
-                            gift_cards::currency.eq(currency.code()),
+                            gift_cards::currency.eq(currency),
                             gift_cards::balance.eq(initial_balance),
                             gift_cards::state.eq(state),
                         ))
@@ -79,7 +74,7 @@ impl GiftCard {
                         gift_card_activities::id.eq(Uuid::new_v4()),
                         gift_card_activities::merchant_id.eq(tenant.merchant_id()),
                         gift_card_activities::gift_card_id.eq(card.id),
-                        gift_card_activities::type_.eq("activate"),
+                        gift_card_activities::type_.eq(GiftCardActivityType::Activate),
                         gift_card_activities::amount.eq(initial_balance),
                         gift_card_activities::balance_after.eq(initial_balance),
                     ))

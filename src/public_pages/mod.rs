@@ -13,6 +13,7 @@ pub mod visitor;
 
 use crate::app::AppState;
 use crate::db::{self, Tenant};
+use crate::domain::ReferralStatus;
 use crate::loyalty::enrollment::{self, Applicant, Refusal};
 use crate::loyalty::ReferralTrigger;
 use crate::models::{Member, Pass, Program};
@@ -649,7 +650,7 @@ pub async fn welcome(
         template: Arc<LoadedTemplate>,
         apple: String,
         google: crate::google::save_link::SaveLink,
-        referral: Option<(String, i64)>,
+        referral: Option<(ReferralStatus, i64)>,
     }
     let found = db::run(&state.pool, move |conn| {
         if token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -664,7 +665,7 @@ pub async fn welcome(
         let member = Member::find(conn, &tenant, member_id)?;
         let program = Program::find(conn, &tenant, member.program_id)?;
         let template = app.templates.load(conn, &tenant, &program.template_id)?;
-        let referral: Option<(String, i64)> = referrals::table
+        let referral: Option<(ReferralStatus, i64)> = referrals::table
             .filter(referrals::referee_id.eq(member.id))
             .select((referrals::status, referrals::referee_points))
             .first(conn)
@@ -690,10 +691,10 @@ pub async fn welcome(
         p class="lead" { (t.welcome) ", " strong id="member-name" { (w.member.name) } }
         h1 { (w.program.name) }
         @if let Some((status, points)) = &w.referral {
-            @match status.as_str() {
-                "rewarded" if *points > 0 => p id="referral-status" { (t.reward_now) " " (points) " " (t.points) },
-                "pending" => p id="referral-status" class="note" { (t.reward_after_purchase) },
-                "capped" => p id="referral-status" class="note" { (t.reward_capped) },
+            @match status {
+                ReferralStatus::Rewarded if *points > 0 => p id="referral-status" { (t.reward_now) " " (points) " " (t.points) },
+                ReferralStatus::Pending => p id="referral-status" class="note" { (t.reward_after_purchase) },
+                ReferralStatus::Capped => p id="referral-status" class="note" { (t.reward_capped) },
                 _ => {}
             }
         }

@@ -1,11 +1,10 @@
 use crate::app::AppState;
 use crate::auth::{AdminCaller, PosCaller};
 use crate::db;
-use crate::domain::{CardNumber, Currency};
+use crate::domain::{CardNumber, CardState, Currency, Parsed, TemplateKind};
 use crate::giftcard::{self, activity::Activity, Movement};
 use crate::models::{GiftCard, Pass, Template};
 use crate::problem::{ApiError, FieldProblem};
-use crate::template::Kind;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -18,7 +17,8 @@ use uuid::Uuid;
 pub struct IssueGiftCard {
     /// Id of a gift-card template, e.g. `gift-card-default`.
     pub template: String,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Parsed<Currency>,
     /// Minor units (1050 EUR = 10.50 EUR), at most the configured maximum balance
     /// (`PASSFOLD_GIFT_CARD_MAX_BALANCE`, 10^8 unless set). 0 issues a `pending` card that its
     /// first load activates.
@@ -35,9 +35,11 @@ pub struct GiftCardView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
     pub balance: i64,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     /// `pending`, `active` or `deactivated`
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: CardState,
     pub template: String,
     pub serial: String,
     pub apple_pass_url: String,
@@ -57,7 +59,7 @@ pub(crate) fn view(
         gan: card.gan,
         pin,
         balance: card.balance,
-        currency: card.currency.trim().to_string(),
+        currency: card.currency,
         state: card.state,
         template: card.template_id,
         serial: pass.serial_number.clone(),
@@ -84,7 +86,9 @@ pub async fn issue(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let mut problems = Vec::new();
-    let currency = Currency::parse(&input.currency)
+    let currency = input
+        .currency
+        .get()
         .map_err(|e| problems.push(FieldProblem::new("/currency", e)))
         .ok();
     let max = state.settings.gift_card_max_balance;
@@ -100,7 +104,7 @@ pub async fn issue(
     let app = state.clone();
     let (mut created, google) = db::run(&state.pool, move |conn| {
         match Template::find(conn, &tenant, &template_id) {
-            Ok(t) if t.kind() == Kind::GiftCard => {}
+            Ok(t) if t.kind == TemplateKind::GiftCard => {}
             Ok(_) => problems.push(FieldProblem::new(
                 "/template",
                 "a gift card needs a gift_card template",

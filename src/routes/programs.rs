@@ -1,11 +1,11 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
+use crate::domain::{Currency, TemplateKind};
 use crate::loyalty::rules::PosLimits;
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::models::{Program, Template};
 use crate::problem::{ApiError, FieldProblem};
-use crate::template::Kind;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,8 @@ pub struct ProgramView {
     pub id: Uuid,
     pub name: String,
     pub template: String,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     pub points_per_unit: i64,
     pub tiers: Vec<Tier>,
     pub welcome_points: i64,
@@ -70,7 +71,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         id: p.id,
         name: p.name.clone(),
         template: p.template_id.clone(),
-        currency: rules.currency.code().to_string(),
+        currency: rules.currency,
         points_per_unit: rules.points_per_unit,
         tiers: rules.tiers.clone(),
         welcome_points: rules.welcome_points,
@@ -114,7 +115,7 @@ pub async fn create(
     let public_url = state.settings.public_url.clone();
     let created = db::run(&state.pool, move |conn| {
         match Template::find(conn, &tenant, &template_id) {
-            Ok(t) if t.kind() == Kind::Loyalty => {}
+            Ok(t) if t.kind == TemplateKind::Loyalty => {}
             Ok(_) => problems.push(FieldProblem::new(
                 "/template",
                 "a program needs a loyalty template, not a gift-card one",

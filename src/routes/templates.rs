@@ -1,7 +1,7 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
-use crate::domain::TemplateId;
+use crate::domain::{TemplateId, TemplateKind};
 use crate::models::template::{Template, TemplateChange};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::template::images::{pointer_token, Images};
@@ -39,7 +39,8 @@ pub struct ImageInfo {
 #[derive(Serialize, ToSchema)]
 pub struct TemplateView {
     pub id: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: TemplateKind,
     pub version: i32,
     #[schema(value_type = Object)]
     pub template: serde_json::Value,
@@ -51,7 +52,8 @@ pub struct TemplateView {
 #[derive(Serialize, ToSchema)]
 pub struct TemplateSummary {
     pub id: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: TemplateKind,
     pub name: String,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
