@@ -1,5 +1,5 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, lock_usable, require_usable, Movement};
+use super::{check_amount, lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
 use crate::domain::ranges::{self, MAX_AMOUNT};
 use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
@@ -32,6 +32,30 @@ pub struct Adjust {
     pub currency: Parsed<Currency>,
     #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
+}
+
+impl MovementRequest for Load {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        load(conn, tenant, gan, self, max_balance)
+    }
+}
+
+impl MovementRequest for Adjust {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        adjust(conn, tenant, gan, self, max_balance)
+    }
 }
 
 /// Adds money; the first load of a pending card activates it. Never above the maximum.

@@ -4,14 +4,19 @@
 
 pub mod activity;
 pub mod deactivate;
+pub mod issue;
 pub mod load;
 pub mod redeem;
 pub mod refund;
 pub mod verify;
 
-use crate::domain::{CardState, Currency, Parsed};
+use crate::db::Tenant;
+use crate::domain::{CardNumber, CardState, Currency, Parsed};
+use crate::idempotency::{FastOutcome, IdempotencyKey};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use diesel::PgConnection;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -28,6 +33,30 @@ pub struct Movement {
     pub state: CardState,
     #[serde(skip)]
     pub pass_id: Uuid,
+}
+
+/// The body of a money movement on one card, applied under its `Idempotency-Key`.
+pub trait MovementRequest: DeserializeOwned + Send + 'static {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError>;
+
+    /// The common case in one statement that also stores the answer under the key; `None`
+    /// when it wrote nothing and [`apply`](Self::apply) is to run. Most movements have none.
+    fn in_one_statement(
+        &self,
+        _conn: &mut PgConnection,
+        _tenant: &Tenant,
+        _gan: &CardNumber,
+        _key: &IdempotencyKey,
+        _fingerprint: &[u8],
+    ) -> FastOutcome {
+        Ok(None)
+    }
 }
 
 /// A positive amount in minor units of the card's currency.

@@ -1,5 +1,5 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, check_range, lock_usable, require_usable, Movement};
+use super::{check_amount, check_range, lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
 use crate::idempotency::{FastOutcome, IdempotencyKey};
@@ -24,6 +24,30 @@ pub struct Redeem {
     pub allow_partial: bool,
 }
 
+impl MovementRequest for Redeem {
+    /// Redemptions are never capped by the maximum balance: they only lower it.
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        _max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        redeem(conn, tenant, gan, self)
+    }
+
+    fn in_one_statement(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        key: &IdempotencyKey,
+        fingerprint: &[u8],
+    ) -> FastOutcome {
+        redeem_in_one_statement(conn, tenant, gan, self, key, fingerprint)
+    }
+}
+
 /// The common redemption in one statement (`passfold_redeem`, see its migration): the card,
 /// the activity, the pass, the outbox and the stored answer in one round trip. `None` when
 /// it wrote nothing: an unusual request, a card that does not qualify, or a key already
@@ -32,7 +56,9 @@ pub fn redeem_in_one_statement(
     conn: &mut PgConnection,
     tenant: &Tenant,
     gan: &CardNumber,
-    (req, key, fingerprint): (&Redeem, &IdempotencyKey, &[u8]),
+    req: &Redeem,
+    key: &IdempotencyKey,
+    fingerprint: &[u8],
 ) -> FastOutcome {
     use diesel::sql_types::{Array, BigInt, Bytea, Text, Uuid as SqlUuid};
     #[derive(QueryableByName)]

@@ -1,5 +1,5 @@
 use super::activity::{Activity, NewActivity};
-use super::{lock_usable, require_usable, Movement};
+use super::{lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, GiftCardActivityType};
 use crate::models::GiftCard;
@@ -18,6 +18,18 @@ pub struct Refund {
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
     #[serde(default, deserialize_with = "crate::domain::ranges::whole_opt")]
     pub amount: Option<i64>,
+}
+
+impl MovementRequest for Refund {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        refund(conn, tenant, gan, self, max_balance)
+    }
 }
 
 /// Gives back (part of) a redemption: never more than it took minus earlier refunds.
