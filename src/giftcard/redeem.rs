@@ -95,7 +95,7 @@ pub fn redeem_in_one_statement(
         )) if info.constraint_name() == Some("idempotency_keys_pkey") => Ok(None),
         // Waited too long behind another request on the same card or key: as the general
         // path answers it.
-        Err(e) if crate::idempotency::lock_timeout(&e) => Err(crate::idempotency::in_use()),
+        Err(e) if crate::db::is_lock_timeout(&e) => Err(crate::idempotency::in_use()),
         Err(e) => Err(e.into()),
     }
 }
