@@ -62,7 +62,7 @@ pub(crate) fn parse_gan(text: &str) -> Result<CardNumber, ApiError> {
 
 /// Issue a gift card with a PIN and a pass.
 #[utoipa::path(operation_id = "issueGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), request_body = IssueGiftCard, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
-    (status = 201, body = GiftCardView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 201, body = GiftCardView)))]
 #[post("/gift-cards")]
 pub async fn issue(
     caller: AdminCaller,
@@ -86,7 +86,7 @@ pub async fn issue(
 
 /// A gift card's balance and state.
 #[utoipa::path(operation_id = "getGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path)), responses(crate::openapi::PosKey, crate::openapi::CardPath,
-    (status = 200, body = GiftCardView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = GiftCardView)))]
 #[get("/gift-cards/{gan}")]
 pub async fn get(
     caller: PosCaller,
@@ -106,10 +106,9 @@ pub async fn get(
 }
 
 /// Take money from a card (`allow_partial` takes what it holds). Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::redeem::Redeem, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody,
-    (status = 200, body = Movement), (status = 409, description = "insufficient-funds, card-inactive or idempotency-key-in-use", body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 422, description = "validation, currency-mismatch or idempotency-key-reuse", body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::RedeemRefusals, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/redeem")]
 pub async fn redeem(
     req: HttpRequest,
@@ -122,7 +121,7 @@ pub async fn redeem(
 }
 
 /// Add money to a card; the first load activates a pending card. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::load::Load, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/load")]
 pub async fn load(
@@ -136,7 +135,7 @@ pub async fn load(
 }
 
 /// Give back (part of) a redemption. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::refund::Refund, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/refund")]
 pub async fn refund(
@@ -150,7 +149,7 @@ pub async fn refund(
 }
 
 /// An admin's correction of a balance, with a reason. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::load::Adjust, responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/adjust")]
 pub async fn adjust(
