@@ -12,7 +12,7 @@ pub mod states;
 mod template_id;
 pub mod tokens;
 
-pub use api_key::{ApiKeySecret, Scope};
+pub use api_key::ApiKeySecret;
 pub use card_number::CardNumber;
 pub use currency::Currency;
 pub use merchant_name::MerchantName;
@@ -20,6 +20,7 @@ pub use money::Money;
 pub use parsed::Parsed;
 pub use pin::Pin;
 pub use states::{
-    CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, TemplateKind,
+    CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, Scope,
+    TemplateKind,
 };
 pub use template_id::TemplateId;

@@ -46,7 +46,7 @@ impl From<ApiKey> for ApiKeyView {
     fn from(k: ApiKey) -> Self {
         ApiKeyView {
             id: k.id,
-            scope: k.scope(),
+            scope: k.scope,
             label: k.label,
             prefix: k.display_prefix,
             created_at: k.created_at,
