@@ -115,7 +115,7 @@ impl FromRequest for Caller {
                 found.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
             let caller = Caller {
                 tenant: Tenant::of_authenticated(found.merchant_id),
-                scope: found.scope(),
+                scope: found.scope,
                 key_id: found.id,
             };
             state.api_keys.put(hash, caller.clone());

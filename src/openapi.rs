@@ -5,15 +5,18 @@
 //! know of) and list the standard error sets their shape calls for ([`AdminKey`],
 //! [`JsonBody`], [`PathObject`], ...): each set stands for a few references to the reusable
 //! problem answers under `components/responses`. (A `Modify` pass cannot add them: it runs
-//! before utoipa-actix-web collects the paths.) tests/api/openapi.rs checks that every
-//! operation lists what its shape needs.
+//! before utoipa-actix-web collects the paths.) Answers particular to a few operations are
+//! declared once here too ([`RedeemRefusals`], [`JoinRefusals`], ...), as is the
+//! [`IdempotencyKeyHeader`] parameter. tests/api/openapi.rs checks that every operation lists
+//! what its shape needs.
 
 use std::collections::BTreeMap;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::Response;
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::openapi::{Content, Ref, RefOr, Required};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +57,7 @@ const STANDARD: &[(&str, &str, &str)] = &[
     ("PayloadTooLarge", "413", "The body is larger than PASSFOLD_BODY_LIMIT_BYTES"),
     ("UnsupportedMediaType", "415", "The body is not sent as application/json"),
     ("Unprocessable", "422", "The input is not valid; `errors` names each field by its JSON pointer"),
+    ("TooManyRequests", "429", "Too many requests from this address, or in all; retry after Retry-After"),
     ("Unavailable", "503", "The database is not reachable right now; retry after Retry-After"),
 ];
 
@@ -144,6 +148,135 @@ error_set!(
     /// No key, but the database answers it.
     Database: "503"
 );
+error_set!(
+    /// Limited per client address or overall (429, with Retry-After).
+    RateLimited: "429"
+);
+
+/// Declares problem answers specific to a few operations, with their own descriptions
+/// (inline, not under `components/responses`); listed after the standard sets, they replace
+/// a standard answer of the same status.
+macro_rules! problem_answers {
+    ($(#[$doc:meta])* $name:ident: $($status:literal => $description:literal),+ $(,)?) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                BTreeMap::from([$(
+                    ($status.to_string(), RefOr::T(problem_response($description))),
+                )+])
+            }
+        }
+    };
+}
+
+problem_answers!(
+    /// What a redemption is refused with, beyond the standard answers.
+    RedeemRefusals:
+        "409" => "insufficient-funds, card-inactive or idempotency-key-in-use",
+        "422" => "validation, currency-mismatch or idempotency-key-reuse",
+);
+problem_answers!(
+    /// Creating a template under an id already used.
+    TemplateExists: "409" => "A template with this id exists"
+);
+problem_answers!(
+    /// Revoking the merchant's last active admin key.
+    LastAdminKey: "409" => "The merchant's last active admin key cannot be revoked"
+);
+problem_answers!(
+    /// Apple's web service: the pass's `ApplePass` token is missing or wrong.
+    ApplePassToken: "401" => "The pass's ApplePass authentication token is missing or wrong"
+);
+problem_answers!(
+    /// Apple's web service: registration limits (per pass and per device).
+    RegistrationLimits:
+        "403" => "The pass or the device holds as many registrations as allowed"
+);
+problem_answers!(
+    /// Google's save and delete callbacks.
+    GoogleCallbackRefusals:
+        "401" => "The signature does not verify",
+        "413" => "The body is larger than 64 KiB",
+);
+problem_answers!(
+    /// A public link, file or image that does not exist (no merchant's key is involved).
+    Missing: "404" => "Unknown link or file"
+);
+problem_answers!(
+    /// The readiness probe.
+    NotReady: "503" => "The database does not answer"
+);
+problem_answers!(
+    /// A problem page by name.
+    NoSuchProblem: "404" => "No such problem"
+);
+
+/// The public pages' answer to a code or token that names nothing: an HTML page.
+pub struct UnknownLink;
+
+impl IntoResponses for UnknownLink {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([("404".to_string(), RefOr::T(page_response("Unknown link")))])
+    }
+}
+
+/// What a join form is answered with when it does not join: HTML pages, and a problem for a
+/// field no database can store.
+pub struct JoinRefusals;
+
+impl IntoResponses for JoinRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut invalid = page_response(
+            "The form again, with what to fix (HTML); a field no database can store, such as a \
+             NUL character, is refused before the page as a problem",
+        );
+        invalid.content.insert(
+            crate::problem::PROBLEM_CONTENT_TYPE.to_string(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+        BTreeMap::from([
+            ("403", page_response("Missing or wrong CSRF token")),
+            ("409", page_response("Already a member")),
+            ("422", invalid),
+            ("429", page_response("Too many joins from this address")),
+        ])
+        .into_iter()
+        .map(|(status, response)| (status.to_string(), RefOr::T(response)))
+        .collect()
+    }
+}
+
+fn page_response(description: &str) -> Response {
+    let mut response = Response::new(description);
+    response
+        .content
+        .insert("text/html".to_string(), Content::new(None::<RefOr<Schema>>));
+    response
+}
+
+/// The `Idempotency-Key` header every POS mutation needs, as a parameter.
+pub struct IdempotencyKeyHeader;
+
+impl IntoParams for IdempotencyKeyHeader {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[!-~]+$"));
+        vec![ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(
+                "1 to 255 visible ASCII characters, unique per intended change",
+            ))
+            .schema(Some(schema))
+            .build()]
+    }
+}
 
 fn problem_response(description: &str) -> Response {
     let mut response = Response::new(description);

@@ -4,7 +4,7 @@
 
 use crate::apple::assets::TemplateAssets;
 use crate::db::Tenant;
-use crate::domain::{Currency, Money};
+use crate::domain::{CardState, Money};
 use crate::models::{GiftCard, Member, Pass, Program, Template};
 use crate::template::{Context, TemplateDocument, Value};
 use chrono::{DateTime, Utc};
@@ -231,13 +231,15 @@ impl PassContent {
                 (member.card_number.clone(), false)
             }
             Holder::GiftCard(card) => {
-                let currency: Currency = card.currency()?;
                 context
                     .set("gan", Value::Text(card.gan.clone()))
                     .set("card_number", Value::Text(card.gan.clone()))
-                    .set("balance", Value::Money(Money::new(card.balance, currency)))
-                    .set("currency", Value::Text(currency.code().to_string()));
-                (card.gan.clone(), card.state == "deactivated")
+                    .set(
+                        "balance",
+                        Value::Money(Money::new(card.balance, card.currency)),
+                    )
+                    .set("currency", Value::Text(card.currency.code().to_string()));
+                (card.gan.clone(), card.state == CardState::Deactivated)
             }
         };
         Ok(PassContent {

@@ -64,7 +64,7 @@ pub fn render_to_file(
 
 /// Placeholder values from a JSON object; only the placeholders of the template's kind.
 fn sample_context(
-    kind: crate::template::Kind,
+    kind: crate::domain::TemplateKind,
     data: &serde_json::Value,
 ) -> anyhow::Result<Context> {
     let object = data

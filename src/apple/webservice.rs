@@ -75,9 +75,8 @@ pub struct RegistrationBody {
 /// Register a device to receive push notifications for a pass.
 #[utoipa::path(operation_id = "registerDevice", tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
     request_body = RegistrationBody, responses(crate::openapi::PathObject, crate::openapi::JsonBody, crate::openapi::Database,
-    (status = 201, description = "Registered"), (status = 200, description = "Already registered"),
-    (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 403, description = "The pass or the device holds as many registrations as allowed", body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::ApplePassToken, crate::openapi::RegistrationLimits,
+    (status = 201, description = "Registered"), (status = 200, description = "Already registered")))]
 #[post("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
 pub async fn register(
     req: HttpRequest,
@@ -123,7 +122,7 @@ pub async fn register(
 
 /// Unregister a device from a pass.
 #[utoipa::path(operation_id = "unregisterDevice", tag = "apple web service", params(("device" = String, Path), ("pass_type" = String, Path), ("serial" = String, Path)),
-    responses(crate::openapi::PathObject, crate::openapi::Database, (status = 200, description = "Unregistered"), (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses(crate::openapi::PathObject, crate::openapi::Database, crate::openapi::ApplePassToken, (status = 200, description = "Unregistered")))]
 #[delete("/apple/v1/devices/{device}/registrations/{pass_type}/{serial}")]
 pub async fn unregister(
     req: HttpRequest,
@@ -215,8 +214,8 @@ pub async fn changed(
 /// The latest version of a pass, with `Last-Modified`; 304 to an `If-Modified-Since`
 /// that is not older.
 #[utoipa::path(operation_id = "getLatestPass", tag = "apple web service", params(("pass_type" = String, Path), ("serial" = String, Path)), responses(crate::openapi::PathObject, crate::openapi::Database,
-    (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"), (status = 304, description = "Not modified"),
-    (status = 401, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::ApplePassToken,
+    (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"), (status = 304, description = "Not modified")))]
 #[get("/apple/v1/passes/{pass_type}/{serial}")]
 pub async fn latest(
     req: HttpRequest,
@@ -268,8 +267,7 @@ struct RecentLogs {
 }
 
 /// Devices report problems with the web service here; kept in the service log.
-#[utoipa::path(operation_id = "logDeviceMessages", tag = "apple web service", request_body = LogBody, responses(crate::openapi::JsonBody, crate::openapi::Database, (status = 200, description = "Logged"),
-    (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "logDeviceMessages", tag = "apple web service", request_body = LogBody, responses(crate::openapi::JsonBody, crate::openapi::Database, crate::openapi::RateLimited, (status = 200, description = "Logged")))]
 #[post("/apple/v1/log")]
 pub async fn log(
     req: HttpRequest,

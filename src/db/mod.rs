@@ -24,6 +24,17 @@ pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The constraint name the SQL functions give a lock wait that outlasted `lock_timeout` (see
+/// migration 000021): diesel exposes no SQLSTATE, but it does expose the constraint.
+pub const LOCK_TIMEOUT_CONSTRAINT: &str = "passfold_lock_timeout";
+
+/// Whether a statement gave up waiting for a lock (raised by a function that guards its
+/// waits; a plain statement's timeout is not recognised).
+pub fn is_lock_timeout(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info)
+        if info.constraint_name() == Some(LOCK_TIMEOUT_CONSTRAINT))
+}
+
 /// Key of the session advisory lock taken around migrations ("passfold" in ASCII), so two
 /// processes starting together do not race.
 const MIGRATION_LOCK_KEY: i64 = 0x7061_7373_6d69_6e74;

@@ -1,32 +1,7 @@
+use super::states::Scope;
 use rand::distr::{Alphanumeric, SampleString};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
-
-/// What a key may do: `admin` everything, `pos` only what a till does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Admin,
-    Pos,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Admin => "admin",
-            Scope::Pos => "pos",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "admin" => Some(Scope::Admin),
-            "pos" => Some(Scope::Pos),
-            _ => None,
-        }
-    }
-}
 
 /// A freshly issued or presented API key. It is shown once and stored only as a SHA-256
 /// hash: the key carries 190 bits of randomness, so a fast hash is enough (no password

@@ -7,7 +7,7 @@ use std::fmt;
 /// An ISO-4217 currency with a fixed number of minor units (no funds, metals or "no
 /// currency" codes: a card balance must be spendable money).
 ///
-/// Stored as its code in a text (`char(3)`) column and shown in JSON as the code.
+/// Read and written as its code: in JSON, and in `char(3)` columns through diesel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = Text)]
 pub struct Currency {
@@ -54,9 +54,24 @@ impl fmt::Display for Currency {
     }
 }
 
+impl std::str::FromStr for Currency {
+    type Err = String;
+
+    fn from_str(code: &str) -> Result<Self, String> {
+        Currency::parse(code)
+    }
+}
+
 impl serde::Serialize for Currency {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Currency::parse(&code).map_err(serde::de::Error::custom)
     }
 }
 
@@ -69,7 +84,7 @@ impl ToSql<Text, Pg> for Currency {
 impl FromSql<Text, Pg> for Currency {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         let code = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
-        // `char(3)` pads shorter text with blanks.
+        // `char(3)` pads shorter text with blanks; every code is three letters anyway.
         Ok(Currency::parse(code.trim_end())?)
     }
 }
@@ -86,5 +101,13 @@ mod tests {
         for bad in ["eur", "XXX", "XAU", "ABC", "", "EURO"] {
             assert!(Currency::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn json_is_the_code() -> Result<(), serde_json::Error> {
+        let eur: Currency = serde_json::from_str("\"EUR\"")?;
+        assert_eq!(serde_json::to_string(&eur)?, "\"EUR\"");
+        assert!(serde_json::from_str::<Currency>("\"eur\"").is_err());
+        Ok(())
     }
 }

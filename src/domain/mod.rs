@@ -5,19 +5,22 @@ mod card_number;
 mod currency;
 mod merchant_name;
 mod money;
+mod parsed;
 mod pin;
 pub mod ranges;
 pub mod states;
 mod template_id;
 pub mod tokens;
 
-pub use api_key::{ApiKeySecret, Scope};
+pub use api_key::ApiKeySecret;
 pub use card_number::CardNumber;
 pub use currency::Currency;
 pub use merchant_name::MerchantName;
 pub use money::Money;
+pub use parsed::Parsed;
 pub use pin::Pin;
 pub use states::{
-    CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, TemplateKind,
+    CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, Scope,
+    TemplateKind,
 };
 pub use template_id::TemplateId;

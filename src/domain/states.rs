@@ -7,9 +7,11 @@ use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 
-/// One enum over a text column: variants and the exact words stored for them.
+/// One enum over a text column: variants and the exact words stored for them. (`$word` is a
+/// `tt`: utoipa does not read a `literal` fragment in `serde(rename)`, and would show the
+/// variants' Rust names.)
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash,
@@ -59,6 +61,14 @@ macro_rules! text_enum {
             }
         }
     };
+}
+
+text_enum! {
+    /// What a key may do: `admin` everything, `pos` only what a till does.
+    Scope {
+        Admin = "admin",
+        Pos = "pos",
+    }
 }
 
 text_enum! {
@@ -139,6 +149,17 @@ mod tests {
             Some(TemplateKind::GiftCard)
         );
         assert_eq!(Channel::parse("email"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn the_openapi_schema_shows_the_words() -> Result<(), serde_json::Error> {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(CardState::schema())?;
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["pending", "active", "deactivated"])
+        );
         Ok(())
     }
 }

@@ -1,3 +1,5 @@
+use crate::db::Tenant;
+use crate::domain::GiftCardActivityType;
 use crate::schema::gift_card_activities;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -14,7 +16,8 @@ pub struct Activity {
     pub gift_card_id: Uuid,
     #[diesel(column_name = type_)]
     #[serde(rename = "type")]
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: GiftCardActivityType,
     /// Signed change of the balance (negative for a redemption): the balance is the sum.
     pub amount: i64,
     pub balance_after: i64,
@@ -28,7 +31,7 @@ pub struct Activity {
 pub struct NewActivity<'a> {
     pub merchant_id: Uuid,
     pub gift_card_id: Uuid,
-    pub kind: &'a str,
+    pub kind: GiftCardActivityType,
     pub amount: i64,
     pub balance_after: i64,
     pub refunds: Option<Uuid>,
@@ -64,6 +67,27 @@ impl Activity {
             .bind::<diesel::sql_types::Array<Text>, _>(crate::pass_events::channels().all())
             .get_result(conn)?;
         Ok((id, recorded.pass_id))
+    }
+
+    /// The `activate` entry of a card issued with a balance. Its pass does not exist yet:
+    /// it is created (and announced) after this, so no new version is recorded.
+    pub fn record_opening(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gift_card_id: Uuid,
+        amount: i64,
+    ) -> QueryResult<()> {
+        diesel::insert_into(gift_card_activities::table)
+            .values((
+                gift_card_activities::id.eq(Uuid::new_v4()),
+                gift_card_activities::merchant_id.eq(tenant.merchant_id()),
+                gift_card_activities::gift_card_id.eq(gift_card_id),
+                gift_card_activities::type_.eq(GiftCardActivityType::Activate),
+                gift_card_activities::amount.eq(amount),
+                gift_card_activities::balance_after.eq(amount),
+            ))
+            .execute(conn)?;
+        Ok(())
     }
 
     pub fn of_card(conn: &mut PgConnection, gift_card_id: Uuid) -> QueryResult<Vec<Activity>> {

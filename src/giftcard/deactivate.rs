@@ -1,6 +1,6 @@
 use super::activity::{Activity, NewActivity};
 use crate::db::Tenant;
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, CardState, GiftCardActivityType};
 use crate::models::GiftCard;
 use crate::problem::ApiError;
 use crate::schema::gift_cards;
@@ -16,9 +16,9 @@ pub fn deactivate(
 ) -> Result<(GiftCard, Option<Uuid>), ApiError> {
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     let changed: Option<i64> = diesel::update(gift_cards::table.find(card.id))
-        .filter(gift_cards::state.ne("deactivated"))
+        .filter(gift_cards::state.ne(CardState::Deactivated))
         .set((
-            gift_cards::state.eq("deactivated"),
+            gift_cards::state.eq(CardState::Deactivated),
             gift_cards::updated_at.eq(diesel::dsl::now),
         ))
         .returning(gift_cards::balance)
@@ -31,7 +31,7 @@ pub fn deactivate(
                 NewActivity {
                     merchant_id: tenant.merchant_id(),
                     gift_card_id: card.id,
-                    kind: "deactivate",
+                    kind: GiftCardActivityType::Deactivate,
                     amount: 0,
                     balance_after: balance,
                     refunds: None,

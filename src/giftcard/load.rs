@@ -1,8 +1,8 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, lock_usable, require_usable, Movement};
+use super::{check_amount, lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
 use crate::domain::ranges::{self, MAX_AMOUNT};
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::gift_cards;
@@ -17,7 +17,8 @@ pub struct Load {
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
     #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Parsed<Currency>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -27,9 +28,34 @@ pub struct Adjust {
     #[schema(minimum = -1000000000000_i64, maximum = 1000000000000_i64)]
     #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Parsed<Currency>,
     #[schema(min_length = 1, max_length = 200)]
     pub reason: String,
+}
+
+impl MovementRequest for Load {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        load(conn, tenant, gan, self, max_balance)
+    }
+}
+
+impl MovementRequest for Adjust {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        adjust(conn, tenant, gan, self, max_balance)
+    }
 }
 
 /// Adds money; the first load of a pending card activates it. Never above the maximum.
@@ -43,12 +69,12 @@ pub fn load(
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     check_amount(req.amount, &req.currency, &card)?;
     require_usable(&card)?;
-    let updated: Option<(i64, String)> = diesel::update(gift_cards::table.find(card.id))
-        .filter(gift_cards::state.ne("deactivated"))
+    let updated: Option<(i64, CardState)> = diesel::update(gift_cards::table.find(card.id))
+        .filter(gift_cards::state.ne(CardState::Deactivated))
         .filter(gift_cards::balance.le(max_balance - req.amount.min(max_balance)))
         .set((
             gift_cards::balance.eq(gift_cards::balance + req.amount),
-            gift_cards::state.eq("active"),
+            gift_cards::state.eq(CardState::Active),
             gift_cards::updated_at.eq(diesel::dsl::now),
         ))
         .returning((gift_cards::balance, gift_cards::state))
@@ -61,10 +87,10 @@ pub fn load(
             format!("the balance would pass the maximum of {max_balance} (it holds {balance})"),
         )]));
     };
-    let kind = if card.state == "pending" {
-        "activate"
+    let kind = if card.state == CardState::Pending {
+        GiftCardActivityType::Activate
     } else {
-        "load"
+        GiftCardActivityType::Load
     };
     let (activity_id, pass_id) = Activity::record(
         conn,
@@ -82,7 +108,7 @@ pub fn load(
         activity_id,
         amount: req.amount,
         balance,
-        currency: card.currency.trim().to_string(),
+        currency: card.currency,
         state,
         pass_id,
     })
@@ -127,15 +153,15 @@ pub fn adjust(
                 )])
             }
         })?;
-    let state = if state == "pending" && balance > 0 {
-        "active".to_string()
+    let state = if state == CardState::Pending && balance > 0 {
+        CardState::Active
     } else {
         state
     };
     diesel::update(gift_cards::table.find(card.id))
         .set((
             gift_cards::balance.eq(balance),
-            gift_cards::state.eq(&state),
+            gift_cards::state.eq(state),
             gift_cards::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)?;
@@ -144,7 +170,7 @@ pub fn adjust(
         NewActivity {
             merchant_id: tenant.merchant_id(),
             gift_card_id: card.id,
-            kind: "adjust",
+            kind: GiftCardActivityType::Adjust,
             amount: req.amount,
             balance_after: balance,
             refunds: None,
@@ -155,7 +181,7 @@ pub fn adjust(
         activity_id,
         amount: req.amount.saturating_abs(),
         balance,
-        currency: card.currency.trim().to_string(),
+        currency: card.currency,
         state,
         pass_id,
     })

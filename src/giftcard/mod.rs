@@ -4,14 +4,19 @@
 
 pub mod activity;
 pub mod deactivate;
+pub mod issue;
 pub mod load;
 pub mod redeem;
 pub mod refund;
 pub mod verify;
 
-use crate::domain::Currency;
+use crate::db::Tenant;
+use crate::domain::{CardNumber, CardState, Currency, Parsed};
+use crate::idempotency::{FastOutcome, IdempotencyKey};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use diesel::PgConnection;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -22,28 +27,60 @@ pub struct Movement {
     /// Minor units moved by this activity (always positive).
     pub amount: i64,
     pub balance: i64,
-    pub currency: String,
-    pub state: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    #[schema(value_type = String)]
+    pub state: CardState,
     #[serde(skip)]
     pub pass_id: Uuid,
 }
 
+/// The body of a money movement on one card, applied under its `Idempotency-Key`.
+pub trait MovementRequest: DeserializeOwned + Send + 'static {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError>;
+
+    /// The common case in one statement that also stores the answer under the key; `None`
+    /// when it wrote nothing and [`apply`](Self::apply) is to run. Most movements have none.
+    fn in_one_statement(
+        &self,
+        _conn: &mut PgConnection,
+        _tenant: &Tenant,
+        _gan: &CardNumber,
+        _key: &IdempotencyKey,
+        _fingerprint: &[u8],
+    ) -> FastOutcome {
+        Ok(None)
+    }
+}
+
 /// A positive amount in minor units of the card's currency.
-pub fn check_amount(amount: i64, currency: &str, card: &GiftCard) -> Result<(), ApiError> {
+pub fn check_amount(
+    amount: i64,
+    currency: &Parsed<Currency>,
+    card: &GiftCard,
+) -> Result<(), ApiError> {
     check_range(amount)?;
-    let parsed = Currency::parse(currency)
-        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
-    if parsed.code() != card.currency.trim() {
+    let currency = check_currency(currency)?;
+    if currency != card.currency {
         return Err(ApiError::new(
             ProblemKind::CurrencyMismatch,
-            format!(
-                "the card holds {}, not {}",
-                card.currency.trim(),
-                parsed.code()
-            ),
+            format!("the card holds {}, not {currency}", card.currency),
         ));
     }
     Ok(())
+}
+
+/// The request's currency, or a 422 on `/currency`.
+pub fn check_currency(currency: &Parsed<Currency>) -> Result<Currency, ApiError> {
+    currency
+        .get()
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))
 }
 
 /// 1 to [`MAX_AMOUNT`](crate::domain::ranges::MAX_AMOUNT) minor units, or a 422 on `/amount`.
@@ -60,13 +97,17 @@ pub fn check_range(amount: i64) -> Result<(), ApiError> {
 }
 
 pub fn require_usable(card: &GiftCard) -> Result<(), ApiError> {
-    if card.state == "deactivated" {
-        return Err(ApiError::new(
-            ProblemKind::CardInactive,
-            "the card is deactivated; it can only be read",
-        ));
+    if card.state == CardState::Deactivated {
+        return Err(deactivated());
     }
     Ok(())
+}
+
+fn deactivated() -> ApiError {
+    ApiError::new(
+        ProblemKind::CardInactive,
+        "the card is deactivated; it can only be read",
+    )
 }
 
 /// The card's state and balance under its row lock, refusing a deactivated card: what
@@ -74,19 +115,16 @@ pub fn require_usable(card: &GiftCard) -> Result<(), ApiError> {
 pub fn lock_usable(
     conn: &mut diesel::PgConnection,
     card_id: Uuid,
-) -> Result<(String, i64), ApiError> {
+) -> Result<(CardState, i64), ApiError> {
     use crate::schema::gift_cards;
     use diesel::prelude::*;
-    let (state, balance): (String, i64) = gift_cards::table
+    let (state, balance): (CardState, i64) = gift_cards::table
         .find(card_id)
         .select((gift_cards::state, gift_cards::balance))
         .for_update()
         .first(conn)?;
-    if state == "deactivated" {
-        return Err(ApiError::new(
-            ProblemKind::CardInactive,
-            "the card is deactivated; it can only be read",
-        ));
+    if state == CardState::Deactivated {
+        return Err(deactivated());
     }
     Ok((state, balance))
 }

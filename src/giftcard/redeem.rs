@@ -1,10 +1,10 @@
 use super::activity::{Activity, NewActivity};
-use super::{check_amount, check_range, lock_usable, require_usable, Movement};
+use super::{check_amount, check_range, lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
-use crate::domain::{CardNumber, Currency};
+use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
 use crate::idempotency::{FastOutcome, IdempotencyKey};
 use crate::models::GiftCard;
-use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::problem::{ApiError, ProblemKind};
 use crate::schema::gift_cards;
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -17,10 +17,35 @@ pub struct Redeem {
     #[schema(minimum = 1, maximum = 1000000000000_i64)]
     #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Parsed<Currency>,
     /// Take what the card has when it holds less than `amount` (the answer says how much).
     #[serde(default)]
     pub allow_partial: bool,
+}
+
+impl MovementRequest for Redeem {
+    /// Redemptions are never capped by the maximum balance: they only lower it.
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        _max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        redeem(conn, tenant, gan, self)
+    }
+
+    fn in_one_statement(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        key: &IdempotencyKey,
+        fingerprint: &[u8],
+    ) -> FastOutcome {
+        redeem_in_one_statement(conn, tenant, gan, self, key, fingerprint)
+    }
 }
 
 /// The common redemption in one statement (`passfold_redeem`, see its migration): the card,
@@ -31,7 +56,9 @@ pub fn redeem_in_one_statement(
     conn: &mut PgConnection,
     tenant: &Tenant,
     gan: &CardNumber,
-    (req, key, fingerprint): (&Redeem, &IdempotencyKey, &[u8]),
+    req: &Redeem,
+    key: &IdempotencyKey,
+    fingerprint: &[u8],
 ) -> FastOutcome {
     use diesel::sql_types::{Array, BigInt, Bytea, Text, Uuid as SqlUuid};
     #[derive(QueryableByName)]
@@ -41,7 +68,7 @@ pub fn redeem_in_one_statement(
         #[diesel(sql_type = Bytea)]
         body: Vec<u8>,
     }
-    let Ok(currency) = Currency::parse(&req.currency) else {
+    let Ok(currency) = req.currency.get() else {
         return Ok(None);
     };
     if check_range(req.amount).is_err() {
@@ -68,7 +95,7 @@ pub fn redeem_in_one_statement(
         )) if info.constraint_name() == Some("idempotency_keys_pkey") => Ok(None),
         // Waited too long behind another request on the same card or key: as the general
         // path answers it.
-        Err(e) if crate::idempotency::lock_timeout(&e) => Err(crate::idempotency::in_use()),
+        Err(e) if crate::db::is_lock_timeout(&e) => Err(crate::idempotency::in_use()),
         Err(e) => Err(e.into()),
     }
 }
@@ -82,15 +109,14 @@ pub fn redeem(
     req: &Redeem,
 ) -> Result<Movement, ApiError> {
     check_range(req.amount)?;
-    let currency = Currency::parse(&req.currency)
-        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
+    let currency = super::check_currency(&req.currency)?;
     // The common case in one statement: the right card, active, in this currency, with
     // enough money. Anything else is explained by the slow path below.
     let fast: Option<(Uuid, i64)> = diesel::update(gift_cards::table)
         .filter(gift_cards::merchant_id.eq(tenant.merchant_id()))
         .filter(gift_cards::gan.eq(gan.as_str()))
-        .filter(gift_cards::currency.eq(currency.code()))
-        .filter(gift_cards::state.eq("active"))
+        .filter(gift_cards::currency.eq(currency))
+        .filter(gift_cards::state.eq(CardState::Active))
         .filter(gift_cards::balance.ge(req.amount))
         .set((
             gift_cards::balance.eq(gift_cards::balance - req.amount),
@@ -107,7 +133,7 @@ pub fn redeem(
             require_usable(&card)?;
             // Not enough, or no longer active: look under the row lock to say which.
             let (state, balance) = lock_usable(conn, card.id)?;
-            if state == "pending" {
+            if state == CardState::Pending {
                 return Err(ApiError::new(
                     ProblemKind::CardInactive,
                     "the card is not activated yet: load it first",
@@ -144,7 +170,7 @@ pub fn redeem(
         NewActivity {
             merchant_id: tenant.merchant_id(),
             gift_card_id: card_id,
-            kind: "redeem",
+            kind: GiftCardActivityType::Redeem,
             amount: -taken,
             balance_after: balance,
             refunds: None,
@@ -155,8 +181,8 @@ pub fn redeem(
         activity_id,
         amount: taken,
         balance,
-        currency: currency.code().to_string(),
-        state: "active".into(),
+        currency,
+        state: CardState::Active,
         pass_id,
     })
 }

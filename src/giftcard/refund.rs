@@ -1,7 +1,7 @@
 use super::activity::{Activity, NewActivity};
-use super::{lock_usable, require_usable, Movement};
+use super::{lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, GiftCardActivityType};
 use crate::models::GiftCard;
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::{gift_card_activities, gift_cards};
@@ -20,6 +20,18 @@ pub struct Refund {
     pub amount: Option<i64>,
 }
 
+impl MovementRequest for Refund {
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        gan: &CardNumber,
+        max_balance: i64,
+    ) -> Result<Movement, ApiError> {
+        refund(conn, tenant, gan, self, max_balance)
+    }
+}
+
 /// Gives back (part of) a redemption: never more than it took minus earlier refunds.
 pub fn refund(
     conn: &mut PgConnection,
@@ -35,14 +47,14 @@ pub fn refund(
     require_usable(&card)?;
     // The card's row lock serializes refunds of the same redemption.
     let (state, current) = lock_usable(conn, card.id)?;
-    let redeemed: Option<(String, i64)> = gift_card_activities::table
+    let redeemed: Option<(GiftCardActivityType, i64)> = gift_card_activities::table
         .filter(gift_card_activities::id.eq(req.activity_id))
         .filter(gift_card_activities::gift_card_id.eq(card.id))
         .select((gift_card_activities::type_, gift_card_activities::amount))
         .first(conn)
         .optional()?;
     let taken = match redeemed {
-        Some((kind, amount)) if kind == "redeem" => -amount,
+        Some((GiftCardActivityType::Redeem, amount)) => -amount,
         Some(_) => {
             return Err(ApiError::invalid_fields(vec![FieldProblem::new(
                 "/activity_id",
@@ -96,7 +108,7 @@ pub fn refund(
         NewActivity {
             merchant_id: tenant.merchant_id(),
             gift_card_id: card.id,
-            kind: "refund",
+            kind: GiftCardActivityType::Refund,
             amount,
             balance_after: balance,
             refunds: Some(req.activity_id),
@@ -107,7 +119,7 @@ pub fn refund(
         activity_id,
         amount,
         balance,
-        currency: card.currency.trim().to_string(),
+        currency: card.currency,
         state,
         pass_id,
     })

@@ -72,10 +72,6 @@ fn is_verdict(e: &ApiError) -> bool {
         )
 }
 
-pub(crate) fn lock_timeout(e: &diesel::result::Error) -> bool {
-    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("lock timeout"))
-}
-
 /// Runs `work` once per key. `work` must write nothing when it returns an error: its
 /// transaction is rolled back either way, and a judged error is stored on its own.
 pub fn run<T, F>(
@@ -115,13 +111,13 @@ where
             match stored {
                 Ok(()) => Err(e),
                 Err(TxError::KeyTaken) => replay(conn, tenant, key, fingerprint).map(|a| (a, None)),
-                Err(TxError::Db(db)) if lock_timeout(&db) => Err(in_use()),
+                Err(TxError::Db(db)) if crate::db::is_lock_timeout(&db) => Err(in_use()),
                 Err(TxError::Db(db)) => Err(db.into()),
                 Err(TxError::Api(e)) => Err(e),
             }
         }
         Err(TxError::Api(e)) => Err(e),
-        Err(TxError::Db(db)) if lock_timeout(&db) => Err(in_use()),
+        Err(TxError::Db(db)) if crate::db::is_lock_timeout(&db) => Err(in_use()),
         Err(TxError::Db(db)) => Err(db.into()),
     }
 }
@@ -135,7 +131,8 @@ pub(crate) fn in_use() -> ApiError {
 }
 
 /// Inserts the answer under the key; a row already there (committed by another request,
-/// which this insert waits for) means the key is taken.
+/// which this insert waits for) means the key is taken. Through `passfold_store_answer`,
+/// so that a wait past the lock timeout is recognisable.
 fn store(
     conn: &mut PgConnection,
     tenant: &Tenant,
@@ -143,18 +140,22 @@ fn store(
     fingerprint: &[u8],
     answer: &StoredAnswer,
 ) -> Result<(), TxError> {
-    let inserted = diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::merchant_id.eq(tenant.merchant_id()),
-            idempotency_keys::key.eq(key.as_str()),
-            idempotency_keys::fingerprint.eq(fingerprint),
-            idempotency_keys::response_status.eq(answer.status as i16),
-            idempotency_keys::response_body.eq(&answer.body),
-            idempotency_keys::response_content_type.eq(&answer.content_type),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    if inserted == 0 {
+    use diesel::sql_types::{Bool, Bytea, SmallInt, Text, Uuid};
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = Bool)]
+        inserted: bool,
+    }
+    let stored: Stored =
+        diesel::sql_query("SELECT passfold_store_answer($1, $2, $3, $4, $5, $6) AS inserted")
+            .bind::<Uuid, _>(tenant.merchant_id())
+            .bind::<Text, _>(key.as_str())
+            .bind::<Bytea, _>(fingerprint)
+            .bind::<SmallInt, _>(answer.status as i16)
+            .bind::<Bytea, _>(&answer.body)
+            .bind::<Text, _>(&answer.content_type)
+            .get_result(conn)?;
+    if !stored.inserted {
         return Err(TxError::KeyTaken);
     }
     Ok(())

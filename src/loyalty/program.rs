@@ -3,10 +3,10 @@
 use super::rules::PosLimits;
 use super::{ProgramRules, ReferralRule, Tier};
 use crate::db::Tenant;
+use crate::domain::TemplateKind;
 use crate::models::program::NewProgram;
 use crate::models::{Program, Template};
 use crate::problem::{ApiError, FieldProblem};
-use crate::template::Kind;
 use diesel::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -65,7 +65,7 @@ pub fn create(
         .ok();
     let template_id = input.template;
     match Template::find(conn, tenant, &template_id) {
-        Ok(t) if t.kind() == Kind::Loyalty => {}
+        Ok(t) if t.kind == TemplateKind::Loyalty => {}
         Ok(_) => problems.push(FieldProblem::new(
             "/template",
             "a program needs a loyalty template, not a gift-card one",

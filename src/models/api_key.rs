@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub struct ApiKey {
     pub id: Uuid,
     pub merchant_id: Uuid,
-    pub scope: String,
+    pub scope: Scope,
     pub label: Option<String>,
     pub display_prefix: String,
     pub created_at: DateTime<Utc>,
@@ -18,11 +18,6 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    pub fn scope(&self) -> Scope {
-        // The column's CHECK constraint admits only these two values.
-        Scope::parse(&self.scope).unwrap_or(Scope::Pos)
-    }
-
     pub(crate) fn insert(
         conn: &mut PgConnection,
         merchant_id: Uuid,
@@ -34,7 +29,7 @@ impl ApiKey {
             .values((
                 api_keys::id.eq(Uuid::new_v4()),
                 api_keys::merchant_id.eq(merchant_id),
-                api_keys::scope.eq(scope.as_str()),
+                api_keys::scope.eq(scope),
                 api_keys::label.eq(label),
                 api_keys::key_hash.eq(secret.hash()),
                 api_keys::display_prefix.eq(secret.display_prefix()),
@@ -108,9 +103,9 @@ impl ApiKey {
             }
             let other_admins = keys
                 .iter()
-                .filter(|k| k.id != id && k.revoked_at.is_none() && k.scope() == Scope::Admin)
+                .filter(|k| k.id != id && k.revoked_at.is_none() && k.scope == Scope::Admin)
                 .count();
-            if key.scope() == Scope::Admin && other_admins == 0 {
+            if key.scope == Scope::Admin && other_admins == 0 {
                 return Ok(Err(LastAdminKey));
             }
             diesel::update(api_keys::table.filter(api_keys::id.eq(id)))

@@ -1,7 +1,6 @@
 use crate::db::Tenant;
-use crate::domain::{CardNumber, Currency, Pin};
-use crate::models::pass::{Holder, Pass};
-use crate::schema::{gift_card_activities, gift_cards};
+use crate::domain::{CardNumber, CardState, Currency};
+use crate::schema::gift_cards;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -14,90 +13,42 @@ pub struct GiftCard {
     pub template_id: String,
     pub gan: String,
     pub pin_hash: String,
-    pub currency: String,
+    pub currency: Currency,
     pub balance: i64,
-    pub state: String,
+    pub state: CardState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl GiftCard {
-    pub fn currency(&self) -> QueryResult<Currency> {
-        Currency::parse(self.currency.trim())
-            .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
-    }
+pub struct NewGiftCard<'a> {
+    pub template_id: &'a str,
+    pub gan: &'a CardNumber,
+    pub pin_hash: &'a str,
+    pub currency: Currency,
+    pub balance: i64,
+    pub state: CardState,
+}
 
-    /// Issues a card: `active` with an `activate` activity when it starts with a balance,
-    /// `pending` (activated by its first load) when it starts empty. Card, activity and pass
-    /// in one transaction; the PIN is returned once.
-    pub fn issue(
+impl GiftCard {
+    /// Inserts a card; a GAN already taken is a unique violation (the caller draws again).
+    pub fn insert(
         conn: &mut PgConnection,
         tenant: &Tenant,
-        template_id: &str,
-        currency: Currency,
-        initial_balance: i64,
-    ) -> QueryResult<(GiftCard, Pin, Pass)> {
-        let pin = Pin::generate();
-        let pin_hash = pin.hash();
-        conn.transaction(|conn| {
-            let state = if initial_balance > 0 {
-                "active"
-            } else {
-                "pending"
-            };
-            let mut attempt = 0;
-            let card = loop {
-                attempt += 1;
-                let result = conn.transaction(|conn| {
-                    diesel::insert_into(gift_cards::table)
-                        .values((
-                            gift_cards::id.eq(Uuid::new_v4()),
-                            gift_cards::merchant_id.eq(tenant.merchant_id()),
-                            gift_cards::template_id.eq(template_id),
-                            gift_cards::gan.eq(CardNumber::generate().as_str()),
-                            gift_cards::pin_hash.eq(&pin_hash),
-                            gift_cards::currency.eq(currency.code()),
-                            gift_cards::balance.eq(initial_balance),
-                            gift_cards::state.eq(state),
-                        ))
-                        .returning(GiftCard::as_returning())
-                        .get_result(conn)
-                });
-                match result {
-                    Ok(card) => break card,
-                    // A GAN collision: draw another.
-                    Err(diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        _,
-                    )) if attempt < 5 => {}
-                    Err(e) => return Err(e),
-                }
-            };
-            if initial_balance > 0 {
-                diesel::insert_into(gift_card_activities::table)
-                    .values((
-                        gift_card_activities::id.eq(Uuid::new_v4()),
-                        gift_card_activities::merchant_id.eq(tenant.merchant_id()),
-                        gift_card_activities::gift_card_id.eq(card.id),
-                        gift_card_activities::type_.eq("activate"),
-                        gift_card_activities::amount.eq(initial_balance),
-                        gift_card_activities::balance_after.eq(initial_balance),
-                    ))
-                    .execute(conn)?;
-            }
-            let pass = Pass::create(
-                conn,
-                tenant.merchant_id(),
-                template_id,
-                Holder::GiftCard(card.id),
-            )?;
-            crate::pass_events::pass_created(
-                conn,
-                crate::pass_events::channels(),
-                crate::pass_events::Card::GiftCard(card.id),
-            )?;
-            Ok((card, pin, pass))
-        })
+        new: &NewGiftCard<'_>,
+    ) -> QueryResult<GiftCard> {
+        diesel::insert_into(gift_cards::table)
+            .values((
+                gift_cards::id.eq(Uuid::new_v4()),
+                gift_cards::merchant_id.eq(tenant.merchant_id()),
+                gift_cards::template_id.eq(new.template_id),
+                gift_cards::gan.eq(new.gan.as_str()),
+                gift_cards::pin_hash.eq(new.pin_hash),
+                gift_cards::currency.eq(new.currency),
+                gift_cards::balance.eq(new.balance),
+                gift_cards::state.eq(new.state),
+            ))
+            .returning(GiftCard::as_returning())
+            .get_result(conn)
     }
 
     pub fn by_gan(

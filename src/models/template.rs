@@ -1,9 +1,9 @@
 use crate::db::Tenant;
-use crate::domain::TemplateId;
+use crate::domain::{TemplateId, TemplateKind};
 use crate::schema::{template_images, templates};
 use crate::template::examples;
 use crate::template::images::Images;
-use crate::template::{Kind, TemplateDocument};
+use crate::template::TemplateDocument;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 pub struct Template {
     pub merchant_id: Uuid,
     pub id: String,
-    pub kind: String,
+    pub kind: TemplateKind,
     pub version: i32,
     pub document: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -28,10 +28,6 @@ pub enum TemplateChange {
 }
 
 impl Template {
-    pub fn kind(&self) -> Kind {
-        Kind::parse(&self.kind).unwrap_or(Kind::Loyalty)
-    }
-
     /// The stored document; it was validated before it was stored.
     pub fn parsed(&self) -> QueryResult<TemplateDocument> {
         serde_json::from_value(self.document.clone())
@@ -45,8 +41,8 @@ impl Template {
                 .document
                 .get("kind")
                 .and_then(|k| k.as_str())
-                .unwrap_or("loyalty")
-                .to_string();
+                .and_then(TemplateKind::parse)
+                .unwrap_or(TemplateKind::Loyalty);
             diesel::insert_into(templates::table)
                 .values((
                     templates::merchant_id.eq(merchant_id),
@@ -110,7 +106,7 @@ impl Template {
                 .values((
                     templates::merchant_id.eq(tenant.merchant_id()),
                     templates::id.eq(id.as_str()),
-                    templates::kind.eq(document.kind.as_str()),
+                    templates::kind.eq(document.kind),
                     templates::document.eq(to_json(document)?),
                 ))
                 .on_conflict_do_nothing()
@@ -140,7 +136,7 @@ impl Template {
                 .select(Template::as_select())
                 .for_update()
                 .first(conn)?;
-            if current.kind() != document.kind {
+            if current.kind != document.kind {
                 return Ok(Err(TemplateChange::KindChanged));
             }
             if let Some(images) = images {

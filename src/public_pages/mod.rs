@@ -500,8 +500,7 @@ async fn submit(
 }
 
 #[utoipa::path(operation_id = "showReferralPage", tag = "public pages", params(("code" = String, Path, description = "a member's referral code")), responses(
-    (status = 200, description = "The join page of a referral link (HTML, English or Russian by Accept-Language); sets the visitor cookie", content_type = "text/html"),
-    (status = 404, description = "Unknown link", content_type = "text/html")))]
+    crate::openapi::UnknownLink, (status = 200, description = "The join page of a referral link (HTML, English or Russian by Accept-Language); sets the visitor cookie", content_type = "text/html")))]
 #[get("/r/{code}")]
 pub async fn referral_page(
     req: HttpRequest,
@@ -512,14 +511,8 @@ pub async fn referral_page(
 }
 
 #[utoipa::path(operation_id = "joinByReferral", tag = "public pages", params(("code" = String, Path)), responses(
-    crate::openapi::Database, crate::openapi::FormBody, (status = 404, description = "Unknown link", content_type = "text/html"),
-    (status = 303, description = "Joined: on to the welcome page with the wallet buttons"),
-    (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
-    (status = 409, description = "Already a member", content_type = "text/html"),
-    (status = 422, description = "The form again, with what to fix (HTML); a field no database can store, such as a NUL character, is refused before the page as a problem", content(
-        ("text/html"),
-        (crate::problem::Problem = "application/problem+json"))),
-    (status = 429, description = "Too many joins from this address", content_type = "text/html")))]
+    crate::openapi::Database, crate::openapi::FormBody, crate::openapi::UnknownLink, crate::openapi::JoinRefusals,
+    (status = 303, description = "Joined: on to the welcome page with the wallet buttons")))]
 #[post("/r/{code}")]
 pub async fn referral_join(
     req: HttpRequest,
@@ -538,8 +531,7 @@ pub async fn referral_join(
 }
 
 #[utoipa::path(operation_id = "showJoinPage", tag = "public pages", params(("code" = String, Path, description = "a program's join code")), responses(
-    (status = 200, description = "The program's own join page (HTML)", content_type = "text/html"),
-    (status = 404, description = "Unknown link", content_type = "text/html")))]
+    crate::openapi::UnknownLink, (status = 200, description = "The program's own join page (HTML)", content_type = "text/html")))]
 #[get("/join/{code}")]
 pub async fn program_page(
     req: HttpRequest,
@@ -550,14 +542,8 @@ pub async fn program_page(
 }
 
 #[utoipa::path(operation_id = "joinProgram", tag = "public pages", params(("code" = String, Path)), responses(
-    crate::openapi::Database, crate::openapi::FormBody, (status = 404, description = "Unknown link", content_type = "text/html"),
-    (status = 303, description = "Joined: on to the welcome page"),
-    (status = 403, description = "Missing or wrong CSRF token", content_type = "text/html"),
-    (status = 409, description = "Already a member", content_type = "text/html"),
-    (status = 422, description = "The form again, with what to fix (HTML); a field no database can store, such as a NUL character, is refused before the page as a problem", content(
-        ("text/html"),
-        (crate::problem::Problem = "application/problem+json"))),
-    (status = 429, description = "Too many joins from this address", content_type = "text/html")))]
+    crate::openapi::Database, crate::openapi::FormBody, crate::openapi::UnknownLink, crate::openapi::JoinRefusals,
+    (status = 303, description = "Joined: on to the welcome page")))]
 #[post("/join/{code}")]
 pub async fn program_join(
     req: HttpRequest,
@@ -607,8 +593,7 @@ async fn qr_code(
 }
 
 #[utoipa::path(operation_id = "getReferralQrCode", tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
-    (status = 200, description = "QR code of the referral link", content_type = "image/svg+xml"),
-    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::Missing, (status = 200, description = "QR code of the referral link", content_type = "image/svg+xml")))]
 #[get("/r/{code}/{format}")]
 pub async fn referral_qr(
     state: web::Data<AppState>,
@@ -619,8 +604,7 @@ pub async fn referral_qr(
 }
 
 #[utoipa::path(operation_id = "getJoinQrCode", tag = "public pages", params(("code" = String, Path), ("format" = String, Path, description = "`qr.svg` or `qr.png`")), responses(
-    (status = 200, description = "QR code of the program's join link", content_type = "image/svg+xml"),
-    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::Missing, (status = 200, description = "QR code of the program's join link", content_type = "image/svg+xml")))]
 #[get("/join/{code}/{format}")]
 pub async fn program_qr(
     state: web::Data<AppState>,
@@ -632,8 +616,7 @@ pub async fn program_qr(
 
 /// After joining: the card, its wallet buttons, the new member's own invitation link.
 #[utoipa::path(operation_id = "showWelcomePage", tag = "public pages", params(("token" = String, Path, description = "the pass's download token")), responses(
-    (status = 200, description = "Welcome page with Add to Apple Wallet / Add to Google Wallet", content_type = "text/html"),
-    (status = 404, description = "Unknown link", content_type = "text/html")))]
+    crate::openapi::UnknownLink, (status = 200, description = "Welcome page with Add to Apple Wallet / Add to Google Wallet", content_type = "text/html")))]
 #[get("/welcome/{token}")]
 pub async fn welcome(
     req: HttpRequest,
@@ -715,8 +698,7 @@ pub async fn welcome(
 
 /// The pages' own stylesheet and wallet buttons.
 #[utoipa::path(operation_id = "getPublicAsset", tag = "public pages", params(("file" = String, Path)), responses(
-    (status = 200, description = "The pages' stylesheet and wallet button artwork"),
-    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::Missing, (status = 200, description = "The pages' stylesheet and wallet button artwork")))]
 #[get("/public-assets/{file}")]
 pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (content_type, body): (&str, &'static str) = match file.as_str() {
@@ -736,8 +718,7 @@ pub async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
 /// A template's image at a stable public URL (page logos, Google Wallet's logo and hero
 /// images). The version in the path makes each design's URL change with it.
 #[utoipa::path(operation_id = "getTemplateImage", tag = "public pages", params(("merchant" = Uuid, Path), ("template" = String, Path), ("version" = i32, Path), ("file" = String, Path)), responses(
-    (status = 200, description = "A template image", content_type = "image/png"),
-    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::Missing, (status = 200, description = "A template image", content_type = "image/png")))]
 #[get("/images/{merchant}/{template}/{version}/{file}")]
 pub async fn template_image(
     state: web::Data<AppState>,

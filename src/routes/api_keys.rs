@@ -46,7 +46,7 @@ impl From<ApiKey> for ApiKeyView {
     fn from(k: ApiKey) -> Self {
         ApiKeyView {
             id: k.id,
-            scope: k.scope(),
+            scope: k.scope,
             label: k.label,
             prefix: k.display_prefix,
             created_at: k.created_at,
@@ -57,7 +57,7 @@ impl From<ApiKey> for ApiKeyView {
 
 /// Issue a new API key.
 #[utoipa::path(operation_id = "createApiKey", tag = "api keys", security(("bearer" = ["admin"])), request_body = CreateApiKey, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
-    (status = 201, body = CreatedApiKey), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 201, body = CreatedApiKey)))]
 #[post("/api-keys")]
 pub async fn create(
     caller: AdminCaller,
@@ -101,8 +101,7 @@ pub async fn list(
 
 /// Revoke an API key. The last active admin key cannot be revoked.
 #[utoipa::path(operation_id = "revokeApiKey", tag = "api keys", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
-    (status = 200, body = ApiKeyView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::LastAdminKey, (status = 200, body = ApiKeyView)))]
 #[delete("/api-keys/{id}")]
 pub async fn revoke(
     caller: AdminCaller,

@@ -1,31 +1,16 @@
 use crate::app::AppState;
 use crate::auth::{AdminCaller, PosCaller};
-use crate::db;
-use crate::domain::{CardNumber, Currency};
-use crate::giftcard::{self, activity::Activity, Movement};
-use crate::models::{GiftCard, Pass, Template};
+use crate::db::{self, Tenant};
+use crate::domain::{CardNumber, CardState, Currency};
+use crate::giftcard::{self, activity::Activity, issue::IssueGiftCard, Movement, MovementRequest};
+use crate::models::{GiftCard, Pass};
 use crate::problem::{ApiError, FieldProblem};
-use crate::template::Kind;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IssueGiftCard {
-    /// Id of a gift-card template, e.g. `gift-card-default`.
-    pub template: String,
-    pub currency: String,
-    /// Minor units (1050 EUR = 10.50 EUR), at most the configured maximum balance
-    /// (`PASSFOLD_GIFT_CARD_MAX_BALANCE`, 10^8 unless set). 0 issues a `pending` card that its
-    /// first load activates.
-    #[schema(minimum = 0, maximum = 1000000000000_i64)]
-    #[serde(deserialize_with = "crate::domain::ranges::whole")]
-    pub initial_balance: i64,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct GiftCardView {
@@ -35,9 +20,11 @@ pub struct GiftCardView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
     pub balance: i64,
-    pub currency: String,
+    #[schema(value_type = String)]
+    pub currency: Currency,
     /// `pending`, `active` or `deactivated`
-    pub state: String,
+    #[schema(value_type = String)]
+    pub state: CardState,
     pub template: String,
     pub serial: String,
     pub apple_pass_url: String,
@@ -57,7 +44,7 @@ pub(crate) fn view(
         gan: card.gan,
         pin,
         balance: card.balance,
-        currency: card.currency.trim().to_string(),
+        currency: card.currency,
         state: card.state,
         template: card.template_id,
         serial: pass.serial_number.clone(),
@@ -75,58 +62,22 @@ pub(crate) fn parse_gan(text: &str) -> Result<CardNumber, ApiError> {
 
 /// Issue a gift card with a PIN and a pass.
 #[utoipa::path(operation_id = "issueGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), request_body = IssueGiftCard, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
-    (status = 201, body = GiftCardView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 201, body = GiftCardView)))]
 #[post("/gift-cards")]
 pub async fn issue(
     caller: AdminCaller,
     state: web::Data<AppState>,
     body: web::Json<IssueGiftCard>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
-    let mut problems = Vec::new();
-    let currency = Currency::parse(&input.currency)
-        .map_err(|e| problems.push(FieldProblem::new("/currency", e)))
-        .ok();
-    let max = state.settings.gift_card_max_balance;
-    if !(0..=max).contains(&input.initial_balance) {
-        problems.push(FieldProblem::new(
-            "/initial_balance",
-            format!("minor units from 0 to the maximum balance of {max}"),
-        ));
-    }
     let tenant = caller.0.tenant;
-    let public_url = state.settings.public_url.clone();
-    let template_id = input.template;
+    let max = state.settings.gift_card_max_balance;
     let app = state.clone();
     let (mut created, google) = db::run(&state.pool, move |conn| {
-        match Template::find(conn, &tenant, &template_id) {
-            Ok(t) if t.kind() == Kind::GiftCard => {}
-            Ok(_) => problems.push(FieldProblem::new(
-                "/template",
-                "a gift card needs a gift_card template",
-            )),
-            Err(diesel::result::Error::NotFound) => problems.push(FieldProblem::new(
-                "/template",
-                format!("no template {template_id:?}"),
-            )),
-            Err(e) => return Err(e.into()),
-        }
-        match currency {
-            Some(currency) if problems.is_empty() => {
-                let (card, pin, pass) =
-                    GiftCard::issue(conn, &tenant, &template_id, currency, input.initial_balance)?;
-                let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
-                let card = view(
-                    card,
-                    &pass,
-                    Some(pin.expose().to_string()),
-                    &public_url,
-                    None,
-                );
-                Ok((card, google))
-            }
-            _ => Err(ApiError::invalid_fields(problems)),
-        }
+        let (card, pin, pass) = giftcard::issue::issue(conn, &tenant, &body, max)?;
+        let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
+        let pin = Some(pin.expose().to_string());
+        let card = view(card, &pass, pin, &app.settings.public_url, None);
+        Ok((card, google))
     })
     .await?;
     created.google_save_url = crate::pass_service::finish_save_link(&state, google).await;
@@ -135,7 +86,7 @@ pub async fn issue(
 
 /// A gift card's balance and state.
 #[utoipa::path(operation_id = "getGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path)), responses(crate::openapi::PosKey, crate::openapi::CardPath,
-    (status = 200, body = GiftCardView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = GiftCardView)))]
 #[get("/gift-cards/{gan}")]
 pub async fn get(
     caller: PosCaller,
@@ -155,10 +106,9 @@ pub async fn get(
 }
 
 /// Take money from a card (`allow_partial` takes what it holds). Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "redeemGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::redeem::Redeem, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody,
-    (status = 200, body = Movement), (status = 409, description = "insufficient-funds, card-inactive or idempotency-key-in-use", body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 422, description = "validation, currency-mismatch or idempotency-key-reuse", body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::RedeemRefusals, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/redeem")]
 pub async fn redeem(
     req: HttpRequest,
@@ -167,26 +117,11 @@ pub async fn redeem(
     gan: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let gan = parse_gan(&gan)?;
-    let fast_gan = gan.clone();
-    super::pos::mutation_fast_first(
-        &req,
-        &state,
-        caller.0.tenant,
-        body.into_inner(),
-        StatusCode::OK,
-        move |conn, tenant, request| {
-            giftcard::redeem::redeem_in_one_statement(conn, tenant, &fast_gan, request)
-        },
-        move |conn, tenant, r: giftcard::redeem::Redeem| {
-            giftcard::redeem::redeem(conn, tenant, &gan, &r)
-        },
-    )
-    .await
+    movement::<giftcard::redeem::Redeem>(req, caller.0.tenant, state, gan, body).await
 }
 
 /// Add money to a card; the first load activates a pending card. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "loadGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::load::Load, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/load")]
 pub async fn load(
@@ -196,23 +131,11 @@ pub async fn load(
     gan: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let gan = parse_gan(&gan)?;
-    let max = state.settings.gift_card_max_balance;
-    super::pos::mutation(
-        &req,
-        &state,
-        caller.0.tenant,
-        body.into_inner(),
-        StatusCode::OK,
-        move |conn, tenant, l: giftcard::load::Load| {
-            giftcard::load::load(conn, tenant, &gan, &l, max)
-        },
-    )
-    .await
+    movement::<giftcard::load::Load>(req, caller.0.tenant, state, gan, body).await
 }
 
 /// Give back (part of) a redemption. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "refundGiftCard", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::refund::Refund, responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/refund")]
 pub async fn refund(
@@ -222,23 +145,11 @@ pub async fn refund(
     gan: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let gan = parse_gan(&gan)?;
-    let max = state.settings.gift_card_max_balance;
-    super::pos::mutation(
-        &req,
-        &state,
-        caller.0.tenant,
-        body.into_inner(),
-        StatusCode::OK,
-        move |conn, tenant, r: giftcard::refund::Refund| {
-            giftcard::refund::refund(conn, tenant, &gan, &r, max)
-        },
-    )
-    .await
+    movement::<giftcard::refund::Refund>(req, caller.0.tenant, state, gan, body).await
 }
 
 /// An admin's correction of a balance, with a reason. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+#[utoipa::path(operation_id = "adjustGiftCard", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path), crate::openapi::IdempotencyKeyHeader),
     request_body = giftcard::load::Adjust, responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Movement)))]
 #[post("/gift-cards/{gan}/adjust")]
 pub async fn adjust(
@@ -248,17 +159,31 @@ pub async fn adjust(
     gan: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    movement::<giftcard::load::Adjust>(req, caller.0.tenant, state, gan, body).await
+}
+
+/// What every money movement shares: the GAN from the path, then the body parsed as `B` and
+/// applied under its `Idempotency-Key` (its one-statement common case first, if it has one).
+async fn movement<B: MovementRequest>(
+    req: HttpRequest,
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    gan: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let gan = parse_gan(&gan)?;
+    let fast_gan = gan.clone();
     let max = state.settings.gift_card_max_balance;
-    super::pos::mutation(
+    super::pos::mutation_fast_first(
         &req,
         &state,
-        caller.0.tenant,
+        tenant,
         body.into_inner(),
         StatusCode::OK,
-        move |conn, tenant, a: giftcard::load::Adjust| {
-            giftcard::load::adjust(conn, tenant, &gan, &a, max)
+        move |conn, tenant, (request, key, fingerprint): (&B, _, _)| {
+            request.in_one_statement(conn, tenant, &fast_gan, key, fingerprint)
         },
+        move |conn, tenant, request: B| request.apply(conn, tenant, &gan, max),
     )
     .await
 }

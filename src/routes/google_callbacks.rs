@@ -13,9 +13,7 @@ use futures_util::StreamExt;
 /// to 64 KiB and checked on the blocking pool: nothing is authenticated before the check.
 #[utoipa::path(operation_id = "receiveGoogleCallback", tag = "google",
     request_body(content = Object, description = "The callback envelope as Google sends it: `signature`, `intermediateSigningKey`, `protocolVersion`, `signedMessage`"),
-    responses(crate::openapi::Database, crate::openapi::JsonBody, (status = 200, description = "Recorded (or a duplicate)"),
-    (status = 413, description = "The body is larger than 64 KiB", body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 401, description = "The signature does not verify", body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses(crate::openapi::Database, crate::openapi::JsonBody, crate::openapi::GoogleCallbackRefusals, (status = 200, description = "Recorded (or a duplicate)")))]
 #[post("/google/callbacks")]
 pub async fn callback(
     state: web::Data<AppState>,

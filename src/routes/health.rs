@@ -13,8 +13,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers.
 #[utoipa::path(operation_id = "getReadiness", tag = "operations", responses(
-    (status = 200, description = "Ready to serve"),
-    (status = 503, description = "The database does not answer", body = crate::problem::Problem, content_type = "application/problem+json"),
+    crate::openapi::NotReady, (status = 200, description = "Ready to serve"),
 ))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

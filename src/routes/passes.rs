@@ -8,10 +8,9 @@ use crate::problem::ApiError;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 
 /// The current signed pass behind a download link.
-#[utoipa::path(operation_id = "downloadPass", tag = "passes", params(("token" = String, Path)), responses(crate::openapi::Database, crate::openapi::PathObject,
+#[utoipa::path(operation_id = "downloadPass", tag = "passes", params(("token" = String, Path)), responses(crate::openapi::Database, crate::openapi::PathObject, crate::openapi::Missing,
     (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"),
-    (status = 304, description = "Not modified"),
-    (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 304, description = "Not modified")))]
 #[get("/passes/{token}")]
 pub async fn download(
     req: HttpRequest,

@@ -166,8 +166,7 @@ fn explain(kind: ProblemKind, lang: Lang) -> Explanation {
 
 /// What a problem `type` means and what a client should do (HTML, English or Russian).
 #[utoipa::path(tag = "operations", params(("name" = String, Path, description = "the last segment of a problem's `type`, e.g. `insufficient-funds`")),
-    responses((status = 200, description = "The problem explained", content_type = "text/html"),
-    (status = 404, description = "No such problem", body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses(crate::openapi::NoSuchProblem, (status = 200, description = "The problem explained", content_type = "text/html")))]
 #[get("/problems/{name}")]
 pub async fn page(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let kind = ProblemKind::from_slug(&name)

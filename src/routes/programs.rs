@@ -57,7 +57,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
 
 /// Create a loyalty program.
 #[utoipa::path(operation_id = "createProgram", tag = "programs", security(("bearer" = ["admin"])), request_body = CreateProgram, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
-    (status = 201, body = ProgramView), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 201, body = ProgramView)))]
 #[post("/programs")]
 pub async fn create(
     caller: AdminCaller,
@@ -97,7 +97,7 @@ pub async fn list(
 
 /// One program.
 #[utoipa::path(operation_id = "getProgram", tag = "programs", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
-    (status = 200, body = ProgramView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = ProgramView)))]
 #[get("/programs/{id}")]
 pub async fn get(
     caller: AdminCaller,

@@ -119,8 +119,8 @@ pub async fn balance(
                 diesel::delete(pin_failures::table.find(attempt)).execute(conn)?;
                 Ok(PublicBalance {
                     balance: card.balance,
-                    currency: card.currency.trim().to_string(),
-                    state: card.state,
+                    currency: card.currency.to_string(),
+                    state: card.state.to_string(),
                 })
             }
             _ => Err(ApiError::not_found("no gift card with this number and PIN")),

@@ -1,7 +1,7 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
-use crate::domain::TemplateId;
+use crate::domain::{TemplateId, TemplateKind};
 use crate::models::template::{Template, TemplateChange};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::template::images::{pointer_token, Images};
@@ -39,7 +39,8 @@ pub struct ImageInfo {
 #[derive(Serialize, ToSchema)]
 pub struct TemplateView {
     pub id: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: TemplateKind,
     pub version: i32,
     #[schema(value_type = Object)]
     pub template: serde_json::Value,
@@ -51,7 +52,8 @@ pub struct TemplateView {
 #[derive(Serialize, ToSchema)]
 pub struct TemplateSummary {
     pub id: String,
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: TemplateKind,
     pub name: String,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
@@ -181,7 +183,7 @@ pub async fn list(
 
 /// One template with the list of its images.
 #[utoipa::path(operation_id = "getTemplate", tag = "templates", security(("bearer" = ["admin"])), params(("id" = String, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
-    (status = 200, body = TemplateView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = TemplateView)))]
 #[get("/templates/{id}")]
 pub async fn get(
     caller: AdminCaller,
@@ -201,7 +203,7 @@ pub async fn get(
 
 /// Create a template. Problems are answered all at once, each with its JSON pointer.
 #[utoipa::path(operation_id = "createTemplate", tag = "templates", security(("bearer" = ["admin"])), request_body = TemplateInput, responses(crate::openapi::AdminKey, crate::openapi::JsonBody,
-    (status = 201, body = TemplateView), (status = 409, description = "A template with this id exists", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::TemplateExists, (status = 201, body = TemplateView)))]
 #[post("/templates")]
 pub async fn create(
     caller: AdminCaller,
@@ -241,8 +243,7 @@ pub async fn create(
 /// Replace a template (its images too when given). Passes built from it show the change
 /// the next time they are fetched.
 #[utoipa::path(operation_id = "updateTemplate", tag = "templates", security(("bearer" = ["admin"])), params(("id" = String, Path)), request_body = TemplateInput, responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody,
-    (status = 200, body = TemplateView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = TemplateView)))]
 #[put("/templates/{id}")]
 pub async fn update(
     caller: AdminCaller,

@@ -1,36 +1,14 @@
+use crate::domain::TemplateKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Loyalty,
-    GiftCard,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Loyalty => "loyalty",
-            Kind::GiftCard => "gift_card",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "loyalty" => Some(Kind::Loyalty),
-            "gift_card" => Some(Kind::GiftCard),
-            _ => None,
-        }
-    }
-}
 
 /// A validated template document (see `validate::parse_document`, the only way to get one
 /// from untrusted input).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateDocument {
-    pub kind: Kind,
+    #[schema(value_type = String)]
+    pub kind: TemplateKind,
     pub name: String,
     pub description: String,
     pub organization_name: String,

@@ -7,5 +7,5 @@ pub mod images;
 pub mod placeholder;
 pub mod validate;
 
-pub use document::{Kind, TemplateDocument};
+pub use document::TemplateDocument;
 pub use placeholder::{Context, Value};

@@ -1,13 +1,13 @@
 //! `{{name}}` placeholders in template text.
 
 use crate::domain::Money;
-use crate::template::Kind;
+use crate::domain::TemplateKind;
 use std::collections::HashMap;
 
 /// The placeholders a template of each kind may use.
-pub fn allowed(kind: Kind) -> &'static [&'static str] {
+pub fn allowed(kind: TemplateKind) -> &'static [&'static str] {
     match kind {
-        Kind::Loyalty => &[
+        TemplateKind::Loyalty => &[
             "merchant.name",
             "program.name",
             "member.name",
@@ -17,7 +17,7 @@ pub fn allowed(kind: Kind) -> &'static [&'static str] {
             "tier",
             "referral_url",
         ],
-        Kind::GiftCard => &["merchant.name", "gan", "balance", "currency", "card_number"],
+        TemplateKind::GiftCard => &["merchant.name", "gan", "balance", "currency", "card_number"],
     }
 }
 
@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Result<Vec<Piece<'_>>, String> {
 }
 
 /// The placeholders in `text` that `kind` does not know.
-pub fn unknown(text: &str, kind: Kind) -> Result<Vec<String>, String> {
+pub fn unknown(text: &str, kind: TemplateKind) -> Result<Vec<String>, String> {
     let allowed = allowed(kind);
     Ok(parse(text)?
         .into_iter()
@@ -145,13 +145,13 @@ mod tests {
         assert_eq!(ctx.sole_value("{{points}}"), Some(&Value::Number(120)));
         assert_eq!(ctx.sole_value("x {{points}}"), None);
         assert_eq!(
-            unknown("{{points}} {{pointz}}", Kind::Loyalty),
+            unknown("{{points}} {{pointz}}", TemplateKind::Loyalty),
             Ok(vec!["pointz".to_string()])
         );
         assert_eq!(
-            unknown("{{balance}}", Kind::Loyalty),
+            unknown("{{balance}}", TemplateKind::Loyalty),
             Ok(vec!["balance".to_string()])
         );
-        assert!(unknown("{{points", Kind::Loyalty).is_err());
+        assert!(unknown("{{points", TemplateKind::Loyalty).is_err());
     }
 }

@@ -4,7 +4,7 @@
 use super::document::TemplateDocument;
 use super::images::{self, Images};
 use super::placeholder;
-use super::Kind;
+use crate::domain::TemplateKind;
 use crate::problem::FieldProblem;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -39,7 +39,7 @@ const ALIGNMENTS: &[&str] = &["left", "center", "right", "natural"];
 
 struct Checker {
     problems: Vec<FieldProblem>,
-    kind: Option<Kind>,
+    kind: Option<TemplateKind>,
 }
 
 impl Checker {
@@ -178,7 +178,7 @@ pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, 
     };
     c.unknown_keys(obj, TOP_KEYS, "");
     c.kind = match obj.get("kind") {
-        Some(Value::String(k)) => Kind::parse(k).or_else(|| {
+        Some(Value::String(k)) => TemplateKind::parse(k).or_else(|| {
             c.problem("/kind", "must be \"loyalty\" or \"gift_card\"");
             None
         }),

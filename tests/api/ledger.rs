@@ -516,3 +516,69 @@ async fn customers_check_balances_with_their_pin_and_guessing_is_stopped() {
         .unwrap();
     assert_problem(res, 422, "validation").await;
 }
+
+/// A till kept waiting past the lock timeout (10 s) by another transaction, on the card
+/// (the one-statement redemption) or on its idempotency key (storing the answer), is told to
+/// retry (409 idempotency-key-in-use): the database reports such waits by a constraint name.
+#[tokio::test]
+async fn waiting_past_the_lock_timeout_answers_in_use() {
+    use diesel::prelude::*;
+    use diesel::sql_types::{Text, Uuid as SqlUuid};
+    let app = spawn_app().await;
+    let m = app.create_merchant("Locks");
+    let busy = app.issue_gift_card(&m.admin_key, "EUR", 5000).await["gan"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let free = app.issue_gift_card(&m.admin_key, "EUR", 5000).await["gan"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Another session holds the busy card's row and an uncommitted answer under "held".
+    let mut conn = app.db.connect();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (merchant, held_gan) = (m.id, busy.clone());
+    let holder = std::thread::spawn(move || {
+        conn.transaction::<(), diesel::result::Error, _>(|conn| {
+            diesel::sql_query("SELECT 1 FROM gift_cards WHERE gan = $1 FOR UPDATE")
+                .bind::<Text, _>(&held_gan)
+                .execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO idempotency_keys (merchant_id, key, fingerprint, response_status,
+                                               response_body, response_content_type)
+                 VALUES ($1, 'held', '\\x00', 200, '\\x7b7d', 'application/json')",
+            )
+            .bind::<SqlUuid, _>(merchant)
+            .execute(conn)?;
+            let _ = locked_tx.send(());
+            let _ = release_rx.recv();
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+    });
+    locked_rx.await.expect("the holder took its locks");
+
+    let body = json!({"amount": 100, "currency": "EUR"});
+    let (redeem, load) = (
+        format!("/api/v1/gift-cards/{busy}/redeem"),
+        format!("/api/v1/gift-cards/{free}/load"),
+    );
+    let (on_card, on_key) = tokio::join!(
+        app.pos(&redeem, &m.pos_key, "fresh", &body),
+        app.pos(&load, &m.pos_key, "held", &body),
+    );
+    let _ = release_tx.send(());
+    let _ = holder.join();
+    for res in [on_card, on_key] {
+        assert_eq!(res.headers()["retry-after"], "1");
+        assert_problem(res, 409, "idempotency-key-in-use").await;
+    }
+    // Nothing was written by either: the balances are as issued.
+    for gan in [&busy, &free] {
+        let card = app
+            .get_with_key(&format!("/api/v1/gift-cards/{gan}"), &m.pos_key)
+            .await;
+        assert_eq!(TestApp::expect_json(card, 200).await["balance"], 5000);
+    }
+}
