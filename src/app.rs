@@ -30,6 +30,8 @@ pub struct AppState {
     pub save_links: crate::google::save_link::SaveLinks,
     /// Key of the public pages' visitor hashes and CSRF tokens (kept in the database).
     pub site_secret: Vec<u8>,
+    /// Where pass changes are delivered (Google Wallet only when configured).
+    pub channels: crate::pass_events::Channels,
     /// Turns of template image checks (`PASSFOLD_IMAGE_DECODES`).
     pub image_decodes: crate::template::images::Decodes,
 }
@@ -47,7 +49,6 @@ impl Wallets {
         let identity = SigningIdentity::load(&settings.apple)?;
         identity.announce();
         let apns = Arc::new(ApnsClient::new(&identity, &settings.apns)?);
-        crate::pass_events::use_google(settings.google.configured());
         let issuer = GoogleIssuer::load(&settings.google)?;
         issuer.announce();
         let google = Arc::new(GoogleClient::new(Arc::new(issuer), &settings.google)?);

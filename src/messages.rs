@@ -4,7 +4,7 @@
 use crate::db::Tenant;
 use crate::domain::CardNumber;
 use crate::models::{GiftCard, Member, Pass};
-use crate::pass_events::{self as outbox, Card};
+use crate::pass_events::{self as outbox, Card, Channels};
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::passes;
 use chrono::{DateTime, Utc};
@@ -48,30 +48,33 @@ pub struct MessageSent {
 /// Sends `text` to a member's card.
 pub fn to_member(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     member_id: Uuid,
     text: &Text,
 ) -> Result<MessageSent, ApiError> {
     let member = Member::find(conn, tenant, member_id)?;
     let pass = Pass::of_member(conn, tenant, member.id)?;
-    send(conn, tenant, Card::Member(member.id), pass, text)
+    send(conn, channels, tenant, Card::Member(member.id), pass, text)
 }
 
 /// Sends `text` to a gift card.
 pub fn to_gift_card(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
     text: &Text,
 ) -> Result<MessageSent, ApiError> {
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     let pass = Pass::of_gift_card(conn, tenant, card.id)?;
-    send(conn, tenant, Card::GiftCard(card.id), pass, text)
+    send(conn, channels, tenant, Card::GiftCard(card.id), pass, text)
 }
 
 /// Stores the message on the card's pass and queues it for both wallets, in one transaction.
 fn send(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     card: Card,
     pass: Pass,
@@ -87,7 +90,7 @@ fn send(
             ))
             .returning(passes::message_at.assume_not_null())
             .get_result(conn)?;
-        outbox::pass_changed(conn, outbox::channels(), card, "message")?;
+        outbox::pass_changed(conn, channels, card, "message")?;
         Ok(MessageSent {
             serial: pass.serial_number,
             sent_at,

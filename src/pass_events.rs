@@ -41,18 +41,6 @@ impl Channels {
     }
 }
 
-// Interim, until the channels are handed down from the application state: the channels
-// configured in this process, set once at start.
-static GOOGLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub fn use_google(enabled: bool) {
-    GOOGLE.store(enabled, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn channels() -> Channels {
-    Channels::new(GOOGLE.load(std::sync::atomic::Ordering::Relaxed))
-}
-
 /// Whose pass changed.
 pub enum Card {
     Member(Uuid),

@@ -51,8 +51,10 @@ impl Application {
         let google_keys = RootKeyCache::new(&settings.google.callback_keys_url);
         let site_secret = crate::public_pages::visitor::load_secret(&mut *pool.get()?)?;
         let image_decodes = crate::template::images::Decodes::new(settings.limits.image_decodes);
+        let channels = crate::pass_events::Channels::new(settings.google.configured());
         let state = web::Data::new(AppState {
             image_decodes,
+            channels,
             pool,
             settings: Arc::new(settings),
             metrics: Metrics::new(),

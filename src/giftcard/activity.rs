@@ -36,6 +36,8 @@ pub struct NewActivity<'a> {
     pub balance_after: i64,
     pub refunds: Option<Uuid>,
     pub reason: Option<&'a str>,
+    /// Where the pass's change is delivered.
+    pub channels: crate::pass_events::Channels,
 }
 
 #[derive(QueryableByName)]
@@ -64,7 +66,7 @@ impl Activity {
             .bind::<BigInt, _>(new.balance_after)
             .bind::<Nullable<SqlUuid>, _>(new.refunds)
             .bind::<Nullable<Text>, _>(new.reason)
-            .bind::<diesel::sql_types::Array<Text>, _>(crate::pass_events::channels().all())
+            .bind::<diesel::sql_types::Array<Text>, _>(new.channels.all())
             .get_result(conn)?;
         Ok((id, recorded.pass_id))
     }

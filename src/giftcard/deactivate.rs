@@ -2,6 +2,7 @@ use super::activity::{Activity, NewActivity};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, CardState, GiftCardActivityType};
 use crate::models::GiftCard;
+use crate::pass_events::Channels;
 use crate::problem::ApiError;
 use crate::schema::gift_cards;
 use diesel::prelude::*;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 /// and its pass is voided. Deactivating twice changes nothing.
 pub fn deactivate(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
 ) -> Result<(GiftCard, Option<Uuid>), ApiError> {
@@ -29,6 +31,7 @@ pub fn deactivate(
             let (_, pass_id) = Activity::record(
                 conn,
                 NewActivity {
+                    channels,
                     merchant_id: tenant.merchant_id(),
                     gift_card_id: card.id,
                     kind: GiftCardActivityType::Deactivate,

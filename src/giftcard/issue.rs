@@ -6,6 +6,7 @@ use crate::domain::{CardNumber, CardState, Currency, Parsed, Pin, TemplateKind};
 use crate::models::gift_card::NewGiftCard;
 use crate::models::pass::{Holder, Pass};
 use crate::models::{GiftCard, Template};
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -29,6 +30,7 @@ pub struct IssueGiftCard {
 /// returned once: only its hash is kept.
 pub fn issue(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     request: &IssueGiftCard,
     max_balance: i64,
@@ -60,6 +62,7 @@ pub fn issue(
     match currency {
         Some(currency) if problems.is_empty() => Ok(create(
             conn,
+            channels,
             tenant,
             &request.template,
             currency,
@@ -74,6 +77,7 @@ pub fn issue(
 /// transaction.
 fn create(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     template_id: &str,
     currency: Currency,
@@ -121,7 +125,7 @@ fn create(
         )?;
         crate::pass_events::pass_created(
             conn,
-            crate::pass_events::channels(),
+            channels,
             crate::pass_events::Card::GiftCard(card.id),
         )?;
         Ok((card, pin, pass))

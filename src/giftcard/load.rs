@@ -4,6 +4,7 @@ use crate::db::Tenant;
 use crate::domain::ranges::{self, MAX_AMOUNT};
 use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
 use crate::models::GiftCard;
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::gift_cards;
 use diesel::prelude::*;
@@ -38,11 +39,12 @@ impl MovementRequest for Load {
     fn apply(
         &self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         gan: &CardNumber,
         max_balance: i64,
     ) -> Result<Movement, ApiError> {
-        load(conn, tenant, gan, self, max_balance)
+        load(conn, channels, tenant, gan, self, max_balance)
     }
 }
 
@@ -50,17 +52,19 @@ impl MovementRequest for Adjust {
     fn apply(
         &self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         gan: &CardNumber,
         max_balance: i64,
     ) -> Result<Movement, ApiError> {
-        adjust(conn, tenant, gan, self, max_balance)
+        adjust(conn, channels, tenant, gan, self, max_balance)
     }
 }
 
 /// Adds money; the first load of a pending card activates it. Never above the maximum.
 pub fn load(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
     req: &Load,
@@ -95,6 +99,7 @@ pub fn load(
     let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
+            channels,
             merchant_id: tenant.merchant_id(),
             gift_card_id: card.id,
             kind,
@@ -117,6 +122,7 @@ pub fn load(
 /// An admin's correction, with a reason, in either direction.
 pub fn adjust(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
     req: &Adjust,
@@ -168,6 +174,7 @@ pub fn adjust(
     let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
+            channels,
             merchant_id: tenant.merchant_id(),
             gift_card_id: card.id,
             kind: GiftCardActivityType::Adjust,

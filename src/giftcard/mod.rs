@@ -14,6 +14,7 @@ use crate::db::Tenant;
 use crate::domain::{CardNumber, CardState, Currency, Parsed};
 use crate::idempotency::{FastOutcome, IdempotencyKey};
 use crate::models::GiftCard;
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use diesel::PgConnection;
 use serde::de::DeserializeOwned;
@@ -40,6 +41,7 @@ pub trait MovementRequest: DeserializeOwned + Send + 'static {
     fn apply(
         &self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         gan: &CardNumber,
         max_balance: i64,
@@ -50,6 +52,7 @@ pub trait MovementRequest: DeserializeOwned + Send + 'static {
     fn in_one_statement(
         &self,
         _conn: &mut PgConnection,
+        _channels: Channels,
         _tenant: &Tenant,
         _gan: &CardNumber,
         _key: &IdempotencyKey,

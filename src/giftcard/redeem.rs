@@ -4,6 +4,7 @@ use crate::db::Tenant;
 use crate::domain::{CardNumber, CardState, Currency, GiftCardActivityType, Parsed};
 use crate::idempotency::{FastOutcome, IdempotencyKey};
 use crate::models::GiftCard;
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, ProblemKind};
 use crate::schema::gift_cards;
 use diesel::prelude::*;
@@ -29,22 +30,24 @@ impl MovementRequest for Redeem {
     fn apply(
         &self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         gan: &CardNumber,
         _max_balance: i64,
     ) -> Result<Movement, ApiError> {
-        redeem(conn, tenant, gan, self)
+        redeem(conn, channels, tenant, gan, self)
     }
 
     fn in_one_statement(
         &self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         gan: &CardNumber,
         key: &IdempotencyKey,
         fingerprint: &[u8],
     ) -> FastOutcome {
-        redeem_in_one_statement(conn, tenant, gan, self, key, fingerprint)
+        redeem_in_one_statement(conn, channels, tenant, gan, self, key, fingerprint)
     }
 }
 
@@ -54,6 +57,7 @@ impl MovementRequest for Redeem {
 /// used; [`redeem`] under the idempotency wrapper then settles it and explains.
 pub fn redeem_in_one_statement(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
     req: &Redeem,
@@ -83,7 +87,7 @@ pub fn redeem_in_one_statement(
             .bind::<SqlUuid, _>(Uuid::new_v4())
             .bind::<Text, _>(key.as_str())
             .bind::<Bytea, _>(fingerprint)
-            .bind::<Array<Text>, _>(crate::pass_events::channels().all())
+            .bind::<Array<Text>, _>(channels.all())
             .get_result(conn)
             .optional();
     match done {
@@ -104,6 +108,7 @@ pub fn redeem_in_one_statement(
 /// tills can never both spend the last of it.
 pub fn redeem(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
     req: &Redeem,
@@ -168,6 +173,7 @@ pub fn redeem(
     let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
+            channels,
             merchant_id: tenant.merchant_id(),
             gift_card_id: card_id,
             kind: GiftCardActivityType::Redeem,

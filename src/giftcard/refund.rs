@@ -3,6 +3,7 @@ use super::{lock_usable, require_usable, Movement, MovementRequest};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, GiftCardActivityType};
 use crate::models::GiftCard;
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::{gift_card_activities, gift_cards};
 use diesel::prelude::*;
@@ -24,17 +25,19 @@ impl MovementRequest for Refund {
     fn apply(
         &self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         gan: &CardNumber,
         max_balance: i64,
     ) -> Result<Movement, ApiError> {
-        refund(conn, tenant, gan, self, max_balance)
+        refund(conn, channels, tenant, gan, self, max_balance)
     }
 }
 
 /// Gives back (part of) a redemption: never more than it took minus earlier refunds.
 pub fn refund(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     gan: &CardNumber,
     req: &Refund,
@@ -106,6 +109,7 @@ pub fn refund(
     let (activity_id, pass_id) = Activity::record(
         conn,
         NewActivity {
+            channels,
             merchant_id: tenant.merchant_id(),
             gift_card_id: card.id,
             kind: GiftCardActivityType::Refund,

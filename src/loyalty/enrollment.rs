@@ -9,7 +9,7 @@ use crate::domain::{tokens, CardNumber, PointActivityType};
 use crate::models::member::{Member, NewMember};
 use crate::models::pass::Holder;
 use crate::models::{Pass, Program};
-use crate::pass_events::{self as outbox, Card};
+use crate::pass_events::{self as outbox, Card, Channels};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::point_activities;
 use diesel::prelude::*;
@@ -143,6 +143,7 @@ impl Joined {
 /// member whose referral code is given (read case-blind); refusals as problems.
 pub fn join_with_code(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     program_id: Uuid,
     new: NewMember,
@@ -157,12 +158,13 @@ pub fn join_with_code(
         }
         None => None,
     };
-    join(conn, tenant, &program, new, referrer.as_ref())?.map_err(Refusal::into_api_error)
+    join(conn, channels, tenant, &program, new, referrer.as_ref())?.map_err(Refusal::into_api_error)
 }
 
 /// Enrolls `new` in `program`, referred by `referrer` if given.
 pub fn join(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     program: &Program,
     mut new: NewMember,
@@ -186,12 +188,14 @@ pub fn join(
         new.referred_by = Some(r.id);
     }
     conn.transaction(|conn| {
-        let (member, pass) = match enroll(conn, tenant, program, &rules, &new)? {
+        let (member, pass) = match enroll(conn, channels, tenant, program, &rules, &new)? {
             Ok(done) => done,
             Err(refusal) => return Ok(Err(refusal)),
         };
         let referral = match referrer {
-            Some(r) => Some(referral::joined(conn, tenant, &rules, r.id, &member)?),
+            Some(r) => Some(referral::joined(
+                conn, channels, tenant, &rules, r.id, &member,
+            )?),
             None => None,
         };
         // The referee's own reward changed its points: answer with them.
@@ -212,6 +216,7 @@ pub fn join(
 /// transaction.
 fn enroll(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     program: &Program,
     rules: &ProgramRules,
@@ -264,6 +269,6 @@ fn enroll(
         &program.template_id,
         Holder::Member(member.id),
     )?;
-    outbox::pass_created(conn, outbox::channels(), Card::Member(member.id))?;
+    outbox::pass_created(conn, channels, Card::Member(member.id))?;
     Ok(Ok((member, pass)))
 }

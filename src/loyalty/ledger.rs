@@ -6,7 +6,7 @@ use super::ProgramRules;
 use crate::db::Tenant;
 use crate::domain::{Currency, PointActivityType};
 use crate::models::Member;
-use crate::pass_events::{self as outbox, Card};
+use crate::pass_events::{self as outbox, Card, Channels};
 use crate::problem::{ApiError, ProblemKind};
 use crate::schema::{members, point_activities};
 use diesel::prelude::*;
@@ -44,6 +44,7 @@ pub struct Entry<'a> {
 
 pub fn apply(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     member: &Member,
     rules: &ProgramRules,
@@ -102,12 +103,7 @@ pub fn apply(
             point_activities::referral_id.eq(referral),
         ))
         .execute(conn)?;
-    let pass_id = outbox::pass_changed(
-        conn,
-        outbox::channels(),
-        Card::Member(member.id),
-        kind.as_str(),
-    )?;
+    let pass_id = outbox::pass_changed(conn, channels, Card::Member(member.id), kind.as_str())?;
     Ok(PointsChange {
         earned: None,
         points,

@@ -9,6 +9,7 @@ use super::ProgramRules;
 use crate::db::Tenant;
 use crate::domain::{ranges, Currency, PointActivityType};
 use crate::models::{Member, Program};
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
@@ -45,6 +46,7 @@ pub trait Movement: DeserializeOwned + Send + 'static {
     fn record(
         self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         member_id: Uuid,
     ) -> Result<PointsChange, ApiError>;
@@ -58,10 +60,11 @@ impl Movement for Purchase {
     fn record(
         self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         member_id: Uuid,
     ) -> Result<PointsChange, ApiError> {
-        purchase(conn, tenant, member_id, &self)
+        purchase(conn, channels, tenant, member_id, &self)
     }
 }
 
@@ -73,10 +76,11 @@ impl Movement for PointsAdjustment {
     fn record(
         self,
         conn: &mut PgConnection,
+        channels: Channels,
         tenant: &Tenant,
         member_id: Uuid,
     ) -> Result<PointsChange, ApiError> {
-        adjust(conn, tenant, member_id, &self)
+        adjust(conn, channels, tenant, member_id, &self)
     }
 }
 
@@ -96,6 +100,7 @@ pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -
 
 pub fn purchase(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     member_id: Uuid,
     req: &Purchase,
@@ -120,6 +125,7 @@ pub fn purchase(
     let earned = points_for(&rules, req.amount, member.tier.as_deref());
     let mut change = apply(
         conn,
+        channels,
         tenant,
         &member,
         &rules,
@@ -133,13 +139,22 @@ pub fn purchase(
     )?;
     change.earned = Some(earned);
     if member.referred_by.is_some() {
-        super::referral::purchased(conn, tenant, &rules, &member, req.amount, &mut change)?;
+        super::referral::purchased(
+            conn,
+            channels,
+            tenant,
+            &rules,
+            &member,
+            req.amount,
+            &mut change,
+        )?;
     }
     Ok(change)
 }
 
 pub fn adjust(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     member_id: Uuid,
     req: &PointsAdjustment,
@@ -163,6 +178,7 @@ pub fn adjust(
     }
     apply(
         conn,
+        channels,
         tenant,
         &member,
         &rules,

@@ -10,6 +10,7 @@ use super::{ProgramRules, ReferralRule, ReferralTrigger};
 use crate::db::Tenant;
 use crate::domain::{PointActivityType, ReferralStatus};
 use crate::models::{Member, Program};
+use crate::pass_events::Channels;
 use crate::problem::ApiError;
 use crate::schema::{link_opens, members, point_activities, referrals};
 use chrono::{DateTime, Utc};
@@ -23,6 +24,7 @@ pub use super::rules::ReferralResult;
 /// pays on joining.
 pub fn joined(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     rules: &ProgramRules,
     referrer_id: Uuid,
@@ -58,9 +60,16 @@ pub fn joined(
             message: "joined through a referral; this program gives no referral rewards".into(),
             ..pending
         }),
-        Some(rule) if rule.trigger == ReferralTrigger::Join => {
-            reward(conn, tenant, rules, rule, id, referrer_id, referee.id)
-        }
+        Some(rule) if rule.trigger == ReferralTrigger::Join => reward(
+            conn,
+            channels,
+            tenant,
+            rules,
+            rule,
+            id,
+            referrer_id,
+            referee.id,
+        ),
         Some(rule) => Ok(ReferralResult {
             message: match rule.min_purchase {
                 Some(min) if min > 0 => format!(
@@ -79,6 +88,7 @@ pub fn joined(
 /// carries the reward and the referee's points after it.
 pub fn purchased(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     rules: &ProgramRules,
     referee: &Member,
@@ -106,7 +116,16 @@ pub fn purchased(
     let Some((id, referrer_id)) = pending else {
         return Ok(());
     };
-    let result = reward(conn, tenant, rules, rule, id, referrer_id, referee.id)?;
+    let result = reward(
+        conn,
+        channels,
+        tenant,
+        rules,
+        rule,
+        id,
+        referrer_id,
+        referee.id,
+    )?;
     if result.referee_points > 0 {
         let (points, lifetime, tier): (i64, i64, Option<String>) = members::table
             .find(referee.id)
@@ -124,6 +143,7 @@ pub fn purchased(
 /// Pays a pending referral, or records it as capped.
 fn reward(
     conn: &mut PgConnection,
+    channels: Channels,
     tenant: &Tenant,
     rules: &ProgramRules,
     rule: &ReferralRule,
@@ -206,6 +226,7 @@ fn reward(
         }
         let change = apply(
             conn,
+            channels,
             tenant,
             member,
             rules,

@@ -121,8 +121,8 @@ impl Template {
         })
     }
 
-    /// Replaces the document (and the images, when given) and bumps the version, so every
-    /// pass built from it is rendered anew.
+    /// Replaces the document (and the images, when given) and bumps the version (its passes
+    /// change through `template::publish`).
     pub fn update(
         conn: &mut PgConnection,
         tenant: &Tenant,
@@ -156,13 +156,6 @@ impl Template {
                 ))
                 .returning(Template::as_returning())
                 .get_result(conn)?;
-            // Every pass built from the template shows the change: new versions, and pushes.
-            crate::pass_events::template_passes_changed(
-                conn,
-                crate::pass_events::channels(),
-                tenant.merchant_id(),
-                id,
-            )?;
             Ok(Ok(updated))
         })
     }

@@ -450,7 +450,14 @@ async fn submit(
                 return Ok((form_again, form));
             }
         };
-        match enrollment::join(conn, &r.tenant, &r.program, new, r.referrer.as_ref())? {
+        match enrollment::join(
+            conn,
+            app.channels,
+            &r.tenant,
+            &r.program,
+            new,
+            r.referrer.as_ref(),
+        )? {
             Ok(joined) => {
                 let changed = joined.changed_passes();
                 Ok((

@@ -73,7 +73,7 @@ pub async fn issue(
     let max = state.settings.gift_card_max_balance;
     let app = state.clone();
     let (mut created, google) = db::run(&state.pool, move |conn| {
-        let (card, pin, pass) = giftcard::issue::issue(conn, &tenant, &body, max)?;
+        let (card, pin, pass) = giftcard::issue::issue(conn, app.channels, &tenant, &body, max)?;
         let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
         let pin = Some(pin.expose().to_string());
         let card = view(card, &pass, pin, &app.settings.public_url, None);
@@ -174,6 +174,7 @@ async fn movement<B: MovementRequest>(
     let gan = parse_gan(&gan)?;
     let fast_gan = gan.clone();
     let max = state.settings.gift_card_max_balance;
+    let channels = state.channels;
     super::pos::mutation_fast_first(
         &req,
         &state,
@@ -181,9 +182,9 @@ async fn movement<B: MovementRequest>(
         body.into_inner(),
         StatusCode::OK,
         move |conn, tenant, (request, key, fingerprint): (&B, _, _)| {
-            request.in_one_statement(conn, tenant, &fast_gan, key, fingerprint)
+            request.in_one_statement(conn, channels, tenant, &fast_gan, key, fingerprint)
         },
-        move |conn, tenant, request: B| request.apply(conn, tenant, &gan, max),
+        move |conn, tenant, request: B| request.apply(conn, channels, tenant, &gan, max),
     )
     .await
 }
@@ -199,10 +200,11 @@ pub async fn deactivate(
     let gan = parse_gan(&gan)?;
     let tenant = caller.0.tenant;
     let public_url = state.settings.public_url.clone();
+    let channels = state.channels;
     let (view, pass_id) = db::run(&state.pool, move |conn| {
         use diesel::Connection;
         conn.transaction(|conn| {
-            let (card, pass_id) = giftcard::deactivate::deactivate(conn, &tenant, &gan)?;
+            let (card, pass_id) = giftcard::deactivate::deactivate(conn, channels, &tenant, &gan)?;
             let pass = Pass::of_gift_card(conn, &tenant, card.id)?;
             Ok((view(card, &pass, None, &public_url, None), pass_id))
         })

@@ -115,8 +115,14 @@ pub async fn enroll(
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
     let (created, changed, google) = db::run(&state.pool, move |conn| {
-        let joined =
-            enrollment::join_with_code(conn, &tenant, program_id, new, referral_code.as_deref())?;
+        let joined = enrollment::join_with_code(
+            conn,
+            app.channels,
+            &tenant,
+            program_id,
+            new,
+            referral_code.as_deref(),
+        )?;
         let changed = joined.changed_passes();
         let google = crate::pass_service::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
@@ -240,6 +246,7 @@ async fn move_points<M: Movement>(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let pos_key = caller.0.scope == Scope::Pos;
+    let channels = state.channels;
     super::pos::mutation_fast_first(
         &req,
         &state,
@@ -252,7 +259,7 @@ async fn move_points<M: Movement>(
             }
             Ok(None)
         },
-        move |conn, tenant, m: M| m.record(conn, tenant, id),
+        move |conn, tenant, m: M| m.record(conn, channels, tenant, id),
     )
     .await
 }

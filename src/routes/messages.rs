@@ -35,8 +35,9 @@ pub async fn to_member(
     let text = checked(&body)?;
     let tenant = caller.0.tenant;
     let id = id.into_inner();
+    let channels = state.channels;
     let sent = db::run(&state.pool, move |conn| {
-        messages::to_member(conn, &tenant, id, &text)
+        messages::to_member(conn, channels, &tenant, id, &text)
     })
     .await?;
     state.pass_cache.evict_pass(sent.pass_id);
@@ -56,8 +57,9 @@ pub async fn to_gift_card(
     let gan = super::gift_cards::parse_gan(&gan)?;
     let text = checked(&body)?;
     let tenant = caller.0.tenant;
+    let channels = state.channels;
     let sent = db::run(&state.pool, move |conn| {
-        messages::to_gift_card(conn, &tenant, &gan, &text)
+        messages::to_gift_card(conn, channels, &tenant, &gan, &text)
     })
     .await?;
     state.pass_cache.evict_pass(sent.pass_id);

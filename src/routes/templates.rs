@@ -5,6 +5,7 @@ use crate::domain::{TemplateId, TemplateKind};
 use crate::models::template::{Template, TemplateChange};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::template::images::{pointer_token, Images};
+use crate::template::publish;
 use crate::template::validate::parse_document;
 use crate::template::TemplateDocument;
 use actix_web::{get, post, put, web, HttpResponse};
@@ -273,8 +274,10 @@ pub async fn update(
         }
     };
     let (document, images) = validated(&state, input.template, upload, problems).await?;
+    let channels = state.channels;
     let (saved, images) = db::run(&state.pool, move |conn| {
-        let saved = Template::update(conn, &tenant, &id, &document, replaced.then_some(&images))?;
+        let images_given = replaced.then_some(&images);
+        let saved = publish::update(conn, channels, &tenant, &id, &document, images_given)?;
         Ok((saved, images))
     })
     .await?;

@@ -5,6 +5,7 @@ pub mod document;
 pub mod examples;
 pub mod images;
 pub mod placeholder;
+pub mod publish;
 pub mod validate;
 
 pub use document::TemplateDocument;
