@@ -64,8 +64,7 @@ pub fn joined(
             conn,
             channels,
             tenant,
-            rules,
-            rule,
+            (rules, rule),
             id,
             referrer_id,
             referee.id,
@@ -120,8 +119,7 @@ pub fn purchased(
         conn,
         channels,
         tenant,
-        rules,
-        rule,
+        (rules, rule),
         id,
         referrer_id,
         referee.id,
@@ -140,13 +138,13 @@ pub fn purchased(
     Ok(())
 }
 
-/// Pays a pending referral, or records it as capped.
+/// Pays a pending referral, or records it as capped, by the program's rules and its
+/// referral rule.
 fn reward(
     conn: &mut PgConnection,
     channels: Channels,
     tenant: &Tenant,
-    rules: &ProgramRules,
-    rule: &ReferralRule,
+    (rules, rule): (&ProgramRules, &ReferralRule),
     id: Uuid,
     referrer_id: Uuid,
     referee_id: Uuid,
