@@ -178,6 +178,19 @@ problem_answers!(
         "422" => "validation, currency-mismatch or idempotency-key-reuse",
 );
 problem_answers!(
+    /// Enrolling someone whose email, phone or external id a member of the program has.
+    MemberExists: "409" => "A member of the program has this email, phone or external id"
+);
+problem_answers!(
+    /// A points adjustment refused.
+    PointsRefusals:
+        "409" => "insufficient-funds (the points would go below zero) or idempotency-key-in-use"
+);
+problem_answers!(
+    /// The public balance check: no such card, or not its PIN (not told apart).
+    UnknownCardOrPin: "404" => "Unknown card or wrong PIN"
+);
+problem_answers!(
     /// Creating a template under an id already used.
     TemplateExists: "409" => "A template with this id exists"
 );

@@ -90,10 +90,8 @@ pub struct Enrolled {
 }
 
 /// Enroll a member in a program: welcome points, a pass, a referral link.
-#[utoipa::path(operation_id = "enrollMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path, description = "program id")), request_body = Enroll, responses(crate::openapi::PosKey, crate::openapi::JsonBody,
-    (status = 201, body = Enrolled), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "enrollMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path, description = "program id")), request_body = Enroll, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::JsonBody,
+    crate::openapi::MemberExists, (status = 201, body = Enrolled)))]
 #[post("/programs/{id}/members")]
 pub async fn enroll(
     caller: PosCaller,
@@ -145,7 +143,7 @@ pub async fn enroll(
 
 /// One member, with points and tier.
 #[utoipa::path(operation_id = "getMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path)), responses(crate::openapi::PosKey, crate::openapi::PathObject,
-    (status = 200, body = MemberView), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = MemberView)))]
 #[get("/members/{id}")]
 pub async fn get(
     caller: PosCaller,
@@ -175,7 +173,7 @@ pub struct MemberQuery {
 
 /// Find the member whose pass a till scanned.
 #[utoipa::path(operation_id = "findMembers", tag = "members", security(("bearer" = ["pos"])), params(MemberQuery), responses(crate::openapi::PosKey, crate::openapi::Query,
-    (status = 200, body = MemberList), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = MemberList)))]
 #[get("/members")]
 pub async fn find(
     caller: PosCaller,
@@ -207,8 +205,8 @@ pub async fn find(
 }
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
-    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
+    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange)))]
 #[post("/members/{id}/purchases")]
 pub async fn purchase(
     req: HttpRequest,
@@ -221,8 +219,8 @@ pub async fn purchase(
 }
 
 /// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
-#[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters, unique per intended change", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
-    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange), (status = 409, body = crate::problem::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
+    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, (status = 200, body = PointsChange)))]
 #[post("/members/{id}/points")]
 pub async fn adjust_points(
     req: HttpRequest,

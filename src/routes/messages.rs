@@ -24,7 +24,7 @@ fn checked(m: &Message) -> Result<Text, ApiError> {
 /// Send a message to a member's card: on the Apple pass's back and lock screen, and as a
 /// Google Wallet message (with a notification while the day's budget lasts).
 #[utoipa::path(operation_id = "sendMemberMessage", tag = "members", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), request_body = Message,
-    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody, (status = 202, body = MessageSent), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody, (status = 202, body = MessageSent)))]
 #[post("/members/{id}/messages")]
 pub async fn to_member(
     caller: AdminCaller,
@@ -46,7 +46,7 @@ pub async fn to_member(
 
 /// Send a message to a gift card.
 #[utoipa::path(operation_id = "sendGiftCardMessage", tag = "gift cards", security(("bearer" = ["admin"])), params(("gan" = String, Path)), request_body = Message,
-    responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::JsonBody, (status = 202, body = MessageSent), (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses(crate::openapi::AdminKey, crate::openapi::CardPath, crate::openapi::JsonBody, (status = 202, body = MessageSent)))]
 #[post("/gift-cards/{gan}/messages")]
 pub async fn to_gift_card(
     caller: AdminCaller,

@@ -54,8 +54,7 @@ struct Recent {
 /// PINs are limited per card and address, per card, and per address.
 #[utoipa::path(operation_id = "checkGiftCardBalance", tag = "public", request_body = BalanceCheck, responses(crate::openapi::Database, crate::openapi::JsonBody,
     (status = 200, body = PublicBalance),
-    (status = 404, description = "unknown card or wrong PIN", body = crate::problem::Problem, content_type = "application/problem+json"),
-    (status = 429, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    crate::openapi::RateLimited, crate::openapi::UnknownCardOrPin))]
 #[post("/public/gift-cards/balance")]
 pub async fn balance(
     req: HttpRequest,

@@ -16,7 +16,7 @@ pub struct ReferralList {
 
 /// Whom a member brought: who joined, when, status and reward.
 #[utoipa::path(operation_id = "listMemberReferrals", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path)), responses(crate::openapi::PosKey, crate::openapi::PathObject,
-    (status = 200, body = ReferralList), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = ReferralList)))]
 #[get("/members/{id}/referrals")]
 pub async fn of_member(
     caller: PosCaller,
@@ -37,7 +37,7 @@ pub async fn of_member(
 
 /// How the program's referral links perform.
 #[utoipa::path(operation_id = "getReferralStats", tag = "programs", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), responses(crate::openapi::AdminKey, crate::openapi::PathObject,
-    (status = 200, body = ReferralStats), (status = 404, body = crate::problem::Problem, content_type = "application/problem+json")))]
+    (status = 200, body = ReferralStats)))]
 #[get("/programs/{id}/referral-stats")]
 pub async fn stats(
     caller: AdminCaller,
