@@ -7,17 +7,30 @@
 #   SERVERS=2 bash benches/redeem.sh  (two `passfold serve` processes on the one database,
 #                                      the clients split between them; maximum rate only)
 #
+#   BIN=/path/to/passfold bash benches/redeem.sh  (an already built binary, no build; an
+#                                      older `passmint` binary works too: its PASSMINT_*
+#                                      variables and database names follow its file name)
+#   PERF_OUT=/tmp/x.data bash benches/redeem.sh   (`perf record -g` on the server during the
+#                                      maximum-rate run)
+#
 # Runs a release `passfold serve` on its own private cluster in a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
-cargo build --release -q
-BIN=$PWD/target/release/passfold
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q
+  BIN=$PWD/target/release/passfold
+fi
+# The service was called passmint before; its binary reads PASSMINT_* and names its database
+# and PostgreSQL user passmint.
+NAME=$(basename "$BIN")
+ENVP=$(echo "$NAME" | tr a-z A-Z)
 PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n1)
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export PASSFOLD_DATA_DIR=$WORK/data PASSFOLD_BIND=127.0.0.1:$PORT RUST_LOG=warn PASSFOLD_DB_POOL_SIZE=${POOL:-16}
+DATA_DIR=$WORK/data
+export "${ENVP}_DATA_DIR=$DATA_DIR" "${ENVP}_BIND=127.0.0.1:$PORT" RUST_LOG=warn "${ENVP}_DB_POOL_SIZE=${POOL:-16}"
 unset DATABASE_URL
 CLIENTS=${CLIENTS:-32}
 CARDS=${CARDS:-1000}
@@ -32,7 +45,7 @@ for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null &&
 PORTS=$PORT
 if [ "$SERVERS" = 2 ]; then
   PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  PASSFOLD_BIND=127.0.0.1:$PORT2 "$BIN" serve 2>"$WORK/serve2.log" &
+  env "${ENVP}_BIND=127.0.0.1:$PORT2" "$BIN" serve 2>"$WORK/serve2.log" &
   PIDS="$PIDS $!"
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT2/readyz" >/dev/null && break; sleep 0.2; done
   PORTS="$PORT $PORT2"
@@ -86,6 +99,16 @@ end
 delay = function() return pause end
 LUA
 export GANS=$WORK/gans POS
+# CPU seconds used so far by the server and by the cluster's processes (postmaster and its
+# children, the postmaster's counting its ended children too), in clock ticks: the cost per
+# redemption, which other load on the machine changes far less than it changes rates.
+ticks() { awk '{s += $14 + $15} END {print s + 0}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local pm
+  pm=$(sed -n 1p "$DATA_DIR/postgres/data/postmaster.pid")
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat"; pgrep -P "$pm" | while read -r p; do ticks "$p"; done; } |
+    awk '{s += $1} END {print s + 0}'
+}
 rate() { grep 'Requests/sec' | awk '{print $2}'; }
 p99() { grep -E '^ +99%' | awk '{print $2}'; }
 non2xx() { grep -E 'Non-2xx' | awk '{print $NF}' || true; }
@@ -104,9 +127,19 @@ if [ "$SERVERS" = 2 ]; then
   MAX=$(rate < "$WORK/max.txt" | awk '{s += $1} END {print s}')
   echo "passfold redemptions over 2 serve processes, $CLIENTS clients, random cards: $MAX req/s (p99 per server: $(p99 < "$WORK/max.txt" | tr '\n' ' '))"
 else
+  if [ -n "${PERF_OUT:-}" ]; then
+    /usr/bin/perf record -g -p "$PID" -o "$PERF_OUT" -- sleep "${DURATION%s}" 2>/dev/null &
+    PERFPID=$!
+  fi
+  SRV0=$(ticks "$PID") PG0=$(pg_ticks)
   RUN=max wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency -s "$WORK/redeem.lua" "http://127.0.0.1:$PORT" > "$WORK/max.txt"
+  SRV1=$(ticks "$PID") PG1=$(pg_ticks)
+  [ -n "${PERF_OUT:-}" ] && wait "$PERFPID"
   MAX=$(rate < "$WORK/max.txt")
-  echo "passfold redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
+  echo "$NAME redemptions, $CLIENTS clients, random cards: $MAX req/s (p99 $(p99 < "$WORK/max.txt"), non-2xx: $(non2xx < "$WORK/max.txt"))"
+  N=$(grep -E 'requests in' "$WORK/max.txt" | awk '{print $1}')
+  HZ=$(getconf CLK_TCK)
+  python3 -c "print(f'CPU per redemption: server {($SRV1-$SRV0)/$HZ/$N*1e6:.0f} us, PostgreSQL {($PG1-$PG0)/$HZ/$N*1e6:.0f} us')"
 fi
 
 if [ "$SERVERS" = 1 ]; then
@@ -120,8 +153,8 @@ echo "hot card (all $CLIENTS clients on one card): $(rate < "$WORK/hot.txt") req
 fi
 
 # pgbench on the same server: the private cluster's port and password.
-PGPORT=$(sed -n 4p "$PASSFOLD_DATA_DIR/postgres/data/postmaster.pid")
-export PGPASSWORD=$(cat "$PASSFOLD_DATA_DIR/postgres.password") PGHOST=127.0.0.1 PGPORT PGUSER=passfold
+PGPORT=$(sed -n 4p "$DATA_DIR/postgres/data/postmaster.pid")
+export PGPASSWORD=$(cat "$DATA_DIR/postgres.password") PGHOST=127.0.0.1 PGPORT PGUSER=$NAME
 "$PGBIN/psql" -q -d postgres -c "DROP DATABASE IF EXISTS pgbench_shape" -c "CREATE DATABASE pgbench_shape"
 "$PGBIN/psql" -q -d pgbench_shape <<SQL
 CREATE TABLE cards (id int PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
@@ -139,11 +172,14 @@ INSERT INTO idem VALUES ('00000000-0000-0000-0000-000000000001', md5(random()::t
 INSERT INTO outbox (pass_id, reason) VALUES (gen_random_uuid(), 'redeem');
 END;
 SQL
+PGB0=$(pg_ticks)
 "$PGBIN/pgbench" -n -c "$CLIENTS" -j 2 -T "${DURATION%s}" -f "$WORK/shape.sql" pgbench_shape > "$WORK/pgbench.txt" 2>&1
+PGB1=$(pg_ticks)
 PGB=$(grep -E '^tps' "$WORK/pgbench.txt" | head -n1 | awk '{print $3}')
-echo "pgbench, same transaction shape, $CLIENTS clients: $PGB tps"
+PGBN=$(grep -E 'transactions actually processed' "$WORK/pgbench.txt" | awk '{print $NF}' | cut -d/ -f1)
+echo "pgbench, same transaction shape, $CLIENTS clients: $PGB tps (PostgreSQL CPU per transaction: $(python3 -c "print(f'{($PGB1-$PGB0)/$(getconf CLK_TCK)/$PGBN*1e6:.0f}')") us)"
 # Sanity: every answered request was a real redemption, none a replay.
 SENT=$(cat "$WORK"/max.txt "$WORK"/half.txt "$WORK"/hot.txt 2>/dev/null | grep -E 'requests in' | awk '{s += $1} END {print s}')
-DONE=$("$PGBIN/psql" -tA -d passfold -c "SELECT count(*) FROM gift_card_activities WHERE type = 'redeem'")
+DONE=$("$PGBIN/psql" -tA -d "$NAME" -c "SELECT count(*) FROM gift_card_activities WHERE type = 'redeem'")
 echo "redemptions recorded: $DONE (answered in the measured runs: $SENT, plus the warm-up)"
-python3 -c "print(f'ratio passfold/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"
+python3 -c "print(f'ratio $NAME/pgbench: {$MAX/$PGB:.2f} (target >= 0.5)')"
