@@ -7,8 +7,8 @@
 #   SERVERS=2 bash benches/redeem.sh  (two `passfold serve` processes on the one database,
 #                                      the clients split between them; maximum rate only)
 #
-#   BIN=/path/to/passfold bash benches/redeem.sh  (an already built binary, no build; an
-#                                      older `passmint` binary works too: its PASSMINT_*
+#   BIN=/path/to/passfold bash benches/redeem.sh  (an already built binary, no build; a
+#                                      binary from before the rename works too: its
 #                                      variables and database names follow its file name)
 #   PERF_OUT=/tmp/x.data bash benches/redeem.sh   (`perf record -g` on the server during the
 #                                      maximum-rate run)
@@ -21,8 +21,8 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release -q
   BIN=$PWD/target/release/passfold
 fi
-# The service was called passmint before; its binary reads PASSMINT_* and names its database
-# and PostgreSQL user passmint.
+# A binary from before the project's rename reads <ITS NAME>_* and names its database and
+# PostgreSQL user after itself.
 NAME=$(basename "$BIN")
 ENVP=$(echo "$NAME" | tr a-z A-Z)
 PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n1)
