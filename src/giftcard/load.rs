@@ -36,6 +36,8 @@ pub struct Adjust {
 }
 
 impl MovementRequest for Load {
+    type Answer = Movement;
+
     fn apply(
         &self,
         conn: &mut PgConnection,
@@ -49,6 +51,8 @@ impl MovementRequest for Load {
 }
 
 impl MovementRequest for Adjust {
+    type Answer = Movement;
+
     fn apply(
         &self,
         conn: &mut PgConnection,

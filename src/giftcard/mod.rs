@@ -38,6 +38,9 @@ pub struct Movement {
 
 /// The body of a money movement on one card, applied under its `Idempotency-Key`.
 pub trait MovementRequest: DeserializeOwned + Send + 'static {
+    /// The answer: a [`Movement`], or for a redemption the body `passfold_redeem` built.
+    type Answer: Serialize + Send + 'static;
+
     fn apply(
         &self,
         conn: &mut PgConnection,
@@ -45,7 +48,7 @@ pub trait MovementRequest: DeserializeOwned + Send + 'static {
         tenant: &Tenant,
         gan: &CardNumber,
         max_balance: i64,
-    ) -> Result<Movement, ApiError>;
+    ) -> Result<Self::Answer, ApiError>;
 
     /// The common case in one statement that also stores the answer under the key; `None`
     /// when it wrote nothing and [`apply`](Self::apply) is to run. Most movements have none.

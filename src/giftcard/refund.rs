@@ -22,6 +22,8 @@ pub struct Refund {
 }
 
 impl MovementRequest for Refund {
+    type Answer = Movement;
+
     fn apply(
         &self,
         conn: &mut PgConnection,

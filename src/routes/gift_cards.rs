@@ -170,7 +170,10 @@ async fn movement<B: MovementRequest>(
     state: web::Data<AppState>,
     gan: web::Path<String>,
     body: web::Json<serde_json::Value>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ApiError>
+where
+    B::Answer: super::pos::ChangesPass,
+{
     let gan = parse_gan(&gan)?;
     let fast_gan = gan.clone();
     let max = state.settings.gift_card_max_balance;

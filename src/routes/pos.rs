@@ -24,6 +24,12 @@ impl ChangesPass for crate::giftcard::Movement {
     }
 }
 
+impl ChangesPass for crate::giftcard::redeem::Redeemed {
+    fn changed_passes(&self) -> Vec<Uuid> {
+        vec![self.pass_id]
+    }
+}
+
 impl ChangesPass for crate::loyalty::points::PointsChange {
     fn changed_passes(&self) -> Vec<Uuid> {
         let mut passes = vec![self.pass_id];

@@ -582,3 +582,123 @@ async fn waiting_past_the_lock_timeout_answers_in_use() {
         assert_eq!(TestApp::expect_json(card, 200).await["balance"], 5000);
     }
 }
+
+/// One redemption answer, built by `passfold_redeem` alone: a partial redemption (which
+/// the fast path now takes too) and one settled by the general path (a load raced in)
+/// answer in the very bytes a full one does, values aside, and replay the same bytes.
+#[tokio::test]
+async fn a_partial_redemption_answers_like_a_full_one_and_replays_byte_for_byte() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Answers");
+    let gan = app.issue_gift_card(&m.admin_key, "EUR", 5000).await["gan"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/gift-cards/{gan}/redeem");
+    let raw = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 200);
+        let replay = replayed(&res);
+        (res.text().await.expect("body"), replay)
+    };
+    // Values out, layout kept: the activity id and every number become placeholders.
+    let shape = |body: &str| {
+        let v: Value = serde_json::from_str(body).expect("JSON");
+        let body = body.replace(v["activity_id"].as_str().expect("id"), "ID");
+        let mut out = String::new();
+        for c in body.chars() {
+            if c.is_ascii_digit() {
+                if !out.ends_with('N') {
+                    out.push('N');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+
+    let full = json!({"amount": 1000, "currency": "EUR"});
+    let (full_body, _) = raw(app.pos(&path, &m.pos_key, "full", &full).await).await;
+    let partial = json!({"amount": 9999, "currency": "EUR", "allow_partial": true});
+    let (first, was_replayed) = raw(app.pos(&path, &m.pos_key, "part", &partial).await).await;
+    assert!(!was_replayed);
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        (v["amount"].as_i64(), v["balance"].as_i64()),
+        (Some(4000), Some(0))
+    );
+    assert_eq!(v["currency"], "EUR");
+    assert_eq!(v["state"], "active");
+    assert_eq!(shape(&first), shape(&full_body), "{first} vs {full_body}");
+
+    let (again, was_replayed) = raw(app.pos(&path, &m.pos_key, "part", &partial).await).await;
+    assert!(was_replayed);
+    assert_eq!(again, first);
+
+    // The ledger agrees with the answer: -4000 recorded, nothing left.
+    let activities = app
+        .get_json(&format!("/api/v1/gift-cards/{gan}/activities"), &m.pos_key)
+        .await;
+    let last = activities["activities"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["id"], v["activity_id"]);
+    assert_eq!(
+        (last["amount"].as_i64(), last["balance_after"].as_i64()),
+        (Some(-4000), Some(0))
+    );
+    app.verify_ledger(&m.admin_key).await;
+
+    // The general path answers in the same bytes: a load racing in (held uncommitted by
+    // another session) makes the one statement pass the card by, and the general path,
+    // waiting on the card's row lock, then finds enough and redeems through the same SQL.
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    let raced = app.issue_gift_card(&m.admin_key, "EUR", 5000).await["gan"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut conn = app.db.connect();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let held = raced.clone();
+    let holder = std::thread::spawn(move || {
+        conn.transaction::<(), diesel::result::Error, _>(|conn| {
+            // Only the balance: this test checks answers, not the ledger, from here on.
+            diesel::sql_query("UPDATE gift_cards SET balance = balance + 5000 WHERE gan = $1")
+                .bind::<Text, _>(&held)
+                .execute(conn)?;
+            let _ = locked_tx.send(());
+            let _ = release_rx.recv();
+            Ok(())
+        })
+        .expect("the load commits")
+    });
+    locked_rx.await.expect("the holder took the card");
+    let path = format!("/api/v1/gift-cards/{raced}/redeem");
+    let body = json!({"amount": 8000, "currency": "EUR"});
+    let started = std::time::Instant::now();
+    let (res, ()) = tokio::join!(app.pos(&path, &m.pos_key, "race", &body), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let _ = release_tx.send(());
+    });
+    holder.join().unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "it waited"
+    );
+    let (first, was_replayed) = raw(res).await;
+    assert!(!was_replayed);
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        (v["amount"].as_i64(), v["balance"].as_i64()),
+        (Some(8000), Some(2000))
+    );
+    assert_eq!(shape(&first), shape(&full_body), "{first} vs {full_body}");
+    let (again, was_replayed) = raw(app.pos(&path, &m.pos_key, "race", &body).await).await;
+    assert!(was_replayed);
+    assert_eq!(again, first);
+}
