@@ -47,7 +47,10 @@ async fn main() {
             .env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))
             .env("APNS_URL", &mock.url)
             .env("APNS_CA_FILE", &mock.ca_file)
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("FANOUT_LOG").unwrap_or_else(|_| "warn".into()),
+            );
     };
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").stderr(Stdio::inherit());

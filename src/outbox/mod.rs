@@ -141,7 +141,7 @@ pub async fn run<C: Channel>(
         let claimed = match deliver_batch(&pool, &channel, lease).await {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!(channel = %name, error = %e, "outbox delivery failed; retrying");
+                tracing::warn!(channel = %name, error = format!("{e:#}"), "outbox delivery failed; retrying");
                 0
             }
         };
@@ -162,13 +162,15 @@ pub async fn deliver_batch<C: Channel>(
     channel: &Arc<C>,
     lease: Duration,
 ) -> anyhow::Result<usize> {
+    let started = std::time::Instant::now();
     let c = channel.clone();
     let claims = blocking(pool, move |conn| {
         conn.transaction(|conn| {
             let claims = claim(conn, c.as_ref(), lease)?;
             c.claimed(conn, &claims)?;
-            Ok(claims)
+            Ok::<_, diesel::result::Error>(claims)
         })
+        .map_err(|e| anyhow::Error::from(e).context("claiming"))
     })
     .await?;
     if claims.is_empty() {
@@ -178,7 +180,10 @@ pub async fn deliver_batch<C: Channel>(
     let count = rows.len();
     let claims = Arc::new(claims);
     let (c, planned) = (channel.clone(), claims.clone());
-    let plan = blocking(pool, move |conn| c.plan(conn, &planned)).await;
+    let plan = blocking(pool, move |conn| {
+        c.plan(conn, &planned).map_err(|e| e.context("planning"))
+    })
+    .await;
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
@@ -187,6 +192,7 @@ pub async fn deliver_batch<C: Channel>(
             return Err(e);
         }
     };
+    let planned_at = started.elapsed();
     let sent = {
         let send = channel.send(plan);
         tokio::pin!(send);
@@ -204,6 +210,7 @@ pub async fn deliver_batch<C: Channel>(
             }
         }
     };
+    let sent_at = started.elapsed();
     let c = channel.clone();
     blocking(pool, move |conn| {
         conn.transaction(|conn| {
@@ -221,10 +228,16 @@ pub async fn deliver_batch<C: Channel>(
                     enqueue_again(conn, c.name(), claim, reason, *after, *attempts)?;
                 }
             }
-            Ok(())
+            Ok::<_, diesel::result::Error>(())
         })
+        .map_err(|e| anyhow::Error::from(e).context("settling"))
     })
     .await?;
+    tracing::debug!(
+        channel = %channel.name(), rows = count, planned_ms = planned_at.as_millis() as u64,
+        sent_ms = sent_at.as_millis() as u64, settled_ms = started.elapsed().as_millis() as u64,
+        "outbox batch delivered"
+    );
     Ok(count)
 }
 
