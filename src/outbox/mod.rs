@@ -176,6 +176,7 @@ pub async fn deliver_batch<C: Channel>(
     if claims.is_empty() {
         return Ok(0);
     }
+    let claimed_at = started.elapsed();
     let rows: Vec<i64> = claims.iter().flat_map(|c| c.rows.iter().copied()).collect();
     let count = rows.len();
     let claims = Arc::new(claims);
@@ -234,7 +235,8 @@ pub async fn deliver_batch<C: Channel>(
     })
     .await?;
     tracing::debug!(
-        channel = %channel.name(), rows = count, planned_ms = planned_at.as_millis() as u64,
+        channel = %channel.name(), rows = count, claimed_ms = claimed_at.as_millis() as u64,
+        planned_ms = planned_at.as_millis() as u64,
         sent_ms = sent_at.as_millis() as u64, settled_ms = started.elapsed().as_millis() as u64,
         "outbox batch delivered"
     );
