@@ -93,8 +93,9 @@ impl Channel for GoogleSync {
             PassContent::load_many(conn, &merchants, &ids, &self.templates, &self.public_url)?;
         let issuer = self.google.issuer();
         let mut writes = Vec::with_capacity(contents.len());
+        let by_pass: HashMap<Uuid, &Claim> = claims.iter().map(|c| (c.pass_id, c)).collect();
         for content in contents {
-            let Some(claim) = claims.iter().find(|c| c.pass_id == content.pass.id) else {
+            let Some(claim) = by_pass.get(&content.pass.id).copied() else {
                 continue;
             };
             let notify = matters.contains(&claim.pass_id)
