@@ -17,6 +17,7 @@ pub fn deactivate(
     gan: &CardNumber,
 ) -> Result<(GiftCard, Option<Uuid>), ApiError> {
     let card = GiftCard::by_gan(conn, tenant, gan)?;
+    super::lock(conn, &card)?;
     let changed: Option<i64> = diesel::update(gift_cards::table.find(card.id))
         .filter(gift_cards::state.ne(CardState::Deactivated))
         .set((

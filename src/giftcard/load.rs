@@ -77,6 +77,7 @@ pub fn load(
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     check_amount(req.amount, &req.currency, &card)?;
     require_usable(&card)?;
+    super::lock(conn, &card)?;
     let updated: Option<(i64, CardState)> = diesel::update(gift_cards::table.find(card.id))
         .filter(gift_cards::state.ne(CardState::Deactivated))
         .filter(gift_cards::balance.le(max_balance - req.amount.min(max_balance)))
@@ -89,7 +90,7 @@ pub fn load(
         .get_result(conn)
         .optional()?;
     let Some((balance, state)) = updated.filter(|_| req.amount <= max_balance) else {
-        let (_, balance) = lock_usable(conn, card.id)?;
+        let (_, balance) = lock_usable(conn, &card)?;
         return Err(ApiError::invalid_fields(vec![FieldProblem::new(
             "/amount",
             format!("the balance would pass the maximum of {max_balance} (it holds {balance})"),
@@ -145,7 +146,7 @@ pub fn adjust(
         )]));
     }
     require_usable(&card)?;
-    let (state, current) = lock_usable(conn, card.id)?;
+    let (state, current) = lock_usable(conn, &card)?;
     let balance = current
         .checked_add(req.amount)
         .filter(|b| (0..=max_balance).contains(b))

@@ -116,18 +116,38 @@ fn deactivated() -> ApiError {
     )
 }
 
+diesel::define_sql_function! {
+    /// Takes a card's row lock (migration 000029), a wait past `lock_timeout` raised with
+    /// the constraint name `db::is_lock_timeout` recognises; false when there is no such card.
+    fn passfold_lock_gift_card(merchant: diesel::sql_types::Uuid, card: diesel::sql_types::Uuid) -> diesel::sql_types::Bool;
+}
+
+/// Takes the card's row lock before a movement decides anything: a till kept waiting past
+/// the lock timeout is told to retry (409 `idempotency-key-in-use`), like the
+/// one-statement redemption.
+pub fn lock(conn: &mut diesel::PgConnection, card: &GiftCard) -> Result<(), ApiError> {
+    use diesel::RunQueryDsl;
+    match diesel::select(passfold_lock_gift_card(card.merchant_id, card.id)).get_result(conn) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::not_found("no such gift card")),
+        Err(e) if crate::db::is_lock_timeout(&e) => Err(crate::idempotency::in_use()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The card's state and balance under its row lock, refusing a deactivated card: what
 /// every movement that is not a single conditional UPDATE decides on.
 pub fn lock_usable(
     conn: &mut diesel::PgConnection,
-    card_id: Uuid,
+    card: &GiftCard,
 ) -> Result<(CardState, i64), ApiError> {
     use crate::schema::gift_cards;
     use diesel::prelude::*;
+    lock(conn, card)?;
     let (state, balance): (CardState, i64) = gift_cards::table
-        .find(card_id)
+        .find(card.id)
+        .filter(gift_cards::merchant_id.eq(card.merchant_id))
         .select((gift_cards::state, gift_cards::balance))
-        .for_update()
         .first(conn)?;
     if state == CardState::Deactivated {
         return Err(deactivated());

@@ -163,7 +163,7 @@ pub fn redeem(
     check_amount(req.amount, &req.currency, &card)?;
     require_usable(&card)?;
     // Decided under the row lock, which passfold_redeem then takes again at no cost.
-    let (state, balance) = lock_usable(conn, card.id)?;
+    let (state, balance) = lock_usable(conn, &card)?;
     if state == CardState::Pending {
         return Err(ApiError::new(
             ProblemKind::CardInactive,

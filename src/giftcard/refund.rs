@@ -51,7 +51,7 @@ pub fn refund(
     let card = GiftCard::by_gan(conn, tenant, gan)?;
     require_usable(&card)?;
     // The card's row lock serializes refunds of the same redemption.
-    let (state, current) = lock_usable(conn, card.id)?;
+    let (state, current) = lock_usable(conn, &card)?;
     let redeemed: Option<(GiftCardActivityType, i64)> = gift_card_activities::table
         .filter(gift_card_activities::id.eq(req.activity_id))
         .filter(gift_card_activities::gift_card_id.eq(card.id))

@@ -42,6 +42,23 @@ pub struct Entry<'a> {
     pub referral: Option<Uuid>,
 }
 
+diesel::define_sql_function! {
+    /// Takes a member's row lock (migration 000029), a wait past `lock_timeout` raised with
+    /// the constraint name `db::is_lock_timeout` recognises; false when there is no such member.
+    fn passfold_lock_member(merchant: diesel::sql_types::Uuid, member: diesel::sql_types::Uuid) -> diesel::sql_types::Bool;
+}
+
+/// Takes the member's row lock before points move: a till kept waiting past the lock
+/// timeout is told to retry (409 `idempotency-key-in-use`), never a 500.
+fn lock_member(conn: &mut PgConnection, tenant: &Tenant, member: Uuid) -> Result<(), ApiError> {
+    match diesel::select(passfold_lock_member(tenant.merchant_id(), member)).get_result(conn) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::not_found("no such member")),
+        Err(e) if crate::db::is_lock_timeout(&e) => Err(crate::idempotency::in_use()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn apply(
     conn: &mut PgConnection,
     channels: Channels,
@@ -57,6 +74,7 @@ pub fn apply(
         purchase,
         referral,
     } = entry;
+    lock_member(conn, tenant, member.id)?;
     // Lifetime points grow with every gain and never shrink: tiers follow them.
     let gain = delta.max(0);
     let updated: Option<(i64, i64)> = diesel::update(members::table.find(member.id))

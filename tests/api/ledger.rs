@@ -518,8 +518,9 @@ async fn customers_check_balances_with_their_pin_and_guessing_is_stopped() {
 }
 
 /// A till kept waiting past the lock timeout (10 s) by another transaction, on the card
-/// (the one-statement redemption) or on its idempotency key (storing the answer), is told to
-/// retry (409 idempotency-key-in-use): the database reports such waits by a constraint name.
+/// (the one-statement redemption, or a load) or on its idempotency key (storing the answer),
+/// is told to retry (409 idempotency-key-in-use): the database reports such waits by a
+/// constraint name.
 #[tokio::test]
 async fn waiting_past_the_lock_timeout_answers_in_use() {
     use diesel::prelude::*;
@@ -564,13 +565,16 @@ async fn waiting_past_the_lock_timeout_answers_in_use() {
         format!("/api/v1/gift-cards/{busy}/redeem"),
         format!("/api/v1/gift-cards/{free}/load"),
     );
-    let (on_card, on_key) = tokio::join!(
+    // Loads, refunds and adjustments wait in a guarding function too (000029).
+    let load_busy = format!("/api/v1/gift-cards/{busy}/load");
+    let (on_card, on_key, load_on_card) = tokio::join!(
         app.pos(&redeem, &m.pos_key, "fresh", &body),
         app.pos(&load, &m.pos_key, "held", &body),
+        app.pos(&load_busy, &m.pos_key, "fresh-load", &body),
     );
     let _ = release_tx.send(());
     let _ = holder.join();
-    for res in [on_card, on_key] {
+    for res in [on_card, on_key, load_on_card] {
         assert_eq!(res.headers()["retry-after"], "1");
         assert_problem(res, 409, "idempotency-key-in-use").await;
     }
