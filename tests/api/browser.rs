@@ -173,21 +173,23 @@ impl Browser {
         }
     }
 
-    /// Polls (every 50 ms) until an element matches the CSS selector.
+    /// Polls (every 50 ms) until an element matches the CSS selector. Any error while
+    /// polling counts as "not yet": a form's submission can abort a lookup mid-navigation
+    /// ("aborted by navigation"), which is no answer about the next page.
     pub async fn wait_for(&self, css: &str, timeout: Duration) -> Element {
-        let found = self
-            .client
-            .wait()
-            .at_most(timeout)
-            .every(Duration::from_millis(50))
-            .for_element(Locator::Css(css))
-            .await;
-        match found {
-            Ok(element) => element,
-            Err(e) => panic!(
-                "no element {css:?} within {timeout:?} {}: {e}",
-                self.whereabouts().await
-            ),
+        let started = std::time::Instant::now();
+        loop {
+            let error = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return element,
+                Err(e) => e,
+            };
+            if started.elapsed() >= timeout {
+                panic!(
+                    "no element {css:?} within {timeout:?} {}: {error}",
+                    self.whereabouts().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
