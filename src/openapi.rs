@@ -195,6 +195,17 @@ problem_answers!(
     TemplateExists: "409" => "A template with this id exists"
 );
 problem_answers!(
+    /// Publishing a template's draft.
+    PublishRefusals:
+        "409" => "No draft to publish, or the draft was started from a version older than the current one",
+        "422" => "The draft does not validate; `errors` names each field by its JSON pointer",
+);
+problem_answers!(
+    /// Publishing an earlier version of a template again.
+    RestoreRefusals:
+        "422" => "The earlier version does not pass today's checks; `errors` names each field",
+);
+problem_answers!(
     /// Revoking the merchant's last active admin key.
     LastAdminKey: "409" => "The merchant's last active admin key cannot be revoked"
 );

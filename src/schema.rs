@@ -273,11 +273,46 @@ diesel::table! {
 }
 
 diesel::table! {
+    template_blobs (merchant_id, sha256) {
+        merchant_id -> Uuid,
+        sha256 -> Bytea,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    template_drafts (merchant_id, template_id) {
+        merchant_id -> Uuid,
+        template_id -> Text,
+        document -> Jsonb,
+        images -> Jsonb,
+        based_on -> Int4,
+        staff_id -> Nullable<Uuid>,
+        api_key_id -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     template_images (merchant_id, template_id, file_name) {
         merchant_id -> Uuid,
         template_id -> Text,
         file_name -> Text,
         data -> Bytea,
+    }
+}
+
+diesel::table! {
+    template_versions (merchant_id, template_id, version) {
+        merchant_id -> Uuid,
+        template_id -> Text,
+        version -> Int4,
+        document -> Jsonb,
+        images -> Jsonb,
+        published_at -> Timestamptz,
+        staff_id -> Nullable<Uuid>,
+        api_key_id -> Nullable<Uuid>,
+        restored_from -> Nullable<Int4>,
     }
 }
 
@@ -294,6 +329,7 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::joinable!(template_blobs -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
@@ -342,6 +378,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     referrals,
     registrations,
     site_secrets,
+    template_blobs,
+    template_drafts,
     template_images,
+    template_versions,
     templates,
 );

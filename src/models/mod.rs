@@ -9,6 +9,7 @@ pub mod merchant;
 pub mod pass;
 pub mod program;
 pub mod template;
+pub mod template_version;
 
 pub use api_key::ApiKey;
 pub use gift_card::GiftCard;

@@ -1,5 +1,6 @@
 use crate::db::Tenant;
 use crate::domain::{TemplateId, TemplateKind};
+use crate::models::template_version::{Author, NewVersion, Version};
 use crate::schema::{template_images, templates};
 use crate::template::examples;
 use crate::template::images::Images;
@@ -52,6 +53,18 @@ impl Template {
                 ))
                 .execute(conn)?;
             insert_images(conn, merchant_id, example.id, &example.images)?;
+            Version::record(
+                conn,
+                NewVersion {
+                    merchant_id,
+                    template_id: example.id,
+                    version: 1,
+                    document: &example.document,
+                    images: &example.images,
+                    author: Author::Nobody,
+                    restored_from: None,
+                },
+            )?;
         }
         Ok(())
     }
@@ -100,6 +113,7 @@ impl Template {
         id: &TemplateId,
         document: &TemplateDocument,
         images: &Images,
+        author: Author,
     ) -> QueryResult<Result<Template, TemplateChange>> {
         conn.transaction(|conn| {
             let inserted = diesel::insert_into(templates::table)
@@ -117,6 +131,18 @@ impl Template {
                 return Ok(Err(TemplateChange::Exists));
             };
             insert_images(conn, tenant.merchant_id(), id.as_str(), images)?;
+            Version::record(
+                conn,
+                NewVersion {
+                    merchant_id: tenant.merchant_id(),
+                    template_id: id.as_str(),
+                    version: template.version,
+                    document: &template.document,
+                    images,
+                    author,
+                    restored_from: None,
+                },
+            )?;
             Ok(Ok(template))
         })
     }

@@ -13,4 +13,5 @@ pub mod problems;
 pub mod programs;
 pub mod public;
 pub mod referrals;
+pub mod template_versions;
 pub mod templates;

@@ -3,6 +3,7 @@ use crate::auth::AdminCaller;
 use crate::db;
 use crate::domain::{TemplateId, TemplateKind};
 use crate::models::template::{Template, TemplateChange};
+use crate::models::template_version::Author;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::template::images::{pointer_token, Images};
 use crate::template::publish;
@@ -86,7 +87,10 @@ fn view(t: Template, images: &Images) -> TemplateView {
 
 /// Decodes every image it can; the ones that are not base64 are reported, the rest are
 /// still checked, so one answer names every problem.
-fn decode_images(encoded: &BTreeMap<String, String>, problems: &mut Vec<FieldProblem>) -> Images {
+pub(crate) fn decode_images(
+    encoded: &BTreeMap<String, String>,
+    problems: &mut Vec<FieldProblem>,
+) -> Images {
     let mut images = Images::new();
     for (name, b64) in encoded {
         match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
@@ -227,8 +231,9 @@ pub async fn create(
     let (document, images) = validated(&state, input.template, upload, problems).await?;
     let id = id.ok_or_else(|| ApiError::internal("template id missing"))?;
     let tenant = caller.0.tenant;
+    let author = Author::ApiKey(caller.0.key_id);
     let saved = db::run(&state.pool, move |conn| {
-        let created = Template::create(conn, &tenant, &id, &document, &images)?;
+        let created = Template::create(conn, &tenant, &id, &document, &images, author)?;
         Ok(created.map(|t| (t, images)))
     })
     .await?;
@@ -275,9 +280,19 @@ pub async fn update(
     };
     let (document, images) = validated(&state, input.template, upload, problems).await?;
     let channels = state.channels;
+    let author = Author::ApiKey(caller.0.key_id);
     let (saved, images) = db::run(&state.pool, move |conn| {
         let images_given = replaced.then_some(&images);
-        let saved = publish::update(conn, channels, &tenant, &id, &document, images_given)?;
+        let saved = publish::update_as(
+            conn,
+            channels,
+            &tenant,
+            &id,
+            &document,
+            images_given,
+            author,
+            None,
+        )?;
         Ok((saved, images))
     })
     .await?;

@@ -7,6 +7,7 @@ pub mod images;
 pub mod placeholder;
 pub mod publish;
 pub mod validate;
+pub mod versions;
 
 pub use document::TemplateDocument;
 pub use placeholder::{Context, Value};

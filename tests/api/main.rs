@@ -20,5 +20,6 @@ mod pass_check;
 mod passes;
 mod referrals;
 mod slow_clients;
+mod template_versions;
 mod templates;
 mod wallets;
