@@ -5,6 +5,7 @@
 //! parse rather than validate, and the database layer is diesel's generated `schema` with
 //! `models/` beside it.
 
+pub mod analytics;
 pub mod app;
 pub mod apple;
 pub mod auth;

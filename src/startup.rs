@@ -153,6 +153,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::list)
                     .service(routes::programs::get)
                     .service(routes::programs::installs)
+                    .service(routes::dashboard::get)
                     .service(routes::members::enroll)
                     .service(routes::members::find)
                     .service(routes::members::get)
