@@ -127,6 +127,21 @@ impl PassCache {
         }
     }
 
+    /// Drops every pass of a merchant (a program change may touch any of them).
+    pub fn evict_merchant(&self, merchant_id: Uuid) {
+        let mut e = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let victims: Vec<String> = e
+            .by_token
+            .iter()
+            .filter(|(_, p)| p.template.0 == merchant_id)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for token in victims {
+            remove(&mut e, &token);
+        }
+    }
+
     fn clear(&self) {
         let mut e = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);

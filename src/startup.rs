@@ -152,6 +152,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::create)
                     .service(routes::programs::list)
                     .service(routes::programs::get)
+                    .service(routes::programs::update)
                     .service(routes::programs::installs)
                     .service(routes::dashboard::get)
                     .service(routes::members::enroll)

@@ -122,6 +122,8 @@ text_enum! {
         Purchase = "purchase",
         Adjust = "adjust",
         Referral = "referral",
+        /// A tier changed without points moving (the program's thresholds changed).
+        Tier = "tier",
     }
 }
 

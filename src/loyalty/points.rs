@@ -5,7 +5,6 @@
 pub use super::ledger::PointsChange;
 use super::ledger::{apply, Entry};
 use super::rules::PosLimits;
-use super::ProgramRules;
 use crate::db::Tenant;
 use crate::domain::{ranges, Currency, PointActivityType};
 use crate::models::{Member, Program};
@@ -84,20 +83,6 @@ impl Movement for PointsAdjustment {
     }
 }
 
-/// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
-/// tier multiplier)`, with the multiplier of the tier held before the purchase.
-pub fn points_for(rules: &ProgramRules, amount_minor: i64, tier: Option<&str>) -> i64 {
-    let per_major = rules.currency.minor_per_major() as i128;
-    let base = i128::from(amount_minor) * i128::from(rules.points_per_unit);
-    let multiplier = tier
-        .and_then(|name| rules.tiers.iter().find(|t| t.name == name))
-        .and_then(|t| t.multiplier)
-        .unwrap_or(1.0);
-    // Multiplier in thousandths keeps the arithmetic exact for multipliers like 1.5 or 1.25.
-    let milli = (multiplier * 1000.0).round() as i128;
-    ((base * milli) / (per_major * 1000)).clamp(0, i128::from(super::rules::MAX_POINTS)) as i64
-}
-
 pub fn purchase(
     conn: &mut PgConnection,
     channels: Channels,
@@ -122,7 +107,7 @@ pub fn purchase(
             ),
         ));
     }
-    let earned = points_for(&rules, req.amount, member.tier.as_deref());
+    let earned = rules.points_for(req.amount, member.tier.as_deref());
     let mut change = apply(
         conn,
         channels,
@@ -194,7 +179,7 @@ pub fn adjust(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::loyalty::ProgramRules;
     use crate::loyalty::Tier;
 
     #[test]
@@ -212,11 +197,11 @@ mod tests {
             },
         ];
         let rules = ProgramRules::parse("EUR", 10, tiers, 0, None).expect("valid rules");
-        assert_eq!(points_for(&rules, 1050, Some("Bronze")), 105); // 10.50 EUR
-        assert_eq!(points_for(&rules, 1099, Some("Bronze")), 109); // floor of 109.9
-        assert_eq!(points_for(&rules, 1000, Some("Gold")), 150);
-        assert_eq!(points_for(&rules, 9, None), 0);
+        assert_eq!(rules.points_for(1050, Some("Bronze")), 105); // 10.50 EUR
+        assert_eq!(rules.points_for(1099, Some("Bronze")), 109); // floor of 109.9
+        assert_eq!(rules.points_for(1000, Some("Gold")), 150);
+        assert_eq!(rules.points_for(9, None), 0);
         let yen = ProgramRules::parse("JPY", 1, vec![], 0, None).expect("valid rules");
-        assert_eq!(points_for(&yen, 1500, None), 1500);
+        assert_eq!(yen.points_for(1500, None), 1500);
     }
 }

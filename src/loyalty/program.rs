@@ -6,9 +6,10 @@ use crate::db::Tenant;
 use crate::domain::TemplateKind;
 use crate::models::program::NewProgram;
 use crate::models::{Program, Template};
+use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
 use diesel::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -39,13 +40,43 @@ pub struct CreateProgram {
     pub pos_max_points_adjustment: Option<i64>,
 }
 
-/// Creates a program on one of the merchant's loyalty templates; every problem of the
-/// request (name, rules, limits, template) answered at once.
-pub fn create(
+/// A program's rules and settings as a request gives them, parsed and checked against the
+/// merchant's templates: what creating and changing a program share.
+struct Parsed {
+    name: String,
+    rules: ProgramRules,
+    limits: PosLimits,
+    template_id: String,
+}
+
+impl Parsed {
+    fn new_program(&self) -> NewProgram<'_> {
+        NewProgram {
+            name: &self.name,
+            template_id: &self.template_id,
+            currency: self.rules.currency,
+            // Checked by ProgramRules::parse: at most MAX_POINTS_PER_UNIT.
+            points_per_unit: self.rules.points_per_unit as i32,
+            welcome_points: self.rules.welcome_points,
+            // Plain data of strings and numbers: serializing cannot fail.
+            tiers: serde_json::to_value(&self.rules.tiers).unwrap_or_default(),
+            referral: self
+                .rules
+                .referral
+                .as_ref()
+                .and_then(|r| serde_json::to_value(r).ok()),
+            pos_max_purchase: self.limits.max_purchase,
+            pos_max_points_adjustment: self.limits.max_points_adjustment,
+        }
+    }
+}
+
+/// Every problem of the request (name, rules, limits, template) at once.
+fn parse(
     conn: &mut PgConnection,
     tenant: &Tenant,
     input: CreateProgram,
-) -> Result<(Program, ProgramRules), ApiError> {
+) -> Result<Parsed, ApiError> {
     let name = input.name.trim().to_string();
     let mut problems = Vec::new();
     if name.is_empty() || name.chars().count() > 100 {
@@ -76,35 +107,243 @@ pub fn create(
         )),
         Err(e) => return Err(e.into()),
     }
-    let (Some(rules), Some(limits)) = (rules, limits) else {
-        return Err(ApiError::invalid_fields(problems));
-    };
-    if !problems.is_empty() {
-        return Err(ApiError::invalid_fields(problems));
+    match (rules, limits) {
+        (Some(rules), Some(limits)) if problems.is_empty() => Ok(Parsed {
+            name,
+            rules,
+            limits,
+            template_id,
+        }),
+        _ => Err(ApiError::invalid_fields(problems)),
     }
-    // Plain data of strings and numbers: serializing cannot fail.
-    let tiers = serde_json::to_value(&rules.tiers).unwrap_or_default();
-    let referral = rules
-        .referral
-        .as_ref()
-        .and_then(|r| serde_json::to_value(r).ok());
-    let program = Program::create(
-        conn,
-        tenant,
-        &NewProgram {
-            name: &name,
-            template_id: &template_id,
-            currency: rules.currency,
-            // Checked above: at most MAX_POINTS_PER_UNIT.
-            points_per_unit: rules.points_per_unit as i32,
-            welcome_points: rules.welcome_points,
-            tiers,
-            referral,
-            pos_max_purchase: limits.max_purchase,
-            pos_max_points_adjustment: limits.max_points_adjustment,
-        },
-    )?;
-    Ok((program, rules))
+}
+
+/// Creates a program on one of the merchant's loyalty templates.
+pub fn create(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    input: CreateProgram,
+) -> Result<(Program, ProgramRules), ApiError> {
+    let parsed = parse(conn, tenant, input)?;
+    let program = Program::create(conn, tenant, &parsed.new_program())?;
+    Ok((program, parsed.rules))
+}
+
+/// Members moving from one tier to another (`None`: no tier).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TierMove {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub members: i64,
+}
+
+/// What a change of a program's rules does, said before it is saved.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Effects {
+    /// Points a purchase of 10 major units (e.g. 10.00 EUR) earns without a tier
+    /// multiplier, before and after.
+    pub example_purchase_points: (i64, i64),
+    pub welcome_points: (i64, i64),
+    /// Members whose tier the new thresholds change (their passes show it).
+    pub tier_moves: Vec<TierMove>,
+    /// Passes that will be updated: every pass of the program when its name or template
+    /// changes, else those of the members changing tier.
+    pub passes_to_update: i64,
+    /// The same, in sentences a merchant reads before saving.
+    pub summary: Vec<String>,
+}
+
+/// The tier each member of a program would hold under `rules`, set-based: the same rule as
+/// [`ProgramRules::tier_for`] (the highest tier whose minimum the lifetime points reach),
+/// over the tiers' minimums and names in ascending order.
+const TIER_UNDER_RULES: &str =
+    "(SELECT t.name FROM unnest($3::bigint[], $4::text[]) AS t (min, name)
+                                WHERE t.min <= m.lifetime_points ORDER BY t.min DESC LIMIT 1)";
+
+#[derive(QueryableByName)]
+struct MoveRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    before: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    after: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    members: i64,
+}
+
+fn tier_arrays(rules: &ProgramRules) -> (Vec<i64>, Vec<String>) {
+    rules
+        .tiers
+        .iter()
+        .map(|t| (t.min_points, t.name.clone()))
+        .unzip()
+}
+
+fn tier_moves(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program_id: Uuid,
+    rules: &ProgramRules,
+) -> QueryResult<Vec<TierMove>> {
+    use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+    let (mins, names) = tier_arrays(rules);
+    let rows: Vec<MoveRow> = diesel::sql_query(format!(
+        "SELECT before, after, count(*) AS members FROM (
+             SELECT m.tier AS before, {TIER_UNDER_RULES} AS after
+               FROM members m WHERE m.merchant_id = $1 AND m.program_id = $2) x
+          WHERE before IS DISTINCT FROM after
+          GROUP BY before, after ORDER BY before NULLS FIRST, after NULLS FIRST"
+    ))
+    .bind::<SqlUuid, _>(tenant.merchant_id())
+    .bind::<SqlUuid, _>(program_id)
+    .bind::<Array<BigInt>, _>(&mins)
+    .bind::<Array<Text>, _>(&names)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TierMove {
+            from: r.before,
+            to: r.after,
+            members: r.members,
+        })
+        .collect())
+}
+
+fn effects(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+    before: &ProgramRules,
+    after: &Parsed,
+) -> QueryResult<Effects> {
+    let moves = tier_moves(conn, tenant, program.id, &after.rules)?;
+    let everything = after.name != program.name || after.template_id != program.template_id;
+    let passes_to_update = if everything {
+        Program::installs(conn, tenant, program.id)?.members
+    } else {
+        moves.iter().map(|m| m.members).sum()
+    };
+    let example =
+        |rules: &ProgramRules| rules.points_for(10 * rules.currency.minor_per_major(), None);
+    let earning = (example(before), example(&after.rules));
+    let welcome = (before.welcome_points, after.rules.welcome_points);
+    let mut summary = Vec::new();
+    if earning.0 != earning.1 {
+        summary.push(format!(
+            "A purchase of 10 {} will earn {} points instead of {}.",
+            after.rules.currency, earning.1, earning.0
+        ));
+    }
+    if welcome.0 != welcome.1 {
+        summary.push(format!(
+            "New members will get {} welcome points instead of {}; members who joined keep theirs.",
+            welcome.1, welcome.0
+        ));
+    }
+    let tier = |t: &Option<String>| t.clone().unwrap_or_else(|| "no tier".into());
+    for m in &moves {
+        summary.push(format!(
+            "{} member(s) move from {} to {}.",
+            m.members,
+            tier(&m.from),
+            tier(&m.to)
+        ));
+    }
+    if everything {
+        summary.push(format!(
+            "The program's name or card design changes: all {passes_to_update} cards are updated."
+        ));
+    } else if passes_to_update > 0 {
+        summary.push(format!("{passes_to_update} card(s) are updated."));
+    }
+    if summary.is_empty() {
+        summary.push("Nothing changes for members or their cards.".into());
+    }
+    Ok(Effects {
+        example_purchase_points: earning,
+        welcome_points: welcome,
+        tier_moves: moves,
+        passes_to_update,
+        summary,
+    })
+}
+
+/// Changes a program's rules and settings; with `dry_run`, only says what the change would
+/// do. Members whose tier the new thresholds change move in the same transaction, each with
+/// a `tier` ledger row, and their passes (every pass of the program when its name or
+/// template changes) are updated through `pass_events`. A program's currency cannot change:
+/// its ledger is kept in it.
+pub fn update(
+    conn: &mut PgConnection,
+    channels: Channels,
+    tenant: &Tenant,
+    program_id: Uuid,
+    input: CreateProgram,
+    dry_run: bool,
+) -> Result<(Program, ProgramRules, Effects), ApiError> {
+    conn.transaction(|conn| {
+        // The row lock orders concurrent changes of one program.
+        let program = Program::find_for_update(conn, tenant, program_id)?;
+        let before = rules(&program)?;
+        let parsed = parse(conn, tenant, input)?;
+        if parsed.rules.currency != before.currency {
+            return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+                "/currency",
+                format!(
+                    "a program's currency cannot change (its ledger is in {})",
+                    before.currency
+                ),
+            )]));
+        }
+        let effects = effects(conn, tenant, &program, &before, &parsed)?;
+        if dry_run {
+            return Ok((program, before, effects));
+        }
+        let updated = Program::update(conn, tenant, program_id, &parsed.new_program())?;
+        let moved = move_tiers(conn, tenant, program_id, &parsed.rules)?;
+        let passes: Vec<Uuid> =
+            if updated.template_id != program.template_id || updated.name != program.name {
+                Program::retemplate_passes(conn, tenant, program_id, &updated.template_id)?
+            } else {
+                Program::passes_of_members(conn, tenant, &moved)?
+            };
+        crate::pass_events::passes_changed(conn, &passes, "program", channels.all())?;
+        Ok((updated, parsed.rules, effects))
+    })
+}
+
+/// Sets every member's tier by `rules`, recording each move in the ledger; returns the
+/// members moved.
+fn move_tiers(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program_id: Uuid,
+    rules: &ProgramRules,
+) -> QueryResult<Vec<Uuid>> {
+    use diesel::sql_types::{Array, BigInt, Text, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Moved {
+        #[diesel(sql_type = SqlUuid)]
+        member_id: Uuid,
+    }
+    let (mins, names) = tier_arrays(rules);
+    let moved: Vec<Moved> = diesel::sql_query(format!(
+        "WITH t AS (
+             SELECT m.id, m.tier AS before, {TIER_UNDER_RULES} AS after
+               FROM members m WHERE m.merchant_id = $1 AND m.program_id = $2),
+         moved AS (
+             UPDATE members m SET tier = t.after, updated_at = now()
+               FROM t WHERE m.id = t.id AND m.merchant_id = $1 AND t.before IS DISTINCT FROM t.after
+             RETURNING m.id, m.points, m.tier)
+         INSERT INTO point_activities (id, merchant_id, member_id, type, delta, points_after, reason, tier_after)
+         SELECT gen_random_uuid(), $1, id, 'tier', 0, points, 'the program''s tiers changed', tier FROM moved
+         RETURNING member_id"
+    ))
+    .bind::<SqlUuid, _>(tenant.merchant_id())
+    .bind::<SqlUuid, _>(program_id)
+    .bind::<Array<BigInt>, _>(&mins)
+    .bind::<Array<Text>, _>(&names)
+    .load(conn)?;
+    Ok(moved.into_iter().map(|m| m.member_id).collect())
 }
 
 /// The program's rules as stored; they were checked when the program was created.

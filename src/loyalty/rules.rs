@@ -282,6 +282,20 @@ impl ProgramRules {
         problems
     }
 
+    /// Points for a purchase: `floor(amount / minor units per major unit × points_per_unit ×
+    /// tier multiplier)`, with the multiplier of the tier held before the purchase.
+    pub fn points_for(&self, amount_minor: i64, tier: Option<&str>) -> i64 {
+        let per_major = self.currency.minor_per_major() as i128;
+        let base = i128::from(amount_minor) * i128::from(self.points_per_unit);
+        let multiplier = tier
+            .and_then(|name| self.tiers.iter().find(|t| t.name == name))
+            .and_then(|t| t.multiplier)
+            .unwrap_or(1.0);
+        // Multiplier in thousandths keeps the arithmetic exact for multipliers like 1.5 or 1.25.
+        let milli = (multiplier * 1000.0).round() as i128;
+        ((base * milli) / (per_major * 1000)).clamp(0, i128::from(MAX_POINTS)) as i64
+    }
+
     /// The tier for a member's lifetime points: the highest one reached. Tiers follow
     /// lifetime points, so spending points never costs a tier.
     pub fn tier_for(&self, lifetime_points: i64) -> Option<&Tier> {

@@ -80,6 +80,82 @@ impl Program {
             .get_result(conn)
     }
 
+    /// The program under its row lock (changes of one program are ordered).
+    pub fn find_for_update(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> QueryResult<Program> {
+        programs::table
+            .filter(programs::merchant_id.eq(tenant.merchant_id()))
+            .filter(programs::id.eq(id))
+            .select(Program::as_select())
+            .for_update()
+            .first(conn)
+    }
+
+    /// Replaces the program's rules and settings (its currency and join code stay).
+    pub fn update(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        id: Uuid,
+        new: &NewProgram<'_>,
+    ) -> QueryResult<Program> {
+        diesel::update(
+            programs::table
+                .filter(programs::merchant_id.eq(tenant.merchant_id()))
+                .filter(programs::id.eq(id)),
+        )
+        .set((
+            programs::name.eq(new.name),
+            programs::template_id.eq(new.template_id),
+            programs::points_per_unit.eq(new.points_per_unit),
+            programs::welcome_points.eq(new.welcome_points),
+            programs::tiers.eq(&new.tiers),
+            programs::referral.eq(&new.referral),
+            programs::pos_max_purchase.eq(new.pos_max_purchase),
+            programs::pos_max_points_adjustment.eq(new.pos_max_points_adjustment),
+        ))
+        .returning(Program::as_returning())
+        .get_result(conn)
+    }
+
+    /// Points every member's pass of the program at `template_id`; returns the passes.
+    pub fn retemplate_passes(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        id: Uuid,
+        template_id: &str,
+    ) -> QueryResult<Vec<Uuid>> {
+        use crate::schema::{members, passes};
+        let of_program = members::table
+            .filter(members::merchant_id.eq(tenant.merchant_id()))
+            .filter(members::program_id.eq(id))
+            .select(members::id.nullable());
+        diesel::update(
+            passes::table
+                .filter(passes::merchant_id.eq(tenant.merchant_id()))
+                .filter(passes::member_id.eq_any(of_program)),
+        )
+        .set(passes::template_id.eq(template_id))
+        .returning(passes::id)
+        .get_results(conn)
+    }
+
+    /// The passes of these members.
+    pub fn passes_of_members(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_ids: &[Uuid],
+    ) -> QueryResult<Vec<Uuid>> {
+        use crate::schema::passes;
+        passes::table
+            .filter(passes::merchant_id.eq(tenant.merchant_id()))
+            .filter(passes::member_id.eq_any(member_ids))
+            .select(passes::id)
+            .load(conn)
+    }
+
     pub fn find(conn: &mut PgConnection, tenant: &Tenant, id: Uuid) -> QueryResult<Program> {
         programs::table
             .filter(programs::merchant_id.eq(tenant.merchant_id()))

@@ -6,9 +6,9 @@ use crate::loyalty::program::{self, CreateProgram};
 use crate::loyalty::{ProgramRules, ReferralRule, Tier};
 use crate::models::Program;
 use crate::problem::ApiError;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -31,6 +31,57 @@ pub struct ProgramView {
     /// Largest manual points change a pos key may make in one request.
     pub pos_max_points_adjustment: i64,
     pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgramChange {
+    /// The program after the change (before it, with `dry_run`).
+    pub program: ProgramView,
+    /// What the change does (or would do), said before it is saved.
+    pub effects: program::Effects,
+    pub dry_run: bool,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ChangeQuery {
+    /// `true`: only say what the change would do.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Change a program's rules and settings (the whole program, as created; the currency
+/// cannot change). Members whose tier the new thresholds change move at once, each with a
+/// `tier` ledger row, and their cards are updated. With `?dry_run=true`, nothing is saved:
+/// the answer says what the change would do.
+#[utoipa::path(operation_id = "updateProgram", tag = "programs", security(("bearer" = ["admin"])), params(("id" = Uuid, Path), ChangeQuery), request_body = CreateProgram, responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody, crate::openapi::Query,
+    (status = 200, body = ProgramChange)))]
+#[put("/programs/{id}")]
+pub async fn update(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<ChangeQuery>,
+    body: web::Json<CreateProgram>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let (id, dry_run) = (id.into_inner(), query.dry_run);
+    let input = body.into_inner();
+    let public_url = state.settings.public_url.clone();
+    let channels = state.channels;
+    let change = db::run(&state.pool, move |conn| {
+        let (p, rules, effects) = program::update(conn, channels, &tenant, id, input, dry_run)?;
+        Ok(ProgramChange {
+            program: view(&p, &rules, &public_url),
+            effects,
+            dry_run,
+        })
+    })
+    .await?;
+    if !dry_run {
+        // The program's name is on its passes: other processes hear of it through NOTIFY.
+        state.pass_cache.evict_merchant(tenant.merchant_id());
+    }
+    Ok(HttpResponse::Ok().json(change))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -19,6 +19,7 @@ mod operations;
 mod outbox_claims;
 mod pass_check;
 mod passes;
+mod program_changes;
 mod referrals;
 mod slow_clients;
 mod template_versions;
