@@ -165,7 +165,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// `passfold staff create`: everything the operator typed is checked before the database
 /// is opened, each problem named.
-fn create_staff(settings: &Settings, merchant: &str, email: &str, role: &str) -> anyhow::Result<()> {
+fn create_staff(
+    settings: &Settings,
+    merchant: &str,
+    email: &str,
+    role: &str,
+) -> anyhow::Result<()> {
     let merchant_id = uuid::Uuid::parse_str(merchant.trim())
         .map_err(|_| anyhow::anyhow!("--merchant: {merchant:?} is not a merchant id (a UUID)"))?;
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
@@ -178,9 +183,8 @@ fn create_staff(settings: &Settings, merchant: &str, email: &str, role: &str) ->
         .context("cannot read the password from standard input")?;
     let typed = line.strip_suffix('\n').unwrap_or(&line);
     let typed = typed.strip_suffix('\r').unwrap_or(typed);
-    let password = Password::parse_new(typed).map_err(|e| {
-        anyhow::anyhow!("the password on standard input is refused: {e}")
-    })?;
+    let password = Password::parse_new(typed)
+        .map_err(|e| anyhow::anyhow!("the password on standard input is refused: {e}"))?;
     let (_database, mut conn) = one_connection(settings)?;
     let now = crate::clock::Clock::system().now();
     match crate::staff::accounts::create(&mut conn, merchant_id, &email, role, &password, now) {
@@ -188,9 +192,9 @@ fn create_staff(settings: &Settings, merchant: &str, email: &str, role: &str) ->
             println!("{}", serde_json::json!({ "staff_id": member.id }));
             Ok(())
         }
-        Err(StaffError::Refused(Refusal::NotFound)) => {
-            Err(anyhow::anyhow!("--merchant: no merchant has the id {merchant_id}"))
-        }
+        Err(StaffError::Refused(Refusal::NotFound)) => Err(anyhow::anyhow!(
+            "--merchant: no merchant has the id {merchant_id}"
+        )),
         Err(StaffError::Refused(Refusal::EmailTaken)) => Err(anyhow::anyhow!(
             "--email: {email} already has an account at this merchant"
         )),

@@ -1,7 +1,7 @@
 //! The account page, for everyone signed in: change one's password (the other sessions
 //! end), choose the console's language, sign out everywhere.
 
-use super::layout::PageError;
+use super::error::PageError;
 use super::session::{Section, StaffSession};
 use super::sign_in::{forget_session, to};
 use crate::app::AppState;

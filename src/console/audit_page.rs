@@ -1,7 +1,7 @@
 //! The audit log (owners only), newest first, by cursor: `?before=<id>` continues after
 //! the last line shown.
 
-use super::layout::PageError;
+use super::error::PageError;
 use super::session::{Section, StaffSession};
 use crate::app::AppState;
 use crate::db;
@@ -30,7 +30,7 @@ pub async fn show(
         .and_then(|b| b.parse::<i64>().ok())
         .filter(|b| *b > 0);
     let tenant = session.tenant;
-    let (lines, next) = db::run(&state.pool, move |conn| {
+    let audit::Page { lines, next } = db::run(&state.pool, move |conn| {
         Ok(audit::page(conn, &tenant, before)?)
     })
     .await

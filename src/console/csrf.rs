@@ -11,7 +11,7 @@
 //! header (for a script's fetch). Compared in constant time. A missing or wrong token
 //! gets a 403 page and the handler never runs.
 
-use super::layout::PageError;
+use super::error::PageError;
 use crate::app::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
@@ -83,7 +83,10 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
     if req.method() != Method::POST {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let lang = super::browser_language(req.request());
     let mut presented = None;
@@ -128,11 +131,16 @@ pub async fn guard(
         }
     };
     if !equal(&expected, &presented) {
-        tracing::info!(path = req.path(), "console POST refused: CSRF token missing or wrong");
+        tracing::info!(
+            path = req.path(),
+            "console POST refused: CSRF token missing or wrong"
+        );
         let res = PageError::Csrf(lang).error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 #[cfg(test)]

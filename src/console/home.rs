@@ -1,7 +1,7 @@
 //! The home page: a placeholder dashboard with the merchant and the signed-in person (the
 //! dashboard's figures come with a later step).
 
-use super::layout::PageError;
+use super::error::PageError;
 use super::session::{Section, StaffSession};
 use actix_web::HttpResponse;
 use maud::html;

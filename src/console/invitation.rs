@@ -3,8 +3,9 @@
 //! link works once and until it expires; after that it answers 404 like any unknown link.
 
 use super::csrf;
+use super::document;
+use super::error::PageError;
 use super::i18n::{fill, texts};
-use super::layout::{self, PageError};
 use super::sign_in::{session_cookie, to};
 use crate::app::AppState;
 use crate::db::{self, Tenant};
@@ -17,21 +18,31 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::html;
 use serde::Deserialize;
 
+/// An invitation a link opened: its token, the row, the merchant's name.
+struct Opened<'a> {
+    token: &'a str,
+    invitation: &'a Invitation,
+    merchant: &'a str,
+}
+
 fn form_page(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
     lang: Language,
-    token: &str,
-    invitation: &Invitation,
-    merchant: &str,
+    opened: Opened<'_>,
     problem: Option<&str>,
 ) -> HttpResponse {
+    let Opened {
+        token,
+        invitation,
+        merchant,
+    } = opened;
     let t = texts(lang);
     let existing = csrf::pre_session_value(req);
     let value = existing.clone().unwrap_or_else(crate::staff::new_secret);
     let title = fill(t.invitation_title, "merchant", merchant);
-    let mut res = layout::signed_out(
+    let mut res = document::signed_out(
         status,
         lang,
         &title,
@@ -73,7 +84,7 @@ fn form_page(
 
 fn gone(lang: Language) -> HttpResponse {
     let t = texts(lang);
-    layout::signed_out(
+    document::signed_out(
         StatusCode::NOT_FOUND,
         lang,
         t.invitation_invalid,
@@ -112,9 +123,11 @@ pub async fn show(
             &state,
             StatusCode::OK,
             lang,
-            &token,
-            &invitation,
-            &merchant,
+            Opened {
+                token: &token,
+                invitation: &invitation,
+                merchant: &merchant,
+            },
             None,
         ),
         None => gone(lang),
@@ -152,9 +165,11 @@ pub async fn accept(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 lang,
-                &token,
-                &invitation,
-                &merchant,
+                Opened {
+                    token: &token,
+                    invitation: &invitation,
+                    merchant: &merchant,
+                },
                 Some(problem),
             ),
             None => gone(lang),
@@ -180,7 +195,7 @@ pub async fn accept(
             let _ = res.add_cookie(&session_cookie(&state, &session_token));
             Ok(res)
         }
-        Err(Refusal::EmailTaken) => Ok(layout::signed_out(
+        Err(Refusal::EmailTaken) => Ok(document::signed_out(
             StatusCode::CONFLICT,
             lang,
             t.email_taken,

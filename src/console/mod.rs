@@ -21,6 +21,8 @@ pub mod account;
 pub mod assets;
 pub mod audit_page;
 pub mod csrf;
+pub mod document;
+pub mod error;
 pub mod home;
 pub mod i18n;
 pub mod invitation;
@@ -29,7 +31,7 @@ pub mod session;
 pub mod sign_in;
 pub mod staff_page;
 
-pub use layout::PageError;
+pub use error::PageError;
 pub use session::{Section, StaffSession};
 
 use actix_web::middleware::from_fn;
@@ -65,15 +67,21 @@ pub fn scope() -> actix_web::Scope<
         .route("/invitations/{token}", web::get().to(invitation::show))
         .route("/invitations/{token}", web::post().to(invitation::accept))
         .route("/account", web::get().to(account::show))
-        .route("/account/password", web::post().to(account::change_password))
-        .route("/account/language", web::post().to(account::change_language))
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        )
+        .route(
+            "/account/language",
+            web::post().to(account::change_language),
+        )
         .route(
             "/account/sign-out-everywhere",
             web::post().to(account::sign_out_everywhere),
         )
         .route("/audit", web::get().to(audit_page::show))
         .route("/assets/{file}", web::get().to(assets::serve))
-        .default_service(web::to(layout::not_found))
+        .default_service(web::to(error::not_found))
 }
 
 /// The language of a page shown before anyone signs in: the browser's choice.

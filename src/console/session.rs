@@ -3,8 +3,8 @@
 //! the navigation shows what it allows and [`StaffSession::require`] refuses the rest on
 //! the server with a 403 page.
 
+use super::error::PageError;
 use super::i18n::{texts, Texts};
-use super::layout::{self, PageError};
 use crate::app::AppState;
 use crate::db::{self, Tenant};
 use crate::domain::{Language, Role};
@@ -13,8 +13,7 @@ use crate::models::Merchant;
 use crate::staff::audit::Actor;
 use crate::staff::{sessions, Lifetimes};
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use maud::{html, Markup};
 
@@ -116,22 +115,6 @@ impl StaffSession {
     /// The hidden field every form of the session carries.
     pub fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name=(super::csrf::FIELD) value=(self.csrf); }
-    }
-
-    /// The page inside the console's layout (200).
-    pub fn page(&self, section: Section, title: &str, body: Markup) -> HttpResponse {
-        layout::signed_in(self, StatusCode::OK, section, title, body)
-    }
-
-    /// The page with another status (a form sent back with its problems: 422).
-    pub fn page_with_status(
-        &self,
-        status: StatusCode,
-        section: Section,
-        title: &str,
-        body: Markup,
-    ) -> HttpResponse {
-        layout::signed_in(self, status, section, title, body)
     }
 
     /// A failure shown in the staff member's language.

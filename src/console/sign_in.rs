@@ -2,8 +2,9 @@
 //! `POST /console/sign-in` and `POST /console/sign-out`.
 
 use super::csrf;
+use super::document;
+use super::error::PageError;
 use super::i18n::{fill, texts};
-use super::layout::{self, PageError};
 use super::session::{lifetimes, StaffSession};
 use crate::app::AppState;
 use crate::db;
@@ -64,7 +65,7 @@ fn sign_in_page(
     let t = texts(lang);
     let existing = csrf::pre_session_value(req);
     let value = existing.clone().unwrap_or_else(crate::staff::new_secret);
-    let mut res = layout::signed_out(
+    let mut res = document::signed_out(
         status,
         lang,
         t.sign_in_title,

@@ -1,8 +1,8 @@
 //! The staff page (owners only): people and their roles, invitations to hand over, and
 //! pending invitations. Every change is audited by `crate::staff`.
 
+use super::error::PageError;
 use super::i18n::{fill, Texts};
-use super::layout::PageError;
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
 use crate::app::AppState;

@@ -59,12 +59,15 @@ pub fn record(
 /// Lines shown per page of the audit log.
 pub const PAGE: i64 = 50;
 
-/// One page of the log, newest first, and the cursor of the next (older) page.
-pub fn page(
-    conn: &mut PgConnection,
-    tenant: &Tenant,
-    before: Option<i64>,
-) -> QueryResult<(Vec<(AuditEntry, Option<String>)>, Option<i64>)> {
+/// A page of the log: lines (each with the email of its staff member while the account
+/// exists), newest first, and the cursor of the next (older) page.
+pub struct Page {
+    pub lines: Vec<(AuditEntry, Option<String>)>,
+    pub next: Option<i64>,
+}
+
+/// The page of lines older than `before` (the newest without it).
+pub fn page(conn: &mut PgConnection, tenant: &Tenant, before: Option<i64>) -> QueryResult<Page> {
     let mut lines = AuditEntry::page(conn, tenant, before, PAGE + 1)?;
     let next = if lines.len() as i64 > PAGE {
         lines.truncate(PAGE as usize);
@@ -72,5 +75,5 @@ pub fn page(
     } else {
         None
     };
-    Ok((lines, next))
+    Ok(Page { lines, next })
 }

@@ -85,15 +85,8 @@ pub fn accept(
             .ok_or(Refusal::InvitationUsedOrExpired)?;
         let tenant = Tenant::of_authenticated(invitation.merchant_id);
         let email = Email::parse(&invitation.email).map_err(Refusal::Invalid)?;
-        let member = accounts::insert(
-            conn,
-            &tenant,
-            &email,
-            invitation.role,
-            &hash,
-            language,
-            now,
-        )?;
+        let member =
+            accounts::insert(conn, &tenant, &email, invitation.role, &hash, language, now)?;
         Invitation::mark_accepted(conn, &tenant, invitation.id, now)?;
         let actor = Actor {
             tenant,

@@ -50,7 +50,12 @@ pub fn sign_in(
     // What the limits count: the email as typed, normalized like `Email` when it parses.
     let key: String = match Email::parse(email_typed) {
         Ok(e) => e.as_str().to_string(),
-        Err(_) => email_typed.trim().to_lowercase().chars().take(254).collect(),
+        Err(_) => email_typed
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(254)
+            .collect(),
     };
     let accounts = match Email::parse(email_typed) {
         Ok(e) => StaffMember::by_email_any_merchant(conn, e.as_str())?,
@@ -165,8 +170,7 @@ pub fn authenticate(
         return Ok(None);
     };
     let tenant = Tenant::of_authenticated(session.merchant_id);
-    if now - session.last_seen_at >= lifetimes.idle || now - session.created_at >= lifetimes.max
-    {
+    if now - session.last_seen_at >= lifetimes.idle || now - session.created_at >= lifetimes.max {
         StaffSessionRow::delete(conn, &tenant, &hash)?;
         return Ok(None);
     }
