@@ -4,7 +4,7 @@
 //! in through the form in headless Chromium.
 
 use crate::browser::Browser;
-use crate::helpers::{spawn_app, spawn_app_on, TestApp};
+use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp};
 use passfold::clock::Clock;
 use passfold::domain::{Email, Password, Role};
 use std::collections::HashMap;
@@ -428,6 +428,74 @@ async fn signing_out_everywhere_ends_another_session() {
         .body
         .contains(r#"id="sign-in""#));
     assert_eq!(laptop.get("/console/staff").await.status, 303);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_and_the_language_is_the_persons() {
+    let app = spawn_app_with(|s| {
+        s.public_url = "https://cards.example".into();
+        s.public_url_from_bind = false;
+    })
+    .await;
+    let m = app.create_merchant("Password");
+    staff(&app, m.id, "owner@password.example", Role::Owner);
+    let mut laptop = Console::new(&app);
+    let signed = laptop.sign_in("owner@password.example", PASSWORD).await;
+    assert_eq!(signed.status, 303);
+    let cookie = signed.headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "https public URL: {cookie}");
+    let mut phone = Console::signed_in(&app, "owner@password.example").await;
+
+    let account = laptop.get("/console/account").await;
+    let csrf = account.csrf();
+    let wrong = laptop
+        .post(
+            "/console/account/password",
+            &[
+                ("current", "not my password"),
+                ("new", "a brand new passphrase"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    let changed = laptop
+        .post(
+            "/console/account/password",
+            &[
+                ("current", PASSWORD),
+                ("new", "a brand new passphrase"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(phone
+        .get("/console/")
+        .await
+        .body
+        .contains(r#"id="sign-in""#));
+    assert_eq!(
+        laptop.get("/console/staff").await.status,
+        200,
+        "this session stays"
+    );
+    let old = Console::new(&app)
+        .sign_in("owner@password.example", PASSWORD)
+        .await;
+    assert_eq!(old.status, 401);
+
+    // The language is the account's, whatever the browser says.
+    let ru = laptop
+        .post(
+            "/console/account/language",
+            &[("language", "ru"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(ru.status, 303);
+    let home = laptop.get("/console/").await;
+    assert!(home.body.contains(r#"<html lang="ru">"#));
+    assert!(home.body.contains("Главная"));
 }
 
 #[tokio::test]
