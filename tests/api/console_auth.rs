@@ -214,6 +214,9 @@ async fn an_owner_created_on_the_command_line_signs_in() {
     );
 
     let mut console = Console::new(&app);
+    let bare = console.get("/console").await;
+    assert_eq!((bare.status, bare.location()), (303, "/console/"));
+    assert_eq!(console.get("/console/nothing-here").await.status, 404);
     let front = console.get("/console/").await;
     assert_eq!(front.status, 200);
     assert!(front.body.contains(r#"name="email""#) && front.body.contains(r#"name="password""#));
