@@ -34,6 +34,8 @@ pub struct AppState {
     pub channels: crate::pass_events::Channels,
     /// Turns of template image checks (`PASSFOLD_IMAGE_DECODES`).
     pub image_decodes: crate::template::images::Decodes,
+    /// What every time decision takes `now` from (real time; tests hold a manual one).
+    pub clock: crate::clock::Clock,
 }
 
 /// The signing identity and the clients of Apple's and Google's services, loaded and

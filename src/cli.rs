@@ -1,10 +1,12 @@
 //! The command line (contract: `passfold serve`, `passfold worker`,
-//! `passfold merchant create --name NAME`).
+//! `passfold merchant create --name NAME`, `passfold staff create --merchant ID --email EMAIL
+//! --role ROLE` with the password on standard input).
 
 use crate::configuration::Settings;
 use crate::db::{self, Database};
-use crate::domain::MerchantName;
+use crate::domain::{Email, MerchantName, Password, Role};
 use crate::models::Merchant;
+use crate::staff::{Refusal, StaffError};
 use crate::startup::Application;
 use crate::telemetry;
 use anyhow::Context;
@@ -32,6 +34,11 @@ pub enum Command {
     Merchant {
         #[command(subcommand)]
         action: MerchantCommand,
+    },
+    /// Manage console users.
+    Staff {
+        #[command(subcommand)]
+        action: StaffCommand,
     },
     /// Work with passes without the server.
     Pass {
@@ -66,6 +73,21 @@ pub enum PassCommand {
         /// Where to write the .pkpass.
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StaffCommand {
+    /// Create a console user of a merchant; reads the password from standard input (one
+    /// line, at least 10 characters) and prints {"staff_id": ...}.
+    Create {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        email: String,
+        /// owner, designer or cashier.
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -122,6 +144,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&created)?);
             Ok(())
         }
+        Command::Staff {
+            action:
+                StaffCommand::Create {
+                    merchant,
+                    email,
+                    role,
+                },
+        } => create_staff(&settings, &merchant, &email, &role),
         Command::Pass {
             action:
                 PassCommand::Render {
@@ -130,6 +160,45 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     out,
                 },
         } => crate::apple::sample::render_to_file(&settings, &template, &data, &out),
+    }
+}
+
+/// `passfold staff create`: everything the operator typed is checked before the database
+/// is opened, each problem named.
+fn create_staff(
+    settings: &Settings,
+    merchant: &str,
+    email: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let merchant_id = uuid::Uuid::parse_str(merchant.trim())
+        .map_err(|_| anyhow::anyhow!("--merchant: {merchant:?} is not a merchant id (a UUID)"))?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let role = Role::parse(role.trim()).ok_or_else(|| {
+        anyhow::anyhow!("--role: {role:?} is not one of owner, designer, cashier")
+    })?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let typed = line.strip_suffix('\n').unwrap_or(&line);
+    let typed = typed.strip_suffix('\r').unwrap_or(typed);
+    let password = Password::parse_new(typed)
+        .map_err(|e| anyhow::anyhow!("the password on standard input is refused: {e}"))?;
+    let (_database, mut conn) = one_connection(settings)?;
+    let now = crate::clock::Clock::system().now();
+    match crate::staff::accounts::create(&mut conn, merchant_id, &email, role, &password, now) {
+        Ok(member) => {
+            println!("{}", serde_json::json!({ "staff_id": member.id }));
+            Ok(())
+        }
+        Err(StaffError::Refused(Refusal::NotFound)) => Err(anyhow::anyhow!(
+            "--merchant: no merchant has the id {merchant_id}"
+        )),
+        Err(StaffError::Refused(Refusal::EmailTaken)) => Err(anyhow::anyhow!(
+            "--email: {email} already has an account at this merchant"
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot create the account: {e}")),
     }
 }
 

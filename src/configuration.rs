@@ -42,6 +42,11 @@ pub struct Settings {
     /// `PASSFOLD_OUTBOX_LEASE_SECS`: how long a claimed delivery stays with the process
     /// sending it without renewal (the wait before another takes over from one that died).
     pub outbox_lease: std::time::Duration,
+    /// `PASSFOLD_SESSION_IDLE_MINUTES`: a console session ends after this long without a
+    /// request.
+    pub session_idle: chrono::Duration,
+    /// `PASSFOLD_SESSION_MAX_HOURS`: a console session ends this long after sign-in.
+    pub session_max: chrono::Duration,
 }
 
 /// How much one client may hold, and how much image work runs at once.
@@ -133,6 +138,8 @@ impl fmt::Debug for Settings {
             trust_forwarded,
             limits,
             outbox_lease,
+            session_idle,
+            session_max,
         } = self;
         f.debug_struct("Settings")
             .field(
@@ -156,6 +163,8 @@ impl fmt::Debug for Settings {
             .field("trust_forwarded", trust_forwarded)
             .field("limits", limits)
             .field("outbox_lease", outbox_lease)
+            .field("session_idle", session_idle)
+            .field("session_max", session_max)
             .finish()
     }
 }
@@ -355,7 +364,23 @@ impl Settings {
             3,
             3600,
         )? as u64);
+        let session_idle = chrono::Duration::minutes(parse_number(
+            &get,
+            "PASSFOLD_SESSION_IDLE_MINUTES",
+            30,
+            1,
+            24 * 60,
+        )? as i64);
+        let session_max = chrono::Duration::hours(parse_number(
+            &get,
+            "PASSFOLD_SESSION_MAX_HOURS",
+            12,
+            1,
+            24 * 30,
+        )? as i64);
         Ok(Settings {
+            session_idle,
+            session_max,
             database_url,
             data_dir,
             bind,

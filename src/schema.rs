@@ -14,6 +14,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_log (merchant_id, id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        staff_id -> Nullable<Uuid>,
+        action -> Text,
+        details -> Jsonb,
+        client -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     device_logs (id) {
         id -> Int8,
         client -> Text,
@@ -266,9 +278,55 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_failures (id) {
+        id -> Int8,
+        email -> Text,
+        client -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     site_secrets (name) {
         name -> Text,
         secret -> Bytea,
+    }
+}
+
+diesel::table! {
+    staff (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        password_hash -> Text,
+        language -> Text,
+        created_at -> Timestamptz,
+        last_sign_in_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    staff_invitations (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_hash -> Bytea,
+        invited_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    staff_sessions (token_hash) {
+        token_hash -> Bytea,
+        merchant_id -> Uuid,
+        staff_id -> Uuid,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
     }
 }
 
@@ -330,6 +388,7 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(template_blobs -> merchants (merchant_id));
+diesel::joinable!(audit_log -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
@@ -353,10 +412,16 @@ diesel::joinable!(referrals -> merchants (merchant_id));
 diesel::joinable!(referrals -> programs (program_id));
 diesel::joinable!(registrations -> devices (device_library_identifier));
 diesel::joinable!(registrations -> passes (pass_id));
+diesel::joinable!(staff -> merchants (merchant_id));
+diesel::joinable!(staff_invitations -> merchants (merchant_id));
+diesel::joinable!(staff_invitations -> staff (invited_by));
+diesel::joinable!(staff_sessions -> merchants (merchant_id));
+diesel::joinable!(staff_sessions -> staff (staff_id));
 diesel::joinable!(templates -> merchants (merchant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    audit_log,
     device_logs,
     devices,
     gift_card_activities,
@@ -377,7 +442,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     programs,
     referrals,
     registrations,
+    sign_in_failures,
     site_secrets,
+    staff,
+    staff_invitations,
+    staff_sessions,
     template_blobs,
     template_drafts,
     template_images,

@@ -3,6 +3,7 @@
 
 use crate::app::{AppState, Wallets};
 use crate::auth::KeyCache;
+use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::db::DbPool;
 use crate::google::callbacks::RootKeyCache;
@@ -32,8 +33,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener and builds the server; nothing runs until [`Self::run_until_stopped`].
-    pub fn build(mut settings: Settings, pool: DbPool) -> anyhow::Result<Self> {
+    /// Binds the listener and builds the server on real time; nothing runs until
+    /// [`Self::run_until_stopped`].
+    pub fn build(settings: Settings, pool: DbPool) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, pool, Clock::system())
+    }
+
+    /// The same on a clock of the caller's (tests move it instead of sleeping).
+    pub fn build_with_clock(
+        mut settings: Settings,
+        pool: DbPool,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.bind).map_err(|e| {
             anyhow::anyhow!("cannot listen on PASSFOLD_BIND={}: {e}", settings.bind)
         })?;
@@ -53,6 +64,7 @@ impl Application {
         let image_decodes = crate::template::images::Decodes::new(settings.limits.image_decodes);
         let channels = crate::pass_events::Channels::new(settings.google.configured());
         let state = web::Data::new(AppState {
+            clock,
             image_decodes,
             channels,
             pool,
@@ -201,6 +213,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
         app.app_data(web::Data::new(routes))
             .default_service(web::to(request_guard::no_route))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+            .service(crate::console::scope())
             .service(web::redirect("/docs", "/docs/"))
             // Inside the error handlers, so its problems get their absolute `type` too.
             .wrap(from_fn(request_guard::guard))

@@ -331,6 +331,10 @@ const GLOBAL_TABLES: &[(&str, &str)] = &[
     ),
     ("site_secrets", "the installation's own keys"),
     (
+        "sign_in_failures",
+        "console sign-ins count by the email typed and the address, before any merchant is known",
+    ),
+    (
         "pin_failures",
         "the public balance check counts by card number and address, known or not",
     ),

@@ -3,9 +3,11 @@
 mod api_key;
 mod card_number;
 mod currency;
+mod email;
 mod merchant_name;
 mod money;
 mod parsed;
+mod password;
 mod pin;
 pub mod ranges;
 pub mod states;
@@ -15,12 +17,14 @@ pub mod tokens;
 pub use api_key::ApiKeySecret;
 pub use card_number::CardNumber;
 pub use currency::Currency;
+pub use email::Email;
 pub use merchant_name::MerchantName;
 pub use money::Money;
 pub use parsed::Parsed;
+pub use password::Password;
 pub use pin::Pin;
 pub use states::{
-    CardState, Channel, GiftCardActivityType, PointActivityType, ReferralStatus, Scope,
-    TemplateKind,
+    CardState, Channel, GiftCardActivityType, Language, PointActivityType, ReferralStatus, Role,
+    Scope, TemplateKind,
 };
 pub use template_id::TemplateId;

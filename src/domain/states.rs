@@ -135,6 +135,24 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What a staff member may do in the console: `owner` everything (staff, audit log,
+    /// keys), `designer` templates only, `cashier` look up members and cards.
+    Role {
+        Owner = "owner",
+        Designer = "designer",
+        Cashier = "cashier",
+    }
+}
+
+text_enum! {
+    /// A staff member's language in the console.
+    Language {
+        En = "en",
+        Ru = "ru",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod member;
 pub mod merchant;
 pub mod pass;
 pub mod program;
+pub mod staff;
 pub mod template;
 pub mod template_version;
 

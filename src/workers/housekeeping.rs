@@ -1,5 +1,5 @@
-//! Pruning: idempotency keys after their retention; wrong-PIN and join-attempt records
-//! (rate limits) after a day; what anyone may write without a key after a while: link
+//! Pruning: idempotency keys after their retention; wrong-PIN, wrong-password and
+//! join-attempt records (rate limits) after a day; what anyone may write without a key after a while: link
 //! opens after [`LINK_OPEN_DAYS`] (so referral statistics count opens of that many days)
 //! and device logs after [`DEVICE_LOG_DAYS`].
 
@@ -30,7 +30,8 @@ pub fn prune(conn: &mut PgConnection, idempotency_hours: i64) -> QueryResult<Pru
     let day_ago = now - chrono::Duration::days(1);
     let keys = crate::idempotency::prune(conn, idempotency_hours)?;
     let pins = diesel::delete(pin_failures::table.filter(pin_failures::created_at.lt(day_ago)))
-        .execute(conn)?;
+        .execute(conn)?
+        + crate::staff::throttle::prune(conn, now)?;
     diesel::delete(google_notifications::table.filter(google_notifications::sent_at.lt(day_ago)))
         .execute(conn)?;
     diesel::delete(join_attempts::table.filter(join_attempts::created_at.lt(day_ago)))

@@ -7,6 +7,7 @@
 //! starts its own, under the target folder, and stopped when the last test process exits.
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use passfold::clock::Clock;
 use passfold::configuration::Settings;
 use passfold::db::cluster::LocalCluster;
 use passfold::domain::MerchantName;
@@ -162,6 +163,8 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub db: TestDatabase,
+    /// The app's clock (real time unless the test brought its own).
+    pub clock: Clock,
     /// Dropping it stops the app's background workers.
     _workers: tokio::sync::watch::Sender<bool>,
     server: actix_web::dev::ServerHandle,
@@ -231,12 +234,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(Clock::system(), configure).await
+}
+
+/// The app on a clock the test holds (a manual one, moved instead of sleeping).
+pub async fn spawn_app_on(clock: Clock, configure: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let db = TestDatabase::create();
     let mut settings = test_settings(&db);
     configure(&mut settings);
     let pool = passfold::db::build_pool(&db.url, settings.db_pool_size).expect("pool");
-    let app = Application::build(settings, pool).expect("build the app");
+    let app = Application::build_with_clock(settings, pool, clock.clone()).expect("build the app");
     let port = app.port();
     let (workers, stopped) = tokio::sync::watch::channel(false);
     app.start_workers(stopped);
@@ -252,6 +260,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         db,
+        clock,
         _workers: workers,
         server,
     }

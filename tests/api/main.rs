@@ -4,6 +4,7 @@ mod apns_mock;
 mod apple_web_service;
 mod browser;
 mod browser_flow;
+mod console_auth;
 mod dashboard;
 mod errors;
 mod google_callbacks;

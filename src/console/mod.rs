@@ -1,0 +1,103 @@
+//! The merchant console under `/console`: server-rendered pages for staff who sign in with
+//! an email and a password (`crate::staff`). Thin, like `routes/`: a handler takes a
+//! [`StaffSession`] (the signed-in person, their role and `Tenant`), checks its
+//! [`Section`] with one call, calls a domain function and renders inside the shared layout
+//! with one call:
+//!
+//! ```ignore
+//! async fn page(session: StaffSession) -> Result<HttpResponse, PageError> {
+//!     session.require(Section::Home)?;
+//!     Ok(session.page(Section::Home, "Title", html! { p { "…" } }))
+//! }
+//! ```
+//!
+//! Every POST under `/console` is checked for its CSRF token before any handler runs
+//! ([`csrf`]); forms carry it with [`StaffSession::csrf_field`]. Pages send a strict
+//! Content-Security-Policy, load only `/console/assets/*` (names carry a content hash), work
+//! without JavaScript and lay out from 320 px up. Words come from [`i18n`] in English and
+//! Russian, in the staff member's own language (switchable on the account page).
+
+pub mod account;
+pub mod assets;
+pub mod audit_page;
+pub mod csrf;
+pub mod document;
+pub mod error;
+pub mod home;
+pub mod i18n;
+pub mod invitation;
+pub mod layout;
+pub mod session;
+pub mod sign_in;
+pub mod staff_page;
+
+pub use error::PageError;
+pub use session::{Section, StaffSession};
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest};
+
+/// The session cookie (HttpOnly, SameSite=Lax, Secure on https, path `/console`).
+pub const SESSION_COOKIE: &str = "pf_console";
+
+/// Every console route; `startup` mounts this.
+pub fn scope() -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("/console")
+        .wrap(from_fn(csrf::guard))
+        .route("/", web::get().to(sign_in::front))
+        .route("", web::get().to(sign_in::to_front))
+        .route("/sign-in", web::post().to(sign_in::submit))
+        .route("/sign-out", web::post().to(sign_in::sign_out))
+        .route("/staff", web::get().to(staff_page::show))
+        .route("/staff/invitations", web::post().to(staff_page::invite))
+        .route(
+            "/staff/invitations/{id}/revoke",
+            web::post().to(staff_page::revoke),
+        )
+        .route("/staff/{id}/role", web::post().to(staff_page::change_role))
+        .route("/staff/{id}/remove", web::post().to(staff_page::remove))
+        .route("/invitations/{token}", web::get().to(invitation::show))
+        .route("/invitations/{token}", web::post().to(invitation::accept))
+        .route("/account", web::get().to(account::show))
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        )
+        .route(
+            "/account/language",
+            web::post().to(account::change_language),
+        )
+        .route(
+            "/account/sign-out-everywhere",
+            web::post().to(account::sign_out_everywhere),
+        )
+        .route("/audit", web::get().to(audit_page::show))
+        .route("/assets/{file}", web::get().to(assets::serve))
+        .default_service(web::to(error::not_found))
+}
+
+/// The language of a page shown before anyone signs in: the browser's choice.
+pub fn browser_language(req: &HttpRequest) -> crate::domain::Language {
+    use crate::public_pages::i18n::Lang;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    match Lang::from_accept_language(header) {
+        Lang::En => crate::domain::Language::En,
+        Lang::Ru => crate::domain::Language::Ru,
+    }
+}
+
+/// Whether cookies must be `Secure`: the public URL is https.
+pub fn secure_cookies(state: &crate::app::AppState) -> bool {
+    state.settings.public_url.starts_with("https://")
+}
