@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod examples;
+pub mod fit;
 pub mod images;
 pub mod placeholder;
 pub mod publish;
