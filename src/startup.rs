@@ -142,6 +142,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::templates::get)
                     .service(routes::templates::create)
                     .service(routes::templates::update)
+                    .service(routes::templates::put_image)
                     .service(routes::programs::create)
                     .service(routes::programs::list)
                     .service(routes::programs::get)

@@ -24,3 +24,22 @@ pub fn update(
         Ok(updated)
     })
 }
+
+/// [`update`], unless the template is no longer at `version` (`None`): for a change made
+/// from what was read of it, such as one image slot replaced among the others.
+pub fn update_from_version(
+    conn: &mut PgConnection,
+    channels: Channels,
+    tenant: &Tenant,
+    id: &str,
+    version: i32,
+    document: &TemplateDocument,
+    images: &Images,
+) -> QueryResult<Option<Result<Template, TemplateChange>>> {
+    conn.transaction(|conn| {
+        if Template::lock(conn, tenant, id)?.version != version {
+            return Ok(None);
+        }
+        update(conn, channels, tenant, id, document, Some(images)).map(Some)
+    })
+}

@@ -12,6 +12,7 @@ mod helpers;
 mod hostile_inputs;
 mod identity;
 mod image_limits;
+mod image_uploads;
 mod ledger;
 mod openapi;
 mod operations;
