@@ -6,6 +6,7 @@ pub mod examples;
 pub mod fit;
 pub mod images;
 pub mod placeholder;
+pub mod preview;
 pub mod publish;
 pub mod validate;
 
