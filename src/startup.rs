@@ -143,6 +143,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::templates::create)
                     .service(routes::templates::update)
                     .service(routes::templates::put_image)
+                    .service(routes::templates::preview_draft)
                     .service(routes::programs::create)
                     .service(routes::programs::list)
                     .service(routes::programs::get)

@@ -5,6 +5,7 @@ use crate::domain::{TemplateId, TemplateKind};
 use crate::models::template::{Template, TemplateChange};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::template::images::{pointer_token, Images};
+use crate::template::preview as designer_preview;
 use crate::template::validate::parse_document;
 use crate::template::TemplateDocument;
 use crate::template::{fit, publish};
@@ -439,4 +440,103 @@ pub async fn put_image(
         kept: fitted.kept,
         preview,
     }))
+}
+
+/// A draft to preview.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    #[schema(value_type = Object)]
+    pub template: serde_json::Value,
+}
+
+/// A draft's preview, or what keeps it from being one.
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    /// The Apple pass (front, back) and the Google card, in one `div.pf-preview`; `null`
+    /// when the draft has problems. Styled by the preview stylesheet, with its colours
+    /// from `colors`.
+    pub html: Option<String>,
+    /// CSS custom properties to set on `.pf-preview` (name -> `#rrggbb`).
+    pub colors: BTreeMap<String, String>,
+    /// The validator's problems, each with its pointer (`/template/...`, as a `PUT` answers).
+    pub problems: Vec<FieldProblem>,
+    /// What the real builders make of the draft, for sample values: Apple's pass.json,
+    /// Google's class and object.
+    #[schema(value_type = Object)]
+    pub apple_pass: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub google_class: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub google_object: Option<serde_json::Value>,
+}
+
+/// Preview a draft of the template, as the pass designer does while one types: the Apple
+/// pass (front and back) and the Google card, drawn from what the real pass and Google
+/// object would carry with sample values, and the template's stored images. Nothing is
+/// saved. A draft that does not validate answers 200 with its problems.
+#[utoipa::path(operation_id = "previewTemplate", tag = "templates", security(("bearer" = ["admin"])), params(("id" = String, Path)), request_body = PreviewInput, responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody,
+    (status = 200, body = PreviewView)))]
+#[post("/templates/{id}/preview")]
+pub async fn preview_draft(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<PreviewInput>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let id = id.into_inner();
+    let templates = state.clone();
+    let lookup_id = id.clone();
+    let (merchant, loaded) = db::run(&state.pool, move |conn| {
+        let loaded = templates.templates.load(conn, &tenant, &lookup_id)?;
+        let merchant = crate::models::Merchant::find(conn, tenant.merchant_id())?;
+        Ok((merchant.name, loaded))
+    })
+    .await?;
+    let public_url = &state.settings.public_url;
+    let card = designer_preview::SampleCard::sample(loaded.document.kind, &merchant, public_url);
+    let rendered = designer_preview::render(&designer_preview::PreviewInput {
+        document: &body.template,
+        images: designer_preview::PreviewImages::Stored {
+            assets: &loaded.assets,
+            merchant_id: tenant.merchant_id(),
+            template_id: &id,
+            version: loaded.version,
+        },
+        card: &card,
+        merchant_id: tenant.merchant_id(),
+        template_id: &id,
+        issuer: state.google.issuer(),
+        public_url,
+    });
+    let view = match rendered {
+        Ok(p) => PreviewView {
+            html: Some(p.html),
+            colors: p
+                .colors
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+            problems: Vec::new(),
+            apple_pass: Some(p.apple_pass),
+            google_class: Some(p.google_class),
+            google_object: Some(p.google_object),
+        },
+        Err(problems) => PreviewView {
+            html: None,
+            colors: BTreeMap::new(),
+            problems: problems
+                .into_iter()
+                .map(|mut p| {
+                    p.pointer = format!("/template{}", p.pointer);
+                    p
+                })
+                .collect(),
+            apple_pass: None,
+            google_class: None,
+            google_object: None,
+        },
+    };
+    Ok(HttpResponse::Ok().json(view))
 }

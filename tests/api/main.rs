@@ -4,6 +4,7 @@ mod apns_mock;
 mod apple_web_service;
 mod browser;
 mod browser_flow;
+mod designer_preview;
 mod errors;
 mod google_callbacks;
 mod google_mock;
