@@ -38,6 +38,9 @@ pub struct GoogleObject {
     pub body: Json,
 }
 
+/// The URL of a template image by file name, `None` when the template has none of that name.
+pub type ImageUrl<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// What a card's Google class and object are made of: the template and placeholder values
 /// its Apple pass is built from too. Real cards get it from their [`PassContent`]; the
 /// designer's preview makes one from a draft and sample values, so both go through
@@ -55,7 +58,7 @@ pub struct GoogleCard<'a> {
     pub serial_number: &'a str,
     pub updated_at: DateTime<Utc>,
     /// The URL of the template's image of that file name, if it has one.
-    pub image_url: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    pub image_url: ImageUrl<'a>,
 }
 
 impl<'a> GoogleCard<'a> {
