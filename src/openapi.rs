@@ -206,6 +206,16 @@ problem_answers!(
         "422" => "The earlier version does not pass today's checks; `errors` names each field",
 );
 problem_answers!(
+    /// An image upload: a raw PNG or JPEG body.
+    ImageUpload:
+        "400" => "The body could not be read",
+        "409" => "The template changed while the image was being fitted: send it again",
+        "413" => "The body is larger than PASSFOLD_BODY_LIMIT_BYTES",
+        "415" => "The body is not sent as image/png or image/jpeg",
+        "422" => "The image cannot be used (not PNG/JPEG, broken, too small or too large), \
+                  each reason with the slot's pointer",
+);
+problem_answers!(
     /// Revoking the merchant's last active admin key.
     LastAdminKey: "409" => "The merchant's last active admin key cannot be revoked"
 );

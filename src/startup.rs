@@ -161,6 +161,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::template_versions::list_versions)
                     .service(routes::template_versions::restore)
                     .service(routes::template_versions::reach)
+                    .service(routes::templates::put_image)
+                    .service(routes::templates::preview_draft)
                     .service(routes::programs::create)
                     .service(routes::programs::list)
                     .service(routes::programs::get)

@@ -5,8 +5,10 @@
 
 use super::GoogleIssuer;
 use crate::pass_content::PassContent;
-use crate::template::{TemplateDocument, Value};
+use crate::template::{Context, TemplateDocument, Value};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
@@ -36,22 +38,70 @@ pub struct GoogleObject {
     pub body: Json,
 }
 
-fn text(content: &PassContent, name: &str) -> String {
-    content
-        .context
+/// The URL of a template image by file name, `None` when the template has none of that name.
+pub type ImageUrl<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+/// What a card's Google class and object are made of: the template and placeholder values
+/// its Apple pass is built from too. Real cards get it from their [`PassContent`]; the
+/// designer's preview makes one from a draft and sample values, so both go through
+/// [`class_of`] and [`object_of`] and cannot show different things.
+pub struct GoogleCard<'a> {
+    pub document: &'a TemplateDocument,
+    pub context: &'a Context,
+    /// What the barcode carries by default: the card number or GAN.
+    pub card_number: &'a str,
+    pub voided: bool,
+    /// The loyalty program of a member's card (its class follows the program).
+    pub program_id: Option<Uuid>,
+    pub merchant_id: Uuid,
+    pub template_id: &'a str,
+    pub serial_number: &'a str,
+    pub updated_at: DateTime<Utc>,
+    /// The URL of the template's image of that file name, if it has one.
+    pub image_url: ImageUrl<'a>,
+}
+
+impl<'a> GoogleCard<'a> {
+    /// A real card's: its template's images at their public URLs.
+    pub fn of(content: &'a PassContent, public_url: &'a str) -> Self {
+        let pass = &content.pass;
+        let template = &content.template;
+        GoogleCard {
+            document: &template.document,
+            context: &content.context,
+            card_number: &content.card_number,
+            voided: content.voided,
+            program_id: content.program_id,
+            merchant_id: pass.merchant_id,
+            template_id: &pass.template_id,
+            serial_number: &pass.serial_number,
+            updated_at: pass.updated_at,
+            image_url: Box::new(move |file| {
+                template.assets.has(file).then(|| {
+                    let path = crate::urls::template_image_path(
+                        pass.merchant_id,
+                        &pass.template_id,
+                        template.version,
+                        file,
+                    );
+                    format!("{public_url}{path}")
+                })
+            }),
+        }
+    }
+}
+
+fn text(card: &GoogleCard<'_>, name: &str) -> String {
+    card.context
         .get(name)
-        .map(|v| v.format(content.template.document.default_language()))
+        .map(|v| v.format(card.document.default_language()))
         .unwrap_or_default()
 }
 
 /// A `LocalizedString`: the default language's text and its translations.
-fn localized(doc: &TemplateDocument, content: &PassContent, key_or_text: &str) -> Json {
+fn localized(doc: &TemplateDocument, card: &GoogleCard<'_>, key_or_text: &str) -> Json {
     let default = doc.default_language();
-    let value = |lang: &str| {
-        content
-            .context
-            .render(doc.localized(key_or_text, lang), lang)
-    };
+    let value = |lang: &str| card.context.render(doc.localized(key_or_text, lang), lang);
     let translated: Vec<Json> = doc
         .localizations
         .keys()
@@ -65,31 +115,21 @@ fn localized(doc: &TemplateDocument, content: &PassContent, key_or_text: &str) -
     out
 }
 
-fn image(public_url: &str, content: &PassContent, file: &str) -> Option<Json> {
-    content.template.assets.has(file).then(|| {
-        let path = crate::urls::template_image_path(
-            content.pass.merchant_id,
-            &content.pass.template_id,
-            content.template.version,
-            file,
-        );
-        json!({"sourceUri": {"uri": format!("{public_url}{path}")}})
-    })
+fn image(card: &GoogleCard<'_>, file: &str) -> Option<Json> {
+    (card.image_url)(file).map(|uri| json!({"sourceUri": {"uri": uri}}))
 }
 
 /// The class's logo and hero image: the template's Google images when it has them
 /// (`google_logo.png`, square, >= 660 px; `google_hero.png`, 1032x336), else its Apple
 /// icon and strip, so templates made before Google's own images look as they did.
-fn add_images(body: &mut Json, public_url: &str, content: &PassContent) {
-    if let Some(logo) = image(public_url, content, "google_logo.png")
-        .or_else(|| image(public_url, content, "icon@3x.png"))
-        .or_else(|| image(public_url, content, "icon.png"))
+fn add_images(body: &mut Json, card: &GoogleCard<'_>) {
+    if let Some(logo) = image(card, "google_logo.png")
+        .or_else(|| image(card, "icon@3x.png"))
+        .or_else(|| image(card, "icon.png"))
     {
         body["programLogo"] = logo;
     }
-    if let Some(hero) = image(public_url, content, "google_hero.png")
-        .or_else(|| image(public_url, content, "strip@3x.png"))
-    {
+    if let Some(hero) = image(card, "google_hero.png").or_else(|| image(card, "strip@3x.png")) {
         body["heroImage"] = hero;
     }
 }
@@ -98,8 +138,8 @@ fn color(doc: &TemplateDocument) -> String {
     crate::template::validate::hex_color(&doc.colors.background).unwrap_or_else(|| "#000000".into())
 }
 
-fn barcode(content: &PassContent) -> Option<Json> {
-    let doc = &content.template.document;
+fn barcode(card: &GoogleCard<'_>) -> Option<Json> {
+    let doc = &card.document;
     doc.barcode.as_ref().map(|b| {
         let kind = match b.format.as_str() {
             "pdf417" => "PDF_417",
@@ -111,19 +151,19 @@ fn barcode(content: &PassContent) -> Option<Json> {
         let value = b
             .message
             .as_deref()
-            .map(|m| content.context.render(m, lang))
-            .unwrap_or_else(|| content.card_number.clone());
+            .map(|m| card.context.render(m, lang))
+            .unwrap_or_else(|| card.card_number.to_string());
         let mut out = json!({"type": kind, "value": value});
         if let Some(alt) = &b.alt_text {
-            out["alternateText"] = json!(content.context.render(alt, lang));
+            out["alternateText"] = json!(card.context.render(alt, lang));
         }
         out
     })
 }
 
 /// Back fields (and, for members, the tier) as text modules.
-fn text_modules(content: &PassContent) -> Vec<Json> {
-    let doc = &content.template.document;
+fn text_modules(card: &GoogleCard<'_>) -> Vec<Json> {
+    let doc = &card.document;
     let mut modules: Vec<Json> = doc
         .fields
         .back
@@ -131,12 +171,12 @@ fn text_modules(content: &PassContent) -> Vec<Json> {
         .map(|f| {
             let mut m = json!({
                 "id": f.key,
-                "body": content.context.render(doc.localized(&f.value, doc.default_language()), doc.default_language()),
-                "localizedBody": localized(doc, content, &f.value),
+                "body": card.context.render(doc.localized(&f.value, doc.default_language()), doc.default_language()),
+                "localizedBody": localized(doc, card, &f.value),
             });
             if let Some(label) = &f.label {
-                m["header"] = json!(content.context.render(doc.localized(label, doc.default_language()), doc.default_language()));
-                m["localizedHeader"] = localized(doc, content, label);
+                m["header"] = json!(card.context.render(doc.localized(label, doc.default_language()), doc.default_language()));
+                m["localizedHeader"] = localized(doc, card, label);
             }
             m
         })
@@ -148,7 +188,7 @@ fn text_modules(content: &PassContent) -> Vec<Json> {
         .flat_map(|(_, fs)| fs.iter())
         .find(|f| f.value.contains("{{tier}}"))
     {
-        let tier_value = text(content, "tier");
+        let tier_value = text(card, "tier");
         if !tier_value.is_empty() {
             let mut m = json!({"id": "tier", "body": tier_value});
             if let Some(label) = &tier.label {
@@ -163,21 +203,31 @@ fn text_modules(content: &PassContent) -> Vec<Json> {
 /// The class a card's object belongs to: one per loyalty program, one per gift-card
 /// template.
 pub fn class_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str) -> GoogleClass {
-    let doc = &content.template.document;
-    let merchant = text(content, "merchant.name");
+    class_of(issuer, &GoogleCard::of(content, public_url), public_url)
+}
+
+/// The object of one card.
+pub fn object_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str) -> GoogleObject {
+    object_of(issuer, &GoogleCard::of(content, public_url), public_url)
+}
+
+/// [`class_for`] from its parts (what the designer's preview calls).
+pub fn class_of(issuer: &GoogleIssuer, card: &GoogleCard<'_>, public_url: &str) -> GoogleClass {
+    let doc = &card.document;
+    let merchant = text(card, "merchant.name");
     let callback = json!({"url": format!("{public_url}/google/callbacks")});
-    match content.program_id {
+    match card.program_id {
         Some(program_id) => {
             let mut body = json!({
                 "id": issuer.id(&format!("program_{}", program_id.simple())),
                 "issuerName": merchant,
-                "programName": text(content, "program.name"),
+                "programName": text(card, "program.name"),
                 "hexBackgroundColor": color(doc),
                 "reviewStatus": "UNDER_REVIEW",
                 "callbackOptions": callback,
                 "localizedIssuerName": {"defaultValue": {"language": doc.default_language(), "value": merchant}},
             });
-            add_images(&mut body, public_url, content);
+            add_images(&mut body, card);
             GoogleClass {
                 kind: ObjectKind::Loyalty,
                 id: body["id"].as_str().unwrap_or_default().to_string(),
@@ -186,7 +236,7 @@ pub fn class_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str)
         }
         None => {
             let mut body = json!({
-                "id": issuer.id(&format!("giftcard_{}_{}", content.pass.merchant_id.simple(), content.pass.template_id)),
+                "id": issuer.id(&format!("giftcard_{}_{}", card.merchant_id.simple(), card.template_id)),
                 "issuerName": merchant,
                 "merchantName": merchant,
                 "hexBackgroundColor": color(doc),
@@ -197,7 +247,7 @@ pub fn class_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str)
             if doc.barcode.is_some() {
                 body["allowBarcodeRedemption"] = json!(true);
             }
-            add_images(&mut body, public_url, content);
+            add_images(&mut body, card);
             GoogleClass {
                 kind: ObjectKind::GiftCard,
                 id: body["id"].as_str().unwrap_or_default().to_string(),
@@ -207,15 +257,15 @@ pub fn class_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str)
     }
 }
 
-/// The object of one card.
-pub fn object_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str) -> GoogleObject {
-    let class = class_for(issuer, content, public_url);
-    let doc = &content.template.document;
-    let id = issuer.id(&format!("pass_{}", content.pass.serial_number));
-    let state = if content.voided { "INACTIVE" } else { "ACTIVE" };
+/// [`object_for`] from its parts (what the designer's preview calls).
+pub fn object_of(issuer: &GoogleIssuer, card: &GoogleCard<'_>, public_url: &str) -> GoogleObject {
+    let class = class_of(issuer, card, public_url);
+    let doc = &card.document;
+    let id = issuer.id(&format!("pass_{}", card.serial_number));
+    let state = if card.voided { "INACTIVE" } else { "ACTIVE" };
     let mut body = match class.kind {
         ObjectKind::Loyalty => {
-            let points = match content.context.get("points") {
+            let points = match card.context.get("points") {
                 Some(Value::Number(n)) => *n,
                 _ => 0,
             };
@@ -232,13 +282,13 @@ pub fn object_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str
                 "id": id,
                 "classId": class.id,
                 "state": state,
-                "accountId": content.card_number,
-                "accountName": text(content, "member.name"),
+                "accountId": card.card_number,
+                "accountName": text(card, "member.name"),
                 "loyaltyPoints": {"label": label, "balance": {"int": points.clamp(i32::MIN as i64, i32::MAX as i64)}},
             })
         }
         ObjectKind::GiftCard => {
-            let (micros, currency) = match content.context.get("balance") {
+            let (micros, currency) = match card.context.get("balance") {
                 Some(Value::Money(m)) => {
                     let per_major = m.currency.minor_per_major() as i128;
                     (
@@ -246,26 +296,26 @@ pub fn object_for(issuer: &GoogleIssuer, content: &PassContent, public_url: &str
                         m.currency.code().to_string(),
                     )
                 }
-                _ => ("0".into(), text(content, "currency")),
+                _ => ("0".into(), text(card, "currency")),
             };
             json!({
                 "id": id,
                 "classId": class.id,
                 "state": state,
-                "cardNumber": content.card_number,
+                "cardNumber": card.card_number,
                 "balance": {"micros": micros, "currencyCode": currency},
-                "balanceUpdateTime": {"date": content.pass.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)},
+                "balanceUpdateTime": {"date": card.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)},
             })
         }
     };
-    if let Some(b) = barcode(content) {
+    if let Some(b) = barcode(card) {
         body["barcode"] = b;
     }
     // Validated as RFC 3339 with a zone, which Google's DateTime takes as it is.
     if let Some(end) = &doc.expiration_date {
         body["validTimeInterval"] = json!({"end": {"date": end}});
     }
-    let modules = text_modules(content);
+    let modules = text_modules(card);
     if !modules.is_empty() {
         body["textModulesData"] = Json::Array(modules);
     }

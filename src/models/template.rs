@@ -84,6 +84,16 @@ impl Template {
             .first(conn)
     }
 
+    /// The template, its row locked until the transaction ends (read-modify-write of its
+    /// images: a change made since the caller read it shows as a new version).
+    pub fn lock(conn: &mut PgConnection, tenant: &Tenant, id: &str) -> QueryResult<Template> {
+        templates::table
+            .find((tenant.merchant_id(), id))
+            .select(Template::as_select())
+            .for_update()
+            .first(conn)
+    }
+
     pub fn images(conn: &mut PgConnection, tenant: &Tenant, id: &str) -> QueryResult<Images> {
         let rows: Vec<(String, Vec<u8>)> = template_images::table
             .filter(template_images::merchant_id.eq(tenant.merchant_id()))

@@ -6,9 +6,10 @@ use crate::models::template::{Template, TemplateChange};
 use crate::models::template_version::Author;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::template::images::{pointer_token, Images};
-use crate::template::publish;
+use crate::template::preview as designer_preview;
 use crate::template::validate::parse_document;
 use crate::template::TemplateDocument;
+use crate::template::{fit, publish};
 use actix_web::{get, post, put, web, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -308,4 +309,250 @@ pub async fn update(
         )])),
         Err(TemplateChange::Exists) => Err(ApiError::internal("unexpected template state")),
     }
+}
+
+/// One file made from an upload.
+#[derive(Serialize, ToSchema)]
+pub struct FittedImage {
+    pub file: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: usize,
+}
+
+/// What an upload became: the template as now published, the files made for the slot, the
+/// part of the upload they show, and one of them to display.
+#[derive(Serialize, ToSchema)]
+pub struct ImageFitView {
+    pub template: TemplateView,
+    pub slot: String,
+    pub files: Vec<FittedImage>,
+    /// The upload's size, upright (after its EXIF orientation).
+    pub source_width: u32,
+    pub source_height: u32,
+    /// The rectangle of the upload kept: a centre crop, or all of it.
+    pub kept: fit::Rect,
+    /// A `data:` URI of the @2x file (Apple) or the only file (Google).
+    pub preview: String,
+}
+
+/// A raw PNG or JPEG body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageBody(#[allow(dead_code)] Vec<u8>);
+
+/// Upload a PNG or JPEG of any size into one of a template's image slots (`icon`, `logo`,
+/// `strip`, `google_logo`, `google_hero`). It is cropped or scaled into every file the
+/// slot needs (1x, 2x, 3x for Apple) and published at once, like a `PUT` of the template:
+/// passes built from it change. Centre crop for `icon`, `strip` and Google's images;
+/// `logo` is scaled to fit within 160x50 points. Refused with a reason: other formats,
+/// broken files, over 40 megapixels, or so small it would be enlarged more than twice.
+#[utoipa::path(operation_id = "putTemplateImage", tag = "templates", security(("bearer" = ["admin"])),
+    params(("id" = String, Path), ("slot" = String, Path, description = "icon, logo, strip, google_logo or google_hero")),
+    request_body(content(
+        (ImageBody = "image/jpeg"),
+        (ImageBody = "image/png"),
+    )),
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::ImageUpload,
+    (status = 200, body = ImageFitView)))]
+#[put("/templates/{id}/images/{slot}")]
+pub async fn put_image(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (id, slot) = path.into_inner();
+    let slot = fit::Slot::parse(&slot).ok_or_else(|| {
+        ApiError::not_found("no such image slot: icon, logo, strip, google_logo or google_hero")
+    })?;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(content_type.as_deref(), Some("image/png" | "image/jpeg")) {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "send the image's bytes as the body, with Content-Type image/png or image/jpeg",
+        ));
+    }
+    let tenant = caller.0.tenant;
+    let lookup_id = id.clone();
+    let (current, images) = db::run(&state.pool, move |conn| {
+        let t = Template::find(conn, &tenant, &lookup_id)?;
+        let images = Template::images(conn, &tenant, &lookup_id)?;
+        Ok((t, images))
+    })
+    .await?;
+    let read_version = current.version;
+    let raw = current.document;
+    // The upload is whatever the body says it is: the bytes decide, not the header.
+    let (fitted, result, images) = state
+        .image_decodes
+        .run(move || {
+            let mut images = images;
+            let fitted = fit::fit(&body, slot);
+            if let Ok(fitted) = &fitted {
+                fitted.apply_to(&mut images);
+            }
+            let result = fitted.is_ok().then(|| parse_document(&raw, &images));
+            (fitted, result, images)
+        })
+        .await?;
+    let fitted = fitted.map_err(|p| ApiError::invalid_fields(vec![p]))?;
+    let document = match result {
+        Some(result) => validated_parts(result, Vec::new())?,
+        None => return Err(ApiError::internal("image fitted without a document check")),
+    };
+    let channels = state.channels;
+    let save_id = id.clone();
+    let (saved, images) = db::run(&state.pool, move |conn| {
+        let saved = publish::update_from_version(
+            conn,
+            channels,
+            &tenant,
+            &save_id,
+            read_version,
+            &document,
+            &images,
+            Author::ApiKey(caller.0.key_id),
+        )?;
+        Ok((saved, images))
+    })
+    .await?;
+    let t = match saved {
+        None => {
+            return Err(ApiError::new(
+                ProblemKind::Conflict,
+                "the template changed while the image was being fitted; send it again",
+            ))
+        }
+        Some(Ok(t)) => t,
+        Some(Err(_)) => return Err(ApiError::internal("unexpected template state")),
+    };
+    state.pass_cache.evict_template(tenant.merchant_id(), &t.id);
+    let preview = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&fitted.preview().png)
+    );
+    Ok(HttpResponse::Ok().json(ImageFitView {
+        template: view(t, &images),
+        slot: slot.name().to_string(),
+        files: fitted
+            .files
+            .iter()
+            .map(|f| FittedImage {
+                file: f.name.to_string(),
+                width: f.width,
+                height: f.height,
+                bytes: f.png.len(),
+            })
+            .collect(),
+        source_width: fitted.source_width,
+        source_height: fitted.source_height,
+        kept: fitted.kept,
+        preview,
+    }))
+}
+
+/// A draft to preview.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    #[schema(value_type = Object)]
+    pub template: serde_json::Value,
+}
+
+/// A draft's preview, or what keeps it from being one.
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    /// The Apple pass (front, back) and the Google card, in one `div.pf-preview`; `null`
+    /// when the draft has problems. Styled by the preview stylesheet, with its colours
+    /// from `colors`.
+    pub html: Option<String>,
+    /// CSS custom properties to set on `.pf-preview` (name -> `#rrggbb`).
+    pub colors: BTreeMap<String, String>,
+    /// The validator's problems, each with its pointer (`/template/...`, as a `PUT` answers).
+    pub problems: Vec<FieldProblem>,
+    /// What the real builders make of the draft, for sample values: Apple's pass.json,
+    /// Google's class and object.
+    #[schema(value_type = Object)]
+    pub apple_pass: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub google_class: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub google_object: Option<serde_json::Value>,
+}
+
+/// Preview a draft of the template, as the pass designer does while one types: the Apple
+/// pass (front and back) and the Google card, drawn from what the real pass and Google
+/// object would carry with sample values, and the template's stored images. Nothing is
+/// saved. A draft that does not validate answers 200 with its problems.
+#[utoipa::path(operation_id = "previewTemplate", tag = "templates", security(("bearer" = ["admin"])), params(("id" = String, Path)), request_body = PreviewInput, responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody,
+    (status = 200, body = PreviewView)))]
+#[post("/templates/{id}/preview")]
+pub async fn preview_draft(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<PreviewInput>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = caller.0.tenant;
+    let id = id.into_inner();
+    let templates = state.clone();
+    let lookup_id = id.clone();
+    let (merchant, loaded) = db::run(&state.pool, move |conn| {
+        let loaded = templates.templates.load(conn, &tenant, &lookup_id)?;
+        let merchant = crate::models::Merchant::find(conn, tenant.merchant_id())?;
+        Ok((merchant.name, loaded))
+    })
+    .await?;
+    let public_url = &state.settings.public_url;
+    let card = designer_preview::SampleCard::sample(loaded.document.kind, &merchant, public_url);
+    let rendered = designer_preview::render(&designer_preview::PreviewInput {
+        document: &body.template,
+        images: designer_preview::PreviewImages::Stored {
+            assets: &loaded.assets,
+            merchant_id: tenant.merchant_id(),
+            template_id: &id,
+            version: loaded.version,
+        },
+        card: &card,
+        merchant_id: tenant.merchant_id(),
+        template_id: &id,
+        issuer: state.google.issuer(),
+        public_url,
+    });
+    let view = match rendered {
+        Ok(p) => PreviewView {
+            html: Some(p.html),
+            colors: p
+                .colors
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+            problems: Vec::new(),
+            apple_pass: Some(p.apple_pass),
+            google_class: Some(p.google_class),
+            google_object: Some(p.google_object),
+        },
+        Err(problems) => PreviewView {
+            html: None,
+            colors: BTreeMap::new(),
+            problems: problems
+                .into_iter()
+                .map(|mut p| {
+                    p.pointer = format!("/template{}", p.pointer);
+                    p
+                })
+                .collect(),
+            apple_pass: None,
+            google_class: None,
+            google_object: None,
+        },
+    };
+    Ok(HttpResponse::Ok().json(view))
 }

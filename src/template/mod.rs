@@ -3,8 +3,10 @@
 
 pub mod document;
 pub mod examples;
+pub mod fit;
 pub mod images;
 pub mod placeholder;
+pub mod preview;
 pub mod publish;
 pub mod validate;
 pub mod versions;

@@ -72,3 +72,34 @@ pub fn update_as(
         Ok(updated)
     })
 }
+
+/// [`update`], unless the template is no longer at `version` (`None`): for a change made
+/// from what was read of it, such as one image slot replaced among the others.
+#[allow(clippy::too_many_arguments)]
+pub fn update_from_version(
+    conn: &mut PgConnection,
+    channels: Channels,
+    tenant: &Tenant,
+    id: &str,
+    version: i32,
+    document: &TemplateDocument,
+    images: &Images,
+    author: Author,
+) -> QueryResult<Option<Result<Template, TemplateChange>>> {
+    conn.transaction(|conn| {
+        if Template::lock(conn, tenant, id)?.version != version {
+            return Ok(None);
+        }
+        update_as(
+            conn,
+            channels,
+            tenant,
+            id,
+            document,
+            Some(images),
+            author,
+            None,
+        )
+        .map(Some)
+    })
+}

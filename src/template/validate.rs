@@ -169,6 +169,19 @@ pub fn parse_color(text: &str) -> Option<(u8, u8, u8)> {
 
 /// Validates a template document and its images; on success the typed document.
 pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, Vec<FieldProblem>> {
+    parse_checked(raw, images::check(images, "/images"))
+}
+
+/// Validates a document whose images are stored, so were checked when they were: the
+/// designer's preview, on every keystroke, need not decode them again.
+pub fn parse_document_alone(raw: &Value) -> Result<TemplateDocument, Vec<FieldProblem>> {
+    parse_checked(raw, Vec::new())
+}
+
+fn parse_checked(
+    raw: &Value,
+    image_problems: Vec<FieldProblem>,
+) -> Result<TemplateDocument, Vec<FieldProblem>> {
     let mut c = Checker {
         problems: Vec::new(),
         kind: None,
@@ -364,7 +377,7 @@ pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, 
         Some(_) => c.problem("/locations", "must be an array"),
     }
 
-    c.problems.extend(images::check(images, "/images"));
+    c.problems.extend(image_problems);
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
