@@ -147,6 +147,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::get)
                     .service(routes::programs::installs)
                     .service(routes::members::enroll)
+                    .service(routes::members::list)
                     .service(routes::members::find)
                     .service(routes::members::get)
                     .service(routes::gift_cards::issue)

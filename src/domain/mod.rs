@@ -3,6 +3,7 @@
 mod api_key;
 mod card_number;
 mod currency;
+mod member_search;
 mod merchant_name;
 mod money;
 mod parsed;
@@ -15,6 +16,7 @@ pub mod tokens;
 pub use api_key::ApiKeySecret;
 pub use card_number::CardNumber;
 pub use currency::Currency;
+pub use member_search::{PageCursor, PageLimit, SearchTerm};
 pub use merchant_name::MerchantName;
 pub use money::Money;
 pub use parsed::Parsed;

@@ -13,6 +13,7 @@ mod hostile_inputs;
 mod identity;
 mod image_limits;
 mod ledger;
+mod members_search;
 mod openapi;
 mod operations;
 mod outbox_claims;
