@@ -212,37 +212,71 @@ impl Member {
         after: Option<&PageCursor>,
         limit: i64,
     ) -> QueryResult<Vec<Found>> {
-        use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
-        let (branches, excluded, term): (Vec<Branch>, Option<&str>, &str) = match &query.term {
-            SearchTerm::Everyone => (vec![EVERYONE], None, ""),
-            SearchTerm::Text(t) => (
-                vec![NAME_CONTAINS, EMAIL_PREFIX],
-                Some(NAME_CONTAINS_TEST),
-                t,
-            ),
-            SearchTerm::ShortText(t) => (
-                vec![NAME_PREFIX, EMAIL_PREFIX],
-                Some(NAME_PREFIX.matches),
-                t,
-            ),
-            SearchTerm::Email(t) => (vec![EMAIL_PREFIX], None, t),
-            SearchTerm::Digits(d) => (
-                vec![PHONE_PREFIX, CARD_PREFIX],
-                Some("coalesce(passfold_digits(m.phone) LIKE {e} || '%', FALSE)"),
-                d,
-            ),
-        };
-        // $1 merchant, $2 term, $3 escaped term, $4 limit, then program, then cursor.
-        let mut next = 5;
-        let mut placeholder = || {
-            let p = format!("${next}");
-            next += 1;
-            p
-        };
-        let program = query.program_id.map(|_| placeholder());
-        let cursor = after.map(|_| (placeholder(), placeholder()));
-        let fill = |s: &str| s.replace("{t}", "$2").replace("{e}", "$3");
-        let selects: Vec<String> = branches
+        search_statement("", tenant, query, after, limit).load(conn)
+    }
+
+    /// PostgreSQL's plan for [`Member::search`] with these values, one line per row
+    /// (`EXPLAIN` options such as `ANALYZE` in `options`): how benchmarks show index use.
+    pub fn explain_search(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        query: &SearchQuery,
+        after: Option<&PageCursor>,
+        limit: i64,
+        options: &str,
+    ) -> QueryResult<Vec<String>> {
+        #[derive(QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let explain = format!("EXPLAIN ({options}) ");
+        let lines: Vec<Line> =
+            search_statement(&explain, tenant, query, after, limit).load(conn)?;
+        Ok(lines.into_iter().map(|l| l.line).collect())
+    }
+}
+
+/// The search's statement, after `prefix` (empty, or an EXPLAIN).
+fn search_statement(
+    prefix: &str,
+    tenant: &Tenant,
+    query: &SearchQuery,
+    after: Option<&PageCursor>,
+    limit: i64,
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+{
+    use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+    let (branches, excluded, term): (Vec<Branch>, Option<&str>, &str) = match &query.term {
+        SearchTerm::Everyone => (vec![EVERYONE], None, ""),
+        SearchTerm::Text(t) => (
+            vec![NAME_CONTAINS, EMAIL_PREFIX],
+            Some(NAME_CONTAINS_TEST),
+            t,
+        ),
+        SearchTerm::ShortText(t) => (
+            vec![NAME_PREFIX, EMAIL_PREFIX],
+            Some(NAME_PREFIX.matches),
+            t,
+        ),
+        SearchTerm::Email(t) => (vec![EMAIL_PREFIX], None, t),
+        SearchTerm::Digits(d) => (
+            vec![PHONE_PREFIX, CARD_PREFIX],
+            Some("coalesce(passfold_digits(m.phone) LIKE {e} || '%', FALSE)"),
+            d,
+        ),
+    };
+    // $1 merchant, $2 term, $3 escaped term, $4 limit, then program, then cursor.
+    let mut next = 5;
+    let mut placeholder = || {
+        let p = format!("${next}");
+        next += 1;
+        p
+    };
+    let program = query.program_id.map(|_| placeholder());
+    let cursor = after.map(|_| (placeholder(), placeholder()));
+    let fill = |s: &str| s.replace("{t}", "$2").replace("{e}", "$3");
+    let selects: Vec<String> = branches
             .iter()
             .enumerate()
             .map(|(i, b)| {
@@ -269,24 +303,23 @@ impl Member {
                 sql
             })
             .collect();
-        let sql = format!(
-            "SELECT * FROM ({}) found ORDER BY sort_key COLLATE \"C\", id LIMIT $4",
-            selects.join(" UNION ALL ")
-        );
-        let mut q = diesel::sql_query(sql)
-            .into_boxed::<diesel::pg::Pg>()
-            .bind::<SqlUuid, _>(tenant.merchant_id())
-            .bind::<Text, _>(term.to_string())
-            .bind::<Text, _>(like_escaped(term))
-            .bind::<BigInt, _>(limit);
-        if let Some(program_id) = query.program_id {
-            q = q.bind::<SqlUuid, _>(program_id);
-        }
-        if let Some(after) = after {
-            q = q
-                .bind::<Text, _>(after.key.clone())
-                .bind::<SqlUuid, _>(after.id);
-        }
-        q.load(conn)
+    let sql = format!(
+        "{prefix}SELECT * FROM ({}) found ORDER BY sort_key COLLATE \"C\", id LIMIT $4",
+        selects.join(" UNION ALL ")
+    );
+    let mut q = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<SqlUuid, _>(tenant.merchant_id())
+        .bind::<Text, _>(term.to_string())
+        .bind::<Text, _>(like_escaped(term))
+        .bind::<BigInt, _>(limit);
+    if let Some(program_id) = query.program_id {
+        q = q.bind::<SqlUuid, _>(program_id);
     }
+    if let Some(after) = after {
+        q = q
+            .bind::<Text, _>(after.key.clone())
+            .bind::<SqlUuid, _>(after.id);
+    }
+    q
 }
