@@ -85,6 +85,15 @@ impl KeyCache {
     }
 }
 
+/// The tenant an API key acts for, outside HTTP (tools and benchmarks that hold a key);
+/// None for an unknown or revoked key.
+pub fn tenant_of_key(
+    conn: &mut diesel::PgConnection,
+    key: &crate::domain::ApiKeySecret,
+) -> diesel::QueryResult<Option<Tenant>> {
+    Ok(ApiKey::authenticate(conn, key)?.map(|k| Tenant::of_authenticated(k.merchant_id)))
+}
+
 /// What the key extractors need: the database and the recently seen keys. `startup`
 /// registers it as app data of its own, so this module does not depend on the
 /// application state (which holds the same cache, to clear it on revocation).

@@ -159,6 +159,7 @@ diesel::table! {
         referred_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        search_name -> Text,
     }
 }
 

@@ -170,6 +170,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::installs)
                     .service(routes::dashboard::get)
                     .service(routes::members::enroll)
+                    .service(routes::members::list)
                     .service(routes::members::find)
                     .service(routes::members::get)
                     .service(routes::gift_cards::issue)

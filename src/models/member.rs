@@ -1,12 +1,12 @@
 use crate::db::Tenant;
-use crate::domain::CardNumber;
+use crate::domain::{CardNumber, PageCursor, SearchTerm};
 use crate::schema::members;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorInformation;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = members)]
 pub struct Member {
     pub id: Uuid,
@@ -126,4 +126,200 @@ impl Member {
             .first(conn)
             .optional()
     }
+}
+
+/// A member search: the merchant's members (of one program, when given) that the term finds.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub program_id: Option<Uuid>,
+    pub term: SearchTerm,
+}
+
+/// A member found, with the key it is ordered by (what a page's cursor holds).
+#[derive(QueryableByName)]
+pub struct Found {
+    #[diesel(embed)]
+    pub member: Member,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub sort_key: String,
+}
+
+/// One way of matching: the key its matches are ordered by and the condition they meet,
+/// each served by one index (migration 000031). `{t}` is the term's placeholder, `{e}` the
+/// term escaped for LIKE.
+struct Branch {
+    key: &'static str,
+    matches: &'static str,
+}
+
+/// Name substring: the trigram index narrows, the LIKE decides; ordered by folded name (a
+/// bitmap of the matches, then a top-N sort).
+const NAME_CONTAINS: Branch = Branch {
+    key: "m.search_name",
+    matches: "passfold_trigrams(m.search_name) @> passfold_trigrams(passfold_fold({t})) \
+              AND m.search_name LIKE '%' || passfold_fold({e}) || '%'",
+};
+/// The LIKE alone, to leave name matches out of a later branch (cheap per row).
+const NAME_CONTAINS_TEST: &str = "m.search_name LIKE '%' || passfold_fold({e}) || '%'";
+const NAME_PREFIX: Branch = Branch {
+    key: "m.search_name",
+    matches: "m.search_name LIKE passfold_fold({e}) || '%'",
+};
+const EMAIL_PREFIX: Branch = Branch {
+    key: "passfold_fold(m.email) COLLATE \"C\"",
+    matches: "passfold_fold(m.email) COLLATE \"C\" LIKE passfold_fold({e}) || '%'",
+};
+const PHONE_PREFIX: Branch = Branch {
+    key: "passfold_digits(m.phone) COLLATE \"C\"",
+    matches: "passfold_digits(m.phone) COLLATE \"C\" LIKE {e} || '%'",
+};
+const CARD_PREFIX: Branch = Branch {
+    key: "m.card_number COLLATE \"C\"",
+    matches: "m.card_number COLLATE \"C\" LIKE {e} || '%'",
+};
+const EVERYONE: Branch = Branch {
+    key: "m.search_name",
+    matches: "TRUE",
+};
+
+/// `text` as a LIKE pattern matching itself (LIKE's default escape is the backslash).
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Member {
+    /// One page of a member search, ordered by the key each member matched on (folded
+    /// name, email, phone digits or card number), then id; `after` continues from the end
+    /// of the previous page. Each member appears once: a later branch leaves out the
+    /// members an earlier one found. Every branch is one index's range or bitmap, and the
+    /// union of their ordered, limited results is merged, so a search reads about `limit`
+    /// rows per branch (the name-substring branch excepted: it sorts all its matches).
+    ///
+    /// Sent as its own statement (diesel does not cache `sql_query`), so PostgreSQL plans it
+    /// with the actual patterns: a prepared plan for an unknown pattern could not use the
+    /// prefix ranges.
+    pub fn search(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        query: &SearchQuery,
+        after: Option<&PageCursor>,
+        limit: i64,
+    ) -> QueryResult<Vec<Found>> {
+        search_statement("", tenant, query, after, limit).load(conn)
+    }
+
+    /// PostgreSQL's plan for [`Member::search`] with these values, one line per row
+    /// (`EXPLAIN` options such as `ANALYZE` in `options`): how benchmarks show index use.
+    pub fn explain_search(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        query: &SearchQuery,
+        after: Option<&PageCursor>,
+        limit: i64,
+        options: &str,
+    ) -> QueryResult<Vec<String>> {
+        #[derive(QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let explain = format!("EXPLAIN ({options}) ");
+        let lines: Vec<Line> =
+            search_statement(&explain, tenant, query, after, limit).load(conn)?;
+        Ok(lines.into_iter().map(|l| l.line).collect())
+    }
+}
+
+/// The search's statement, after `prefix` (empty, or an EXPLAIN).
+fn search_statement(
+    prefix: &str,
+    tenant: &Tenant,
+    query: &SearchQuery,
+    after: Option<&PageCursor>,
+    limit: i64,
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+{
+    use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+    let (branches, excluded, term): (Vec<Branch>, Option<&str>, &str) = match &query.term {
+        SearchTerm::Everyone => (vec![EVERYONE], None, ""),
+        SearchTerm::Text(t) => (
+            vec![NAME_CONTAINS, EMAIL_PREFIX],
+            Some(NAME_CONTAINS_TEST),
+            t,
+        ),
+        SearchTerm::ShortText(t) => (
+            vec![NAME_PREFIX, EMAIL_PREFIX],
+            Some(NAME_PREFIX.matches),
+            t,
+        ),
+        SearchTerm::Email(t) => (vec![EMAIL_PREFIX], None, t),
+        SearchTerm::Digits(d) => (
+            vec![PHONE_PREFIX, CARD_PREFIX],
+            Some("coalesce(passfold_digits(m.phone) LIKE {e} || '%', FALSE)"),
+            d,
+        ),
+    };
+    // $1 merchant, $2 term, $3 escaped term, $4 limit, then program, then cursor.
+    let mut next = 5;
+    let mut placeholder = || {
+        let p = format!("${next}");
+        next += 1;
+        p
+    };
+    let program = query.program_id.map(|_| placeholder());
+    let cursor = after.map(|_| (placeholder(), placeholder()));
+    let fill = |s: &str| s.replace("{t}", "$2").replace("{e}", "$3");
+    let selects: Vec<String> = branches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let mut sql = format!(
+                    "(SELECT m.*, {key} AS sort_key FROM members m WHERE m.merchant_id = $1 AND {matches}",
+                    key = b.key,
+                    matches = fill(b.matches),
+                );
+                if i > 0 {
+                    if let Some(earlier) = excluded {
+                        sql.push_str(&format!(" AND NOT ({})", fill(earlier)));
+                    }
+                }
+                if let Some(p) = &program {
+                    sql.push_str(&format!(" AND m.program_id = {p}"));
+                }
+                if let Some((key, id)) = &cursor {
+                    sql.push_str(&format!(
+                        " AND ({k}, m.id) > ({key} COLLATE \"C\", {id})",
+                        k = b.key
+                    ));
+                }
+                sql.push_str(&format!(" ORDER BY {k}, m.id LIMIT $4)", k = b.key));
+                sql
+            })
+            .collect();
+    let sql = format!(
+        "{prefix}SELECT * FROM ({}) found ORDER BY sort_key COLLATE \"C\", id LIMIT $4",
+        selects.join(" UNION ALL ")
+    );
+    let mut q = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<SqlUuid, _>(tenant.merchant_id())
+        .bind::<Text, _>(term.to_string())
+        .bind::<Text, _>(like_escaped(term))
+        .bind::<BigInt, _>(limit);
+    if let Some(program_id) = query.program_id {
+        q = q.bind::<SqlUuid, _>(program_id);
+    }
+    if let Some(after) = after {
+        q = q
+            .bind::<Text, _>(after.key.clone())
+            .bind::<SqlUuid, _>(after.id);
+    }
+    q
 }

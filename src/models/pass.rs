@@ -108,6 +108,19 @@ impl Pass {
             .first(conn)
     }
 
+    /// The passes of the given members (a page of a member list), in no particular order.
+    pub fn of_members(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        member_ids: &[Uuid],
+    ) -> QueryResult<Vec<Pass>> {
+        passes::table
+            .filter(passes::merchant_id.eq(tenant.merchant_id()))
+            .filter(passes::member_id.eq_any(member_ids))
+            .select(Pass::as_select())
+            .load(conn)
+    }
+
     pub fn of_gift_card(
         conn: &mut PgConnection,
         tenant: &Tenant,

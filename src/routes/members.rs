@@ -1,13 +1,13 @@
 use crate::app::AppState;
 use crate::auth::PosCaller;
 use crate::db;
-use crate::domain::CardNumber;
 use crate::domain::Scope;
+use crate::domain::{CardNumber, PageCursor, PageLimit, SearchTerm};
 use crate::loyalty::enrollment::{self, Applicant};
 use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase};
 use crate::loyalty::program;
-use crate::models::member::Member;
-use crate::models::Pass;
+use crate::models::member::{Member, SearchQuery};
+use crate::models::{Pass, Program};
 use crate::problem::{ApiError, FieldProblem};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -44,6 +44,8 @@ pub struct MemberView {
     pub referral_code: String,
     pub referral_url: String,
     pub apple_pass_url: String,
+    /// Null in member lists (`GET /programs/{id}/members`): a link is signed per card,
+    /// which a list of 200 cannot afford; `GET /members/{id}` has it.
     pub google_save_url: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -202,6 +204,102 @@ pub async fn find(
         members.push(member);
     }
     Ok(HttpResponse::Ok().json(MemberList { members }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Finds members by name (anywhere in it, any case and script, from 3 characters; the
+    /// start of it below 3), by the start of their email (or with `@`, only by email), and
+    /// by the start of their phone's digits or card number (digits, written any way:
+    /// `+7 (912) 345`). Empty or absent: every member.
+    #[param(max_length = 254)]
+    pub q: Option<String>,
+    /// How many members per page.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of a member list.
+#[derive(Serialize, ToSchema)]
+pub struct MemberPage {
+    /// Ordered by the text each member was found by (name, email, phone digits or card
+    /// number; name for a plain list), case-blind, then by id.
+    pub members: Vec<MemberView>,
+    /// Where the next page starts (`?cursor=`); null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// List or search a program's members, a page at a time.
+#[utoipa::path(operation_id = "listMembers", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path, description = "program id"), ListQuery),
+    responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Query, (status = 200, body = MemberPage)))]
+#[get("/programs/{id}/members")]
+pub async fn list(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut problems = Vec::new();
+    let term = SearchTerm::parse(query.q.as_deref())
+        .map_err(|e| problems.push(FieldProblem::new("/q", e)))
+        .ok();
+    let limit = PageLimit::parse(query.limit.as_deref())
+        .map_err(|e| problems.push(FieldProblem::new("/limit", e)))
+        .ok();
+    let after = query
+        .cursor
+        .as_deref()
+        .map(PageCursor::decode)
+        .transpose()
+        .map_err(|e| problems.push(FieldProblem::new("/cursor", e)))
+        .ok();
+    let (Some(term), Some(limit), Some(after)) = (term, limit, after) else {
+        return Err(ApiError::invalid_fields(problems));
+    };
+    let tenant = caller.0.tenant;
+    let program_id = id.into_inner();
+    let public_url = state.settings.public_url.clone();
+    let page = db::run(&state.pool, move |conn| {
+        Program::find(conn, &tenant, program_id)?;
+        let search = SearchQuery {
+            program_id: Some(program_id),
+            term,
+        };
+        // One more than asked: whether another page follows.
+        let mut found = Member::search(conn, &tenant, &search, after.as_ref(), limit.get() + 1)?;
+        let more = found.len() as i64 > limit.get();
+        found.truncate(limit.get() as usize);
+        let next_cursor = more.then(|| found.last()).flatten().map(|last| {
+            PageCursor {
+                key: last.sort_key.clone(),
+                id: last.member.id,
+            }
+            .encode()
+        });
+        let ids: Vec<Uuid> = found.iter().map(|f| f.member.id).collect();
+        let mut passes: std::collections::HashMap<Uuid, Pass> =
+            Pass::of_members(conn, &tenant, &ids)?
+                .into_iter()
+                .filter_map(|p| Some((p.member_id?, p)))
+                .collect();
+        let members = found
+            .into_iter()
+            .filter_map(|f| {
+                // Every member has a pass from the transaction that enrolled them.
+                let pass = passes.remove(&f.member.id)?;
+                Some(view(f.member, &pass, &public_url, None))
+            })
+            .collect();
+        Ok(MemberPage {
+            members,
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.

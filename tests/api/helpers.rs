@@ -70,10 +70,24 @@ impl TestDatabase {
 
     /// A database with no tables, as an operator's fresh server would have.
     pub fn create_empty() -> Self {
+        Self::create_empty_with("")
+    }
+
+    /// A migrated database whose locale is C, as the private cluster's is (`initdb
+    /// --no-locale`), whatever the test server's default.
+    pub fn create_c_locale() -> Self {
+        let db = Self::create_empty_with(
+            " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+        );
+        passfold::db::migrate(&db.url).expect("migrate the test database");
+        db
+    }
+
+    fn create_empty_with(options: &str) -> Self {
         let admin_url = admin_url();
         let name = format!("passfold_test_{}", Uuid::new_v4().simple());
         let mut conn = PgConnection::establish(&admin_url).expect("connect to the test server");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
+        diesel::sql_query(format!("CREATE DATABASE {name}{options}"))
             .execute(&mut conn)
             .expect("create the test database");
         let url = url_with_database(&admin_url, &name);
@@ -234,13 +248,21 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_app_on(Clock::system(), configure).await
+    spawn_app_in(TestDatabase::create(), Clock::system(), configure).await
 }
 
 /// The app on a clock the test holds (a manual one, moved instead of sleeping).
 pub async fn spawn_app_on(clock: Clock, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_in(TestDatabase::create(), clock, configure).await
+}
+
+/// The app on a database made by the caller, and a clock.
+pub async fn spawn_app_in(
+    db: TestDatabase,
+    clock: Clock,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     init_logs();
-    let db = TestDatabase::create();
     let mut settings = test_settings(&db);
     configure(&mut settings);
     let pool = passfold::db::build_pool(&db.url, settings.db_pool_size).expect("pool");

@@ -17,6 +17,7 @@ mod identity;
 mod image_limits;
 mod image_uploads;
 mod ledger;
+mod members_search;
 mod openapi;
 mod operations;
 mod outbox_claims;

@@ -1,0 +1,398 @@
+//! Member search with 1,000,000 members: p50/p95/p99 of `GET /programs/{id}/members?q=`
+//! over HTTP (release server on a private cluster) for each kind of term, against the same
+//! search run directly (`Member::search`, the same SQL) over one connection; the plan of
+//! each; and what a Google save link would add per listed member.
+//!
+//! Run: `cargo bench --bench member_search` (`SEARCH_N` members, default 1000000;
+//! `SEARCH_REQUESTS` per kind, default 200).
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use passfold::domain::{ApiKeySecret, PageCursor, SearchTerm};
+use passfold::models::member::{Member, SearchQuery};
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_passfold");
+
+/// The term of the i-th request of a kind.
+type TermOf = Box<dyn Fn(usize) -> String>;
+
+#[rustfmt::skip]
+const FIRST: &[&str] = &[
+    "Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Анна", "Сергей", "Елена", "Пётр", "Наталья",
+    "Андрей", "Татьяна", "Михаил", "Светлана", "Николай", "Юлия", "John", "Emma", "Liam", "Olivia",
+    "Noah", "Ava", "Lucas", "Mia", "Jonas", "Lea", "Mateo", "Sofia", "Hugo", "Chloé",
+];
+#[rustfmt::skip]
+const LAST: &[&str] = &[
+    "Иванов", "Петрова", "Смирнов", "Кузнецова", "Попов", "Соколова", "Лебедев", "Козлова",
+    "Новиков", "Морозова", "Волков", "Алексеева", "Степанов", "Павлова", "Семёнов", "Голубева",
+    "Виноградов", "Богданова", "Воробьёв", "Фёдорова", "Михайлов", "Беляева", "Тарасов",
+    "Белова", "Комаров", "Орлова", "Киселёв", "Макарова", "Андреев", "Ковалёва", "Smith",
+    "Johnson", "Brown", "Taylor", "Wilson", "Davies", "Evans", "Thomas", "Roberts", "Walker",
+    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "García", "Martínez", "López",
+    "Dubois", "Moreau", "Laurent", "Lefèvre", "Rossi", "Russo", "Bianchi", "Jansen", "de Vries",
+    "Nowak", "Kowalski", "Novák",
+];
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(mut ms: Vec<f64>) -> (f64, f64, f64) {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    (pct(&ms, 0.5), pct(&ms, 0.95), pct(&ms, 0.99))
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn sql_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::main]
+async fn main() {
+    let n: i64 = std::env::var("SEARCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let requests: usize = std::env::var("SEARCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    println!("load average at start: {}", loadavg());
+    let dir = std::env::temp_dir().join(format!("passfold-search-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = |cmd: &mut Command| {
+        cmd.env_remove("DATABASE_URL")
+            .env("PASSFOLD_DATA_DIR", dir.join("data"))
+            .env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn");
+    };
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").stderr(Stdio::inherit());
+    env(&mut cmd);
+    let mut server = cmd.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(["merchant", "create", "--name", "Search"]);
+    env(&mut cmd);
+    let merchant: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+    let admin = merchant["admin_key"].as_str().unwrap().to_string();
+    let pos = merchant["pos_key"].as_str().unwrap().to_string();
+    let program: Value = client
+        .post(format!("{base}/api/v1/programs"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Club", "template": "loyalty-default", "currency": "EUR", "points_per_unit": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let program_id = program["id"].as_str().unwrap().to_string();
+
+    // Bulk set-up straight into the service's database: members (names from the lists
+    // above, emails from a transliteration-free latin stem, unique phones and cards) with
+    // their passes, then ANALYZE as autovacuum would.
+    let data = dir.join("data");
+    let pid_file = std::fs::read_to_string(data.join("postgres/data/postmaster.pid")).unwrap();
+    let pg_port = pid_file.lines().nth(3).unwrap().trim().to_string();
+    let password = std::fs::read_to_string(data.join("postgres.password")).unwrap();
+    let url = format!(
+        "postgres://passfold:{}@127.0.0.1:{pg_port}/passfold",
+        password.trim()
+    );
+    let mut conn = PgConnection::establish(&url).unwrap();
+    let started = Instant::now();
+    conn.batch_execute(&format!(
+        "INSERT INTO members (id, merchant_id, program_id, name, email, phone, card_number, referral_code)
+           SELECT gen_random_uuid(), '{m}', '{p}',
+                  f[1 + (hashint8(g) & 1023) % {nf}] || ' ' || l[1 + (hashint8(g + 1) & 1023) % {nl}],
+                  'client' || g || '@mail' || (g % 10) || '.example',
+                  '+7' || (9000000000 + g)::text,
+                  (4000000000000000 + g * 7919)::text,
+                  'S' || g
+             FROM generate_series(1, {n}) g, (SELECT ARRAY[{first}] AS f, ARRAY[{last}] AS l) names;
+         INSERT INTO passes (id, merchant_id, serial_number, member_id, template_id, authentication_token, download_token)
+           SELECT gen_random_uuid(), '{m}', 'bench' || card_number, id, 'loyalty-default',
+                  md5(card_number || 'a'), md5(card_number || 'd')
+             FROM members WHERE program_id = '{p}';",
+        m = merchant["merchant_id"].as_str().unwrap(),
+        p = program_id,
+        nf = FIRST.len(),
+        nl = LAST.len(),
+        first = sql_list(FIRST),
+        last = sql_list(LAST),
+    ))
+    .unwrap();
+    // Apart: VACUUM cannot run in the batch's implicit transaction.
+    conn.batch_execute("VACUUM ANALYZE members").unwrap();
+    conn.batch_execute("VACUUM ANALYZE passes").unwrap();
+    println!(
+        "set-up: {n} members with passes in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Terms per kind, varied per request. Name fragments are common on purpose: a surname
+    // stem matches 1/60 of the members (about 17,000 of 1,000,000).
+    let stems: Vec<String> = LAST
+        .iter()
+        .map(|l| l.chars().take(5).collect::<String>().to_lowercase())
+        .collect();
+    let full: Vec<String> = (0..60)
+        .map(|i| format!("{} {}", FIRST[i % FIRST.len()], LAST[(i * 7) % LAST.len()]))
+        .collect();
+    let kinds: Vec<(&str, TermOf)> = vec![
+        ("list, first page (no q)", Box::new(|_| String::new())),
+        (
+            "name substring, surname stem (~1.7% match)",
+            Box::new(move |i| stems[i % stems.len()].clone()),
+        ),
+        (
+            "name substring, full name (~0.06% match)",
+            Box::new(move |i| full[i % full.len()].clone()),
+        ),
+        (
+            "email prefix",
+            Box::new(move |i| format!("client{}", (i * 4099) % n as usize + 1)),
+        ),
+        (
+            "email exact",
+            Box::new(move |i| {
+                let g = (i * 4099) % n as usize + 1;
+                format!("Client{g}@MAIL{}.example", g % 10)
+            }),
+        ),
+        (
+            "phone, formatted, 8 digits",
+            Box::new(move |i| {
+                let d = format!("{}", 79000000000u64 + ((i as u64 * 4099) % n as u64));
+                format!("+{} ({}) {}-{}", &d[..1], &d[1..4], &d[4..7], &d[7..8])
+            }),
+        ),
+        (
+            "card prefix, 10 digits",
+            Box::new(move |i| {
+                let c = 4000000000000000u64 + ((i as u64 * 4099) % n as u64 + 1) * 7919;
+                c.to_string()[..10].to_string()
+            }),
+        ),
+        (
+            "short query (1-2 characters)",
+            Box::new(|i| ["и", "jo", "ма", "s", "Ли", "e"][i % 6].to_string()),
+        ),
+    ];
+
+    let secret = ApiKeySecret::parse(&pos).unwrap();
+    let tenant = passfold::auth::tenant_of_key(&mut conn, &secret)
+        .unwrap()
+        .unwrap();
+    let program_uuid: uuid::Uuid = program_id.parse().unwrap();
+    let list_url = format!("{base}/api/v1/programs/{program_id}/members");
+    // Warm the server and the cache of the database as a running service would be.
+    for (_, term) in &kinds {
+        for i in 0..20 {
+            let res = client
+                .get(&list_url)
+                .bearer_auth(&pos)
+                .query(&[("q", term(i))])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+    }
+    println!(
+        "\n| kind | HTTP p50 / p95 / p99 (ms) | direct SQL p50 / p95 / p99 (ms) | p50 ratio | found (mean) |"
+    );
+    println!("|---|---|---|---|---|");
+    let mut plans = Vec::new();
+    for (name, term) in &kinds {
+        let mut http = Vec::with_capacity(requests);
+        let mut direct = Vec::with_capacity(requests);
+        let mut found = 0usize;
+        for i in 0..requests {
+            let q = term(i);
+            let sent = Instant::now();
+            let res = client
+                .get(&list_url)
+                .bearer_auth(&pos)
+                .query(&[("q", q.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{q}");
+            let page: Value = res.json().await.unwrap();
+            http.push(sent.elapsed().as_secs_f64() * 1000.0);
+            found += page["members"].as_array().unwrap().len();
+            let query = SearchQuery {
+                program_id: Some(program_uuid),
+                term: SearchTerm::parse(Some(&q)).unwrap(),
+            };
+            let sent = Instant::now();
+            let rows = Member::search(&mut conn, &tenant, &query, None, 51).unwrap();
+            direct.push(sent.elapsed().as_secs_f64() * 1000.0);
+            assert!(rows.len() >= page["members"].as_array().unwrap().len());
+        }
+        let (h50, h95, h99) = summary(http);
+        let (d50, d95, d99) = summary(direct);
+        println!(
+            "| {name} | {h50:.1} / {h95:.1} / {h99:.1} | {d50:.1} / {d95:.1} / {d99:.1} | {:.2} | {:.0} |",
+            h50 / d50,
+            found as f64 / requests as f64
+        );
+        let query = SearchQuery {
+            program_id: Some(program_uuid),
+            term: SearchTerm::parse(Some(&term(1))).unwrap(),
+        };
+        let plan = Member::explain_search(
+            &mut conn,
+            &tenant,
+            &query,
+            None,
+            51,
+            "ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON",
+        )
+        .unwrap();
+        plans.push((name.to_string(), term(1), plan));
+    }
+
+    // A deep page: a cursor from the middle of the list.
+    let mut deep = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..requests.min(100) {
+        let mut query = vec![("limit", "200".to_string())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let sent = Instant::now();
+        let page: Value = client
+            .get(&list_url)
+            .bearer_auth(&pos)
+            .query(&query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        deep.push(sent.elapsed().as_secs_f64() * 1000.0);
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+    }
+    let (p50, p95, p99) = summary(deep);
+    println!(
+        "| list, 100 pages of 200 in a row by cursor | {p50:.1} / {p95:.1} / {p99:.1} | | | 200 |"
+    );
+    if let Some(c) = &cursor {
+        let after = PageCursor::decode(c).unwrap();
+        let plan = Member::explain_search(
+            &mut conn,
+            &tenant,
+            &SearchQuery {
+                program_id: Some(program_uuid),
+                term: SearchTerm::Everyone,
+            },
+            Some(&after),
+            201,
+            "ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON",
+        )
+        .unwrap();
+        plans.push(("list after a cursor".into(), String::new(), plan));
+    }
+
+    // What a Google save link per listed member would cost: `GET /members/{id}` of members
+    // whose link was never made (signed on the spot; Google not configured, so no REST).
+    let page: Value = client
+        .get(&list_url)
+        .bearer_auth(&pos)
+        .query(&[("limit", "200"), ("q", "ольга")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = page["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut with_link = Vec::new();
+    for id in &ids {
+        let sent = Instant::now();
+        let member: Value = client
+            .get(format!("{base}/api/v1/members/{id}"))
+            .bearer_auth(&pos)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        with_link.push(sent.elapsed().as_secs_f64() * 1000.0);
+        assert!(member["google_save_url"].is_string());
+    }
+    let mut again = Vec::new();
+    for id in &ids {
+        let sent = Instant::now();
+        client
+            .get(format!("{base}/api/v1/members/{id}"))
+            .bearer_auth(&pos)
+            .send()
+            .await
+            .unwrap();
+        again.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (c50, _, _) = summary(with_link);
+    let (w50, _, _) = summary(again);
+    println!(
+        "\nGET /members/{{id}} with a fresh Google save link: p50 {c50:.2} ms; the same again (link cached): p50 {w50:.2} ms; a list of {} would add about {:.0} ms signing links",
+        ids.len(),
+        (c50 - w50) * ids.len() as f64
+    );
+
+    println!("\nPlans (EXPLAIN ANALYZE, the term of request 1):");
+    for (name, term, plan) in plans {
+        println!("\n{name}: q={term:?}");
+        for line in plan {
+            println!("    {line}");
+        }
+    }
+    println!("\nload average at end: {}", loadavg());
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
