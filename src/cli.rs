@@ -29,7 +29,14 @@ pub enum Command {
     /// Run migrations, serve HTTP and run the background workers (the default).
     Serve,
     /// Run only the background workers.
-    Worker,
+    Worker {
+        /// Run every time-based job once, drain the outbox, print a JSON report and exit.
+        #[arg(long)]
+        once: bool,
+        /// With --once: the instant the jobs run as of (RFC 3339); now when absent.
+        #[arg(long, requires = "once", value_parser = parse_instant)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Manage merchants.
     Merchant {
         #[command(subcommand)]
@@ -117,7 +124,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Worker => worker(settings),
+        Command::Worker { once: false, .. } => worker(settings),
+        Command::Worker { once: true, at } => worker_once(settings, at),
         Command::Ledger {
             action: LedgerCommand::Verify,
         } => {
@@ -245,6 +253,7 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
             wallets.apns,
             wallets.google,
             crate::metrics::Metrics::new(),
+            crate::clock::Clock::system(),
             stopped,
         );
         tracing::info!("passfold worker is running; stop it with SIGINT or SIGTERM");
@@ -254,6 +263,35 @@ fn worker(settings: Settings) -> anyhow::Result<()> {
             let _ = w.await;
         }
     });
+    drop(database);
+    Ok(())
+}
+
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 instant such as 2026-12-24T09:00:00+03:00: {e}"))
+}
+
+/// `passfold worker --once [--at T]`: what the worker would do passing `T`, done now.
+fn worker_once(
+    settings: Settings,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    let database = Database::open(&settings)?;
+    db::migrate(&database.url)?;
+    let pool = db::build_pool(&database.url, settings.db_pool_size)?;
+    let wallets = crate::app::Wallets::load(&settings)?;
+    let at = at.unwrap_or_else(chrono::Utc::now);
+    let report = actix_web::rt::System::new().block_on(crate::workers::run_once(
+        pool,
+        &settings,
+        wallets.apns,
+        wallets.google,
+        crate::metrics::Metrics::new(),
+        at,
+    ))?;
+    println!("{}", serde_json::to_string(&report)?);
     drop(database);
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod giftcard;
 pub mod google;
 pub mod http_limits;
 pub mod idempotency;
+pub mod jobs;
 pub mod loyalty;
 pub mod messages;
 pub mod metrics;

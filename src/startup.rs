@@ -100,6 +100,7 @@ impl Application {
             self.state.apns.clone(),
             self.state.google.clone(),
             self.state.metrics.clone(),
+            self.state.clock.clone(),
             shutdown,
         )
     }

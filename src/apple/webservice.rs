@@ -290,7 +290,7 @@ pub async fn log(
     if messages.is_empty() {
         return Ok(HttpResponse::Ok().finish());
     }
-    // Anyone may send these: kept a week (see housekeeping), limited per address and
+    // Anyone may send these: kept a week (see jobs::prune), limited per address and
     // overall, and logged at INFO, escaped and shortened.
     let kept = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {

@@ -192,9 +192,14 @@ fn replay(
 }
 
 /// Deletes keys older than `hours`; returns how many.
-pub fn prune(conn: &mut PgConnection, hours: i64) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(
-        idempotency_keys::created_at.lt(chrono::Utc::now() - chrono::Duration::hours(hours)),
-    ))
+pub fn prune(
+    conn: &mut PgConnection,
+    now: chrono::DateTime<chrono::Utc>,
+    hours: i64,
+) -> QueryResult<usize> {
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::created_at.lt(now - chrono::Duration::hours(hours))),
+    )
     .execute(conn)
 }

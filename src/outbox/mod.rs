@@ -156,6 +156,23 @@ pub async fn run<C: Channel>(
     }
 }
 
+/// Delivers batches until nothing is due (what fails now is queued for later and ends the
+/// drain); returns the rows delivered or queued again. For `passfold worker --once`.
+pub async fn drain<C: Channel>(
+    pool: &DbPool,
+    channel: &Arc<C>,
+    lease: Duration,
+) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = deliver_batch(pool, channel, lease).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
 /// Claims, plans, sends and settles one batch; returns the rows claimed.
 pub async fn deliver_batch<C: Channel>(
     pool: &DbPool,

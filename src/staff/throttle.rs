@@ -60,7 +60,7 @@ impl Attempt {
     }
 }
 
-/// Records older than a day serve no limit any more (called by housekeeping).
+/// Records older than a day serve no limit any more (called by the pruning job).
 pub fn prune(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult<usize> {
     SignInFailures::prune_before(conn, now - Duration::days(1))
 }

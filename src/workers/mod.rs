@@ -1,8 +1,7 @@
 //! Background work fed from PostgreSQL, run by `passfold serve` and alone by
-//! `passfold worker`: the outbox loop of every channel (see `outbox`) and housekeeping.
+//! `passfold worker`: the outbox loop of every channel (see `outbox`) and the time-based
+//! jobs (see `jobs`).
 //! Each loop stops when the shutdown signal flips.
-
-pub mod housekeeping;
 
 use crate::db::DbPool;
 use crate::domain::states::Channel;
@@ -18,6 +17,7 @@ pub fn spawn_all(
     apns: Arc<crate::apple::apns::ApnsClient>,
     google: Arc<crate::google::rest::GoogleClient>,
     metrics: crate::metrics::Metrics,
+    clock: crate::clock::Clock,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let lease = settings.outbox_lease;
@@ -51,10 +51,62 @@ pub fn spawn_all(
             let discard = Arc::new(Discard(Channel::Google));
             tokio::spawn(run(pool.clone(), discard, lease, metrics, shutdown.clone()))
         },
-        tokio::spawn(housekeeping::run(
+        tokio::spawn(crate::jobs::run(
             pool,
-            settings.idempotency_hours,
+            clock,
+            crate::jobs::all(settings),
             shutdown,
         )),
     ]
+}
+
+/// What `passfold worker --once` did.
+#[derive(Debug, serde::Serialize)]
+pub struct OnceReport {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Things each job did, by job name.
+    pub jobs: std::collections::BTreeMap<&'static str, usize>,
+    /// Outbox rows handled, by channel, until nothing was due.
+    pub delivered: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// Runs every time-based job once as of `at`, then drains the outbox of every channel.
+pub async fn run_once(
+    pool: DbPool,
+    settings: &crate::configuration::Settings,
+    apns: Arc<crate::apple::apns::ApnsClient>,
+    google: Arc<crate::google::rest::GoogleClient>,
+    metrics: crate::metrics::Metrics,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<OnceReport> {
+    let jobs = crate::jobs::run_once(&pool, &crate::jobs::all(settings), at)
+        .await?
+        .into_iter()
+        .collect();
+    let lease = settings.outbox_lease;
+    let mut delivered = std::collections::BTreeMap::new();
+    let apple = Arc::new(ApplePushes {
+        apns,
+        metrics: metrics.clone(),
+    });
+    delivered.insert(
+        Channel::Apple.as_str(),
+        crate::outbox::drain(&pool, &apple, lease).await?,
+    );
+    let google_rows = if settings.google.configured() {
+        let sync = Arc::new(GoogleSync {
+            google,
+            templates: Default::default(),
+            public_url: settings.public_url.clone(),
+        });
+        crate::outbox::drain(&pool, &sync, lease).await?
+    } else {
+        crate::outbox::drain(&pool, &Arc::new(Discard(Channel::Google)), lease).await?
+    };
+    delivered.insert(Channel::Google.as_str(), google_rows);
+    Ok(OnceReport {
+        at,
+        jobs,
+        delivered,
+    })
 }

@@ -301,6 +301,12 @@ pub async fn spawn_app_with_apns(mock: &crate::apns_mock::ApnsMock) -> TestApp {
 }
 
 impl TestApp {
+    /// Stops the app's background workers (outbox loops, jobs), so a test can run them
+    /// another way (e.g. `passfold worker --once`).
+    pub fn stop_workers(&self) {
+        let _ = self._workers.send(true);
+    }
+
     /// Registers a device for a pass (as read from its pass.json) through Apple's web
     /// service, the way Wallet does after adding it; returns the status.
     pub async fn register_device(

@@ -29,3 +29,4 @@ mod slow_clients;
 mod template_versions;
 mod templates;
 mod wallets;
+mod worker_once;

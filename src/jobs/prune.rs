@@ -1,15 +1,12 @@
-//! Pruning: idempotency keys after their retention; wrong-PIN, wrong-password and
+//! The pruning job: idempotency keys after their retention; wrong-PIN, wrong-password and
 //! join-attempt records (rate limits) after a day; what anyone may write without a key after a while: link
 //! opens after [`LINK_OPEN_DAYS`] (so referral statistics count opens of that many days)
 //! and device logs after [`DEVICE_LOG_DAYS`].
 
-use crate::db::DbPool;
 use crate::schema::{device_logs, google_notifications, join_attempts, link_opens, pin_failures};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::time::Duration;
-use tokio::sync::watch;
-
-const PERIOD: Duration = Duration::from_secs(600);
 
 /// A quarter of link opens: enough to judge a campaign, and the table stays bounded.
 pub const LINK_OPEN_DAYS: i64 = 90;
@@ -24,11 +21,14 @@ pub struct Pruned {
     pub logs: usize,
 }
 
-/// One round of pruning.
-pub fn prune(conn: &mut PgConnection, idempotency_hours: i64) -> QueryResult<Pruned> {
-    let now = chrono::Utc::now();
+/// One round of pruning as of `now`.
+pub fn prune(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    idempotency_hours: i64,
+) -> QueryResult<Pruned> {
     let day_ago = now - chrono::Duration::days(1);
-    let keys = crate::idempotency::prune(conn, idempotency_hours)?;
+    let keys = crate::idempotency::prune(conn, now, idempotency_hours)?;
     let pins = diesel::delete(pin_failures::table.filter(pin_failures::created_at.lt(day_ago)))
         .execute(conn)?
         + crate::staff::throttle::prune(conn, now)?;
@@ -54,30 +54,30 @@ pub fn prune(conn: &mut PgConnection, idempotency_hours: i64) -> QueryResult<Pru
     })
 }
 
-pub async fn run(pool: DbPool, idempotency_hours: i64, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let pool = pool.clone();
-        let pruned = tokio::task::spawn_blocking(move || -> QueryResult<Pruned> {
-            let mut conn = pool
-                .get()
-                .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
-            prune(&mut conn, idempotency_hours)
-        })
-        .await;
-        match pruned {
-            Ok(Ok(p)) if p.keys + p.pins + p.opens + p.logs > 0 => tracing::info!(
+pub struct Prune {
+    pub idempotency_hours: i64,
+}
+
+impl super::Job for Prune {
+    fn name(&self) -> &'static str {
+        "prune"
+    }
+
+    fn every(&self) -> Duration {
+        Duration::from_secs(600)
+    }
+
+    fn run(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let p = prune(conn, now, self.idempotency_hours)?;
+        if p.keys + p.pins + p.opens + p.logs > 0 {
+            tracing::info!(
                 keys = p.keys,
                 pins = p.pins,
                 link_opens = p.opens,
                 device_logs = p.logs,
                 "pruned old idempotency keys, PIN failures, link opens and device logs"
-            ),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
-            Err(e) => tracing::warn!(error = %e, "housekeeping task failed; will retry"),
+            );
         }
-        if crate::shutdown::pause(&mut shutdown, PERIOD).await {
-            return;
-        }
+        Ok(p.keys + p.pins + p.opens + p.logs)
     }
 }
