@@ -122,7 +122,11 @@ pub fn document_from(form: &FormInput, original: &Json) -> Json {
             field.insert("key".into(), Json::String(key));
             put_text(&mut field, "label", label);
             field.insert("value".into(), Json::String(value));
-            put_text(&mut field, "change_message", form.text(&at("change_message")));
+            put_text(
+                &mut field,
+                "change_message",
+                form.text(&at("change_message")),
+            );
             let align = form.text(&at("text_alignment"));
             if align != "natural" {
                 put_text(&mut field, "text_alignment", align);
@@ -197,7 +201,11 @@ pub fn document_from(form: &FormInput, original: &Json) -> Json {
         {
             location.insert("altitude".into(), altitude.clone());
         }
-        put_text(&mut location, "relevant_text", form.text(&at("relevant_text")));
+        put_text(
+            &mut location,
+            "relevant_text",
+            form.text(&at("relevant_text")),
+        );
         locations.push(Json::Object(location));
     }
     if !locations.is_empty() {

@@ -90,7 +90,10 @@ fn audit_line(
 }
 
 /// The document a posted form describes: its fields, or its JSON when that was applied.
-fn typed_document(form: &FormInput, original: &serde_json::Value) -> Result<serde_json::Value, String> {
+fn typed_document(
+    form: &FormInput,
+    original: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
     if form.action() == "json" {
         let text = form.get("json").unwrap_or_default();
         return match serde_json::from_str::<serde_json::Value>(text) {
@@ -138,7 +141,8 @@ pub async fn save(
     let working = db::run(&state.pool, move |conn| {
         use diesel::Connection;
         conn.transaction(|conn| {
-            let working = versions::save_draft(conn, &tenant, &template_id, &saved_doc, None, author)?;
+            let working =
+                versions::save_draft(conn, &tenant, &template_id, &saved_doc, None, author)?;
             record(conn)?;
             Ok::<_, ApiError>(working)
         })
@@ -222,7 +226,10 @@ async fn read_upload(mut payload: Multipart, limit: usize) -> Result<Option<Vec<
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| e.to_string())?;
             if bytes.len() + chunk.len() > limit {
-                return Err(format!("the file is larger than {} MB", limit / (1024 * 1024)));
+                return Err(format!(
+                    "the file is larger than {} MB",
+                    limit / (1024 * 1024)
+                ));
             }
             if is_file {
                 bytes.extend_from_slice(&chunk);
@@ -292,7 +299,14 @@ pub async fn upload(
     let working = db::run(&state.pool, move |conn| {
         use diesel::Connection;
         conn.transaction(|conn| {
-            let w = versions::save_draft(conn, &tenant, &template_id, &document, Some(&images), author)?;
+            let w = versions::save_draft(
+                conn,
+                &tenant,
+                &template_id,
+                &document,
+                Some(&images),
+                author,
+            )?;
             record(conn)?;
             Ok::<_, ApiError>(w)
         })
@@ -529,7 +543,13 @@ pub async fn progress(
         refresh: (total > 0).then_some(2),
         ..Head::default()
     };
-    Ok(session.page_with_head(StatusCode::OK, Section::Templates, d.progress_title, &head, body))
+    Ok(session.page_with_head(
+        StatusCode::OK,
+        Section::Templates,
+        d.progress_title,
+        &head,
+        body,
+    ))
 }
 
 /// `GET /console/templates/{id}/progress.json`: `{"queued": n, "channels": {...}}`.

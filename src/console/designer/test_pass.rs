@@ -4,9 +4,9 @@
 //! saying so) and carries no web service URL or token, so a phone never registers it and
 //! it is never counted as an install.
 
+use crate::app::AppState;
 use crate::apple::assets::TemplateAssets;
 use crate::apple::pass_json::{render, PassInput};
-use crate::app::AppState;
 use crate::db::{self, Tenant};
 use crate::problem::{ApiError, ProblemKind};
 use crate::template::document::Field;
@@ -51,7 +51,13 @@ fn mac(secret: &[u8], payload: &str) -> Vec<u8> {
 }
 
 /// The link's token.
-pub fn token(secret: &[u8], merchant: Uuid, template: &str, hash: &str, expires: DateTime<Utc>) -> String {
+pub fn token(
+    secret: &[u8],
+    merchant: Uuid,
+    template: &str,
+    hash: &str,
+    expires: DateTime<Utc>,
+) -> String {
     let payload = format!("{merchant}\n{template}\n{hash}\n{}", expires.timestamp());
     let signature = mac(secret, &payload);
     format!(
@@ -102,10 +108,11 @@ pub async fn download(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((merchant, template, hash)) =
-        verify(&state.site_secret, &token, state.clock.now())
+    let Some((merchant, template, hash)) = verify(&state.site_secret, &token, state.clock.now())
     else {
-        return Ok(gone("This test link has expired or is not genuine. Make a new one in the designer."));
+        return Ok(gone(
+            "This test link has expired or is not genuine. Make a new one in the designer.",
+        ));
     };
     // The signature is the authentication: only the console makes these links.
     let tenant = Tenant::of_authenticated(merchant);
@@ -117,7 +124,9 @@ pub async fn download(
     })
     .await?;
     if draft_hash(&working.document, &working.images) != hash {
-        return Ok(gone("The draft has changed since this link was made. Make a new one in the designer."));
+        return Ok(gone(
+            "The draft has changed since this link was made. Make a new one in the designer.",
+        ));
     }
     let public_url = state.settings.public_url.clone();
     let worker = state.clone();
@@ -174,7 +183,13 @@ mod tests {
         let secret = [3u8; 32];
         let now = Utc::now();
         let m = Uuid::new_v4();
-        let t = token(&secret, m, "loyalty-default", "abc", now + Duration::minutes(15));
+        let t = token(
+            &secret,
+            m,
+            "loyalty-default",
+            "abc",
+            now + Duration::minutes(15),
+        );
         assert_eq!(
             verify(&secret, &t, now),
             Some((m, "loyalty-default".into(), "abc".into()))

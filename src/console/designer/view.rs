@@ -357,7 +357,11 @@ fn field_row(
     field: Option<&Json>,
 ) -> Markup {
     let base = format!("/fields/{group}/{i}");
-    let get = |p: &str| field.map(|f| text_at(f, &format!("/{p}"))).unwrap_or_default();
+    let get = |p: &str| {
+        field
+            .map(|f| text_at(f, &format!("/{p}")))
+            .unwrap_or_default()
+    };
     let name = |p: &str| format!("f.{group}.{i}.{p}");
     let align_ptr = format!("{base}/text_alignment");
     let align = Ctl::new(placed, &align_ptr);
