@@ -42,8 +42,10 @@ struct PassJson<'a> {
     foreground_color: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     label_color: Option<String>,
-    #[serde(rename = "webServiceURL")]
+    /// Empty for a designer's test pass: without them a phone never registers it.
+    #[serde(rename = "webServiceURL", skip_serializing_if = "str::is_empty")]
     web_service_url: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     authentication_token: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     barcodes: Vec<Barcode>,

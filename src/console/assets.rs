@@ -9,11 +9,23 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
 /// Logical name, media type, contents.
-const FILES: &[(&str, &str, &[u8])] = &[(
-    "console.css",
-    "text/css; charset=utf-8",
-    include_bytes!("assets/console.css"),
-)];
+const FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("assets/console.css"),
+    ),
+    (
+        "preview.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../template/preview.css"),
+    ),
+    (
+        "designer.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/designer.js"),
+    ),
+];
 
 struct Asset {
     logical: &'static str,

@@ -15,8 +15,52 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
     img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
     frame-ancestors 'none'";
 
+/// What a page adds to the document's head: its own stylesheets and scripts (hashed
+/// assets), a nonce'd `<style>` of values computed on the server (the designer's colours),
+/// `data:` images (a preview of images not stored yet), a refresh while work goes on.
+#[derive(Default)]
+pub struct Head {
+    pub stylesheets: Vec<String>,
+    pub scripts: Vec<String>,
+    /// (nonce, CSS): allowed by the CSP for this response only.
+    pub style: Option<(String, String)>,
+    pub data_images: bool,
+    /// Seconds after which the page reloads itself (no script needed).
+    pub refresh: Option<u32>,
+}
+
+impl Head {
+    fn csp(&self) -> String {
+        if self.style.is_none() && !self.data_images {
+            return CSP.to_string();
+        }
+        let style = match &self.style {
+            Some((nonce, _)) => format!("style-src 'self' 'nonce-{nonce}'"),
+            None => "style-src 'self'".into(),
+        };
+        let img = if self.data_images {
+            "img-src 'self' data:"
+        } else {
+            "img-src 'self'"
+        };
+        CSP.replace("style-src 'self'", &style)
+            .replace("img-src 'self'", img)
+    }
+}
+
 /// A whole HTML answer with the console's headers.
 pub fn respond(status: StatusCode, lang: Language, title: &str, body: Markup) -> HttpResponse {
+    respond_with(status, lang, title, &Head::default(), body)
+}
+
+/// A whole HTML answer with a page's own additions to the head.
+pub fn respond_with(
+    status: StatusCode,
+    lang: Language,
+    title: &str,
+    head: &Head,
+    body: Markup,
+) -> HttpResponse {
     let t = texts(lang);
     let document = html! {
         (DOCTYPE)
@@ -27,17 +71,32 @@ pub fn respond(status: StatusCode, lang: Language, title: &str, body: Markup) ->
                 meta name="referrer" content="no-referrer";
                 title { (title) " · " (t.console) }
                 link rel="stylesheet" href=(super::assets::url("console.css"));
+                @for sheet in &head.stylesheets {
+                    link rel="stylesheet" href=(sheet);
+                }
+                @if let Some((nonce, css)) = &head.style {
+                    style nonce=(nonce) { (maud::PreEscaped(css)) }
+                }
+                @if let Some(seconds) = head.refresh {
+                    meta http-equiv="refresh" content=(seconds);
+                }
+                @for script in &head.scripts {
+                    script src=(script) defer {}
+                }
             }
             body { (body) }
         }
     };
-    with_headers(HttpResponse::build(status)).body(document.into_string())
+    with_headers(HttpResponse::build(status), head.csp()).body(document.into_string())
 }
 
-fn with_headers(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+fn with_headers(
+    mut builder: actix_web::HttpResponseBuilder,
+    csp: String,
+) -> actix_web::HttpResponseBuilder {
     builder
         .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))

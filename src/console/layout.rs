@@ -2,7 +2,7 @@
 //! by role ([`Section`]), around a page's own content. Handlers call
 //! [`StaffSession::page`].
 
-use super::document::respond;
+use super::document::{respond_with, Head};
 use super::session::{Section, StaffSession};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -11,7 +11,7 @@ use maud::{html, Markup};
 impl StaffSession {
     /// The page inside the console's layout (200).
     pub fn page(&self, section: Section, title: &str, body: Markup) -> HttpResponse {
-        signed_in(self, StatusCode::OK, section, title, body)
+        signed_in(self, StatusCode::OK, section, title, &Head::default(), body)
     }
 
     /// The page with another status (a form sent back with its problems: 422).
@@ -22,7 +22,19 @@ impl StaffSession {
         title: &str,
         body: Markup,
     ) -> HttpResponse {
-        signed_in(self, status, section, title, body)
+        signed_in(self, status, section, title, &Head::default(), body)
+    }
+
+    /// The page with additions to its head (scripts, a nonce'd style, a refresh).
+    pub fn page_with_head(
+        &self,
+        status: StatusCode,
+        section: Section,
+        title: &str,
+        head: &Head,
+        body: Markup,
+    ) -> HttpResponse {
+        signed_in(self, status, section, title, head, body)
     }
 }
 
@@ -32,6 +44,7 @@ fn signed_in(
     status: StatusCode,
     current: Section,
     title: &str,
+    head: &Head,
     body: Markup,
 ) -> HttpResponse {
     let t = session.texts();
@@ -68,5 +81,5 @@ fn signed_in(
             (body)
         }
     };
-    respond(status, session.lang, title, page)
+    respond_with(status, session.lang, title, head, page)
 }

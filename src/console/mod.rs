@@ -21,6 +21,7 @@ pub mod account;
 pub mod assets;
 pub mod audit_page;
 pub mod csrf;
+pub mod designer;
 pub mod document;
 pub mod error;
 pub mod home;
@@ -80,8 +81,58 @@ pub fn scope() -> actix_web::Scope<
             web::post().to(account::sign_out_everywhere),
         )
         .route("/audit", web::get().to(audit_page::show))
+        .route("/templates", web::get().to(designer::list::show))
+        .service(
+            web::resource("/templates/{id}")
+                .app_data(designer_form_limit())
+                .route(web::get().to(designer::handlers::show))
+                .route(web::post().to(designer::handlers::save)),
+        )
+        .service(
+            web::resource("/templates/{id}/preview")
+                .app_data(designer_form_limit())
+                .route(web::post().to(designer::handlers::live_preview)),
+        )
+        .route(
+            "/templates/{id}/images/{slot}",
+            web::post().to(designer::handlers::upload),
+        )
+        .route(
+            "/templates/{id}/test-pass",
+            web::post().to(designer::handlers::test_link),
+        )
+        .route(
+            "/templates/{id}/publish",
+            web::post().to(designer::handlers::publish),
+        )
+        .route(
+            "/templates/{id}/discard",
+            web::post().to(designer::handlers::discard),
+        )
+        .route(
+            "/templates/{id}/versions/{version}/restore",
+            web::post().to(designer::handlers::rollback),
+        )
+        .route(
+            "/templates/{id}/progress",
+            web::get().to(designer::handlers::progress),
+        )
+        .route(
+            "/templates/{id}/progress.json",
+            web::get().to(designer::handlers::progress_json),
+        )
+        .route(
+            "/test-pass/{token}",
+            web::get().to(designer::test_pass::download),
+        )
         .route("/assets/{file}", web::get().to(assets::serve))
         .default_service(web::to(error::not_found))
+}
+
+/// The designer's form carries a whole template (long back texts in every language): more
+/// than the 16 KiB a form gets by default, within the body limit the CSRF check reads.
+fn designer_form_limit() -> web::FormConfig {
+    web::FormConfig::default().limit(1024 * 1024)
 }
 
 /// The language of a page shown before anyone signs in: the browser's choice.

@@ -22,6 +22,7 @@ use maud::{html, Markup};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Templates,
     Staff,
     Audit,
     Account,
@@ -31,6 +32,7 @@ impl Section {
     /// The navigation, in order.
     pub const NAV: &'static [Section] = &[
         Section::Home,
+        Section::Templates,
         Section::Staff,
         Section::Audit,
         Section::Account,
@@ -40,6 +42,7 @@ impl Section {
         match self {
             Section::Home | Section::Account => &[Role::Owner, Role::Designer, Role::Cashier],
             Section::Staff | Section::Audit => &[Role::Owner],
+            Section::Templates => &[Role::Owner, Role::Designer],
         }
     }
 
@@ -50,6 +53,7 @@ impl Section {
     pub fn path(self) -> &'static str {
         match self {
             Section::Home => "/console/",
+            Section::Templates => "/console/templates",
             Section::Staff => "/console/staff",
             Section::Audit => "/console/audit",
             Section::Account => "/console/account",
@@ -60,6 +64,7 @@ impl Section {
     pub fn id(self) -> &'static str {
         match self {
             Section::Home => "home",
+            Section::Templates => "templates",
             Section::Staff => "staff",
             Section::Audit => "audit",
             Section::Account => "account",
@@ -69,6 +74,7 @@ impl Section {
     pub fn label(self, t: &Texts) -> &'static str {
         match self {
             Section::Home => t.nav_home,
+            Section::Templates => t.nav_templates,
             Section::Staff => t.nav_staff,
             Section::Audit => t.nav_audit,
             Section::Account => t.nav_account,

@@ -35,6 +35,11 @@ pub const ROLE_CHANGE: &str = "role_change";
 pub const STAFF_REMOVE: &str = "staff_remove";
 pub const PASSWORD_CHANGE: &str = "password_change";
 pub const LANGUAGE_CHANGE: &str = "language_change";
+pub const TEMPLATE_DRAFT_SAVE: &str = "template_draft_save";
+pub const TEMPLATE_IMAGE: &str = "template_image";
+pub const TEMPLATE_DRAFT_DISCARD: &str = "template_draft_discard";
+pub const TEMPLATE_PUBLISH: &str = "template_publish";
+pub const TEMPLATE_ROLLBACK: &str = "template_rollback";
 
 /// Appends one line.
 pub fn record(

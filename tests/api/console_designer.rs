@@ -1,0 +1,321 @@
+//! The console's pass designer (issue 14): a designer saves a draft through the form and
+//! publishes it (a registered phone is pushed and its pass changes), cashiers are refused,
+//! forged posts are refused, a bad value comes back next to its control, an image of any
+//! size lands in the draft, and a test pass downloads signed and marked as a test.
+
+use crate::apns_mock::ApnsMock;
+use crate::helpers::{spawn_app, spawn_app_with_apns, TestApp};
+use crate::pass_check::check_pkpass;
+use passfold::domain::{Email, Password, Role};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+const DESIGNER: &str = "/console/templates/loyalty-default";
+
+struct Console<'a> {
+    app: &'a TestApp,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let marker = r#"name="csrf" value=""#;
+        let start = self.body.find(marker).expect("a csrf field") + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+}
+
+impl<'a> Console<'a> {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, res: reqwest::Response) -> Page {
+        for set in res.headers().get_all("set-cookie") {
+            let text = set.to_str().unwrap();
+            let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.insert(name.to_string(), value.to_string());
+        }
+        Page {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.app.client.get(self.app.url(path));
+        let res = req
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(res).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.app.client.post(self.app.url(path));
+        let res = req
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(res).await
+    }
+
+    async fn signed_in(app: &'a TestApp, email: &str) -> Console<'a> {
+        let mut c = Console {
+            app,
+            cookies: HashMap::new(),
+        };
+        let front = c.get("/console/").await;
+        let csrf = front.csrf();
+        let res = c
+            .post(
+                "/console/sign-in",
+                &[("email", email), ("password", PASSWORD), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        c
+    }
+
+    /// A multipart upload of `bytes` as the form's `file`.
+    async fn upload(&mut self, path: &str, bytes: &[u8]) -> Page {
+        let boundary = "----passfoldtestboundary";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let res = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(res).await
+    }
+}
+
+fn staff(app: &TestApp, merchant: uuid::Uuid, email: &str, role: Role) {
+    let mut conn = app.db.connect();
+    passfold::staff::accounts::create(
+        &mut conn,
+        merchant,
+        &Email::parse(email).unwrap(),
+        role,
+        &Password::parse_new(PASSWORD).unwrap(),
+        app.clock.now(),
+    )
+    .unwrap();
+}
+
+/// A 3000x2000 JPEG, as a phone's photo would be.
+fn big_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(3000, 2000, |x, y| {
+        image::Rgb([(x / 12) as u8, (y / 8) as u8, 120])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// The working copy as the API reads it.
+async fn draft(app: &TestApp, key: &str) -> serde_json::Value {
+    app.get_json("/api/v1/templates/loyalty-default/draft", key)
+        .await
+}
+
+#[tokio::test]
+async fn a_designer_saves_uploads_tests_and_publishes_and_the_phone_gets_it() {
+    let mock = ApnsMock::start().await;
+    let app = spawn_app_with_apns(&mock).await;
+    let (m, _program, member) = app.merchant_with_member("Designer café", "Ann").await;
+    staff(&app, m.id, "designer@cafe.example", Role::Designer);
+    let pass = app.pass_json_of(&member).await;
+    let token = format!("{:064x}", 41);
+    assert_eq!(app.register_device(&pass, "phone", &token).await, 201);
+
+    let mut console = Console::signed_in(&app, "designer@cafe.example").await;
+    let list = console.get("/console/templates").await;
+    assert_eq!(list.status, 200);
+    assert!(list
+        .body
+        .contains(r#"href="/console/templates/loyalty-default""#));
+    let page = console.get(DESIGNER).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"class="pf-preview""#));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("'nonce-") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(page.body.contains(r#"id="c-colors-background""#));
+
+    // Saved through the form's JSON escape hatch: a new background, a draft only.
+    let mut doc = draft(&app, &m.admin_key).await["template"].clone();
+    doc["colors"]["background"] = serde_json::json!("#0a3d62");
+    let json = doc.to_string();
+    let csrf = page.csrf();
+    let saved = console
+        .post(
+            DESIGNER,
+            &[("csrf", &csrf), ("action", "json"), ("json", &json)],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains(r#"id="saved""#));
+    let working = draft(&app, &m.admin_key).await;
+    assert_eq!(working["is_draft"], true);
+    assert_eq!(working["template"]["colors"]["background"], "#0a3d62");
+
+    // A 3000x2000 JPEG logo lands in the draft, fitted.
+    let uploaded = console
+        .upload(&format!("{DESIGNER}/images/logo?csrf={csrf}"), &big_jpeg())
+        .await;
+    assert_eq!(uploaded.status, 200, "{}", uploaded.body);
+    assert!(uploaded.body.contains(r#"id="fitted-logo""#));
+    let files: Vec<String> = draft(&app, &m.admin_key).await["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(files.contains(&"logo@3x.png".to_string()), "{files:?}");
+
+    // The test pass: signed, marked, never registering.
+    let tested = console
+        .post(&format!("{DESIGNER}/test-pass"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(tested.status, 200);
+    assert!(tested.body.contains(r#"id="test-qr""#));
+    let start = tested.body.find(r#"id="test-link" href=""#).unwrap() + 21;
+    let end = tested.body[start..].find('"').unwrap() + start;
+    let link = tested.body[start..end].replace("&amp;", "&");
+    let bytes = app.download_pass(&link).await;
+    let checked = check_pkpass(&bytes);
+    let serial = checked.pass_json["serialNumber"].as_str().unwrap();
+    assert!(serial.starts_with("test-"), "{serial}");
+    assert!(checked.pass_json.get("webServiceURL").is_none());
+    assert!(checked.pass_json.get("authenticationToken").is_none());
+    assert_eq!(checked.pass_json["backgroundColor"], "rgb(10, 61, 98)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.accepted_for(&token).await, 0, "drafts push nothing");
+
+    // Publish: the phone is pushed, its pass has the colour and the fitted logo.
+    let reach = console.get(DESIGNER).await;
+    assert!(reach.body.contains(r#"id="publish-button""#));
+    let published = console
+        .post(&format!("{DESIGNER}/publish"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(published.status, 303, "{}", published.body);
+    assert!(mock.wait_for(&token, 1, Duration::from_secs(5)).await);
+    let pass = app.checked_pass(&member).await;
+    assert_eq!(pass.pass_json["backgroundColor"], "rgb(10, 61, 98)");
+    for (file, (w, h)) in [
+        ("logo.png", (75, 50)),
+        ("logo@2x.png", (150, 100)),
+        ("logo@3x.png", (225, 150)),
+    ] {
+        let img = image::load_from_memory(&pass.files[file]).unwrap();
+        assert_eq!((img.width(), img.height()), (w, h), "{file}");
+    }
+    let progress = console.get(&format!("{DESIGNER}/progress")).await;
+    assert_eq!(progress.status, 200);
+    assert!(progress.body.contains(r#"id="queued""#));
+    let history = console.get(DESIGNER).await;
+    assert!(history.body.contains("designer@cafe.example"));
+    let audit: i64 = {
+        use diesel::prelude::*;
+        let mut conn = app.db.connect();
+        diesel::sql_query("SELECT count(*) AS n FROM audit_log WHERE action LIKE 'template_%'")
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n
+    };
+    assert_eq!(audit, 3, "save, image, publish: one line each");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[tokio::test]
+async fn cashiers_forged_posts_and_bad_values_are_refused_where_they_belong() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Designer rules");
+    staff(&app, m.id, "cashier@cafe.example", Role::Cashier);
+    staff(&app, m.id, "owner@cafe.example", Role::Owner);
+
+    let mut cashier = Console::signed_in(&app, "cashier@cafe.example").await;
+    assert_eq!(cashier.get(DESIGNER).await.status, 403);
+    assert_eq!(cashier.get("/console/templates").await.status, 403);
+
+    let mut owner = Console::signed_in(&app, "owner@cafe.example").await;
+    let page = owner.get(DESIGNER).await;
+    assert_eq!(page.status, 200);
+    let forged = owner
+        .post(DESIGNER, &[("action", "save"), ("name", "Forged")])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(owner.get("/console/templates/nope").await.status, 404);
+
+    // A bad colour: saved as typed, sent back with the error described by its control.
+    let csrf = page.csrf();
+    let bad = owner
+        .post(
+            DESIGNER,
+            &[
+                ("csrf", &csrf),
+                ("action", "save"),
+                ("name", "Card"),
+                ("description", "A card"),
+                ("organization_name", "Café"),
+                ("colors.background", "not a colour"),
+                ("colors.background.was", "#3b2418"),
+                ("colors.background.picker", "#3b2418"),
+                ("colors.foreground", "#ffffff"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body
+            .contains(r#"id="err-c-colors-background" data-for="c-colors-background""#),
+        "{}",
+        bad.body
+    );
+    assert!(bad
+        .body
+        .contains(r#"id="c-colors-background" name="colors.background" value="not a colour""#));
+    assert!(bad
+        .body
+        .contains(r#"aria-describedby="err-c-colors-background""#));
+}
