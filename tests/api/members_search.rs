@@ -348,3 +348,35 @@ async fn bad_limits_cursors_and_terms_are_422_and_other_programs_404() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+/// A name fragment is looked for first in a window of the name order (60 rows per row of
+/// the page), then by trigrams beyond it: matches inside the window, a full window without
+/// enough of them (the trigrams take over past its edge) and a short last window all give
+/// the same pages, in name order, each member once.
+#[tokio::test]
+async fn name_fragments_page_the_same_inside_and_beyond_the_window() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Window");
+    let program = program(&app, &m).await;
+    let matching = [7, 100, 129];
+    for i in 0..130 {
+        let name = if matching.contains(&i) {
+            format!("Anna {i:03} Zedova")
+        } else {
+            format!("Anna {i:03}")
+        };
+        enroll(&app, &m, &program, json!({ "name": name })).await;
+    }
+    for limit in ["1", "2", "50"] {
+        let found: Vec<String> = walk(&app, &m.pos_key, &program, "zedova", limit)
+            .await
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            found,
+            ["Anna 007 Zedova", "Anna 100 Zedova", "Anna 129 Zedova"],
+            "limit={limit}"
+        );
+    }
+}
