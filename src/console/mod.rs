@@ -23,10 +23,13 @@ pub mod audit_page;
 pub mod csrf;
 pub mod document;
 pub mod error;
+pub mod format;
 pub mod home;
 pub mod i18n;
 pub mod invitation;
 pub mod layout;
+pub mod members_page;
+pub mod paging;
 pub mod session;
 pub mod sign_in;
 pub mod staff_page;
@@ -80,6 +83,12 @@ pub fn scope() -> actix_web::Scope<
             web::post().to(account::sign_out_everywhere),
         )
         .route("/audit", web::get().to(audit_page::show))
+        .route("/members", web::get().to(members_page::search))
+        .route("/members/{id}", web::get().to(members_page::show))
+        .route(
+            "/members/{id}/points",
+            web::post().to(members_page::adjust),
+        )
         .route("/assets/{file}", web::get().to(assets::serve))
         .default_service(web::to(error::not_found))
 }

@@ -22,6 +22,13 @@ use maud::{html, Markup};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Programs,
+    Members,
+    GiftCards,
+    /// Moving a member's points or deactivating a gift card from the console: not a page
+    /// of its own (no navigation), the forms on the members' and cards' pages.
+    CardChanges,
+    ApiKeys,
     Staff,
     Audit,
     Account,
@@ -31,6 +38,10 @@ impl Section {
     /// The navigation, in order.
     pub const NAV: &'static [Section] = &[
         Section::Home,
+        Section::Programs,
+        Section::Members,
+        Section::GiftCards,
+        Section::ApiKeys,
         Section::Staff,
         Section::Audit,
         Section::Account,
@@ -39,7 +50,13 @@ impl Section {
     pub fn roles(self) -> &'static [Role] {
         match self {
             Section::Home | Section::Account => &[Role::Owner, Role::Designer, Role::Cashier],
-            Section::Staff | Section::Audit => &[Role::Owner],
+            // Cashiers look members and cards up; moving points or money is the owner's.
+            Section::Members | Section::GiftCards => &[Role::Owner, Role::Cashier],
+            Section::Programs
+            | Section::CardChanges
+            | Section::ApiKeys
+            | Section::Staff
+            | Section::Audit => &[Role::Owner],
         }
     }
 
@@ -50,6 +67,10 @@ impl Section {
     pub fn path(self) -> &'static str {
         match self {
             Section::Home => "/console/",
+            Section::Programs => "/console/programs",
+            Section::Members => "/console/members",
+            Section::GiftCards | Section::CardChanges => "/console/gift-cards",
+            Section::ApiKeys => "/console/api-keys",
             Section::Staff => "/console/staff",
             Section::Audit => "/console/audit",
             Section::Account => "/console/account",
@@ -60,6 +81,11 @@ impl Section {
     pub fn id(self) -> &'static str {
         match self {
             Section::Home => "home",
+            Section::Programs => "programs",
+            Section::Members => "members",
+            Section::GiftCards => "gift-cards",
+            Section::CardChanges => "card-changes",
+            Section::ApiKeys => "api-keys",
             Section::Staff => "staff",
             Section::Audit => "audit",
             Section::Account => "account",
@@ -69,6 +95,10 @@ impl Section {
     pub fn label(self, t: &Texts) -> &'static str {
         match self {
             Section::Home => t.nav_home,
+            Section::Programs => t.pages().nav_programs,
+            Section::Members => t.pages().nav_members,
+            Section::GiftCards | Section::CardChanges => t.pages().nav_gift_cards,
+            Section::ApiKeys => t.pages().nav_api_keys,
             Section::Staff => t.nav_staff,
             Section::Audit => t.nav_audit,
             Section::Account => t.nav_account,

@@ -35,6 +35,11 @@ pub const ROLE_CHANGE: &str = "role_change";
 pub const STAFF_REMOVE: &str = "staff_remove";
 pub const PASSWORD_CHANGE: &str = "password_change";
 pub const LANGUAGE_CHANGE: &str = "language_change";
+pub const POINTS_ADJUST: &str = "points_adjust";
+pub const PROGRAM_CHANGE: &str = "program_change";
+pub const GIFT_CARD_DEACTIVATE: &str = "gift_card_deactivate";
+pub const API_KEY_CREATE: &str = "api_key_create";
+pub const API_KEY_REVOKE: &str = "api_key_revoke";
 
 /// Appends one line.
 pub fn record(
