@@ -30,6 +30,7 @@ pub mod invitation;
 pub mod layout;
 pub mod members_page;
 pub mod paging;
+pub mod programs_page;
 pub mod session;
 pub mod sign_in;
 pub mod staff_page;
@@ -83,6 +84,9 @@ pub fn scope() -> actix_web::Scope<
             web::post().to(account::sign_out_everywhere),
         )
         .route("/audit", web::get().to(audit_page::show))
+        .route("/programs", web::get().to(programs_page::list))
+        .route("/programs/{id}", web::get().to(programs_page::show))
+        .route("/programs/{id}", web::post().to(programs_page::change))
         .route("/members", web::get().to(members_page::search))
         .route("/members/{id}", web::get().to(members_page::show))
         .route(
