@@ -63,10 +63,12 @@ async fn render(
     .await
     .map_err(|e| session.failed(e))?;
     let (rows, more) = cut(rows);
-    let next = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|k| format!("/console/api-keys?after={}", time_cursor(k.created_at, k.id)));
+    let next = more.then(|| rows.last()).flatten().map(|k| {
+        format!(
+            "/console/api-keys?after={}",
+            time_cursor(k.created_at, k.id)
+        )
+    });
     let first = after.map(|_| "/console/api-keys".to_string());
     let body = html! {
         @match &notice {
@@ -155,8 +157,18 @@ pub async fn list(
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::ApiKeys)?;
     let w = session.texts().pages();
-    let notice = query.revoked.is_some().then_some(Notice::Done(w.key_revoked));
-    render(&session, &state, StatusCode::OK, query.after.as_deref(), notice).await
+    let notice = query
+        .revoked
+        .is_some()
+        .then_some(Notice::Done(w.key_revoked));
+    render(
+        &session,
+        &state,
+        StatusCode::OK,
+        query.after.as_deref(),
+        notice,
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -179,7 +191,14 @@ pub async fn create(
     let label = Some(form.label.trim().to_string()).filter(|l| !l.is_empty());
     if label.as_ref().is_some_and(|l| l.chars().count() > 100) {
         let problem = Some(Notice::Problem(w.label_too_long));
-        return render(&session, &state, StatusCode::UNPROCESSABLE_ENTITY, None, problem).await;
+        return render(
+            &session,
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            problem,
+        )
+        .await;
     }
     let tenant = session.tenant;
     let actor = session.actor();
@@ -199,7 +218,14 @@ pub async fn create(
     })
     .await
     .map_err(|e| session.failed(e))?;
-    render(&session, &state, StatusCode::CREATED, None, Some(Notice::Secret(secret))).await
+    render(
+        &session,
+        &state,
+        StatusCode::CREATED,
+        None,
+        Some(Notice::Secret(secret)),
+    )
+    .await
 }
 
 pub async fn revoke(

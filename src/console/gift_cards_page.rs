@@ -56,7 +56,11 @@ pub async fn find(
     let w = session.texts().pages();
     let typed = query.gan.trim();
     if typed.is_empty() {
-        return Ok(session.page(Section::GiftCards, w.nav_gift_cards, find_form(&session, "", None)));
+        return Ok(session.page(
+            Section::GiftCards,
+            w.nav_gift_cards,
+            find_form(&session, "", None),
+        ));
     }
     let gan = match CardNumber::parse(typed) {
         Ok(gan) => gan,
@@ -72,7 +76,10 @@ pub async fn find(
     let tenant = session.tenant;
     let found = {
         let gan = gan.clone();
-        db::run(&state.pool, move |conn| Ok(GiftCard::by_gan(conn, &tenant, &gan)?)).await
+        db::run(&state.pool, move |conn| {
+            Ok(GiftCard::by_gan(conn, &tenant, &gan)?)
+        })
+        .await
     };
     match found {
         Ok(card) => Ok(to(&format!("/console/gift-cards/{}", card.gan))),
@@ -265,7 +272,10 @@ pub async fn deactivate(
             if let Some(id) = pass_id {
                 state.pass_cache.evict_pass(id);
             }
-            Ok(to(&format!("/console/gift-cards/{}?deactivated=1", card.gan)))
+            Ok(to(&format!(
+                "/console/gift-cards/{}?deactivated=1",
+                card.gan
+            )))
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError::NotFound(session.lang)),
         Err(e) => Err(session.failed(e)),

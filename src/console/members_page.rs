@@ -424,9 +424,7 @@ pub async fn adjust(
     let id = parse_id(&session, &path)?;
     let w = session.texts().pages();
     let Some(key) = IdempotencyKey::of_console_form(&form.idempotency_key) else {
-        return Err(session.failed(ApiError::bad_request(
-            "the form carries no idempotency key",
-        )));
+        return Err(session.failed(ApiError::bad_request("the form carries no idempotency key")));
     };
     let Ok(points_delta) = form.delta.trim().parse::<i64>() else {
         return refused(
@@ -446,33 +444,26 @@ pub async fn adjust(
     let now = state.clock.now();
     let channels = state.channels;
     let outcome = db::run(&state.pool, move |conn| {
-        idempotency::run(
-            conn,
-            &tenant,
-            &key,
-            &fingerprint,
-            StatusCode::OK,
-            |conn| {
-                let adjustment = PointsAdjustment {
-                    delta: points_delta,
-                    reason: reason.clone(),
-                };
-                let change = points::adjust(conn, channels, &tenant, id, &adjustment)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    now,
-                    audit::POINTS_ADJUST,
-                    serde_json::json!({
-                        "member": id,
-                        "delta": points_delta,
-                        "reason": reason,
-                        "points_after": change.points,
-                    }),
-                )?;
-                Ok(change)
-            },
-        )
+        idempotency::run(conn, &tenant, &key, &fingerprint, StatusCode::OK, |conn| {
+            let adjustment = PointsAdjustment {
+                delta: points_delta,
+                reason: reason.clone(),
+            };
+            let change = points::adjust(conn, channels, &tenant, id, &adjustment)?;
+            audit::record(
+                conn,
+                &actor,
+                now,
+                audit::POINTS_ADJUST,
+                serde_json::json!({
+                    "member": id,
+                    "delta": points_delta,
+                    "reason": reason,
+                    "points_after": change.points,
+                }),
+            )?;
+            Ok(change)
+        })
     })
     .await;
     match outcome {

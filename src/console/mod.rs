@@ -107,10 +107,7 @@ pub fn scope() -> actix_web::Scope<
         )
         .route("/members", web::get().to(members_page::search))
         .route("/members/{id}", web::get().to(members_page::show))
-        .route(
-            "/members/{id}/points",
-            web::post().to(members_page::adjust),
-        )
+        .route("/members/{id}/points", web::post().to(members_page::adjust))
         .route("/assets/{file}", web::get().to(assets::serve))
         .default_service(web::to(error::not_found))
 }

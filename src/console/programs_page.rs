@@ -50,10 +50,12 @@ pub async fn list(
     .await
     .map_err(|e| session.failed(e))?;
     let (rows, more) = cut(rows);
-    let next = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|p| format!("/console/programs?after={}", time_cursor(p.created_at, p.id)));
+    let next = more.then(|| rows.last()).flatten().map(|p| {
+        format!(
+            "/console/programs?after={}",
+            time_cursor(p.created_at, p.id)
+        )
+    });
     let first = after.map(|_| "/console/programs".to_string());
     let body = html! {
         section class="panel" {
@@ -167,8 +169,7 @@ fn change_of(
     let points_per_unit = int("points_per_unit", "/points_per_unit").unwrap_or(0);
     let welcome_points = int("welcome_points", "/welcome_points").unwrap_or(0);
     let pos_max_purchase = int("pos_max_purchase", "/pos_max_purchase");
-    let pos_max_points_adjustment =
-        int("pos_max_points_adjustment", "/pos_max_points_adjustment");
+    let pos_max_points_adjustment = int("pos_max_points_adjustment", "/pos_max_points_adjustment");
     let mut tiers = Vec::new();
     for i in 0..MAX_TIERS {
         let name = text(&format!("tier_name_{i}"));
@@ -176,7 +177,8 @@ fn change_of(
             continue;
         }
         let pointer = format!("/tiers/{}", tiers.len());
-        let min_points = int(&format!("tier_min_{i}"), &format!("{pointer}/min_points")).unwrap_or(0);
+        let min_points =
+            int(&format!("tier_min_{i}"), &format!("{pointer}/min_points")).unwrap_or(0);
         let mult = text(&format!("tier_mult_{i}"));
         let multiplier = if mult.is_empty() {
             None
@@ -442,7 +444,11 @@ fn parse_id(session: &StaffSession, raw: &str) -> Result<Uuid, PageError> {
 
 async fn find(session: &StaffSession, state: &AppState, id: Uuid) -> Result<Program, PageError> {
     let tenant = session.tenant;
-    match db::run(&state.pool, move |conn| Ok(Program::find(conn, &tenant, id)?)).await {
+    match db::run(&state.pool, move |conn| {
+        Ok(Program::find(conn, &tenant, id)?)
+    })
+    .await
+    {
         Ok(p) => Ok(p),
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError::NotFound(session.lang)),
         Err(e) => Err(session.failed(e)),

@@ -5,6 +5,7 @@ mod apple_web_service;
 mod browser;
 mod browser_flow;
 mod console_auth;
+mod console_pages;
 mod dashboard;
 mod designer_preview;
 mod errors;
