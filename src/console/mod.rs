@@ -18,16 +18,22 @@
 //! Russian, in the staff member's own language (switchable on the account page).
 
 pub mod account;
+pub mod api_keys_page;
 pub mod assets;
 pub mod audit_page;
 pub mod csrf;
 pub mod designer;
 pub mod document;
 pub mod error;
+pub mod format;
+pub mod gift_cards_page;
 pub mod home;
 pub mod i18n;
 pub mod invitation;
 pub mod layout;
+pub mod members_page;
+pub mod paging;
+pub mod programs_page;
 pub mod session;
 pub mod sign_in;
 pub mod staff_page;
@@ -125,6 +131,28 @@ pub fn scope() -> actix_web::Scope<
             "/test-pass/{token}",
             web::get().to(designer::test_pass::download),
         )
+        .route("/programs", web::get().to(programs_page::list))
+        .route("/programs/{id}", web::get().to(programs_page::show))
+        .route("/programs/{id}", web::post().to(programs_page::change))
+        .route("/gift-cards", web::get().to(gift_cards_page::find))
+        .route("/gift-cards/{gan}", web::get().to(gift_cards_page::show))
+        .route(
+            "/gift-cards/{gan}/deactivate",
+            web::get().to(gift_cards_page::confirm),
+        )
+        .route(
+            "/gift-cards/{gan}/deactivate",
+            web::post().to(gift_cards_page::deactivate),
+        )
+        .route("/api-keys", web::get().to(api_keys_page::list))
+        .route("/api-keys", web::post().to(api_keys_page::create))
+        .route(
+            "/api-keys/{id}/revoke",
+            web::post().to(api_keys_page::revoke),
+        )
+        .route("/members", web::get().to(members_page::search))
+        .route("/members/{id}", web::get().to(members_page::show))
+        .route("/members/{id}/points", web::post().to(members_page::adjust))
         .route("/assets/{file}", web::get().to(assets::serve))
         .default_service(web::to(error::not_found))
 }

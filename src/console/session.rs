@@ -23,6 +23,13 @@ use maud::{html, Markup};
 pub enum Section {
     Home,
     Templates,
+    Programs,
+    Members,
+    GiftCards,
+    /// Moving a member's points or deactivating a gift card from the console: not a page
+    /// of its own (no navigation), the forms on the members' and cards' pages.
+    CardChanges,
+    ApiKeys,
     Staff,
     Audit,
     Account,
@@ -33,6 +40,10 @@ impl Section {
     pub const NAV: &'static [Section] = &[
         Section::Home,
         Section::Templates,
+        Section::Programs,
+        Section::Members,
+        Section::GiftCards,
+        Section::ApiKeys,
         Section::Staff,
         Section::Audit,
         Section::Account,
@@ -41,8 +52,14 @@ impl Section {
     pub fn roles(self) -> &'static [Role] {
         match self {
             Section::Home | Section::Account => &[Role::Owner, Role::Designer, Role::Cashier],
-            Section::Staff | Section::Audit => &[Role::Owner],
             Section::Templates => &[Role::Owner, Role::Designer],
+            // Cashiers look members and cards up; moving points or money is the owner's.
+            Section::Members | Section::GiftCards => &[Role::Owner, Role::Cashier],
+            Section::Programs
+            | Section::CardChanges
+            | Section::ApiKeys
+            | Section::Staff
+            | Section::Audit => &[Role::Owner],
         }
     }
 
@@ -54,6 +71,10 @@ impl Section {
         match self {
             Section::Home => "/console/",
             Section::Templates => "/console/templates",
+            Section::Programs => "/console/programs",
+            Section::Members => "/console/members",
+            Section::GiftCards | Section::CardChanges => "/console/gift-cards",
+            Section::ApiKeys => "/console/api-keys",
             Section::Staff => "/console/staff",
             Section::Audit => "/console/audit",
             Section::Account => "/console/account",
@@ -65,6 +86,11 @@ impl Section {
         match self {
             Section::Home => "home",
             Section::Templates => "templates",
+            Section::Programs => "programs",
+            Section::Members => "members",
+            Section::GiftCards => "gift-cards",
+            Section::CardChanges => "card-changes",
+            Section::ApiKeys => "api-keys",
             Section::Staff => "staff",
             Section::Audit => "audit",
             Section::Account => "account",
@@ -75,6 +101,10 @@ impl Section {
         match self {
             Section::Home => t.nav_home,
             Section::Templates => t.nav_templates,
+            Section::Programs => t.pages().nav_programs,
+            Section::Members => t.pages().nav_members,
+            Section::GiftCards | Section::CardChanges => t.pages().nav_gift_cards,
+            Section::ApiKeys => t.pages().nav_api_keys,
             Section::Staff => t.nav_staff,
             Section::Audit => t.nav_audit,
             Section::Account => t.nav_account,

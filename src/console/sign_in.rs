@@ -106,7 +106,7 @@ pub async fn front(
     session: Result<StaffSession, PageError>,
 ) -> Result<HttpResponse, PageError> {
     match session {
-        Ok(session) => super::home::page(session).await,
+        Ok(session) => super::home::page(session, state).await,
         Err(PageError::SignedOut) => {
             let lang = super::browser_language(&req);
             let mut res = sign_in_page(&req, &state, StatusCode::OK, lang, "", None);

@@ -92,6 +92,26 @@ impl Activity {
         Ok(())
     }
 
+    /// Up to `limit` of the card's activities after `after` (by `seq`), oldest first, each
+    /// with its `seq` (what a page's cursor holds).
+    pub fn page_of_card(
+        conn: &mut PgConnection,
+        gift_card_id: Uuid,
+        after: Option<i64>,
+        limit: i64,
+    ) -> QueryResult<Vec<(i64, Activity)>> {
+        let mut query = gift_card_activities::table
+            .filter(gift_card_activities::gift_card_id.eq(gift_card_id))
+            .order(gift_card_activities::seq.asc())
+            .limit(limit)
+            .select((gift_card_activities::seq, Activity::as_select()))
+            .into_boxed();
+        if let Some(seq) = after {
+            query = query.filter(gift_card_activities::seq.gt(seq));
+        }
+        query.load(conn)
+    }
+
     pub fn of_card(conn: &mut PgConnection, gift_card_id: Uuid) -> QueryResult<Vec<Activity>> {
         gift_card_activities::table
             .filter(gift_card_activities::gift_card_id.eq(gift_card_id))

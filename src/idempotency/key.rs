@@ -22,6 +22,14 @@ impl IdempotencyKey {
         Ok(Self(text.to_string()))
     }
 
+    /// The key a console form carried in its hidden field (a UUID made when the form was
+    /// rendered), kept apart from API clients' keys by its prefix.
+    pub fn of_console_form(field: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(field.trim())
+            .ok()
+            .map(|id| Self(format!("console:{id}")))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

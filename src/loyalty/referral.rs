@@ -306,6 +306,42 @@ pub fn of_referrer(
         .load(conn)
 }
 
+/// A page of whom the member brought, newest first, older than `before` (created, id).
+pub fn of_referrer_page(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    referrer: &Member,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<ReferralEntry>> {
+    let mut query = referrals::table
+        .inner_join(members::table.on(members::id.eq(referrals::referee_id)))
+        .filter(referrals::merchant_id.eq(tenant.merchant_id()))
+        .filter(referrals::referrer_id.eq(referrer.id))
+        .order((referrals::created_at.desc(), referrals::id.desc()))
+        .limit(limit)
+        .select((
+            referrals::id,
+            referrals::referee_id,
+            members::name,
+            referrals::created_at,
+            referrals::status,
+            referrals::first_purchase_at,
+            referrals::rewarded_at,
+            referrals::referrer_points,
+            referrals::referee_points,
+        ))
+        .into_boxed();
+    if let Some((at, id)) = before {
+        query = query.filter(
+            referrals::created_at
+                .lt(at)
+                .or(referrals::created_at.eq(at).and(referrals::id.lt(id))),
+        );
+    }
+    query.load(conn)
+}
+
 /// How the member came in, if through a referral: its status and the member's reward.
 pub fn of_referee(
     conn: &mut PgConnection,

@@ -72,6 +72,29 @@ impl ApiKey {
             .load(conn)
     }
 
+    /// A page of the merchant's keys in creation order, after `after` (created, id).
+    pub fn page(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<ApiKey>> {
+        let mut query = api_keys::table
+            .filter(api_keys::merchant_id.eq(tenant.merchant_id()))
+            .order((api_keys::created_at.asc(), api_keys::id.asc()))
+            .limit(limit)
+            .select(ApiKey::as_select())
+            .into_boxed();
+        if let Some((at, id)) = after {
+            query = query.filter(
+                api_keys::created_at
+                    .gt(at)
+                    .or(api_keys::created_at.eq(at).and(api_keys::id.gt(id))),
+            );
+        }
+        query.load(conn)
+    }
+
     pub fn find(conn: &mut PgConnection, tenant: &Tenant, id: Uuid) -> QueryResult<ApiKey> {
         api_keys::table
             .filter(api_keys::merchant_id.eq(tenant.merchant_id()))

@@ -7,6 +7,7 @@ pub mod gift_card;
 pub mod member;
 pub mod merchant;
 pub mod pass;
+pub mod point_activity;
 pub mod program;
 pub mod staff;
 pub mod template;

@@ -121,6 +121,27 @@ impl Pass {
             .load(conn)
     }
 
+    /// Apple devices the pass is registered on, and whether Google Wallet holds it saved.
+    pub fn installs(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        pass_id: Uuid,
+    ) -> QueryResult<(i64, bool)> {
+        use crate::schema::{google_installs, registrations};
+        let apple: i64 = registrations::table
+            .filter(registrations::merchant_id.eq(tenant.merchant_id()))
+            .filter(registrations::pass_id.eq(pass_id))
+            .count()
+            .get_result(conn)?;
+        let google: Option<bool> = google_installs::table
+            .filter(google_installs::merchant_id.eq(tenant.merchant_id()))
+            .filter(google_installs::pass_id.eq(pass_id))
+            .select(google_installs::saved)
+            .first(conn)
+            .optional()?;
+        Ok((apple, google.unwrap_or(false)))
+    }
+
     pub fn of_gift_card(
         conn: &mut PgConnection,
         tenant: &Tenant,

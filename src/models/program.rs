@@ -181,6 +181,29 @@ impl Program {
             .load(conn)
     }
 
+    /// A page of the merchant's programs in creation order, after `after` (created, id).
+    pub fn page(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Program>> {
+        let mut query = programs::table
+            .filter(programs::merchant_id.eq(tenant.merchant_id()))
+            .order((programs::created_at.asc(), programs::id.asc()))
+            .limit(limit)
+            .select(Program::as_select())
+            .into_boxed();
+        if let Some((at, id)) = after {
+            query = query.filter(
+                programs::created_at
+                    .gt(at)
+                    .or(programs::created_at.eq(at).and(programs::id.gt(id))),
+            );
+        }
+        query.load(conn)
+    }
+
     /// Members of the program, and of them those whose pass is registered on an Apple
     /// device or saved in Google Wallet.
     pub fn installs(

@@ -40,6 +40,11 @@ pub const TEMPLATE_IMAGE: &str = "template_image";
 pub const TEMPLATE_DRAFT_DISCARD: &str = "template_draft_discard";
 pub const TEMPLATE_PUBLISH: &str = "template_publish";
 pub const TEMPLATE_ROLLBACK: &str = "template_rollback";
+pub const POINTS_ADJUST: &str = "points_adjust";
+pub const PROGRAM_CHANGE: &str = "program_change";
+pub const GIFT_CARD_DEACTIVATE: &str = "gift_card_deactivate";
+pub const API_KEY_CREATE: &str = "api_key_create";
+pub const API_KEY_REVOKE: &str = "api_key_revoke";
 
 /// Appends one line.
 pub fn record(

@@ -12,23 +12,23 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// One browser's worth of console: its cookies, kept by hand.
-struct Console<'a> {
+pub(crate) struct Console<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
     /// The CSRF token of the page's first form.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = r#"name="csrf" value=""#;
         let start = self
             .body
@@ -39,7 +39,7 @@ impl Page {
         self.body[start..end].to_string()
     }
 
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -48,7 +48,7 @@ impl Page {
 }
 
 impl<'a> Console<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Console {
             app,
             cookies: HashMap::new(),
@@ -81,7 +81,7 @@ impl<'a> Console<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let res = self
             .app
             .client
@@ -93,7 +93,7 @@ impl<'a> Console<'a> {
         self.keep(res).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let res = self
             .app
             .client
@@ -107,7 +107,7 @@ impl<'a> Console<'a> {
     }
 
     /// Signs in through the form, as a browser does; the answer to the POST.
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let page = self.get("/console/").await;
         let csrf = page.csrf();
         self.post(
@@ -117,7 +117,7 @@ impl<'a> Console<'a> {
         .await
     }
 
-    async fn signed_in(app: &'a TestApp, email: &str) -> Console<'a> {
+    pub(crate) async fn signed_in(app: &'a TestApp, email: &str) -> Console<'a> {
         let mut console = Console::new(app);
         let res = console.sign_in(email, PASSWORD).await;
         assert_eq!(res.status, 303, "{}", res.body);
@@ -127,7 +127,7 @@ impl<'a> Console<'a> {
 }
 
 /// An account made by the same function `passfold staff create` calls.
-fn staff(app: &TestApp, merchant: uuid::Uuid, email: &str, role: Role) -> uuid::Uuid {
+pub(crate) fn staff(app: &TestApp, merchant: uuid::Uuid, email: &str, role: Role) -> uuid::Uuid {
     let mut conn = app.db.connect();
     passfold::staff::accounts::create(
         &mut conn,

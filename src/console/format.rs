@@ -1,0 +1,79 @@
+//! Numbers, money and times as the staff member reads them: "1,234.50 EUR" in English,
+//! "1 234,50 EUR" in Russian (with no-break spaces, so an amount never wraps).
+
+use crate::domain::{Currency, Language};
+use chrono::{DateTime, Utc};
+
+const NBSP: char = '\u{a0}';
+
+fn group(digits: &str, sep: char) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A whole number with the language's thousands separator.
+pub fn number(lang: Language, n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    let sep = match lang {
+        Language::En => ',',
+        Language::Ru => NBSP,
+    };
+    format!("{sign}{}", group(&n.unsigned_abs().to_string(), sep))
+}
+
+/// A signed change: "+120", "-40".
+pub fn delta(lang: Language, n: i64) -> String {
+    if n > 0 {
+        format!("+{}", number(lang, n))
+    } else {
+        number(lang, n)
+    }
+}
+
+/// An amount in minor units with its currency's decimals and code.
+pub fn money(lang: Language, minor: i64, currency: Currency) -> String {
+    let (group_sep, decimal) = match lang {
+        Language::En => (',', '.'),
+        Language::Ru => (NBSP, ','),
+    };
+    let sign = if minor < 0 { "-" } else { "" };
+    let per = currency.minor_per_major().unsigned_abs();
+    let abs = minor.unsigned_abs();
+    let major = group(&(abs / per).to_string(), group_sep);
+    let digits = usize::from(currency.exponent());
+    let amount = if digits == 0 {
+        major
+    } else {
+        format!("{major}{decimal}{:0digits$}", abs % per)
+    };
+    format!("{sign}{amount}{NBSP}{}", currency.code())
+}
+
+/// A moment in UTC, to the minute.
+pub fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_in_both_languages() {
+        let eur = Currency::parse("EUR").unwrap();
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(money(Language::En, 123450, eur), "1,234.50\u{a0}EUR");
+        assert_eq!(money(Language::Ru, 123405, eur), "1\u{a0}234,05\u{a0}EUR");
+        assert_eq!(money(Language::En, -5, eur), "-0.05\u{a0}EUR");
+        assert_eq!(money(Language::En, 1000, jpy), "1,000\u{a0}JPY");
+        assert_eq!(number(Language::En, 1234567), "1,234,567");
+        assert_eq!(number(Language::En, i64::MIN), "-9,223,372,036,854,775,808");
+        assert_eq!(delta(Language::En, 5), "+5");
+    }
+}
