@@ -182,56 +182,6 @@ const EVERYONE: Branch = Branch {
     matches: "TRUE",
 };
 
-/// Rows of the name order read before the trigram index is consulted, per row of the page:
-/// a fragment that one member in 60 or more shares fills its page from the window.
-const WINDOW_PER_ROW: i64 = 60;
-
-/// The name-substring branch, read in two ways: first a window of the name index in order
-/// after the cursor (`limit` × [`WINDOW_PER_ROW`] entries, a few milliseconds), which is
-/// enough for a common fragment; only when that window is full and still yields less than
-/// a page do the trigrams find the rarer matches beyond it. Reading every match of a
-/// fragment 2% of a million members share and sorting them cost 55 ms at the median
-/// (docs/PERFORMANCE.md); the window reads ~`limit`/2% rows instead. Both parts return the
-/// earliest matches in (name, id) order, so the page is the same either way.
-fn name_contains_windowed(
-    program: Option<&str>,
-    cursor: Option<&(String, String)>,
-    limit: i64,
-) -> String {
-    let window = limit.clamp(1, 200) * WINDOW_PER_ROW;
-    let mut scope = String::from("m.merchant_id = $1");
-    if let Some(p) = program {
-        scope.push_str(&format!(" AND m.program_id = {p}"));
-    }
-    if let Some((key, id)) = cursor {
-        scope.push_str(&format!(
-            " AND (m.search_name, m.id) > ({key} COLLATE \"C\", {id})"
-        ));
-    }
-    let test = NAME_CONTAINS_TEST.replace("{e}", "$3");
-    let trigrams = NAME_CONTAINS
-        .matches
-        .replace("{t}", "$2")
-        .replace("{e}", "$3");
-    format!(
-        "(WITH win AS MATERIALIZED (
-              SELECT m.id, m.search_name FROM members m WHERE {scope}
-               ORDER BY m.search_name, m.id LIMIT {window}),
-          near AS MATERIALIZED (
-              SELECT m.id FROM win m WHERE {test} ORDER BY m.search_name, m.id LIMIT $4),
-          edge AS MATERIALIZED (
-              SELECT m.search_name, m.id FROM win m ORDER BY m.search_name DESC, m.id DESC LIMIT 1)
-         SELECT m.*, m.search_name AS sort_key FROM members m
-          WHERE m.merchant_id = $1 AND m.id IN (SELECT id FROM near)
-         UNION ALL
-         SELECT m.*, m.search_name AS sort_key FROM members m
-          WHERE {scope} AND {trigrams}
-            AND (SELECT count(*) FROM win) = {window} AND (SELECT count(*) FROM near) < $4
-            AND (m.search_name, m.id) > (SELECT e.search_name, e.id FROM edge e)
-          ORDER BY sort_key, id LIMIT $4)"
-    )
-}
-
 /// `text` as a LIKE pattern matching itself (LIKE's default escape is the backslash).
 fn like_escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -326,14 +276,10 @@ fn search_statement(
     let program = query.program_id.map(|_| placeholder());
     let cursor = after.map(|_| (placeholder(), placeholder()));
     let fill = |s: &str| s.replace("{t}", "$2").replace("{e}", "$3");
-    let windowed = matches!(query.term, SearchTerm::Text(_));
     let selects: Vec<String> = branches
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                if i == 0 && windowed {
-                    return name_contains_windowed(program.as_deref(), cursor.as_ref(), limit);
-                }
                 let mut sql = format!(
                     "(SELECT m.*, {key} AS sort_key FROM members m WHERE m.merchant_id = $1 AND {matches}",
                     key = b.key,
