@@ -70,6 +70,8 @@
           if (answer.queued === 0) {
             clearInterval(poll);
             document.getElementById("progress-done").className = "notice";
+            var again = document.getElementById("check-again");
+            if (again) { again.remove(); }
           }
         })
         .catch(function () {});
