@@ -125,6 +125,14 @@ async fn assert_own_and_scripted_from_files(browser: &Browser, app: &TestApp, pa
         )
         .await;
     assert_eq!(inline, json!(0), "inline scripts on {page}");
+    let handlers = browser
+        .execute(
+            "return [...document.querySelectorAll('*')].flatMap(e =>
+               [...e.attributes].filter(a => a.name.startsWith('on')).map(a => e.tagName + ' ' + a.name))",
+            vec![],
+        )
+        .await;
+    assert_eq!(handlers, json!([]), "inline event handlers on {page}");
     // The page itself was answered with a CSP that allows no inline script.
     let csp = browser
         .client()
@@ -216,6 +224,8 @@ async fn an_owner_designs_on_a_phone_publishes_by_keyboard_and_the_phone_gets_it
 
     browser.goto(&app.url("/console/staff")).await;
     browser.wait_for("main", WAIT).await;
+    assert_accessible(&browser, "staff").await;
+    assert_own_and_scripted_from_files(&browser, &app, "staff").await;
     assert_fits(&browser, "staff").await;
     browser.goto(&app.url("/console/templates")).await;
     browser
@@ -336,6 +346,17 @@ async fn an_owner_designs_on_a_phone_publishes_by_keyboard_and_the_phone_gets_it
     assert_fits(&browser, "designer after upload").await;
     assert_accessible(&browser, "designer after upload").await;
 
+    // The test pass's QR code draws (a data: image the page's CSP allows).
+    browser.click("#send-to-phone").await;
+    let qr = browser.wait_for("#test-qr", WAIT).await;
+    let drawn = browser
+        .execute(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0",
+            vec![json!(qr)],
+        )
+        .await;
+    assert_eq!(drawn, json!(true), "the test pass's QR code is drawn");
+
     // Publish with the keyboard alone: Tab from the top of the page to the button, Enter.
     browser
         .execute("document.activeElement.blur(); return null", vec![])
@@ -419,7 +440,8 @@ async fn described_error(browser: &Browser, control: &str) -> Value {
              return { invalid: c.getAttribute('aria-invalid'), text: e.textContent.trim(),
                       visible: r.width > 0 && r.height > 0
                         && getComputedStyle(e).visibility !== 'hidden',
-                      near: e.closest('.control') === c.closest('.control') };",
+                      near: e.closest('.control') === c.closest('.control'),
+                      below: r.top >= c.getBoundingClientRect().bottom - 0.5 };",
             vec![json!(control)],
         )
         .await
@@ -445,6 +467,7 @@ async fn a_too_long_value_is_shown_next_to_its_field_live_and_without_script() {
     assert_eq!(live["invalid"], "true", "{live}");
     assert_eq!(live["visible"], true, "{live}");
     assert_eq!(live["near"], true, "{live}");
+    assert_eq!(live["below"], true, "{live}");
     assert!(
         live["text"].as_str().unwrap().contains("40"),
         "says the limit: {live}"
@@ -479,5 +502,19 @@ async fn a_too_long_value_is_shown_next_to_its_field_live_and_without_script() {
     )
     .await;
     assert_eq!(described_error(&browser, "c-logo_text").await, Value::Null);
+
+    // A colour's error goes under its pair of inputs, where the server puts it, not into
+    // the row beside the picker.
+    browser.fill("#c-colors-background", "not a colour").await;
+    browser.wait_for("#err-c-colors-background", WAIT).await;
+    let live = described_error(&browser, "c-colors-background").await;
+    assert_eq!(live["visible"], true, "{live}");
+    assert_eq!(live["near"], true, "{live}");
+    assert_eq!(live["below"], true, "{live}");
+    assert_fits(&browser, "designer with a colour error").await;
+    browser.click("#refresh").await;
+    browser.wait_for("#refreshed", WAIT).await;
+    let drawn = described_error(&browser, "c-colors-background").await;
+    assert_eq!(drawn, live, "the same place and words either way");
     browser.close().await;
 }
