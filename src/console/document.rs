@@ -17,7 +17,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 /// What a page adds to the document's head: its own stylesheets and scripts (hashed
 /// assets), a nonce'd `<style>` of values computed on the server (the designer's colours),
-/// `data:` images (a preview of images not stored yet), a refresh while work goes on.
+/// `data:` images (a preview of images not stored yet).
 #[derive(Default)]
 pub struct Head {
     pub stylesheets: Vec<String>,
@@ -25,8 +25,6 @@ pub struct Head {
     /// (nonce, CSS): allowed by the CSP for this response only.
     pub style: Option<(String, String)>,
     pub data_images: bool,
-    /// Seconds after which the page reloads itself (no script needed).
-    pub refresh: Option<u32>,
 }
 
 impl Head {
@@ -76,9 +74,6 @@ pub fn respond_with(
                 }
                 @if let Some((nonce, css)) = &head.style {
                     style nonce=(nonce) { (maud::PreEscaped(css)) }
-                }
-                @if let Some(seconds) = head.refresh {
-                    meta http-equiv="refresh" content=(seconds);
                 }
                 @for script in &head.scripts {
                     script src=(script) defer {}

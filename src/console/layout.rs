@@ -25,7 +25,7 @@ impl StaffSession {
         signed_in(self, status, section, title, &Head::default(), body)
     }
 
-    /// The page with additions to its head (scripts, a nonce'd style, a refresh).
+    /// The page with additions to its head (scripts, a nonce'd style).
     pub fn page_with_head(
         &self,
         status: StatusCode,

@@ -59,6 +59,12 @@ impl Drop for Driver {
 impl Browser {
     /// A phone-sized (412×915) headless Chromium with an empty profile.
     pub async fn start() -> Browser {
+        Browser::start_sized(412, 915).await
+    }
+
+    /// A headless Chromium with an empty profile whose viewport is `width`×`height` CSS
+    /// pixels (a phone's: device emulation, so it may be narrower than a desktop window).
+    pub async fn start_sized(width: u32, height: u32) -> Browser {
         if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
             panic!("{MISSING}");
         }
@@ -102,8 +108,8 @@ impl Browser {
                 // page honour <meta name="viewport">, as a phone does).
                 "mobileEmulation": {
                     "deviceMetrics": {
-                        "width": 412,
-                        "height": 915,
+                        "width": width,
+                        "height": height,
                         "pixelRatio": 1.0,
                         "mobile": true,
                         "touch": true,
@@ -115,7 +121,7 @@ impl Browser {
                     "--no-sandbox",
                     "--disable-gpu",
                     "--disable-dev-shm-usage",
-                    "--window-size=412,915",
+                    format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", profile.display()),
                     // Keep the browser itself quiet on the network: no first-run, component
                     // or safe-browsing traffic while tests measure what pages load.
@@ -268,6 +274,45 @@ impl Browser {
         std::fs::write(&path, png)
             .unwrap_or_else(|e| panic!("could not write {}: {e}", path.display()));
         path
+    }
+
+    /// Saves a PNG of one element to `target/test-artifacts/<name>.png` and returns its
+    /// path. The element is scrolled to the top of the viewport first: Chromium clips an
+    /// element's screenshot to what the viewport shows.
+    pub async fn screenshot_of(&self, css: &str, name: &str) -> PathBuf {
+        assert!(
+            !name.is_empty() && !name.contains(['/', '\\']) && name != "..",
+            "screenshot name {name:?} must be a plain file name"
+        );
+        let element = self.find(css).await;
+        self.execute(
+            "arguments[0].scrollIntoView({ block: 'start' }); return null",
+            vec![json!(element)],
+        )
+        .await;
+        let png = match element.screenshot().await {
+            Ok(png) => png,
+            Err(e) => panic!("could not take screenshot of {css:?}: {e}"),
+        };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        std::fs::create_dir_all(&dir).expect("create target/test-artifacts");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)
+            .unwrap_or_else(|e| panic!("could not write {}: {e}", path.display()));
+        path
+    }
+
+    /// Presses and releases a key (`fantoccini::key::Key`) where the focus is, as a
+    /// keyboard does: no element is aimed at.
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let value = key.chars().next().expect("a key code");
+        let actions = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value });
+        if let Err(e) = self.client.perform_actions(actions).await {
+            panic!("could not press {key:?} {}: {e}", self.whereabouts().await);
+        }
     }
 
     /// Cookies visible to the current page.

@@ -6,6 +6,7 @@ mod browser;
 mod browser_flow;
 mod console_auth;
 mod console_designer;
+mod console_designer_browser;
 mod console_pages;
 mod dashboard;
 mod designer_preview;

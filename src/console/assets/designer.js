@@ -42,17 +42,22 @@
         p.textContent = e.text;
         control.setAttribute("aria-invalid", "true");
         control.setAttribute("aria-describedby", p.id);
-        control.parentNode.appendChild(p);
+        // Where the server puts it: under the whole control (a colour's text box sits in a
+        // row with its picker), or in a translation's cell.
+        (control.closest(".control, td") || control.parentNode).appendChild(p);
       });
     };
+    // Answers may come back out of order; only the one for the latest state is drawn.
+    var sent = 0;
     var send = function () {
+      var mine = ++sent;
       fetch(form.dataset.preview, {
         method: "POST",
         credentials: "same-origin",
         headers: { "X-CSRF-Token": csrf },
         body: new URLSearchParams(new FormData(form))
       }).then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (answer) { if (answer) { apply(answer); } })
+        .then(function (answer) { if (answer && mine === sent) { apply(answer); } })
         .catch(function () {});
     };
     form.addEventListener("input", function () {
@@ -70,6 +75,8 @@
           if (answer.queued === 0) {
             clearInterval(poll);
             document.getElementById("progress-done").className = "notice";
+            var again = document.getElementById("check-again");
+            if (again) { again.remove(); }
           }
         })
         .catch(function () {});

@@ -518,7 +518,9 @@ async fn queued(
 }
 
 /// `GET /console/templates/{id}/progress`: deliveries still queued after a publish, falling
-/// to zero; the page reloads itself every 2 s until then (and the script polls faster).
+/// to zero: the script polls every second; without it, a link checks again. The page never
+/// reloads itself on a timer (WCAG 2.2.1: a timed refresh takes the page from under a
+/// reader).
 pub async fn progress(
     session: StaffSession,
     state: web::Data<AppState>,
@@ -535,12 +537,14 @@ pub async fn progress(
                 (fill(d.queued, "count", &total.to_string()))
             }
             p id="progress-done" class=(if total == 0 { "notice" } else { "hidden" }) { (d.all_delivered) }
+            @if total > 0 {
+                p id="check-again" { a href=(format!("/console/templates/{id}/progress")) { (d.check_again) } }
+            }
         }
         p { a href=(format!("/console/templates/{id}")) id="back-to-designer" { (d.back_to_designer) } }
     };
     let head = Head {
         scripts: vec![crate::console::assets::url("designer.js")],
-        refresh: (total > 0).then_some(2),
         ..Head::default()
     };
     Ok(session.page_with_head(

@@ -821,7 +821,6 @@ pub async fn render(
         scripts: vec![crate::console::assets::url("designer.js")],
         style: colors_css.map(|css| (nonce, css)),
         data_images: true,
-        refresh: None,
     };
     let title = fill(d.designer_title, "name", str_at(&document, "/name"));
     Ok(session.page_with_head(status, Section::Templates, &title, &head, body))
