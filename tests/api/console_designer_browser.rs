@@ -294,15 +294,9 @@ async fn an_owner_designs_on_a_phone_publishes_by_keyboard_and_the_phone_gets_it
         json!("#0a3d62"),
         "the picker follows the text box"
     );
-    browser.click("#save").await;
-    browser.wait_for("#saved", WAIT).await;
-    assert_eq!(
-        computed(&browser, apple, "backgroundColor").await,
-        "rgb(10, 61, 98)",
-        "the saved draft is drawn in its colour"
-    );
 
-    // A 3000x2000 JPEG as the logo, through the file input.
+    // A 3000x2000 JPEG as the logo, through the file input, without saving first: the
+    // upload carries the typed colour and keeps it in the draft.
     let logo_before = browser
         .execute(
             "const i = document.querySelector('#preview .pf-apple-logo'); return i ? i.src : null",

@@ -214,32 +214,52 @@ pub async fn live_preview(
         })))
 }
 
-/// The uploaded file's bytes (the first file part), at most `limit`.
-async fn read_upload(mut payload: Multipart, limit: usize) -> Result<Option<Vec<u8>>, String> {
+/// What an upload posted: the designer's fields as typed (when the upload came from the
+/// designer's form) and the slot's file, all parts together at most `limit` bytes.
+struct Upload {
+    fields: Vec<(String, String)>,
+    file: Option<Vec<u8>>,
+}
+
+async fn read_upload(mut payload: Multipart, slot: Slot, limit: usize) -> Result<Upload, String> {
+    let file_name = format!("file-{}", slot.name());
+    let mut upload = Upload {
+        fields: Vec::new(),
+        file: None,
+    };
+    let mut total = 0usize;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| e.to_string())?;
-        let is_file = field
+        let name = field
             .content_disposition()
             .and_then(|cd| cd.get_name())
-            .is_some_and(|n| n == "file");
+            .unwrap_or_default()
+            .to_string();
+        // `file` is what a plain upload form (or a script) sends.
+        let is_file = name == file_name || name == "file";
+        let is_other_file = name.starts_with("file-") && !is_file;
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| e.to_string())?;
-            if bytes.len() + chunk.len() > limit {
+            total += chunk.len();
+            if total > limit {
                 return Err(format!(
                     "the file is larger than {} MB",
                     limit / (1024 * 1024)
                 ));
             }
-            if is_file {
+            if !is_other_file {
                 bytes.extend_from_slice(&chunk);
             }
         }
         if is_file {
-            return Ok(Some(bytes));
+            upload.file = Some(bytes);
+        } else if !is_other_file {
+            let text = String::from_utf8(bytes).map_err(|_| "a field is not text".to_string())?;
+            upload.fields.push((name, text));
         }
     }
-    Ok(None)
+    Ok(upload)
 }
 
 /// `POST /console/templates/{id}/images/{slot}?csrf=…` (multipart): the upload fitted to
@@ -255,14 +275,23 @@ pub async fn upload(
     let slot = Slot::parse(&slot).ok_or(PageError::NotFound(session.lang))?;
     let d = designer_texts(session.lang);
     let mut view = working_view(&session, &state, &id).await?;
-    let bytes = match read_upload(payload, state.settings.body_limit).await {
-        Ok(Some(bytes)) if !bytes.is_empty() => bytes,
-        Ok(_) => {
-            view.slot = Some((slot, SlotNote::Refused(d.no_file.to_string())));
-            return render(&session, &state, StatusCode::UNPROCESSABLE_ENTITY, view).await;
-        }
+    let upload = match read_upload(payload, slot, state.settings.body_limit).await {
+        Ok(upload) => upload,
         Err(why) => {
             view.slot = Some((slot, SlotNote::Refused(why)));
+            return render(&session, &state, StatusCode::UNPROCESSABLE_ENTITY, view).await;
+        }
+    };
+    // Sent from the designer's form: what was typed is kept with the image.
+    if upload.fields.iter().any(|(name, _)| name != "csrf") {
+        if let Ok(typed) = typed_document(&FormInput(upload.fields), &view.document) {
+            view.document = typed;
+        }
+    }
+    let bytes = match upload.file {
+        Some(bytes) if !bytes.is_empty() => bytes,
+        _ => {
+            view.slot = Some((slot, SlotNote::Refused(d.no_file.to_string())));
             return render(&session, &state, StatusCode::UNPROCESSABLE_ENTITY, view).await;
         }
     };

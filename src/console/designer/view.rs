@@ -651,9 +651,9 @@ pub async fn render(
             p class="note" { (d.images_note) }
             @for slot in Slot::ALL {
                 @let has = slot.files().iter().any(|(f, _)| images.contains_key(*f));
-                form class="stack slot" method="post" enctype="multipart/form-data"
-                    action=(format!("{base}/images/{}?csrf={}", slot.name(), session.csrf))
-                    id=(format!("slot-{}", slot.name())) {
+                // Not a form of its own: its file input and button belong to the designer's
+                // form, so an upload carries what was typed and keeps it.
+                div class="stack slot" id=(format!("slot-{}", slot.name())) {
                     h3 { (slot_name(d, Some(slot))) }
                     @if let Some(file) = slot.files().iter().rev().find(|(f, _)| images.contains_key(*f)).and_then(|(f, _)| images.get(*f)) {
                         img class="slot-current" src=(data_uri(file)) alt=(fill(d.current_image, "slot", &slot_name(d, Some(slot))));
@@ -677,10 +677,12 @@ pub async fn render(
                     (slot_problem(slot))
                     div class="control" {
                         label for=(format!("file-{}", slot.name())) { (d.choose_file) }
-                        input type="file" id=(format!("file-{}", slot.name())) name="file" accept="image/png,image/jpeg" required
+                        input type="file" form="designer" id=(format!("file-{}", slot.name())) name=(format!("file-{}", slot.name())) accept="image/png,image/jpeg"
                             aria-describedby=[matches!(&view.slot, Some((s, SlotNote::Refused(_))) if *s == slot).then(|| format!("err-slot-{}", slot.name()))];
                     }
-                    button type="submit" class="secondary" id=(format!("upload-{}", slot.name())) { (d.upload) }
+                    button type="submit" class="secondary" form="designer" id=(format!("upload-{}", slot.name()))
+                        formmethod="post" formenctype="multipart/form-data"
+                        formaction=(format!("{base}/images/{}?csrf={}", slot.name(), session.csrf)) { (d.upload) }
                 }
             }
         }
