@@ -106,6 +106,34 @@ impl<'a> Console<'a> {
         self.keep(res).await
     }
 
+    /// A multipart upload of `bytes` as the form's `file`.
+    pub(crate) async fn upload(&mut self, path: &str, bytes: &[u8]) -> Page {
+        let boundary = "----passfoldtestboundary";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let res = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(res).await
+    }
+
     /// Signs in through the form, as a browser does; the answer to the POST.
     pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let page = self.get("/console/").await;

@@ -4,136 +4,13 @@
 //! size lands in the draft, and a test pass downloads signed and marked as a test.
 
 use crate::apns_mock::ApnsMock;
+use crate::console_auth::{staff, Console};
 use crate::helpers::{spawn_app, spawn_app_with_apns, TestApp};
 use crate::pass_check::check_pkpass;
-use passfold::domain::{Email, Password, Role};
-use std::collections::HashMap;
+use passfold::domain::Role;
 use std::time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
 const DESIGNER: &str = "/console/templates/loyalty-default";
-
-struct Console<'a> {
-    app: &'a TestApp,
-    cookies: HashMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        let marker = r#"name="csrf" value=""#;
-        let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_string()
-    }
-}
-
-impl<'a> Console<'a> {
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn keep(&mut self, res: reqwest::Response) -> Page {
-        for set in res.headers().get_all("set-cookie") {
-            let text = set.to_str().unwrap();
-            let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-        Page {
-            status: res.status().as_u16(),
-            headers: res.headers().clone(),
-            body: res.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let req = self.app.client.get(self.app.url(path));
-        let res = req
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(res).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let req = self.app.client.post(self.app.url(path));
-        let res = req
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.keep(res).await
-    }
-
-    async fn signed_in(app: &'a TestApp, email: &str) -> Console<'a> {
-        let mut c = Console {
-            app,
-            cookies: HashMap::new(),
-        };
-        let front = c.get("/console/").await;
-        let csrf = front.csrf();
-        let res = c
-            .post(
-                "/console/sign-in",
-                &[("email", email), ("password", PASSWORD), ("csrf", &csrf)],
-            )
-            .await;
-        assert_eq!(res.status, 303, "{}", res.body);
-        c
-    }
-
-    /// A multipart upload of `bytes` as the form's `file`.
-    async fn upload(&mut self, path: &str, bytes: &[u8]) -> Page {
-        let boundary = "----passfoldtestboundary";
-        let mut body = Vec::new();
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let res = self
-            .app
-            .client
-            .post(self.app.url(path))
-            .header("cookie", self.cookie_header())
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        self.keep(res).await
-    }
-}
-
-fn staff(app: &TestApp, merchant: uuid::Uuid, email: &str, role: Role) {
-    let mut conn = app.db.connect();
-    passfold::staff::accounts::create(
-        &mut conn,
-        merchant,
-        &Email::parse(email).unwrap(),
-        role,
-        &Password::parse_new(PASSWORD).unwrap(),
-        app.clock.now(),
-    )
-    .unwrap();
-}
 
 /// A 3000x2000 JPEG, as a phone's photo would be.
 fn big_jpeg() -> Vec<u8> {
