@@ -280,7 +280,7 @@ fn worker_once(
 ) -> anyhow::Result<()> {
     let database = Database::open(&settings)?;
     db::migrate(&database.url)?;
-    let pool = db::build_pool(&database.url, settings.db_pool_size)?;
+    let pool = db::build_pool_keeping(&database.url, settings.db_pool_size, 0)?;
     let wallets = crate::app::Wallets::load(&settings)?;
     let at = at.unwrap_or_else(chrono::Utc::now);
     let report = actix_web::rt::System::new().block_on(crate::workers::run_once(

@@ -69,10 +69,18 @@ impl Database {
 }
 
 pub fn build_pool(url: &str, size: u32) -> anyhow::Result<DbPool> {
+    build_pool_keeping(url, size, 1)
+}
+
+/// A pool that keeps `min_idle` connections open. A run that ends by itself (`worker
+/// --once`) keeps none: r2d2 would otherwise be opening a replacement on a background
+/// thread as the process exits, and libpq's SCRAM (OpenSSL) on that thread races OpenSSL's
+/// clean-up at exit (a SIGSEGV after the work was done).
+pub fn build_pool_keeping(url: &str, size: u32, min_idle: u32) -> anyhow::Result<DbPool> {
     let manager = ConnectionManager::<PgConnection>::new(url);
     Pool::builder()
         .max_size(size)
-        .min_idle(Some(1))
+        .min_idle(Some(min_idle))
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(false)
         .connection_customizer(Box::new(SessionLimits))

@@ -25,7 +25,9 @@ async fn worker_once(app: &TestApp, mock: &ApnsMock, at: &str) -> std::process::
 fn report(out: &std::process::Output) -> Value {
     assert!(
         out.status.success(),
-        "worker --once failed: {}",
+        "worker --once failed ({}): stdout {:?} stderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("a JSON report")
