@@ -295,8 +295,22 @@ async fn an_owner_designs_on_a_phone_publishes_by_keyboard_and_the_phone_gets_it
         "the picker follows the text box"
     );
 
+    // A new field on the card's front, its label in English and Russian.
+    browser
+        .fill(r#"[name="f.secondary.1.key"]"#, "visits")
+        .await;
+    browser
+        .fill(r#"[name="f.secondary.1.label"]"#, "visits_label")
+        .await;
+    browser
+        .fill(r#"[name="f.secondary.1.value"]"#, "{{points}}")
+        .await;
+    browser.fill("#lk-new", "visits_label").await;
+    browser.fill("#l-new-en", "Visits").await;
+    browser.fill("#l-new-ru", "Визиты").await;
+
     // A 3000x2000 JPEG as the logo, through the file input, without saving first: the
-    // upload carries the typed colour and keeps it in the draft.
+    // upload carries the typed colour, field and translation, and keeps them in the draft.
     let logo_before = browser
         .execute(
             "const i = document.querySelector('#preview .pf-apple-logo'); return i ? i.src : null",
@@ -407,6 +421,21 @@ async fn an_owner_designs_on_a_phone_publishes_by_keyboard_and_the_phone_gets_it
     assert_eq!(res.status(), 200);
     let checked = check_pkpass(&res.bytes().await.unwrap());
     assert_eq!(checked.pass_json["backgroundColor"], "rgb(10, 61, 98)");
+    let visits = checked.pass_json["storeCard"]["secondaryFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "visits")
+        .cloned()
+        .expect("the new field is on the pass");
+    // The label in the template's default language, translated for Russian phones.
+    assert_eq!(visits["label"], "Visits");
+    let russian = crate::pass_check::pass_strings(&checked, "ru");
+    assert_eq!(
+        russian.get("Visits").map(String::as_str),
+        Some("Визиты"),
+        "{russian:?}"
+    );
     for (file, (w, h)) in [
         ("logo.png", (75, 50)),
         ("logo@2x.png", (150, 100)),
