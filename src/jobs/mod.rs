@@ -32,7 +32,13 @@ pub trait Job: Send + Sync + 'static {
 /// Every job this process runs.
 pub fn all(settings: &crate::configuration::Settings) -> Vec<Arc<dyn Job>> {
     vec![Arc::new(prune::Prune {
-        idempotency_hours: settings.idempotency_hours,
+        keep: prune::Retention {
+            idempotency_hours: settings.idempotency_hours,
+            sessions: crate::staff::Lifetimes {
+                idle: settings.session_idle,
+                max: settings.session_max,
+            },
+        },
     })]
 }
 

@@ -1,4 +1,5 @@
-//! The pruning job: idempotency keys after their retention; wrong-PIN, wrong-password and
+//! The pruning job: idempotency keys after their retention; console sessions once expired;
+//! wrong-PIN, wrong-password and
 //! join-attempt records (rate limits) after a day; what anyone may write without a key after a while: link
 //! opens after [`LINK_OPEN_DAYS`] (so referral statistics count opens of that many days)
 //! and device logs after [`DEVICE_LOG_DAYS`].
@@ -16,19 +17,24 @@ pub const DEVICE_LOG_DAYS: i64 = 7;
 #[derive(Default)]
 pub struct Pruned {
     pub keys: usize,
+    pub sessions: usize,
     pub pins: usize,
     pub opens: usize,
     pub logs: usize,
 }
 
+/// How long what is pruned is kept.
+#[derive(Clone, Copy)]
+pub struct Retention {
+    pub idempotency_hours: i64,
+    pub sessions: crate::staff::Lifetimes,
+}
+
 /// One round of pruning as of `now`.
-pub fn prune(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    idempotency_hours: i64,
-) -> QueryResult<Pruned> {
+pub fn prune(conn: &mut PgConnection, now: DateTime<Utc>, keep: Retention) -> QueryResult<Pruned> {
     let day_ago = now - chrono::Duration::days(1);
-    let keys = crate::idempotency::prune(conn, now, idempotency_hours)?;
+    let keys = crate::idempotency::prune(conn, now, keep.idempotency_hours)?;
+    let sessions = crate::staff::sessions::prune(conn, now, keep.sessions)?;
     let pins = diesel::delete(pin_failures::table.filter(pin_failures::created_at.lt(day_ago)))
         .execute(conn)?
         + crate::staff::throttle::prune(conn, now)?;
@@ -48,6 +54,7 @@ pub fn prune(
     .execute(conn)?;
     Ok(Pruned {
         keys,
+        sessions,
         pins,
         opens,
         logs,
@@ -55,7 +62,7 @@ pub fn prune(
 }
 
 pub struct Prune {
-    pub idempotency_hours: i64,
+    pub keep: Retention,
 }
 
 impl super::Job for Prune {
@@ -68,16 +75,18 @@ impl super::Job for Prune {
     }
 
     fn run(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> anyhow::Result<usize> {
-        let p = prune(conn, now, self.idempotency_hours)?;
-        if p.keys + p.pins + p.opens + p.logs > 0 {
+        let p = prune(conn, now, self.keep)?;
+        let done = p.keys + p.sessions + p.pins + p.opens + p.logs;
+        if done > 0 {
             tracing::info!(
                 keys = p.keys,
+                sessions = p.sessions,
                 pins = p.pins,
                 link_opens = p.opens,
                 device_logs = p.logs,
-                "pruned old idempotency keys, PIN failures, link opens and device logs"
+                "pruned old idempotency keys, expired sessions, PIN failures, link opens and device logs"
             );
         }
-        Ok(p.keys + p.pins + p.opens + p.logs)
+        Ok(done)
     }
 }

@@ -272,6 +272,24 @@ impl StaffSessionRow {
         }
     }
 
+    /// Every merchant's sessions idle since `idle_before` or started before
+    /// `started_before`: a maintenance sweep (the pruning job), the one query on this table
+    /// across merchants.
+    pub fn delete_all_expired(
+        conn: &mut PgConnection,
+        idle_before: DateTime<Utc>,
+        started_before: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            staff_sessions::table.filter(
+                staff_sessions::last_seen_at
+                    .lt(idle_before)
+                    .or(staff_sessions::created_at.lt(started_before)),
+            ),
+        )
+        .execute(conn)
+    }
+
     /// Ends the account's sessions idle since `idle_before` or started before
     /// `started_before`.
     pub fn delete_expired_of_staff(

@@ -218,3 +218,13 @@ pub fn sign_out_everywhere(
         Ok(ended)
     })
 }
+
+/// Deletes every expired session (the pruning job): they are refused when presented anyway,
+/// this only keeps the table to the sessions that can still be used.
+pub fn prune(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    lifetimes: Lifetimes,
+) -> diesel::QueryResult<usize> {
+    StaffSessionRow::delete_all_expired(conn, now - lifetimes.idle, now - lifetimes.max)
+}

@@ -428,7 +428,7 @@ async fn housekeeping_prunes_old_link_opens_and_device_logs() {
         m = m.id,
     ))
     .unwrap();
-    let pruned = passfold::jobs::prune::prune(&mut conn, chrono::Utc::now(), 48).unwrap();
+    let pruned = passfold::jobs::prune::prune(&mut conn, chrono::Utc::now(), keep()).unwrap();
     assert_eq!((pruned.opens, pruned.logs), (1, 1));
     assert_eq!(
         count(
@@ -445,6 +445,13 @@ async fn housekeeping_prunes_old_link_opens_and_device_logs() {
         1
     );
     // Running it again at the same moment changes nothing.
-    let again = passfold::jobs::prune::prune(&mut conn, chrono::Utc::now(), 48).unwrap();
+    let again = passfold::jobs::prune::prune(&mut conn, chrono::Utc::now(), keep()).unwrap();
     assert_eq!((again.opens, again.logs), (0, 0));
+}
+
+fn keep() -> passfold::jobs::prune::Retention {
+    passfold::jobs::prune::Retention {
+        idempotency_hours: 48,
+        sessions: passfold::staff::Lifetimes::default(),
+    }
 }
