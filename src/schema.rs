@@ -160,6 +160,12 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         search_name -> Text,
+        birth_month -> Nullable<Int2>,
+        birth_day -> Nullable<Int2>,
+        birth_year -> Nullable<Int2>,
+        birthday_year -> Nullable<Int2>,
+        points_owed -> Int8,
+        tier_review_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -231,6 +237,24 @@ diesel::table! {
         tier_after -> Nullable<Text>,
         seq -> Int8,
         referral_id -> Nullable<Uuid>,
+        qualifying -> Int8,
+        purchase_id -> Nullable<Uuid>,
+        lot_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    point_lots (merchant_id, id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        member_id -> Uuid,
+        activity_id -> Uuid,
+        earned_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        points -> Int8,
+        remaining -> Int8,
+        expired -> Bool,
+        reminded -> Array<Int4>,
     }
 }
 
@@ -250,6 +274,25 @@ diesel::table! {
         join_code -> Text,
         pos_max_purchase -> Int8,
         pos_max_points_adjustment -> Int8,
+        lifecycle -> Jsonb,
+    }
+}
+
+diesel::table! {
+    purchases (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        member_id -> Uuid,
+        amount -> Int8,
+        #[max_length = 3]
+        currency -> Bpchar,
+        points_earned -> Int8,
+        purchased_at -> Timestamptz,
+        redemption_id -> Nullable<Uuid>,
+        points_paid -> Int8,
+        refunded_amount -> Int8,
+        points_taken_back -> Int8,
+        points_given_back -> Int8,
     }
 }
 
@@ -408,7 +451,11 @@ diesel::joinable!(pin_failures -> gift_cards (gift_card_id));
 diesel::joinable!(point_activities -> members (member_id));
 diesel::joinable!(point_activities -> merchants (merchant_id));
 diesel::joinable!(point_activities -> referrals (referral_id));
+diesel::joinable!(point_lots -> members (member_id));
+diesel::joinable!(point_lots -> merchants (merchant_id));
 diesel::joinable!(programs -> merchants (merchant_id));
+diesel::joinable!(purchases -> members (member_id));
+diesel::joinable!(purchases -> merchants (merchant_id));
 diesel::joinable!(referrals -> merchants (merchant_id));
 diesel::joinable!(referrals -> programs (program_id));
 diesel::joinable!(registrations -> devices (device_library_identifier));
@@ -440,7 +487,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     passes,
     pin_failures,
     point_activities,
+    point_lots,
     programs,
+    purchases,
     referrals,
     registrations,
     sign_in_failures,

@@ -135,10 +135,16 @@ pub async fn search(
 fn kind_text(w: &PageTexts, kind: PointActivityType) -> &'static str {
     match kind {
         PointActivityType::Welcome => w.kind_welcome,
-        PointActivityType::Purchase => w.kind_purchase,
+        PointActivityType::Earn => w.kind_purchase,
         PointActivityType::Adjust => w.kind_adjust,
         PointActivityType::Referral => w.kind_referral,
         PointActivityType::Tier => w.kind_tier,
+        PointActivityType::Spend => w.kind_spend,
+        PointActivityType::Expire => w.kind_expire,
+        PointActivityType::Refund => w.kind_refund,
+        PointActivityType::Birthday => w.kind_birthday,
+        PointActivityType::Campaign => w.kind_campaign,
+        PointActivityType::Import => w.kind_import,
     }
 }
 
@@ -449,7 +455,7 @@ pub async fn adjust(
                 delta: points_delta,
                 reason: reason.clone(),
             };
-            let change = points::adjust(conn, channels, &tenant, id, &adjustment)?;
+            let change = points::adjust(conn, (channels, now), &tenant, id, &adjustment)?;
             audit::record(
                 conn,
                 &actor,

@@ -219,7 +219,18 @@ fn change_of(
     if !problems.is_empty() {
         return Err(problems);
     }
+    // Points lifecycle rules are kept as they are (set through the API).
+    let kept: crate::loyalty::Lifecycle =
+        serde_json::from_value(program.lifecycle.clone()).unwrap_or_default();
     Ok(CreateProgram {
+        points_expire_days: kept.points_expire_days,
+        welcome_points_expire_days: kept.welcome_points_expire_days,
+        expiry_reminders_days: kept.expiry_reminders_days,
+        max_points_payment_percent: kept.max_points_payment_percent,
+        point_value: kept.point_value,
+        birthday_points: kept.birthday_points,
+        tier_window_days: kept.tier_window_days,
+        timezone: kept.timezone,
         name: text("name").to_string(),
         template: program.template_id.clone(),
         currency: program.currency.code().to_string(),

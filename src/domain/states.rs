@@ -119,9 +119,19 @@ text_enum! {
     /// A member's points ledger entry.
     PointActivityType {
         Welcome = "welcome",
-        Purchase = "purchase",
+        /// Points a purchase earned.
+        Earn = "earn",
+        /// Points paid at the till.
+        Spend = "spend",
+        /// A lot's points that ran out of time.
+        Expire = "expire",
+        /// A return: points its purchase earned taken back, points paid on it given back.
+        Refund = "refund",
         Adjust = "adjust",
         Referral = "referral",
+        Birthday = "birthday",
+        Campaign = "campaign",
+        Import = "import",
         /// A tier changed without points moving (the program's thresholds changed).
         Tier = "tier",
     }

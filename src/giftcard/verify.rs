@@ -1,5 +1,6 @@
 //! Checks the whole ledger: every balance equals the sum of its activities, and every
-//! activity's `balance_after` is the running total in ledger order.
+//! activity's `balance_after` is the running total in ledger order; a member's points are
+//! what their open lots hold, and lifetime points the sum of what qualified.
 
 use crate::db::Tenant;
 use diesel::prelude::*;
@@ -41,6 +42,22 @@ SELECT 'member ' || m.card_number || ': points ' || m.points || ' but activities
   FROM members m LEFT JOIN (SELECT member_id, SUM(delta) AS total FROM point_activities GROUP BY member_id) s
     ON s.member_id = m.id
  WHERE ($1::uuid IS NULL OR m.merchant_id = $1) AND m.points <> COALESCE(s.total, 0)
+UNION ALL
+SELECT 'member ' || m.card_number || ': points ' || m.points || ' but open lots hold ' || COALESCE(l.total, 0)
+  FROM members m LEFT JOIN (SELECT member_id, SUM(remaining) AS total FROM point_lots GROUP BY member_id) l
+    ON l.member_id = m.id
+ WHERE ($1::uuid IS NULL OR m.merchant_id = $1) AND m.points <> COALESCE(l.total, 0)
+UNION ALL
+SELECT 'member ' || m.card_number || ': lifetime points ' || m.lifetime_points || ' but qualifying activities sum to ' || COALESCE(s.total, 0)
+  FROM members m LEFT JOIN (SELECT member_id, SUM(qualifying) AS total FROM point_activities GROUP BY member_id) s
+    ON s.member_id = m.id
+ WHERE ($1::uuid IS NULL OR m.merchant_id = $1) AND m.lifetime_points <> COALESCE(s.total, 0)
+UNION ALL
+SELECT 'point activity ' || id || ': points_after ' || points_after || ' but running total ' || running
+  FROM (SELECT a.id, a.points_after, a.merchant_id,
+               SUM(a.delta) OVER (PARTITION BY a.member_id ORDER BY a.seq) AS running
+          FROM point_activities a) r
+ WHERE ($1::uuid IS NULL OR r.merchant_id = $1) AND r.points_after <> r.running
 "#;
 
 /// The tenant's ledger, or every merchant's with `None` (the CLI).

@@ -8,7 +8,9 @@
 //! at an instant: running it twice as of the same instant changes nothing the second time,
 //! so several workers, restarts and a catch-up `--once --at` all give the same ledger.
 
+pub mod expiry;
 pub mod prune;
+pub mod reminders;
 
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -30,16 +32,24 @@ pub trait Job: Send + Sync + 'static {
 }
 
 /// Every job this process runs.
-pub fn all(settings: &crate::configuration::Settings) -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(prune::Prune {
-        keep: prune::Retention {
-            idempotency_hours: settings.idempotency_hours,
-            sessions: crate::staff::Lifetimes {
-                idle: settings.session_idle,
-                max: settings.session_max,
+pub fn all(
+    settings: &crate::configuration::Settings,
+    channels: crate::pass_events::Channels,
+) -> Vec<Arc<dyn Job>> {
+    vec![
+        // Expiry before reminders: a lot that has just expired is not reminded of.
+        Arc::new(expiry::Expiry { channels }),
+        Arc::new(reminders::Reminders { channels }),
+        Arc::new(prune::Prune {
+            keep: prune::Retention {
+                idempotency_hours: settings.idempotency_hours,
+                sessions: crate::staff::Lifetimes {
+                    idle: settings.session_idle,
+                    max: settings.session_max,
+                },
             },
-        },
-    })]
+        }),
+    ]
 }
 
 /// Runs one job as of `now` on a pooled connection, off the async threads.

@@ -11,7 +11,7 @@ use crate::models::pass::Holder;
 use crate::models::{Pass, Program};
 use crate::pass_events::{self as outbox, Card, Channels};
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
-use crate::schema::point_activities;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
@@ -143,7 +143,7 @@ impl Joined {
 /// member whose referral code is given (read case-blind); refusals as problems.
 pub fn join_with_code(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     program_id: Uuid,
     new: NewMember,
@@ -158,13 +158,21 @@ pub fn join_with_code(
         }
         None => None,
     };
-    join(conn, channels, tenant, &program, new, referrer.as_ref())?.map_err(Refusal::into_api_error)
+    join(
+        conn,
+        (channels, at),
+        tenant,
+        &program,
+        new,
+        referrer.as_ref(),
+    )?
+    .map_err(Refusal::into_api_error)
 }
 
 /// Enrolls `new` in `program`, referred by `referrer` if given.
 pub fn join(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     program: &Program,
     mut new: NewMember,
@@ -188,13 +196,18 @@ pub fn join(
         new.referred_by = Some(r.id);
     }
     conn.transaction(|conn| {
-        let (member, pass) = match enroll(conn, channels, tenant, program, &rules, &new)? {
+        let (member, pass) = match enroll(conn, (channels, at), tenant, program, &rules, &new)? {
             Ok(done) => done,
             Err(refusal) => return Ok(Err(refusal)),
         };
         let referral = match referrer {
             Some(r) => Some(referral::joined(
-                conn, channels, tenant, &rules, r.id, &member,
+                conn,
+                (channels, at),
+                tenant,
+                &rules,
+                r.id,
+                &member,
             )?),
             None => None,
         };
@@ -216,7 +229,7 @@ pub fn join(
 /// transaction.
 fn enroll(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     program: &Program,
     rules: &ProgramRules,
@@ -251,16 +264,31 @@ fn enroll(
         }
     };
     if welcome > 0 {
-        diesel::insert_into(point_activities::table)
-            .values((
-                point_activities::id.eq(Uuid::new_v4()),
-                point_activities::merchant_id.eq(tenant.merchant_id()),
-                point_activities::member_id.eq(member.id),
-                point_activities::type_.eq(PointActivityType::Welcome),
-                point_activities::delta.eq(welcome),
-                point_activities::points_after.eq(welcome),
-                point_activities::reason.eq("welcome points"),
-            ))
+        let activity = Uuid::new_v4();
+        super::ledger::insert_activity(
+            conn,
+            tenant,
+            member.id,
+            super::ledger::Row {
+                id: activity,
+                kind: PointActivityType::Welcome,
+                delta: welcome,
+                points_after: welcome,
+                reason: Some("welcome points"),
+                purchase: None,
+                tier: &member.tier,
+                referral: None,
+                at,
+                purchase_id: None,
+                qualifying: welcome,
+            },
+        )?;
+        let expires = rules.lifecycle.expiry_of(PointActivityType::Welcome, at);
+        super::lots::add(conn, tenant, member.id, activity, welcome, at, expires)?;
+    }
+    if let Some(days) = rules.lifecycle.tier_window_days {
+        diesel::update(crate::schema::members::table.find(member.id))
+            .set(crate::schema::members::tier_review_at.eq(at + chrono::Duration::days(days)))
             .execute(conn)?;
     }
     let pass = Pass::create(

@@ -2,9 +2,12 @@
 
 pub mod enrollment;
 pub mod ledger;
+pub mod lots;
+pub mod payment;
 pub mod points;
 pub mod program;
 pub mod referral;
+pub mod refund;
 pub mod rules;
 
-pub use rules::{ProgramRules, ReferralRule, ReferralTrigger, Tier};
+pub use rules::{Lifecycle, ProgramRules, ReferralRule, ReferralTrigger, Tier};

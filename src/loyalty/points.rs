@@ -7,9 +7,12 @@ use super::ledger::{apply, Entry};
 use super::rules::PosLimits;
 use crate::db::Tenant;
 use crate::domain::{ranges, Currency, PointActivityType};
+use crate::loyalty::ProgramRules;
 use crate::models::{Member, Program};
 use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::schema::purchases;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -23,6 +26,10 @@ pub struct Purchase {
     #[serde(deserialize_with = "crate::domain::ranges::whole")]
     pub amount: i64,
     pub currency: String,
+    /// The points payment (`POST .../points/redeem`'s `redemption_id`) made on this
+    /// receipt: a return of the purchase gives those points back, in proportion.
+    #[serde(default)]
+    pub redemption_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -45,7 +52,7 @@ pub trait Movement: DeserializeOwned + Send + 'static {
     fn record(
         self,
         conn: &mut PgConnection,
-        channels: Channels,
+        at: (Channels, DateTime<Utc>),
         tenant: &Tenant,
         member_id: Uuid,
     ) -> Result<PointsChange, ApiError>;
@@ -59,11 +66,11 @@ impl Movement for Purchase {
     fn record(
         self,
         conn: &mut PgConnection,
-        channels: Channels,
+        at: (Channels, DateTime<Utc>),
         tenant: &Tenant,
         member_id: Uuid,
     ) -> Result<PointsChange, ApiError> {
-        purchase(conn, channels, tenant, member_id, &self)
+        purchase(conn, at, tenant, member_id, &self)
     }
 }
 
@@ -75,17 +82,19 @@ impl Movement for PointsAdjustment {
     fn record(
         self,
         conn: &mut PgConnection,
-        channels: Channels,
+        at: (Channels, DateTime<Utc>),
         tenant: &Tenant,
         member_id: Uuid,
     ) -> Result<PointsChange, ApiError> {
-        adjust(conn, channels, tenant, member_id, &self)
+        adjust(conn, at, tenant, member_id, &self)
     }
 }
 
+/// Records a purchase: its points earned (a lot), the purchase kept for returns (its id is
+/// the earn row's), and a referral's first-purchase reward.
 pub fn purchase(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     member_id: Uuid,
     req: &Purchase,
@@ -96,18 +105,13 @@ pub fn purchase(
     if let Some(p) = ranges::check("/amount", req.amount, 1..=ranges::MAX_AMOUNT, false) {
         return Err(ApiError::invalid_fields(vec![p]));
     }
-    let currency = Currency::parse(&req.currency)
-        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
-    if currency != rules.currency {
-        return Err(ApiError::new(
-            ProblemKind::CurrencyMismatch,
-            format!(
-                "the program counts purchases in {}, not {}",
-                rules.currency, currency
-            ),
-        ));
-    }
+    let currency = same_currency(&rules, &req.currency)?;
     let earned = rules.points_for(req.amount, member.tier.as_deref());
+    let purchase_id = Uuid::new_v4();
+    let points_paid = match req.redemption_id {
+        Some(r) => super::payment::paid_with(conn, tenant, member.id, r)?,
+        None => 0,
+    };
     let mut change = apply(
         conn,
         channels,
@@ -115,18 +119,40 @@ pub fn purchase(
         &member,
         &rules,
         Entry {
-            delta: earned,
-            kind: PointActivityType::Purchase,
-            reason: None,
+            id: purchase_id,
             purchase: Some((req.amount, currency)),
-            referral: None,
+            purchase_id: Some(purchase_id),
+            ..Entry::new(earned, PointActivityType::Earn, at)
         },
     )?;
+    diesel::insert_into(purchases::table)
+        .values((
+            purchases::id.eq(purchase_id),
+            purchases::merchant_id.eq(tenant.merchant_id()),
+            purchases::member_id.eq(member.id),
+            purchases::amount.eq(req.amount),
+            purchases::currency.eq(currency),
+            purchases::points_earned.eq(earned),
+            purchases::purchased_at.eq(at),
+            purchases::redemption_id.eq(req.redemption_id),
+            purchases::points_paid.eq(points_paid),
+        ))
+        .execute(conn)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => ApiError::invalid_fields(vec![FieldProblem::new(
+                "/redemption_id",
+                "this points payment already belongs to another purchase",
+            )]),
+            e => e.into(),
+        })?;
     change.earned = Some(earned);
     if member.referred_by.is_some() {
         super::referral::purchased(
             conn,
-            channels,
+            (channels, at),
             tenant,
             &rules,
             &member,
@@ -137,9 +163,25 @@ pub fn purchase(
     Ok(change)
 }
 
+/// The request's currency, which must be the program's.
+pub(super) fn same_currency(rules: &ProgramRules, code: &str) -> Result<Currency, ApiError> {
+    let currency = Currency::parse(code)
+        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
+    if currency != rules.currency {
+        return Err(ApiError::new(
+            ProblemKind::CurrencyMismatch,
+            format!(
+                "the program counts purchases in {}, not {}",
+                rules.currency, currency
+            ),
+        ));
+    }
+    Ok(currency)
+}
+
 pub fn adjust(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     member_id: Uuid,
     req: &PointsAdjustment,
@@ -168,11 +210,8 @@ pub fn adjust(
         &member,
         &rules,
         Entry {
-            delta: req.delta,
-            kind: PointActivityType::Adjust,
             reason: Some(reason),
-            purchase: None,
-            referral: None,
+            ..Entry::new(req.delta, PointActivityType::Adjust, at)
         },
     )
 }
@@ -196,12 +235,14 @@ mod tests {
                 multiplier: Some(1.5),
             },
         ];
-        let rules = ProgramRules::parse("EUR", 10, tiers, 0, None).expect("valid rules");
+        let rules = ProgramRules::parse("EUR", 10, tiers, 0, None, Default::default())
+            .expect("valid rules");
         assert_eq!(rules.points_for(1050, Some("Bronze")), 105); // 10.50 EUR
         assert_eq!(rules.points_for(1099, Some("Bronze")), 109); // floor of 109.9
         assert_eq!(rules.points_for(1000, Some("Gold")), 150);
         assert_eq!(rules.points_for(9, None), 0);
-        let yen = ProgramRules::parse("JPY", 1, vec![], 0, None).expect("valid rules");
+        let yen = ProgramRules::parse("JPY", 1, vec![], 0, None, Default::default())
+            .expect("valid rules");
         assert_eq!(yen.points_for(1500, None), 1500);
     }
 }

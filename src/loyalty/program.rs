@@ -1,7 +1,7 @@
 //! A loyalty program: creating one, and its rules and pos limits as its row holds them.
 
 use super::rules::PosLimits;
-use super::{ProgramRules, ReferralRule, Tier};
+use super::{Lifecycle, ProgramRules, ReferralRule, Tier};
 use crate::db::Tenant;
 use crate::domain::TemplateKind;
 use crate::models::program::NewProgram;
@@ -38,6 +38,50 @@ pub struct CreateProgram {
     /// default 1000. Admin keys are not limited.
     #[serde(default)]
     pub pos_max_points_adjustment: Option<i64>,
+    /// Days after which each earned lot of points expires; never when absent.
+    #[serde(default)]
+    pub points_expire_days: Option<i64>,
+    /// Days after which welcome points expire; as `points_expire_days` when absent.
+    #[serde(default)]
+    pub welcome_points_expire_days: Option<i64>,
+    /// Days before expiry on which the card reminds its holder (e.g. `[14, 3]`), sent
+    /// between 09:00 and 21:00 in the program's time zone.
+    #[serde(default)]
+    pub expiry_reminders_days: Vec<i64>,
+    /// Most of a receipt (percent) payable with points; 100 when absent.
+    #[serde(default)]
+    pub max_points_payment_percent: Option<i64>,
+    /// Money value of one point, minor units; points pay only when it is set.
+    #[serde(default)]
+    pub point_value: Option<i64>,
+    /// Points on a member's birthday, once a year, in the program's time zone.
+    #[serde(default, deserialize_with = "crate::domain::ranges::whole")]
+    pub birthday_points: i64,
+    /// Tiers judged on points earned in this rolling window of days.
+    #[serde(default)]
+    pub tier_window_days: Option<i64>,
+    /// The program's IANA time zone (e.g. `Europe/Moscow`); UTC when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl CreateProgram {
+    fn lifecycle(&mut self) -> Lifecycle {
+        Lifecycle {
+            points_expire_days: self.points_expire_days,
+            welcome_points_expire_days: self.welcome_points_expire_days,
+            expiry_reminders_days: std::mem::take(&mut self.expiry_reminders_days),
+            max_points_payment_percent: self.max_points_payment_percent,
+            point_value: self.point_value,
+            birthday_points: self.birthday_points,
+            tier_window_days: self.tier_window_days,
+            timezone: self
+                .timezone
+                .take()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
+        }
+    }
 }
 
 /// A program's rules and settings as a request gives them, parsed and checked against the
@@ -67,6 +111,7 @@ impl Parsed {
                 .and_then(|r| serde_json::to_value(r).ok()),
             pos_max_purchase: self.limits.max_purchase,
             pos_max_points_adjustment: self.limits.max_points_adjustment,
+            lifecycle: serde_json::to_value(&self.rules.lifecycle).unwrap_or_default(),
         }
     }
 }
@@ -75,8 +120,9 @@ impl Parsed {
 fn parse(
     conn: &mut PgConnection,
     tenant: &Tenant,
-    input: CreateProgram,
+    mut input: CreateProgram,
 ) -> Result<Parsed, ApiError> {
+    let lifecycle = input.lifecycle();
     let name = input.name.trim().to_string();
     let mut problems = Vec::new();
     if name.is_empty() || name.chars().count() > 100 {
@@ -88,6 +134,7 @@ fn parse(
         input.tiers,
         input.welcome_points,
         input.referral,
+        lifecycle,
     )
     .map_err(|p| problems.extend(p))
     .ok();
@@ -355,12 +402,15 @@ pub fn rules(program: &Program) -> QueryResult<ProgramRules> {
         Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
+    let lifecycle: Lifecycle =
+        serde_json::from_value(program.lifecycle.clone()).map_err(|e| bad(e.to_string()))?;
     ProgramRules::check(
         program.currency,
         i64::from(program.points_per_unit),
         tiers,
         program.welcome_points,
         referral,
+        lifecycle,
     )
     .map_err(|p| bad(format!("stored program rules are invalid: {p:?}")))
 }

@@ -24,7 +24,7 @@ pub use super::rules::ReferralResult;
 /// pays on joining.
 pub fn joined(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     rules: &ProgramRules,
     referrer_id: Uuid,
@@ -62,7 +62,7 @@ pub fn joined(
         }),
         Some(rule) if rule.trigger == ReferralTrigger::Join => reward(
             conn,
-            channels,
+            (channels, at),
             tenant,
             (rules, rule),
             id,
@@ -87,7 +87,7 @@ pub fn joined(
 /// carries the reward and the referee's points after it.
 pub fn purchased(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     rules: &ProgramRules,
     referee: &Member,
@@ -117,7 +117,7 @@ pub fn purchased(
     };
     let result = reward(
         conn,
-        channels,
+        (channels, at),
         tenant,
         (rules, rule),
         id,
@@ -142,7 +142,7 @@ pub fn purchased(
 /// referral rule.
 fn reward(
     conn: &mut PgConnection,
-    channels: Channels,
+    (channels, at): (Channels, DateTime<Utc>),
     tenant: &Tenant,
     (rules, rule): (&ProgramRules, &ReferralRule),
     id: Uuid,
@@ -229,11 +229,9 @@ fn reward(
             member,
             rules,
             Entry {
-                delta: points,
-                kind: PointActivityType::Referral,
                 reason: Some(reason),
-                purchase: None,
                 referral: Some(id),
+                ..Entry::new(points, PointActivityType::Referral, at)
             },
         )?;
         changed.push(change.pass_id);

@@ -56,6 +56,145 @@ pub struct ReferralRule {
     pub monthly_cap: Option<i64>,
 }
 
+/// How points live and die in a program: every rule optional (points never expire, no
+/// payment with points, no birthday points, tiers on lifetime points, days in UTC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// Each earned lot of points expires this many days after it was earned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub points_expire_days: Option<i64>,
+    /// Welcome points expire this many days after joining (else as `points_expire_days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub welcome_points_expire_days: Option<i64>,
+    /// Days before a lot expires on which the card reminds its holder, e.g. `[14, 3]`.
+    #[serde(default)]
+    #[schema(max_items = 5)]
+    pub expiry_reminders_days: Vec<i64>,
+    /// Most of a receipt (percent) payable with points; 100 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_points_payment_percent: Option<i64>,
+    /// Money value of one point in minor units; without it points cannot pay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub point_value: Option<i64>,
+    /// Points granted on a member's birthday, once a year.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000000_i64)]
+    pub birthday_points: i64,
+    /// Tiers judged on the points earned in this many days: reached at once, and at the
+    /// end of each period a tier not earned again drops one level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub tier_window_days: Option<i64>,
+    /// The program's IANA time zone, for days, birthdays and quiet hours; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Europe/Moscow")]
+    pub timezone: Option<String>,
+}
+
+impl Lifecycle {
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        let mut problems = Vec::new();
+        let days = 1..=3650;
+        for (key, v) in [
+            ("points_expire_days", self.points_expire_days),
+            (
+                "welcome_points_expire_days",
+                self.welcome_points_expire_days,
+            ),
+            ("tier_window_days", self.tier_window_days),
+        ] {
+            if let Some(v) = v {
+                problems.extend(ranges::check(&format!("/{key}"), v, days.clone(), false));
+            }
+        }
+        if self.expiry_reminders_days.len() > 5 {
+            problems.push(FieldProblem::new(
+                "/expiry_reminders_days",
+                "at most 5 reminders",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in self.expiry_reminders_days.iter().enumerate() {
+            let at = format!("/expiry_reminders_days/{i}");
+            if let Some(p) = ranges::check(&at, *d, 1..=365, false) {
+                problems.push(p);
+            } else if !seen.insert(*d) {
+                problems.push(FieldProblem::new(at, "each day once"));
+            }
+        }
+        if !self.expiry_reminders_days.is_empty()
+            && self.points_expire_days.is_none()
+            && self.welcome_points_expire_days.is_none()
+        {
+            problems.push(FieldProblem::new(
+                "/expiry_reminders_days",
+                "reminders need points that expire (points_expire_days)",
+            ));
+        }
+        if let Some(p) = self.max_points_payment_percent {
+            problems.extend(ranges::check(
+                "/max_points_payment_percent",
+                p,
+                1..=100,
+                false,
+            ));
+        }
+        if let Some(v) = self.point_value {
+            problems.extend(ranges::check("/point_value", v, 1..=1_000_000, false));
+        }
+        problems.extend(ranges::check(
+            "/birthday_points",
+            self.birthday_points,
+            0..=MAX_POINTS_CHANGE,
+            false,
+        ));
+        if let Some(tz) = &self.timezone {
+            if tz.parse::<chrono_tz::Tz>().is_err() {
+                problems.push(FieldProblem::new(
+                    "/timezone",
+                    "not an IANA time zone (e.g. Europe/Moscow)",
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Reminder offsets, largest first (the earliest reminder first).
+    fn sorted(mut self) -> Self {
+        self.expiry_reminders_days.sort_unstable_by(|a, b| b.cmp(a));
+        self
+    }
+
+    /// The program's time zone (UTC when none or, for rows written before the check, an
+    /// unknown one).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// When points of `kind` earned at `at` expire, if they do.
+    pub fn expiry_of(
+        &self,
+        kind: crate::domain::PointActivityType,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let days = match kind {
+            crate::domain::PointActivityType::Welcome => {
+                self.welcome_points_expire_days.or(self.points_expire_days)
+            }
+            _ => self.points_expire_days,
+        }?;
+        Some(at + chrono::Duration::days(days))
+    }
+}
+
 /// The rules of one program, checked once when the program is created.
 #[derive(Debug, Clone)]
 pub struct ProgramRules {
@@ -65,6 +204,7 @@ pub struct ProgramRules {
     pub tiers: Vec<Tier>,
     pub welcome_points: i64,
     pub referral: Option<ReferralRule>,
+    pub lifecycle: Lifecycle,
 }
 
 pub use crate::domain::ranges::MAX_POINTS;
@@ -149,9 +289,17 @@ impl ProgramRules {
         tiers: Vec<Tier>,
         welcome_points: i64,
         referral: Option<ReferralRule>,
+        lifecycle: Lifecycle,
     ) -> Result<Self, Vec<FieldProblem>> {
         match Currency::parse(currency) {
-            Ok(currency) => Self::check(currency, points_per_unit, tiers, welcome_points, referral),
+            Ok(currency) => Self::check(
+                currency,
+                points_per_unit,
+                tiers,
+                welcome_points,
+                referral,
+                lifecycle,
+            ),
             Err(e) => {
                 let mut problems = vec![FieldProblem::new("/currency", e)];
                 problems.extend(Self::problems(
@@ -160,6 +308,7 @@ impl ProgramRules {
                     welcome_points,
                     referral.as_ref(),
                 ));
+                problems.extend(lifecycle.problems());
                 Err(problems)
             }
         }
@@ -172,8 +321,11 @@ impl ProgramRules {
         mut tiers: Vec<Tier>,
         welcome_points: i64,
         referral: Option<ReferralRule>,
+        lifecycle: Lifecycle,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let problems = Self::problems(points_per_unit, &tiers, welcome_points, referral.as_ref());
+        let mut problems =
+            Self::problems(points_per_unit, &tiers, welcome_points, referral.as_ref());
+        problems.extend(lifecycle.problems());
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -187,6 +339,7 @@ impl ProgramRules {
             tiers,
             welcome_points,
             referral,
+            lifecycle: lifecycle.sorted(),
         })
     }
 
@@ -296,6 +449,19 @@ impl ProgramRules {
         ((base * milli) / (per_major * 1000)).clamp(0, i128::from(MAX_POINTS)) as i64
     }
 
+    /// With a tier window: the better of the tier held and the one `window_points` reach
+    /// (a tier is reached at once and lost only when its period is judged).
+    pub fn better_tier(&self, held: Option<&str>, window_points: i64) -> Option<String> {
+        let rank =
+            |name: Option<&str>| name.and_then(|n| self.tiers.iter().position(|t| t.name == n));
+        let reached = self.tier_for(window_points).map(|t| t.name.as_str());
+        match (rank(held), rank(reached)) {
+            (Some(h), Some(r)) if h >= r => held.map(str::to_string),
+            (Some(_), None) => held.map(str::to_string),
+            _ => reached.map(str::to_string),
+        }
+    }
+
     /// The tier for a member's lifetime points: the highest one reached. Tiers follow
     /// lifetime points, so spending points never costs a tier.
     pub fn tier_for(&self, lifetime_points: i64) -> Option<&Tier> {
@@ -339,6 +505,7 @@ mod tests {
             vec![tier("Gold", 1000), tier("Bronze", 0), tier("Silver", 500)],
             50,
             None,
+            Lifecycle::default(),
         )
         .expect("valid rules");
         let tier_at = |points| rules.tier_for(points).map(|t| t.name.as_str());
@@ -369,8 +536,15 @@ mod tests {
 
     #[test]
     fn bad_rules_list_every_problem() {
-        let problems = ProgramRules::parse("EURO", -1, vec![tier("A", 0), tier("a", 0)], -5, None)
-            .unwrap_err();
+        let problems = ProgramRules::parse(
+            "EURO",
+            -1,
+            vec![tier("A", 0), tier("a", 0)],
+            -5,
+            None,
+            Lifecycle::default(),
+        )
+        .unwrap_err();
         let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
         for p in [
             "/currency",

@@ -22,6 +22,7 @@ pub struct Program {
     pub join_code: String,
     pub pos_max_purchase: i64,
     pub pos_max_points_adjustment: i64,
+    pub lifecycle: serde_json::Value,
 }
 
 /// A program's row before insertion, its rules as the columns hold them.
@@ -35,6 +36,7 @@ pub struct NewProgram<'a> {
     pub referral: Option<serde_json::Value>,
     pub pos_max_purchase: i64,
     pub pos_max_points_adjustment: i64,
+    pub lifecycle: serde_json::Value,
 }
 
 impl Program {
@@ -75,6 +77,7 @@ impl Program {
                 programs::join_code.eq(crate::domain::tokens::referral_code()),
                 programs::pos_max_purchase.eq(new.pos_max_purchase),
                 programs::pos_max_points_adjustment.eq(new.pos_max_points_adjustment),
+                programs::lifecycle.eq(&new.lifecycle),
             ))
             .returning(Program::as_returning())
             .get_result(conn)
@@ -115,6 +118,7 @@ impl Program {
             programs::referral.eq(&new.referral),
             programs::pos_max_purchase.eq(new.pos_max_purchase),
             programs::pos_max_points_adjustment.eq(new.pos_max_points_adjustment),
+            programs::lifecycle.eq(&new.lifecycle),
         ))
         .returning(Program::as_returning())
         .get_result(conn)

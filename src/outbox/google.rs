@@ -35,10 +35,16 @@ const NOTIFY_FOR: &[&str] = &[
     "activate",
     "refund",
     "adjust",
-    "purchase",
+    "earn",
+    "spend",
+    "expire",
+    "birthday",
+    "campaign",
+    "tier",
     "deactivate",
     "referral",
     "message",
+    "reminder",
 ];
 
 pub struct GoogleSync {

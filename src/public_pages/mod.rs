@@ -452,7 +452,7 @@ async fn submit(
         };
         match enrollment::join(
             conn,
-            app.channels,
+            (app.channels, app.clock.now()),
             &r.tenant,
             &r.program,
             new,

@@ -117,7 +117,7 @@ pub async fn enroll(
     let (created, changed, google) = db::run(&state.pool, move |conn| {
         let joined = enrollment::join_with_code(
             conn,
-            app.channels,
+            (app.channels, app.clock.now()),
             &tenant,
             program_id,
             new,
@@ -343,6 +343,7 @@ async fn move_points<M: Movement>(
     let id = id.into_inner();
     let pos_key = caller.0.scope == Scope::Pos;
     let channels = state.channels;
+    let clock = state.clock.clone();
     super::pos::mutation_fast_first(
         &req,
         &state,
@@ -355,7 +356,7 @@ async fn move_points<M: Movement>(
             }
             Ok(None)
         },
-        move |conn, tenant, m: M| m.record(conn, channels, tenant, id),
+        move |conn, tenant, m: M| m.record(conn, (channels, clock.now()), tenant, id),
     )
     .await
 }

@@ -9,6 +9,7 @@ pub mod members;
 pub mod messages;
 pub mod metrics;
 pub mod passes;
+pub mod points;
 pub mod pos;
 pub mod problems;
 pub mod programs;

@@ -38,6 +38,18 @@ impl ChangesPass for crate::loyalty::points::PointsChange {
     }
 }
 
+impl ChangesPass for crate::loyalty::payment::PointsPaid {
+    fn changed_passes(&self) -> Vec<Uuid> {
+        vec![self.pass_id]
+    }
+}
+
+impl ChangesPass for crate::loyalty::refund::Refunded {
+    fn changed_passes(&self) -> Vec<Uuid> {
+        vec![self.pass_id]
+    }
+}
+
 pub async fn mutation<B, T, F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,

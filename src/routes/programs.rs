@@ -3,7 +3,7 @@ use crate::auth::AdminCaller;
 use crate::db;
 use crate::domain::Currency;
 use crate::loyalty::program::{self, CreateProgram};
-use crate::loyalty::{ProgramRules, ReferralRule, Tier};
+use crate::loyalty::{Lifecycle, ProgramRules, ReferralRule, Tier};
 use crate::models::Program;
 use crate::problem::ApiError;
 use actix_web::{get, post, put, web, HttpResponse};
@@ -30,6 +30,9 @@ pub struct ProgramView {
     pub pos_max_purchase: i64,
     /// Largest manual points change a pos key may make in one request.
     pub pos_max_points_adjustment: i64,
+    /// Expiry, reminders, payment with points, birthdays, tier window, time zone.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
     pub created_at: DateTime<Utc>,
 }
 
@@ -102,6 +105,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         join_url: crate::urls::join_url(public_url, &p.join_code),
         pos_max_purchase: p.pos_max_purchase,
         pos_max_points_adjustment: p.pos_max_points_adjustment,
+        lifecycle: rules.lifecycle.clone(),
         created_at: p.created_at,
     }
 }

@@ -54,7 +54,10 @@ pub fn spawn_all(
         tokio::spawn(crate::jobs::run(
             pool,
             clock,
-            crate::jobs::all(settings),
+            crate::jobs::all(
+                settings,
+                crate::pass_events::Channels::new(settings.google.configured()),
+            ),
             shutdown,
         )),
     ]
@@ -79,7 +82,8 @@ pub async fn run_once(
     metrics: crate::metrics::Metrics,
     at: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<OnceReport> {
-    let jobs = crate::jobs::run_once(&pool, &crate::jobs::all(settings), at)
+    let channels = crate::pass_events::Channels::new(settings.google.configured());
+    let jobs = crate::jobs::run_once(&pool, &crate::jobs::all(settings, channels), at)
         .await?
         .into_iter()
         .collect();

@@ -1,0 +1,320 @@
+//! Expiry reminders on the lock screen. When a lot comes within one of its program's
+//! `expiry_reminders_days` of expiring, the member's card gets a message ("120 points
+//! expire on 12 December"): the Apple pass's change message and a Google Wallet message,
+//! notified within the pass's daily budget. Each offset is sent once per lot (recorded on
+//! the lot in the transaction that sends it), and only between 09:00 and 21:00 in the
+//! program's time zone: what falls due at night waits for the morning, and a lot that has
+//! passed two offsets meanwhile gets one message, the most urgent.
+
+use crate::loyalty::Lifecycle;
+use crate::pass_events::Channels;
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Int4, Text, Timestamptz, Uuid as SqlUuid};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Local hours in which reminders go out: from 09:00 to 21:00.
+pub const SEND_FROM_HOUR: u32 = 9;
+pub const SEND_UNTIL_HOUR: u32 = 21;
+/// Members reminded per transaction.
+const BATCH: usize = 5_000;
+
+pub struct Reminders {
+    pub channels: Channels,
+}
+
+#[derive(QueryableByName)]
+struct ProgramRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    merchant_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    lifecycle: serde_json::Value,
+    #[diesel(sql_type = Text)]
+    language: String,
+}
+
+#[derive(QueryableByName)]
+struct LotRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    member_id: Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    remaining: i64,
+    /// Offsets due now and not sent yet.
+    #[diesel(sql_type = Array<Int4>)]
+    newly: Vec<i32>,
+}
+
+/// Whether `now` is within sending hours in `tz`.
+pub fn sending_hours(now: DateTime<Utc>, tz: chrono_tz::Tz) -> bool {
+    let hour = now.with_timezone(&tz).hour();
+    (SEND_FROM_HOUR..SEND_UNTIL_HOUR).contains(&hour)
+}
+
+/// The reminder's header and body in `language` (English unless Russian).
+pub fn text(language: &str, points: i64, day: NaiveDate) -> (String, String) {
+    const EN_MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const RU_MONTHS: [&str; 12] = [
+        "января",
+        "февраля",
+        "марта",
+        "апреля",
+        "мая",
+        "июня",
+        "июля",
+        "августа",
+        "сентября",
+        "октября",
+        "ноября",
+        "декабря",
+    ];
+    let month = day.month0() as usize;
+    if language == "ru" {
+        // 1 балл, 2-4 балла, 5-20 баллов; by the last two digits.
+        let (n10, n100) = (points % 10, points % 100);
+        let word = if n10 == 1 && n100 != 11 {
+            "балл сгорит"
+        } else if (2..=4).contains(&n10) && !(12..=14).contains(&n100) {
+            "балла сгорят"
+        } else {
+            "баллов сгорят"
+        };
+        (
+            "Баллы сгорают".into(),
+            format!("{points} {word} {} {}", day.day(), RU_MONTHS[month]),
+        )
+    } else {
+        let word = if points == 1 {
+            "point expires"
+        } else {
+            "points expire"
+        };
+        (
+            "Points expiring".into(),
+            format!("{points} {word} on {} {}", day.day(), EN_MONTHS[month]),
+        )
+    }
+}
+
+/// What one member is told: the points expiring on the most urgent newly due day, and the
+/// lots whose reminders this sends.
+struct Reminder {
+    member_id: Uuid,
+    points: i64,
+    day: NaiveDate,
+    lots: Vec<(i64, Vec<i32>)>,
+}
+
+fn plan(rows: Vec<LotRow>, tz: chrono_tz::Tz) -> Vec<Reminder> {
+    let mut by_member: BTreeMap<Uuid, Vec<LotRow>> = BTreeMap::new();
+    for r in rows {
+        by_member.entry(r.member_id).or_default().push(r);
+    }
+    let day = |at: DateTime<Utc>| at.with_timezone(&tz).date_naive();
+    by_member
+        .into_iter()
+        .filter_map(|(member_id, lots)| {
+            let first = lots
+                .iter()
+                .filter(|l| !l.newly.is_empty())
+                .map(|l| day(l.expires_at))
+                .min()?;
+            let on_day: Vec<&LotRow> = lots.iter().filter(|l| day(l.expires_at) == first).collect();
+            Some(Reminder {
+                member_id,
+                points: on_day.iter().map(|l| l.remaining).sum(),
+                day: first,
+                lots: on_day
+                    .iter()
+                    .filter(|l| !l.newly.is_empty())
+                    .map(|l| (l.id, l.newly.clone()))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Sends what is due for one program as of `now`; returns the members reminded.
+fn program(
+    conn: &mut PgConnection,
+    channels: Channels,
+    p: &ProgramRow,
+    rules: &Lifecycle,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let offsets: Vec<i32> = rules
+        .expiry_reminders_days
+        .iter()
+        .map(|d| *d as i32)
+        .collect();
+    let Some(max) = offsets.iter().max().copied() else {
+        return Ok(0);
+    };
+    conn.transaction(|conn| {
+        // Open lots within the longest offset of expiring; `newly` the offsets due and
+        // unsent. The lots are locked so that two workers cannot both send them.
+        let rows: Vec<LotRow> = diesel::sql_query(
+            "SELECT l.id, l.member_id, l.expires_at, l.remaining,
+                    ARRAY(SELECT d FROM unnest($4::int[]) d
+                           WHERE l.expires_at - make_interval(days => d) <= $3
+                             AND NOT d = ANY(l.reminded)) AS newly
+               FROM point_lots l JOIN members m ON m.id = l.member_id
+              WHERE l.merchant_id = $1 AND m.program_id = $2
+                AND l.remaining > 0 AND NOT l.expired AND l.expires_at IS NOT NULL
+                AND l.expires_at > $3 AND l.expires_at <= $3 + make_interval(days => $5)
+              ORDER BY l.merchant_id, l.id
+              FOR UPDATE OF l",
+        )
+        .bind::<SqlUuid, _>(p.merchant_id)
+        .bind::<SqlUuid, _>(p.id)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Int4>, _>(&offsets)
+        .bind::<Int4, _>(max)
+        .load(conn)?;
+        let reminders = plan(rows, rules.tz());
+        for chunk in reminders.chunks(BATCH) {
+            send(conn, channels, p, chunk, now)?;
+        }
+        Ok(reminders.len())
+    })
+}
+
+fn send(
+    conn: &mut PgConnection,
+    channels: Channels,
+    p: &ProgramRow,
+    reminders: &[Reminder],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let (mut lot_ids, mut sent) = (Vec::new(), Vec::new());
+    let (mut members, mut headers, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    for r in reminders {
+        for (lot, newly) in &r.lots {
+            lot_ids.push(*lot);
+            // Postgres arrays of arrays must be rectangular: the offsets go as text.
+            sent.push(
+                newly
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        let (header, body) = text(&p.language, r.points, r.day);
+        members.push(r.member_id);
+        headers.push(header);
+        bodies.push(body);
+    }
+    diesel::sql_query(
+        "UPDATE point_lots l SET reminded = l.reminded || string_to_array(s.sent, ',')::int[]
+           FROM unnest($2::bigint[], $3::text[]) AS s (id, sent)
+          WHERE l.merchant_id = $1 AND l.id = s.id",
+    )
+    .bind::<SqlUuid, _>(p.merchant_id)
+    .bind::<Array<BigInt>, _>(&lot_ids)
+    .bind::<Array<Text>, _>(&sent)
+    .execute(conn)?;
+    // The card's message, then one change of all the passes: the reason `message` makes
+    // Google add it as a message (notified within the budget).
+    #[derive(QueryableByName)]
+    struct PassId {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let passes: Vec<PassId> = diesel::sql_query(
+        "UPDATE passes p SET message_header = t.header, message_body = t.body, message_at = $5
+           FROM unnest($2::uuid[], $3::text[], $4::text[]) AS t (member_id, header, body)
+          WHERE p.merchant_id = $1 AND p.member_id = t.member_id
+         RETURNING p.id",
+    )
+    .bind::<SqlUuid, _>(p.merchant_id)
+    .bind::<Array<SqlUuid>, _>(&members)
+    .bind::<Array<Text>, _>(&headers)
+    .bind::<Array<Text>, _>(&bodies)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)?;
+    let ids: Vec<Uuid> = passes.into_iter().map(|p| p.id).collect();
+    crate::pass_events::passes_changed(conn, &ids, "message", channels.all())?;
+    Ok(())
+}
+
+impl super::Job for Reminders {
+    fn name(&self) -> &'static str {
+        "reminders"
+    }
+
+    fn every(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    fn run(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let programs: Vec<ProgramRow> = diesel::sql_query(
+            "SELECT p.id, p.merchant_id, p.lifecycle,
+                    CASE WHEN t.document -> 'localizations' ? 'en' THEN 'en'
+                         WHEN t.document -> 'localizations' ? 'ru' THEN 'ru'
+                         ELSE 'en' END AS language
+               FROM programs p
+               LEFT JOIN templates t ON t.merchant_id = p.merchant_id AND t.id = p.template_id
+              WHERE jsonb_array_length(coalesce(p.lifecycle -> 'expiry_reminders_days', '[]')) > 0",
+        )
+        .load(conn)?;
+        let mut done = 0;
+        for p in &programs {
+            let Ok(rules) = serde_json::from_value::<Lifecycle>(p.lifecycle.clone()) else {
+                continue;
+            };
+            if !sending_hours(now, rules.tz()) {
+                continue;
+            }
+            done += program(conn, self.channels, p, &rules, now)?;
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminder_texts_in_both_languages() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 12).unwrap();
+        assert_eq!(text("en", 120, day).1, "120 points expire on 12 December");
+        assert_eq!(text("en", 1, day).1, "1 point expires on 12 December");
+        assert_eq!(text("ru", 120, day).1, "120 баллов сгорят 12 декабря");
+        assert_eq!(text("ru", 21, day).1, "21 балл сгорит 12 декабря");
+        assert_eq!(text("ru", 3, day).1, "3 балла сгорят 12 декабря");
+        assert_eq!(text("ru", 13, day).1, "13 баллов сгорят 12 декабря");
+    }
+
+    #[test]
+    fn sending_hours_are_local() {
+        let at: DateTime<Utc> = "2026-12-01T07:00:00Z".parse().unwrap();
+        // 07:00 UTC is 10:00 in Moscow: sent there, not in London.
+        assert!(sending_hours(at, chrono_tz::Europe::Moscow));
+        assert!(!sending_hours(at, chrono_tz::Europe::London));
+        let late: DateTime<Utc> = "2026-12-01T18:30:00Z".parse().unwrap();
+        assert!(!sending_hours(late, chrono_tz::Europe::Moscow));
+        assert!(sending_hours(late, chrono_tz::UTC));
+    }
+}
