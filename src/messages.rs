@@ -7,7 +7,7 @@ use crate::models::{GiftCard, Member, Pass};
 use crate::pass_events::{self as outbox, Card, Channels};
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::passes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
@@ -97,4 +97,103 @@ fn send(
             pass_id: pass.id,
         })
     })
+}
+
+/// What a card says of its points' next expiry, as (header, body) in `language` (English
+/// unless Russian): the expiry reminder's message and the pass's expiry field.
+pub fn expiry_text(language: &str, points: i64, day: NaiveDate) -> (String, String) {
+    const EN_MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const RU_MONTHS: [&str; 12] = [
+        "января",
+        "февраля",
+        "марта",
+        "апреля",
+        "мая",
+        "июня",
+        "июля",
+        "августа",
+        "сентября",
+        "октября",
+        "ноября",
+        "декабря",
+    ];
+    let month = day.month0() as usize;
+    if language == "ru" {
+        // 1 балл, 2-4 балла, 5-20 баллов; by the last two digits.
+        let (n10, n100) = (points % 10, points % 100);
+        let word = if n10 == 1 && n100 != 11 {
+            "балл сгорит"
+        } else if (2..=4).contains(&n10) && !(12..=14).contains(&n100) {
+            "балла сгорят"
+        } else {
+            "баллов сгорят"
+        };
+        (
+            "Баллы сгорают".into(),
+            format!("{points} {word} {} {}", day.day(), RU_MONTHS[month]),
+        )
+    } else {
+        let word = if points == 1 {
+            "point expires"
+        } else {
+            "points expire"
+        };
+        (
+            "Points expiring".into(),
+            format!("{points} {word} on {} {}", day.day(), EN_MONTHS[month]),
+        )
+    }
+}
+
+/// The key of the back field that shows a member's next points expiry.
+pub const EXPIRY_FIELD_KEY: &str = "points_expiry";
+
+/// "120 points expire on 12 December" with its header, when a member's points expire.
+pub fn expiry_note(context: &crate::template::Context, language: &str) -> Option<(String, String)> {
+    match (context.get("expiring_points"), context.get("expiry_date")) {
+        (Some(crate::template::Value::Number(points)), Some(crate::template::Value::Date(day)))
+            if *points > 0 =>
+        {
+            Some(expiry_text(language, *points, *day))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminder_texts_in_both_languages() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 12).unwrap();
+        assert_eq!(
+            expiry_text("en", 120, day).1,
+            "120 points expire on 12 December"
+        );
+        assert_eq!(
+            expiry_text("en", 1, day).1,
+            "1 point expires on 12 December"
+        );
+        assert_eq!(
+            expiry_text("ru", 120, day).1,
+            "120 баллов сгорят 12 декабря"
+        );
+        assert_eq!(expiry_text("ru", 21, day).1, "21 балл сгорит 12 декабря");
+        assert_eq!(expiry_text("ru", 3, day).1, "3 балла сгорят 12 декабря");
+        assert_eq!(expiry_text("ru", 13, day).1, "13 баллов сгорят 12 декабря");
+    }
 }

@@ -64,7 +64,8 @@ impl TemplateCache {
 
 /// Whose pass it is, as loaded.
 enum Holder<'a> {
-    Member(&'a Member, &'a Program),
+    /// With the member's lots expiring first (`models::point_lot::upcoming`).
+    Member(&'a Member, &'a Program, &'a [(DateTime<Utc>, i64)]),
     GiftCard(&'a GiftCard),
 }
 
@@ -134,7 +135,9 @@ impl PassContent {
             .collect();
         let mut members: HashMap<Uuid, Member> = HashMap::new();
         let mut programs: HashMap<Uuid, Program> = HashMap::new();
+        let mut expiring = HashMap::new();
         if !member_ids.is_empty() {
+            expiring = crate::models::point_lot::upcoming(conn, &merchant_ids, &member_ids)?;
             members = members::table
                 .filter(members::merchant_id.eq_any(&merchant_ids))
                 .filter(members::id.eq_any(&member_ids))
@@ -179,9 +182,12 @@ impl PassContent {
             };
             let merchant_name = names.get(&pass.merchant_id).cloned().unwrap_or_default();
             let card = match (pass.member_id, pass.gift_card_id) {
-                (Some(id), _) => members
-                    .get(&id)
-                    .and_then(|m| programs.get(&m.program_id).map(|p| Holder::Member(m, p))),
+                (Some(id), _) => members.get(&id).and_then(|m| {
+                    let lots = expiring.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                    programs
+                        .get(&m.program_id)
+                        .map(|p| Holder::Member(m, p, lots))
+                }),
                 (None, Some(id)) => cards.get(&id).map(Holder::GiftCard),
                 (None, None) => None,
             };
@@ -209,8 +215,19 @@ impl PassContent {
         context.set("merchant.name", Value::Text(merchant_name));
         let mut program_id = None;
         let (card_number, voided) = match card {
-            Holder::Member(member, program) => {
+            Holder::Member(member, program, lots) => {
                 program_id = Some(program.id);
+                // The next expiry, by the program's days.
+                let tz = program.tz();
+                let (expiring, day) = match crate::models::point_lot::first_day(lots, tz) {
+                    Some((points, day)) => (points, Some(day)),
+                    None => (0, None),
+                };
+                context.set("expiring_points", Value::Number(expiring));
+                match day {
+                    Some(day) => context.set("expiry_date", Value::Date(day)),
+                    None => context.set("expiry_date", Value::Text(String::new())),
+                };
                 let first_name = member
                     .name
                     .split_whitespace()

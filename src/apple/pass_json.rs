@@ -261,6 +261,29 @@ pub fn render(input: &PassInput<'_>) -> RenderedPass {
             },
         );
     }
+    if let Some((label, text)) = crate::messages::expiry_note(input.context, tr.default_lang) {
+        // The next expiry on the back, unless the template has a field of that key.
+        let taken = [
+            &style.header_fields,
+            &style.primary_fields,
+            &style.secondary_fields,
+            &style.auxiliary_fields,
+            &style.back_fields,
+        ]
+        .iter()
+        .any(|g| g.iter().any(|f| f.key == crate::messages::EXPIRY_FIELD_KEY));
+        if !taken {
+            style.back_fields.push(Field {
+                key: crate::messages::EXPIRY_FIELD_KEY.into(),
+                label: Some(label),
+                value: serde_json::Value::String(text),
+                currency_code: None,
+                number_style: None,
+                change_message: None,
+                text_alignment: None,
+            });
+        }
+    }
     let barcodes: Vec<Barcode> = t
         .barcode
         .iter()

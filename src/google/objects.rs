@@ -181,6 +181,13 @@ fn text_modules(card: &GoogleCard<'_>) -> Vec<Json> {
             m
         })
         .collect();
+    if let Some((header, body)) = crate::messages::expiry_note(card.context, doc.default_language())
+    {
+        let id = crate::messages::EXPIRY_FIELD_KEY;
+        if !modules.iter().any(|m| m["id"] == id) {
+            modules.push(json!({"id": id, "header": header, "body": body}));
+        }
+    }
     if let Some(tier) = doc
         .fields
         .groups()

@@ -8,7 +8,7 @@
 
 use crate::loyalty::Lifecycle;
 use crate::pass_events::Channels;
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int4, Text, Timestamptz, Uuid as SqlUuid};
 use std::collections::BTreeMap;
@@ -56,64 +56,6 @@ struct LotRow {
 pub fn sending_hours(now: DateTime<Utc>, tz: chrono_tz::Tz) -> bool {
     let hour = now.with_timezone(&tz).hour();
     (SEND_FROM_HOUR..SEND_UNTIL_HOUR).contains(&hour)
-}
-
-/// The reminder's header and body in `language` (English unless Russian).
-pub fn text(language: &str, points: i64, day: NaiveDate) -> (String, String) {
-    const EN_MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const RU_MONTHS: [&str; 12] = [
-        "января",
-        "февраля",
-        "марта",
-        "апреля",
-        "мая",
-        "июня",
-        "июля",
-        "августа",
-        "сентября",
-        "октября",
-        "ноября",
-        "декабря",
-    ];
-    let month = day.month0() as usize;
-    if language == "ru" {
-        // 1 балл, 2-4 балла, 5-20 баллов; by the last two digits.
-        let (n10, n100) = (points % 10, points % 100);
-        let word = if n10 == 1 && n100 != 11 {
-            "балл сгорит"
-        } else if (2..=4).contains(&n10) && !(12..=14).contains(&n100) {
-            "балла сгорят"
-        } else {
-            "баллов сгорят"
-        };
-        (
-            "Баллы сгорают".into(),
-            format!("{points} {word} {} {}", day.day(), RU_MONTHS[month]),
-        )
-    } else {
-        let word = if points == 1 {
-            "point expires"
-        } else {
-            "points expire"
-        };
-        (
-            "Points expiring".into(),
-            format!("{points} {word} on {} {}", day.day(), EN_MONTHS[month]),
-        )
-    }
 }
 
 /// What one member is told: the points expiring on the most urgent newly due day, and the
@@ -220,7 +162,7 @@ fn send(
                     .join(","),
             );
         }
-        let (header, body) = text(&p.language, r.points, r.day);
+        let (header, body) = crate::messages::expiry_text(&p.language, r.points, r.day);
         members.push(r.member_id);
         headers.push(header);
         bodies.push(body);
@@ -295,17 +237,6 @@ impl super::Job for Reminders {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reminder_texts_in_both_languages() {
-        let day = NaiveDate::from_ymd_opt(2026, 12, 12).unwrap();
-        assert_eq!(text("en", 120, day).1, "120 points expire on 12 December");
-        assert_eq!(text("en", 1, day).1, "1 point expires on 12 December");
-        assert_eq!(text("ru", 120, day).1, "120 баллов сгорят 12 декабря");
-        assert_eq!(text("ru", 21, day).1, "21 балл сгорит 12 декабря");
-        assert_eq!(text("ru", 3, day).1, "3 балла сгорят 12 декабря");
-        assert_eq!(text("ru", 13, day).1, "13 баллов сгорят 12 декабря");
-    }
 
     #[test]
     fn sending_hours_are_local() {

@@ -70,67 +70,16 @@ pub fn consume(
 }
 
 /// The member's next expiry: the points of open lots expiring on the first day (in `tz`)
-/// that any expire, and that day's last expiry instant.
+/// that any expire, and that day.
 pub fn next_expiry(
     conn: &mut PgConnection,
     merchant: Uuid,
     member: Uuid,
     tz: chrono_tz::Tz,
-) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
-    let lots: Vec<(Option<DateTime<Utc>>, i64)> = point_lots::table
-        .filter(point_lots::merchant_id.eq(merchant))
-        .filter(point_lots::member_id.eq(member))
-        .filter(point_lots::remaining.gt(0))
-        .filter(point_lots::expires_at.is_not_null())
-        .order(point_lots::expires_at)
-        .select((point_lots::expires_at, point_lots::remaining))
-        .limit(100)
-        .load(conn)?;
-    Ok(first_day(&lots, tz))
-}
-
-/// The points of the lots expiring on the first local day, and that day's last instant.
-fn first_day(
-    lots: &[(Option<DateTime<Utc>>, i64)],
-    tz: chrono_tz::Tz,
-) -> Option<(i64, DateTime<Utc>)> {
-    let day = |at: DateTime<Utc>| at.with_timezone(&tz).date_naive();
-    let first = lots.iter().find_map(|(at, _)| *at)?;
-    let mut total = 0i64;
-    let mut last = first;
-    for (at, points) in lots {
-        let Some(at) = at else { continue };
-        if day(*at) != day(first) {
-            break;
-        }
-        total = total.saturating_add(*points);
-        last = *at;
-    }
-    Some((total, last))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_next_expiry_sums_the_first_local_day() {
-        let at = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
-        let lots = [
-            (at("2026-12-12T08:00:00Z"), 100),
-            (at("2026-12-12T20:30:00Z"), 20),
-            (at("2026-12-13T08:00:00Z"), 5),
-        ];
-        // In UTC both of the 12th's lots expire that day.
-        assert_eq!(
-            first_day(&lots, chrono_tz::UTC),
-            Some((120, at("2026-12-12T20:30:00Z").unwrap()))
-        );
-        // In Moscow (UTC+3) 20:30Z is already the 13th, with the third lot.
-        assert_eq!(
-            first_day(&lots, chrono_tz::Europe::Moscow),
-            Some((100, at("2026-12-12T08:00:00Z").unwrap()))
-        );
-        assert_eq!(first_day(&[], chrono_tz::UTC), None);
-    }
+) -> QueryResult<Option<(i64, chrono::NaiveDate)>> {
+    let lots = crate::models::point_lot::upcoming(conn, &[merchant], &[member])?;
+    Ok(crate::models::point_lot::first_day(
+        lots.get(&member).map(Vec::as_slice).unwrap_or(&[]),
+        tz,
+    ))
 }

@@ -8,6 +8,7 @@ pub mod member;
 pub mod merchant;
 pub mod pass;
 pub mod point_activity;
+pub mod point_lot;
 pub mod program;
 pub mod staff;
 pub mod template;

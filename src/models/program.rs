@@ -40,6 +40,15 @@ pub struct NewProgram<'a> {
 }
 
 impl Program {
+    /// The program's time zone (`lifecycle.timezone`, checked when written; UTC when none).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.lifecycle
+            .get("timezone")
+            .and_then(|t| t.as_str())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
     /// `(pos_max_purchase, pos_max_points_adjustment)` of the program a member belongs to.
     pub fn pos_limits_of_member(
         conn: &mut PgConnection,

@@ -16,6 +16,8 @@ pub fn allowed(kind: TemplateKind) -> &'static [&'static str] {
             "points",
             "tier",
             "referral_url",
+            "expiring_points",
+            "expiry_date",
         ],
         TemplateKind::GiftCard => &["merchant.name", "gan", "balance", "currency", "card_number"],
     }
@@ -67,6 +69,8 @@ pub enum Value {
     Text(String),
     Number(i64),
     Money(Money),
+    /// A day, shown as `12.12` (day and month), the way both of our languages write it.
+    Date(chrono::NaiveDate),
 }
 
 impl Value {
@@ -75,6 +79,7 @@ impl Value {
             Value::Text(t) => t.clone(),
             Value::Number(n) => n.to_string(),
             Value::Money(m) => m.format(language),
+            Value::Date(d) => d.format("%d.%m").to_string(),
         }
     }
 }
