@@ -121,6 +121,29 @@ fn values_of(program: &Program) -> Result<Values, ApiError> {
             v.insert("monthly_cap".into(), c.to_string());
         }
     }
+    let l = &rules.lifecycle;
+    for (name, value) in [
+        ("points_expire_days", l.points_expire_days),
+        ("welcome_points_expire_days", l.welcome_points_expire_days),
+        ("max_points_payment_percent", l.max_points_payment_percent),
+        ("point_value", l.point_value),
+        ("tier_window_days", l.tier_window_days),
+        (
+            "birthday_points",
+            (l.birthday_points > 0).then_some(l.birthday_points),
+        ),
+    ] {
+        if let Some(n) = value {
+            v.insert(name.into(), n.to_string());
+        }
+    }
+    if !l.expiry_reminders_days.is_empty() {
+        let days: Vec<String> = l.expiry_reminders_days.iter().map(i64::to_string).collect();
+        v.insert("expiry_reminders_days".into(), days.join(", "));
+    }
+    if let Some(tz) = &l.timezone {
+        v.insert("timezone".into(), tz.clone());
+    }
     v.insert(
         "pos_max_purchase".into(),
         program.pos_max_purchase.to_string(),
@@ -215,22 +238,43 @@ fn change_of(
     } else {
         None
     };
+    let mut reminders = Vec::new();
+    for (i, part) in text("expiry_reminders_days")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        match part.parse::<i64>() {
+            Ok(n) => reminders.push(n),
+            Err(_) => problems.borrow_mut().push(FieldProblem::new(
+                format!("/expiry_reminders_days/{i}"),
+                w.not_a_number,
+            )),
+        }
+    }
+    let lifecycle = (
+        int("points_expire_days", "/points_expire_days"),
+        int("welcome_points_expire_days", "/welcome_points_expire_days"),
+        int("max_points_payment_percent", "/max_points_payment_percent"),
+        int("point_value", "/point_value"),
+        int("birthday_points", "/birthday_points").unwrap_or(0),
+        int("tier_window_days", "/tier_window_days"),
+    );
+    let timezone = Some(text("timezone").to_string()).filter(|t| !t.is_empty());
     let problems = problems.into_inner();
     if !problems.is_empty() {
         return Err(problems);
     }
-    // Points lifecycle rules are kept as they are (set through the API).
-    let kept: crate::loyalty::Lifecycle =
-        serde_json::from_value(program.lifecycle.clone()).unwrap_or_default();
     Ok(CreateProgram {
-        points_expire_days: kept.points_expire_days,
-        welcome_points_expire_days: kept.welcome_points_expire_days,
-        expiry_reminders_days: kept.expiry_reminders_days,
-        max_points_payment_percent: kept.max_points_payment_percent,
-        point_value: kept.point_value,
-        birthday_points: kept.birthday_points,
-        tier_window_days: kept.tier_window_days,
-        timezone: kept.timezone,
+        points_expire_days: lifecycle.0,
+        welcome_points_expire_days: lifecycle.1,
+        expiry_reminders_days: reminders,
+        max_points_payment_percent: lifecycle.2,
+        point_value: lifecycle.3,
+        birthday_points: lifecycle.4,
+        tier_window_days: lifecycle.5,
+        timezone,
         name: text("name").to_string(),
         template: program.template_id.clone(),
         currency: program.currency.code().to_string(),
@@ -291,6 +335,14 @@ fn label_of(t: &Texts, pointer: &str) -> String {
             Some("monthly_cap") => w.monthly_cap.into(),
             _ => w.referral_title.into(),
         },
+        ["points_expire_days"] => w.points_expire_days.into(),
+        ["welcome_points_expire_days"] => w.welcome_points_expire_days.into(),
+        ["expiry_reminders_days", ..] => w.expiry_reminders_days.into(),
+        ["max_points_payment_percent"] => w.max_points_payment_percent.into(),
+        ["point_value"] => w.point_value.into(),
+        ["birthday_points"] => w.birthday_points.into(),
+        ["tier_window_days"] => w.tier_window_days.into(),
+        ["timezone"] => w.timezone.into(),
         ["pos_max_purchase"] => w.pos_max_purchase.into(),
         ["pos_max_points_adjustment"] => w.pos_max_points.into(),
         _ => pointer.to_string(),
@@ -431,6 +483,18 @@ fn render(
                 }
                 (field(v, "min-purchase", "min_purchase", w.min_purchase, true))
                 (field(v, "monthly-cap", "monthly_cap", w.monthly_cap, true))
+            }
+            fieldset {
+                legend { (w.lifecycle_title) }
+                p class="note" { (w.lifecycle_note) }
+                (field(v, "points-expire-days", "points_expire_days", w.points_expire_days, true))
+                (field(v, "welcome-expire-days", "welcome_points_expire_days", w.welcome_points_expire_days, true))
+                (field(v, "expiry-reminders", "expiry_reminders_days", w.expiry_reminders_days, false))
+                (field(v, "max-points-percent", "max_points_payment_percent", w.max_points_payment_percent, true))
+                (field(v, "point-value", "point_value", w.point_value, true))
+                (field(v, "birthday-points", "birthday_points", w.birthday_points, true))
+                (field(v, "tier-window", "tier_window_days", w.tier_window_days, true))
+                (field(v, "timezone", "timezone", w.timezone, false))
             }
             fieldset {
                 legend { (w.pos_title) }

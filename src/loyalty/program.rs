@@ -286,6 +286,7 @@ fn effects(
             welcome.1, welcome.0
         ));
     }
+    summary.extend(lifecycle_changes(&before.lifecycle, &after.rules.lifecycle));
     let tier = |t: &Option<String>| t.clone().unwrap_or_else(|| "no tier".into());
     for m in &moves {
         summary.push(format!(
@@ -312,6 +313,71 @@ fn effects(
         passes_to_update,
         summary,
     })
+}
+
+/// The lifecycle rules' changes in sentences. They apply to what happens from now on:
+/// lots already earned keep their expiry.
+fn lifecycle_changes(b: &Lifecycle, a: &Lifecycle) -> Vec<String> {
+    let mut out = Vec::new();
+    if b.points_expire_days != a.points_expire_days
+        || b.welcome_points_expire_days != a.welcome_points_expire_days
+    {
+        out.push(match (a.points_expire_days, a.welcome_points_expire_days) {
+            (Some(d), None) => format!(
+                "Points earned from now on will expire {d} days after they are earned; points already earned keep their expiry."
+            ),
+            (Some(d), Some(w)) => format!(
+                "Points earned from now on will expire {d} days after they are earned (welcome points after {w}); points already earned keep their expiry."
+            ),
+            (None, Some(w)) => format!(
+                "Welcome points given from now on will expire after {w} days; other points do not expire."
+            ),
+            (None, None) => {
+                "Points earned from now on will not expire; points already earned keep their expiry."
+                    .into()
+            }
+        });
+    }
+    if b.expiry_reminders_days != a.expiry_reminders_days {
+        out.push(if a.expiry_reminders_days.is_empty() {
+            "No expiry reminders will be sent.".into()
+        } else {
+            let days: Vec<String> = a.expiry_reminders_days.iter().map(i64::to_string).collect();
+            format!(
+                "Cards will be reminded {} days before their points expire, between 09:00 and 21:00.",
+                days.join(" and ")
+            )
+        });
+    }
+    if (b.point_value, b.max_points_payment_percent)
+        != (a.point_value, a.max_points_payment_percent)
+    {
+        out.push(match a.point_value {
+            Some(v) => format!(
+                "Points will pay at {v} minor units each, up to {}% of a receipt.",
+                a.max_points_payment_percent.unwrap_or(100)
+            ),
+            None => "Points will not pay at the till.".into(),
+        });
+    }
+    if b.birthday_points != a.birthday_points {
+        out.push(format!(
+            "Members will get {} points on their birthday.",
+            a.birthday_points
+        ));
+    }
+    if b.tier_window_days != a.tier_window_days {
+        out.push(match a.tier_window_days {
+            Some(d) => format!(
+                "Tiers will be judged on the points of the last {d} days: a tier not earned again drops one level at the end of its period."
+            ),
+            None => "Tiers will follow lifetime points again.".into(),
+        });
+    }
+    if b.tz() != a.tz() {
+        out.push(format!("Days will be counted in {}.", a.tz()));
+    }
+    out
 }
 
 /// Changes a program's rules and settings; with `dry_run`, only says what the change would

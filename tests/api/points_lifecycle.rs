@@ -234,6 +234,29 @@ async fn paying_with_points_is_capped_quoted_and_replayed() {
         )
         .await;
     crate::helpers::assert_problem(broke, 409, "insufficient-funds").await;
+    // A change of the rules is explained before it is saved.
+    let mut change = p.clone();
+    for k in ["id", "join_url", "created_at"] {
+        change.as_object_mut().unwrap().remove(k);
+    }
+    change["points_expire_days"] = json!(365);
+    change["expiry_reminders_days"] = json!([14, 3]);
+    let said = TestApp::expect_json(
+        app.put_json(
+            &format!("/api/v1/programs/{}?dry_run=true", id_of(&p)),
+            &m.admin_key,
+            &change,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let summary = said["effects"]["summary"].to_string();
+    assert!(summary.contains("expire 365 days after"), "{summary}");
+    assert!(
+        summary.contains("reminded 14 and 3 days before"),
+        "{summary}"
+    );
     // A program without a point value takes no points.
     let plain = program(&app, &m.admin_key, json!({})).await;
     let other = app.enroll(&m.pos_key, id_of(&plain), "Cy").await;
