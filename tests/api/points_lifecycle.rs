@@ -439,9 +439,13 @@ async fn reminders_reach_the_lock_screen_once_each_within_sending_hours() {
             report["jobs"]["reminders"], 0,
             "day {day} at night: {report}"
         );
-        let report = worker_once(&app, &mock, at).await;
+        // Two workers at once: between them one reminder at most.
+        let (a, b) = tokio::join!(worker_once(&app, &mock, at), worker_once(&app, &mock, at));
+        let sent =
+            a["jobs"]["reminders"].as_u64().unwrap() + b["jobs"]["reminders"].as_u64().unwrap();
+        assert!(sent <= 1, "day {day}: {a} {b}");
         let now = mock.accepted_for(&token).await;
-        if report["jobs"]["reminders"] == 1 {
+        if sent == 1 {
             assert_eq!(now, pushes + 1, "one push for the reminder on day {day}");
             reminded_on.push(day);
             let pass = app.checked_pass(&member).await.pass_json;
@@ -488,4 +492,65 @@ async fn reminders_reach_the_lock_screen_once_each_within_sending_hours() {
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["points"], -120);
     app.verify_ledger(&m.admin_key).await;
+}
+
+#[tokio::test]
+async fn a_reminder_is_a_google_wallet_message_that_notifies() {
+    use crate::google_mock::GoogleMock;
+    let google = GoogleMock::start().await;
+    let app = crate::wallets::spawn_app_with_google(&google).await;
+    let m = app.create_merchant("Remind G");
+    let p = program(
+        &app,
+        &m.admin_key,
+        json!({"points_expire_days": 10, "expiry_reminders_days": [3]}),
+    )
+    .await;
+    let member = app.enroll(&m.pos_key, id_of(&p), "Gus").await;
+    let object =
+        crate::google_wallet::save_link_object_id(&member["google_save_url"], "loyaltyObjects");
+    app.pos_ok(
+        &format!("/api/v1/members/{}/purchases", id_of(&member)),
+        &m.pos_key,
+        "buy",
+        &json!({"amount": 900, "currency": "EUR"}),
+    )
+    .await;
+    // Eight days on, at noon UTC: the 3-day reminder is due.
+    let at = Utc::now() + Duration::days(8);
+    let at = Utc.from_utc_datetime(&at.date_naive().and_hms_opt(12, 0, 0).unwrap());
+    let job = passfold::jobs::reminders::Reminders {
+        channels: Channels::new(true),
+    };
+    assert_eq!(job.run(&mut app.db.connect(), at).unwrap(), 1);
+    assert_eq!(job.run(&mut app.db.connect(), at).unwrap(), 0, "sent once");
+    let oid = object.clone();
+    assert!(
+        google
+            .wait_until(
+                move |g| g
+                    .calls()
+                    .iter()
+                    .any(|c| c.path.ends_with(&format!("{oid}/addMessage")) && c.status == 200),
+                std::time::Duration::from_secs(5)
+            )
+            .await,
+        "no addMessage reached Google"
+    );
+    let call = google
+        .calls()
+        .into_iter()
+        .find(|c| c.path.ends_with(&format!("{object}/addMessage")))
+        .unwrap();
+    let message = &call.body.unwrap()["message"];
+    assert_eq!(message["header"], "Points expiring");
+    assert!(
+        message["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("90 points expire on "),
+        "{message}"
+    );
+    assert_eq!(message["messageType"], "TEXT_AND_NOTIFY");
+    crate::google_mock::validate("AddMessageRequest", &json!({"message": message})).unwrap();
 }
