@@ -177,6 +177,10 @@ struct MemberData {
     more_ledger: bool,
     referrals: Vec<ReferralEntry>,
     more_referrals: bool,
+    /// The next expiry: points and the program's local day.
+    expiry: Option<(i64, chrono::NaiveDate)>,
+    /// Points a return should have taken but were spent, owed from future gains.
+    owed: i64,
     /// Whether this is not the first page of the ledger or the referrals.
     later_pages: bool,
 }
@@ -211,7 +215,12 @@ async fn load(
             referral::of_referrer_page(conn, &tenant, &member, referrals_before, PAGE + 1)?;
         let (ledger, more_ledger) = cut(ledger);
         let (referrals, more_referrals) = cut(referrals);
+        let expiry =
+            crate::loyalty::lots::next_expiry(conn, tenant.merchant_id(), id, program.tz())?;
+        let owed = member.points_owed;
         Ok(MemberData {
+            expiry,
+            owed,
             member,
             program,
             apple,
@@ -296,6 +305,12 @@ fn render(
                 div { dt { (w.points) } dd id="member-points" data-points=(m.points) { (number(lang, m.points)) } }
                 div { dt { (w.lifetime_points) } dd id="member-lifetime" { (number(lang, m.lifetime_points)) } }
                 div { dt { (w.tier) } dd id="member-tier" { (m.tier.as_deref().unwrap_or(w.no_tier)) } }
+                @if let Some((points, day)) = data.expiry {
+                    div { dt { (w.kind_expire) } dd id="member-expiry" { (crate::messages::expiry_text(lang.as_str(), points, day).1) } }
+                }
+                @if data.owed > 0 {
+                    div { dt { (w.points_owed) } dd id="member-owed" { (number(lang, data.owed)) } }
+                }
                 @if let Some(email) = &m.email { div { dt { (t.email) } dd { (email) } } }
                 @if let Some(phone) = &m.phone { div { dt { (w.phone) } dd { (phone) } } }
             }

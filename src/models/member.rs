@@ -24,6 +24,8 @@ pub struct Member {
     pub referred_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Points a return should have taken but were spent: taken from the next gains.
+    pub points_owed: i64,
 }
 
 /// A new member's details, already checked by the caller.

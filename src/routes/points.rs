@@ -76,14 +76,17 @@ pub async fn refund_purchase(
     caller: PosCaller,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
-    body: Option<web::Json<serde_json::Value>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (id, purchase_id) = path.into_inner();
     let (channels, clock) = (state.channels, state.clock.clone());
-    // No body returns what is left of the purchase.
-    let body = body
-        .map(|b| b.into_inner())
-        .unwrap_or_else(|| serde_json::json!({}));
+    // No body returns what is left of the purchase; a body must be JSON.
+    let body: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?
+    };
     super::pos::mutation(
         &req,
         &state,
