@@ -131,23 +131,22 @@ pub fn apply(
     };
     let paid = owed.min(delta.max(0));
     let qualifying = qualifying.unwrap_or(delta.max(0));
-    let updated: Option<(i64, i64, Option<String>, Option<DateTime<Utc>>)> =
-        diesel::update(members::table.find(member.id))
-            .filter(members::points.ge(-delta.min(0)))
-            .set((
-                members::points.eq(members::points + (delta - paid)),
-                members::lifetime_points.eq(members::lifetime_points + qualifying),
-                members::points_owed.eq(members::points_owed - paid),
-                members::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning((
-                members::points,
-                members::lifetime_points,
-                members::tier,
-                members::tier_review_at,
-            ))
-            .get_result(conn)
-            .optional()?;
+    let updated: Option<Moved> = diesel::update(members::table.find(member.id))
+        .filter(members::points.ge(-delta.min(0)))
+        .set((
+            members::points.eq(members::points + (delta - paid)),
+            members::lifetime_points.eq(members::lifetime_points + qualifying),
+            members::points_owed.eq(members::points_owed - paid),
+            members::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning((
+            members::points,
+            members::lifetime_points,
+            members::tier,
+            members::tier_review_at,
+        ))
+        .get_result(conn)
+        .optional()?;
     let Some((points, lifetime, held, review)) = updated else {
         let current: i64 = members::table
             .find(member.id)
@@ -243,6 +242,9 @@ pub fn apply(
         also_changed: Vec::new(),
     })
 }
+
+/// A member's row after points moved: points, lifetime points, tier, tier review.
+type Moved = (i64, i64, Option<String>, Option<DateTime<Utc>>);
 
 /// Qualifying points a member earned since `since`.
 pub fn window_points(

@@ -16,13 +16,16 @@ struct Upcoming {
     remaining: i64,
 }
 
+/// An open lot's expiry and the points it holds.
+pub type Expiring = (DateTime<Utc>, i64);
+
 /// Per member, the open lots expiring within a day of their first expiry (whatever the
 /// time zone, the first local day is among them), soonest first.
 pub fn upcoming(
     conn: &mut PgConnection,
     merchants: &[Uuid],
     members: &[Uuid],
-) -> QueryResult<HashMap<Uuid, Vec<(DateTime<Utc>, i64)>>> {
+) -> QueryResult<HashMap<Uuid, Vec<Expiring>>> {
     if members.is_empty() {
         return Ok(HashMap::new());
     }
@@ -41,7 +44,7 @@ pub fn upcoming(
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(merchants)
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(members)
     .load(conn)?;
-    let mut out: HashMap<Uuid, Vec<(DateTime<Utc>, i64)>> = HashMap::new();
+    let mut out: HashMap<Uuid, Vec<Expiring>> = HashMap::new();
     for r in rows {
         out.entry(r.member_id)
             .or_default()
@@ -51,7 +54,7 @@ pub fn upcoming(
 }
 
 /// The points of the lots (soonest first) expiring on the first local day, and that day.
-pub fn first_day(lots: &[(DateTime<Utc>, i64)], tz: chrono_tz::Tz) -> Option<(i64, NaiveDate)> {
+pub fn first_day(lots: &[Expiring], tz: chrono_tz::Tz) -> Option<(i64, NaiveDate)> {
     let day = |at: DateTime<Utc>| at.with_timezone(&tz).date_naive();
     let first = day(lots.first()?.0);
     let total = lots
