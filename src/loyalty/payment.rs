@@ -6,7 +6,6 @@ use super::ledger::{apply, Entry, PointsChange};
 use super::ProgramRules;
 use crate::db::Tenant;
 use crate::domain::{ranges, Currency, PointActivityType};
-use crate::models::{Member, Program};
 use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::point_activities;
@@ -102,8 +101,7 @@ pub fn quote(
     member_id: Uuid,
     req: &QuoteRequest,
 ) -> Result<Quote, ApiError> {
-    let member = Member::find(conn, tenant, member_id)?;
-    let rules = super::program::rules(&Program::find(conn, tenant, member.program_id)?)?;
+    let (member, rules) = super::program::member_and_rules(conn, tenant, member_id)?;
     let currency = receipt(&rules, req.receipt_amount, &req.currency)?;
     let (value, percent) = terms(&rules)?;
     let max_points = cap_points(req.receipt_amount, (value, percent)).min(member.points);
@@ -126,8 +124,7 @@ pub fn redeem(
     member_id: Uuid,
     req: &PointsPayment,
 ) -> Result<PointsPaid, ApiError> {
-    let member = Member::find(conn, tenant, member_id)?;
-    let rules = super::program::rules(&Program::find(conn, tenant, member.program_id)?)?;
+    let (member, rules) = super::program::member_and_rules(conn, tenant, member_id)?;
     let currency = receipt(&rules, req.receipt_amount, &req.currency)?;
     let (value, percent) = terms(&rules)?;
     if let Some(p) = ranges::check("/points", req.points, 1..=ranges::MAX_POINTS, false) {

@@ -186,8 +186,7 @@ pub fn adjust(
     member_id: Uuid,
     req: &PointsAdjustment,
 ) -> Result<PointsChange, ApiError> {
-    let member = Member::find(conn, tenant, member_id)?;
-    let rules = super::program::rules(&Program::find(conn, tenant, member.program_id)?)?;
+    let (member, rules) = super::program::member_and_rules(conn, tenant, member_id)?;
     let reason = req.reason.trim();
     let mut problems = Vec::new();
     // A range, not `abs()`: `i64::MIN.abs()` overflows.

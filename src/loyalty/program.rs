@@ -481,6 +481,17 @@ pub fn rules(program: &Program) -> QueryResult<ProgramRules> {
     .map_err(|p| bad(format!("stored program rules are invalid: {p:?}")))
 }
 
+/// A member and the rules of their program: what every points movement starts from.
+pub fn member_and_rules(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    member_id: Uuid,
+) -> Result<(crate::models::Member, ProgramRules), ApiError> {
+    let member = crate::models::Member::find(conn, tenant, member_id)?;
+    let rules = rules(&Program::find(conn, tenant, member.program_id)?)?;
+    Ok((member, rules))
+}
+
 /// The pos limits of the program a member belongs to (one query, before a pos key's
 /// purchase or adjustment is judged).
 pub fn pos_limits_of_member(

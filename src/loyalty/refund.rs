@@ -9,7 +9,6 @@
 use super::ledger::{apply, Entry};
 use crate::db::Tenant;
 use crate::domain::{ranges, Currency, PointActivityType};
-use crate::models::{Member, Program};
 use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::{members, purchases};
@@ -74,8 +73,7 @@ pub fn refund(
     purchase_id: Uuid,
     req: &RefundRequest,
 ) -> Result<Refunded, ApiError> {
-    let member = Member::find(conn, tenant, member_id)?;
-    let rules = super::program::rules(&Program::find(conn, tenant, member.program_id)?)?;
+    let (member, rules) = super::program::member_and_rules(conn, tenant, member_id)?;
     // The member's row lock (guarded: a till kept waiting is told to retry) orders
     // concurrent returns of the member's purchases and the balance read below.
     super::ledger::lock_member(conn, tenant, member.id)?;
