@@ -1,6 +1,7 @@
 //! Pass templates: our own format (docs/TEMPLATES.md, `docs/template.schema.json`), from
 //! which both the Apple pass and the Google object are built.
 
+pub mod barcode;
 pub mod document;
 pub mod examples;
 pub mod fit;

@@ -16,6 +16,7 @@
 //! `data-*` attributes. Images are `'self'` URLs of stored images or `data:` URIs of images
 //! at hand ([`PreviewImages`]), both allowed by `img-src 'self' data:`.
 
+use super::barcode;
 use super::images::Images;
 use super::{validate, Context, TemplateDocument, Value};
 use crate::apple::assets::TemplateAssets;
@@ -501,53 +502,38 @@ fn google_money(balance: &Json) -> String {
     format!("{}.{:02} {code}", cents / 100, (cents % 100).abs())
 }
 
-/// The barcode: a real QR code for QR (Apple's `PKBarcodeFormatQR`, Google's `QR_CODE`);
-/// other formats as a labelled sample of their shape, which scanners would not read.
+/// The barcode, real and scannable: QR through `public_pages::qr` (as the join pages draw
+/// it), PDF417, Aztec and Code 128 through [`super::barcode`]. A message the format cannot
+/// carry (Code 128 takes ASCII only) is said so instead of drawn.
 fn barcode_markup(format: &str, message: &str, alt: Option<&str>, class: &str) -> Markup {
-    let qr = matches!(format, "PKBarcodeFormatQR" | "QR_CODE");
-    let svg = if qr {
-        crate::public_pages::qr::svg(message).ok().map(|svg| {
-            // The document's XML declaration has no place inside HTML.
-            let start = svg.find("<svg").unwrap_or(0);
-            svg[start..].to_string()
-        })
-    } else {
-        None
-    };
-    let name = match format {
-        "PKBarcodeFormatPDF417" | "PDF_417" => "PDF417",
-        "PKBarcodeFormatAztec" | "AZTEC" => "Aztec",
-        "PKBarcodeFormatCode128" | "CODE_128" => "Code 128",
-        _ => "QR",
+    let (name, svg) = match barcode::Format::of_wallet(format) {
+        Some(f) => {
+            let name = match f {
+                barcode::Format::Pdf417 => "PDF417",
+                barcode::Format::Aztec => "Aztec",
+                barcode::Format::Code128 => "Code 128",
+            };
+            let label = format!("{name} barcode");
+            (name, barcode::symbol(f, message).ok().map(|s| s.svg(&label)))
+        }
+        None => (
+            "QR",
+            crate::public_pages::qr::svg(message).ok().map(|svg| {
+                // The document's XML declaration has no place inside HTML.
+                let start = svg.find("<svg").unwrap_or(0);
+                svg[start..].to_string()
+            }),
+        ),
     };
     html! {
-        div class={ "pf-barcode " (class) } data-format=(name) {
+        div class={ "pf-barcode " (class) @if name != "QR" { " pf-barcode-wide" } } data-format=(name) {
             @match svg {
                 Some(svg) => (PreEscaped(svg)),
-                None => (sample_bars(message, name)),
+                None => p class="pf-barcode-unreadable" { (name) ": " (message) " (cannot be encoded)" },
             }
             @if let Some(alt) = alt {
                 span class="pf-barcode-text" { (alt) }
             }
-        }
-    }
-}
-
-/// Bars whose widths follow the message's bytes: the look of a linear or stacked code, not
-/// a readable one.
-fn sample_bars(message: &str, name: &str) -> Markup {
-    let mut x = 2u32;
-    let mut bars = String::new();
-    for byte in message.bytes().chain(name.bytes()).take(60) {
-        let width = 1 + u32::from(byte % 3);
-        bars.push_str(&format!("M{x} 0h{width}v30h-{width}z"));
-        x += width + 1 + u32::from(byte / 3 % 2);
-    }
-    html! {
-        svg class="pf-barcode-sample" xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (x + 2) " 30" }
-            preserveAspectRatio="none" role="img" aria-label={ (name) " barcode (sample)" } {
-            rect width=(x + 2) height="30" fill="#fff" {}
-            path fill="#000" d=(bars) {}
         }
     }
 }
@@ -721,12 +707,13 @@ mod tests {
     }
 
     #[test]
-    fn other_barcodes_are_drawn_as_labelled_samples() {
+    fn other_barcodes_are_drawn_for_real() {
         let e = example("gift-card-default");
         let mut doc = e.document.clone();
         doc["barcode"] = serde_json::json!({"format": "code128", "alt_text": "{{gan}}"});
         let p = preview_of(&doc, &e.images).unwrap();
-        assert!(p.html.contains("aria-label=\"Code 128 barcode (sample)\""));
+        assert!(p.html.contains("aria-label=\"Code 128 barcode\""));
+        assert!(!p.html.contains("(sample)"));
         assert!(p.html.contains("6000 0000 1234 5678"));
         assert!(
             p.html.contains("50.00 EUR"),
