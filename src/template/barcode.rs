@@ -160,7 +160,13 @@ mod tests {
         let h: u32 = dims.next().unwrap().parse().unwrap();
         let (pw, ph) = (w * scale, h * scale);
         let mut luma = vec![255u8; (pw * ph) as usize];
-        let d = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         for rect in d.split('M').filter(|r| !r.is_empty()) {
             let rect = rect.trim_end_matches('z');
             let (xy, rest) = rect.split_once('h').unwrap();

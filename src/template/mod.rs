@@ -9,6 +9,7 @@ pub mod images;
 pub mod placeholder;
 pub mod preview;
 pub mod publish;
+pub mod reason;
 pub mod validate;
 pub mod versions;
 

@@ -65,6 +65,7 @@ async fn working_view(
         notice: None,
         slot: None,
         test_link: None,
+        preview_lang: None,
     })
 }
 
@@ -116,6 +117,7 @@ pub async fn save(
     session.require(Section::Templates)?;
     let form = FormInput(form.into_inner());
     let mut view = working_view(&session, &state, &id).await?;
+    view.preview_lang = form.get("preview_lang").map(str::to_string);
     let document = match typed_document(&form, &view.document) {
         Ok(doc) => doc,
         Err(why) => {
@@ -178,7 +180,8 @@ pub async fn live_preview(
     let form = FormInput(form.into_inner());
     let view = working_view(&session, &state, &id).await?;
     let document = document_from(&form, &view.document);
-    let (result, document, _) = preview_of(&state, &session, &id, document, view.images)
+    let language = form.get("preview_lang").map(str::to_string);
+    let (result, document, _) = preview_of(&state, &session, &id, document, view.images, language)
         .await
         .map_err(|e| session.failed(e))?;
     let (html, colors, problems) = match result {
@@ -197,11 +200,11 @@ pub async fn live_preview(
         .map(|p| {
             json!({
                 "id": control_id(&p.pointer),
-                "text": format!("{}: {}", pointer_label(d, &p.pointer), p.detail),
+                "text": format!("{}: {}", pointer_label(d, &p.pointer), d.reason(&p.reason)),
             })
         })
         .collect();
-    let all: Vec<&crate::problem::FieldProblem> = problems.iter().collect();
+    let all: Vec<&crate::template::reason::TemplateProblem> = problems.iter().collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({
@@ -284,7 +287,9 @@ pub async fn upload(
     };
     // Sent from the designer's form: what was typed is kept with the image.
     if upload.fields.iter().any(|(name, _)| name != "csrf") {
-        if let Ok(typed) = typed_document(&FormInput(upload.fields), &view.document) {
+        let fields = FormInput(upload.fields);
+        view.preview_lang = fields.get("preview_lang").map(str::to_string);
+        if let Ok(typed) = typed_document(&fields, &view.document) {
             view.document = typed;
         }
     }
