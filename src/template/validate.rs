@@ -249,7 +249,7 @@ fn parse_checked(
                     c.problem(
                         &at,
                         Reason::TooManyFields {
-                            group: *group,
+                            group,
                             max: *max,
                         },
                     );
