@@ -246,13 +246,7 @@ fn parse_checked(
                     continue;
                 };
                 if list.len() > *max {
-                    c.problem(
-                        &at,
-                        Reason::TooManyFields {
-                            group,
-                            max: *max,
-                        },
-                    );
+                    c.problem(&at, Reason::TooManyFields { group, max: *max });
                 }
                 let value_max = if *group == "back" { 2000 } else { 200 };
                 for (i, field) in list.iter().enumerate() {
