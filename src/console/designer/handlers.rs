@@ -12,7 +12,7 @@ use super::view::{
 use crate::app::AppState;
 use crate::console::document::Head;
 use crate::console::error::PageError;
-use crate::console::i18n::{designer_texts, fill};
+use crate::console::i18n::{designer_texts, fill, DesignerTexts};
 use crate::console::session::{Section, StaffSession};
 use crate::db;
 use crate::models::template_version::{self, Author, Draft};
@@ -21,6 +21,7 @@ use crate::problem::ApiError;
 use crate::staff::audit;
 use crate::template::fit::{self, Slot};
 use crate::template::images::Images;
+use crate::template::reason::Reason;
 use crate::template::versions::{self, Refusal};
 use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
@@ -94,12 +95,13 @@ fn audit_line(
 fn typed_document(
     form: &FormInput,
     original: &serde_json::Value,
+    d: &DesignerTexts,
 ) -> Result<serde_json::Value, String> {
     if form.action() == "json" {
         let text = form.get("json").unwrap_or_default();
         return match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) if v.is_object() => Ok(v),
-            Ok(_) => Err("a template is a JSON object".into()),
+            Ok(_) => Err(d.reason(&Reason::NotObject)),
             Err(e) => Err(format!("JSON: {e}")),
         };
     }
@@ -118,7 +120,7 @@ pub async fn save(
     let form = FormInput(form.into_inner());
     let mut view = working_view(&session, &state, &id).await?;
     view.preview_lang = form.get("preview_lang").map(str::to_string);
-    let document = match typed_document(&form, &view.document) {
+    let document = match typed_document(&form, &view.document, designer_texts(session.lang)) {
         Ok(doc) => doc,
         Err(why) => {
             view.notice = Some(Notice::Rejected(why));
@@ -289,7 +291,7 @@ pub async fn upload(
     if upload.fields.iter().any(|(name, _)| name != "csrf") {
         let fields = FormInput(upload.fields);
         view.preview_lang = fields.get("preview_lang").map(str::to_string);
-        if let Ok(typed) = typed_document(&fields, &view.document) {
+        if let Ok(typed) = typed_document(&fields, &view.document, d) {
             view.document = typed;
         }
     }
