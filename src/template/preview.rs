@@ -634,7 +634,7 @@ fn barcode_markup(format: &str, message: &str, alt: Option<&str>, class: &str) -
         ),
     };
     html! {
-        div class={ "pf-barcode " (class) @if name != "QR" { " pf-barcode-wide" } } data-format=(name) {
+        div class={ "pf-barcode " (class) @if matches!(name, "Code 128" | "PDF417") { " pf-barcode-wide" } } data-format=(name) {
             @match svg {
                 Some(svg) => (PreEscaped(svg)),
                 None => p class="pf-barcode-unreadable" { (name) ": " (message) " (cannot be encoded)" },
