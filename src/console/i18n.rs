@@ -2,7 +2,8 @@
 //! language, so a missing translation does not compile. Placeholders in `{braces}` are
 //! filled by [`fill`].
 
-use crate::domain::{Language, Role};
+use crate::domain::{Language, Role, TemplateKind};
+use crate::template::reason::{ImageSize, PixelFormat, Reason};
 
 pub fn texts(lang: Language) -> &'static Texts {
     match lang {
@@ -310,6 +311,10 @@ static RU: Texts = Texts {
 
 /// The pass designer's words.
 pub struct DesignerTexts {
+    /// The language of these words (the validator's reasons are rendered in it).
+    pub language: Language,
+    pub preview_language: &'static str,
+    pub preview_language_note: &'static str,
     pub align_center: &'static str,
     pub align_left: &'static str,
     pub align_natural: &'static str,
@@ -439,6 +444,9 @@ pub fn designer_texts(lang: Language) -> &'static DesignerTexts {
 }
 
 static DESIGNER_EN: DesignerTexts = DesignerTexts {
+    language: Language::En,
+    preview_language: "Show the card in",
+    preview_language_note: "As a phone set to that language shows it: a text without a translation shows the default language's.",
     align_center: "Centre",
     align_left: "Left",
     align_natural: "Natural",
@@ -560,6 +568,9 @@ static DESIGNER_EN: DesignerTexts = DesignerTexts {
     version: "Version",
 };
 static DESIGNER_RU: DesignerTexts = DesignerTexts {
+    language: Language::Ru,
+    preview_language: "Показать карту на языке",
+    preview_language_note: "Так её покажет телефон с этим языком: текст без перевода — на языке по умолчанию.",
     align_center: "По центру",
     align_left: "Слева",
     align_natural: "Естественное",
@@ -1187,3 +1198,199 @@ static PAGES_RU: PageTexts = PageTexts {
     label_too_long: "Метка — не больше 100 символов.",
     last_used_note: "passfold не записывает, когда ключ использовался в последний раз.",
 };
+
+impl DesignerTexts {
+    /// A validator's reason in these words' language.
+    pub fn reason(&self, reason: &Reason) -> String {
+        reason_text(self.language, reason)
+    }
+}
+
+/// The template validator's reason in `lang`: English as the API answers it, Russian from
+/// the catalogue below (an exhaustive match: a new reason does not compile without its
+/// Russian).
+pub fn reason_text(lang: Language, reason: &Reason) -> String {
+    match lang {
+        Language::En => reason.to_string(),
+        Language::Ru => reason_ru(reason),
+    }
+}
+
+fn reason_ru(reason: &Reason) -> String {
+    let list = |items: &[&str]| items.join(", ");
+    match reason {
+        Reason::Required => "обязательное поле".into(),
+        Reason::Empty => "не может быть пустым".into(),
+        Reason::TooLong { chars, max } => {
+            format!("слишком длинный текст: символов {chars}, можно не больше {max}")
+        }
+        Reason::ControlCharacters => "не должно содержать управляющих символов".into(),
+        Reason::NotString => "должно быть строкой".into(),
+        Reason::UnknownPlaceholder { name, kind } => format!(
+            "неизвестная подстановка {{{{{name}}}}} для шаблона {}; доступны: {}",
+            match kind {
+                TemplateKind::Loyalty => "программы лояльности",
+                TemplateKind::GiftCard => "подарочной карты",
+            },
+            crate::template::placeholder::allowed(*kind).join(", ")
+        ),
+        Reason::UnclosedPlaceholder => "подстановка, открытая {{, не закрыта }}".into(),
+        Reason::UnknownKey { known } => {
+            format!("неизвестный ключ; допустимые ключи: {}", list(known))
+        }
+        Reason::BadColor { text } => {
+            format!("неверный цвет «{text}»: используйте #rrggbb или rgb(r, g, b)")
+        }
+        Reason::NotDateTime => "нужны дата и время по RFC 3339 с часовым поясом, например 2027-01-31T23:59:00+01:00".into(),
+        Reason::NotObject => "шаблон должен быть объектом JSON".into(),
+        Reason::BadKind => "должно быть «loyalty» или «gift_card»".into(),
+        Reason::KindRequired => "обязательно: «loyalty» или «gift_card»".into(),
+        Reason::ColorsRequired => {
+            "обязательно: объект с цветами background, foreground и, по желанию, label".into()
+        }
+        Reason::NotFieldList => "должно быть массивом полей".into(),
+        Reason::TooManyFields { group, max } => format!(
+            "в группе «{}» на карте помещается не больше {max} полей",
+            match *group {
+                "header" => DESIGNER_RU.group_header,
+                "primary" => DESIGNER_RU.group_primary,
+                "secondary" => DESIGNER_RU.group_secondary,
+                "auxiliary" => DESIGNER_RU.group_auxiliary,
+                _ => DESIGNER_RU.group_back,
+            }
+        ),
+        Reason::NotField => "поле — это объект с key, label и value".into(),
+        Reason::ReservedKey { key } => format!(
+            "ключ «{key}» зарезервирован: сервис сам добавляет поле с этим ключом для сообщений продавца"
+        ),
+        Reason::DuplicateKey { key } => {
+            format!("ключ поля «{key}» повторяется: ключи во всех группах должны быть разными")
+        }
+        Reason::BadAlignment { allowed } => format!("допустимые значения: {}", list(allowed)),
+        Reason::NotFieldGroups => "должно быть объектом групп полей".into(),
+        Reason::MissingTranslation { key, language } => {
+            format!("ключа перевода «{key}» нет в языке «{language}»")
+        }
+        Reason::NoValueMarker => {
+            "сообщение об изменении должно содержать %@ там, где встанет новое значение".into()
+        }
+        Reason::BadBarcodeFormat { format, allowed } => format!(
+            "формат штрихкода «{format}» не поддерживается; используйте один из: {}",
+            list(allowed)
+        ),
+        Reason::NotBarcode => "должно быть объектом с format, message и alt_text".into(),
+        Reason::TooManyLocations { max } => format!("Wallet использует не больше {max} мест"),
+        Reason::NotLocation => "место — это объект с latitude и longitude".into(),
+        Reason::CoordinateRequired { limit } => {
+            format!("обязательно: число от -{limit} до {limit}")
+        }
+        Reason::AltitudeNotNumber => "должно быть числом (метры)".into(),
+        Reason::NotLocationList => "должно быть массивом".into(),
+        Reason::BadLanguage => "язык — это код вроде en, ru или pt-BR".into(),
+        Reason::NotTranslations => "должно быть объектом «ключ → текст»".into(),
+        Reason::TranslationTooLong { max } => {
+            format!("слишком длинный текст: можно не больше {max} символов")
+        }
+        Reason::NotLocalizations => "должно быть объектом «язык → (ключ → текст)»".into(),
+        Reason::IconRequired => {
+            "нужна иконка (icon.png, 29x29 пикселей): без неё Wallet не покажет карту".into()
+        }
+        Reason::UnknownImage => "неизвестное имя изображения: используйте icon, logo или strip, \
+             с @2x, @3x или без, с .png; либо google_logo.png, google_hero.png"
+            .into(),
+        Reason::NotPng { error } => format!("файл не читается как PNG ({error})"),
+        Reason::WrongImageSize {
+            file,
+            width,
+            height,
+            pixels,
+            expected,
+        } => format!(
+            "{file}: {width}x{height} ({}); {}",
+            pixels_ru(*pixels),
+            size_ru(*expected)
+        ),
+        Reason::Unreadable { error } => format!("шаблон не читается: {error}"),
+    }
+}
+
+fn pixels_ru(p: PixelFormat) -> String {
+    let colour = match p.color_type {
+        0 => "оттенки серого",
+        2 => "RGB",
+        3 => "палитра",
+        4 => "оттенки серого с прозрачностью",
+        6 => "RGBA",
+        _ => "неизвестный тип цвета",
+    };
+    format!("{} бит, {colour}", p.bit_depth)
+}
+
+fn size_ru(size: ImageSize) -> String {
+    match size {
+        ImageSize::Exact(w, h) => format!("Apple Wallet ждёт ровно {w}x{h}"),
+        ImageSize::AtMost(w, h) => format!("Apple Wallet ждёт не больше {w}x{h}"),
+        ImageSize::Square { min, max } => format!(
+            "Google Wallet ждёт квадрат не меньше {min}x{min} (рекомендуется {min}x{min}, не больше {max}x{max})"
+        ),
+        ImageSize::Ratio { w, h } => format!(
+            "Google Wallet ждёт {w}x{h} (3:1; до {}x{} в той же пропорции)",
+            2 * w,
+            2 * h
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_validator_reason_has_a_russian_rendering() {
+        for reason in Reason::examples() {
+            let ru = reason_text(Language::Ru, &reason);
+            let en = reason_text(Language::En, &reason);
+            assert_eq!(en, reason.to_string(), "English is the API's text");
+            assert_ne!(ru, en, "{reason:?}");
+            assert!(
+                ru.chars()
+                    .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap_or(c))),
+                "{reason:?} has no Russian: {ru}"
+            );
+            // Every number the reason carries is said in Russian too.
+            for number in en
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|n| n.len() >= 2)
+            {
+                assert!(ru.contains(number), "{reason:?}: {number} missing in {ru}");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_and_names_are_filled_in() {
+        assert_eq!(
+            reason_text(
+                Language::Ru,
+                &Reason::TooLong {
+                    chars: 201,
+                    max: 200
+                }
+            ),
+            "слишком длинный текст: символов 201, можно не больше 200"
+        );
+        assert_eq!(
+            reason_text(
+                Language::Ru,
+                &Reason::TooManyFields {
+                    group: "secondary",
+                    max: 4
+                }
+            ),
+            format!(
+                "в группе «{}» на карте помещается не больше 4 полей",
+                DESIGNER_RU.group_secondary
+            )
+        );
+    }
+}

@@ -464,6 +464,10 @@ pub async fn put_image(
 pub struct PreviewInput {
     #[schema(value_type = Object)]
     pub template: serde_json::Value,
+    /// Draw the card as a phone in this language shows it (one of the template's
+    /// `localizations`); by default, and for a language it lacks, the default language.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// A draft's preview, or what keeps it from being one.
@@ -525,6 +529,7 @@ pub async fn preview_draft(
         template_id: &id,
         issuer: state.google.issuer(),
         public_url,
+        language: body.language.as_deref(),
     });
     let view = match rendered {
         Ok(p) => PreviewView {
@@ -544,10 +549,7 @@ pub async fn preview_draft(
             colors: BTreeMap::new(),
             problems: problems
                 .into_iter()
-                .map(|mut p| {
-                    p.pointer = format!("/template{}", p.pointer);
-                    p
-                })
+                .map(|p| FieldProblem::new(format!("/template{}", p.pointer), p.reason.to_string()))
                 .collect(),
             apple_pass: None,
             google_class: None,

@@ -6,7 +6,8 @@
 //! from its first 33 bytes. Images of the right size are then decoded row by row, to prove
 //! a phone can read them, with at most [`Decodes`] of them at once and off the actix workers.
 
-use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use super::reason::{ImageSize as Expect, PixelFormat, Reason, TemplateProblem};
+use crate::problem::{ApiError, ProblemKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,47 +25,17 @@ pub fn is_google(file: &str) -> bool {
     file == GOOGLE_LOGO || file == GOOGLE_HERO
 }
 
-/// What one image must measure.
-#[derive(Clone, Copy)]
-enum Expect {
-    /// Apple: exactly this many pixels.
-    Exact(u32, u32),
-    /// Apple: at most this many pixels each way.
-    AtMost(u32, u32),
-    /// Google's logo: a square from `min` to `max` pixels a side.
-    Square { min: u32, max: u32 },
-    /// Google's hero: the ratio of `w`x`h`, from that size to twice it.
-    Ratio { w: u32, h: u32 },
-}
-
-impl Expect {
-    fn fits(self, w: u32, h: u32) -> bool {
-        match self {
-            Expect::Exact(ew, eh) => (w, h) == (ew, eh),
-            Expect::AtMost(ew, eh) => w > 0 && h > 0 && w <= ew && h <= eh,
-            Expect::Square { min, max } => w == h && (min..=max).contains(&w),
-            Expect::Ratio { w: ew, h: eh } => {
-                // Height within 1% (at least a pixel) of the exact ratio's.
-                let want = u64::from(w) * u64::from(eh) / u64::from(ew);
-                let slack = (want / 100).max(1);
-                (ew..=2 * ew).contains(&w) && u64::from(h).abs_diff(want) <= slack
-            }
-        }
-    }
-
-    fn describe(self) -> String {
-        match self {
-            Expect::Exact(w, h) => format!("Apple Wallet expects {w}x{h}"),
-            Expect::AtMost(w, h) => format!("Apple Wallet expects at most {w}x{h}"),
-            Expect::Square { min, max } => format!(
-                "Google Wallet expects a square of at least {min}x{min} \
-                 ({min}x{min} recommended, at most {max}x{max})"
-            ),
-            Expect::Ratio { w, h } => format!(
-                "Google Wallet expects {w}x{h} (3:1; up to {}x{} at the same ratio)",
-                2 * w,
-                2 * h
-            ),
+/// Whether a `w`x`h` image has the size `expect` asks for.
+fn fits(expect: Expect, w: u32, h: u32) -> bool {
+    match expect {
+        Expect::Exact(ew, eh) => (w, h) == (ew, eh),
+        Expect::AtMost(ew, eh) => w > 0 && h > 0 && w <= ew && h <= eh,
+        Expect::Square { min, max } => w == h && (min..=max).contains(&w),
+        Expect::Ratio { w: ew, h: eh } => {
+            // Height within 1% (at least a pixel) of the exact ratio's.
+            let want = u64::from(w) * u64::from(eh) / u64::from(ew);
+            let slack = (want / 100).max(1);
+            (ew..=2 * ew).contains(&w) && u64::from(h).abs_diff(want) <= slack
         }
     }
 }
@@ -105,46 +76,45 @@ pub fn pointer_token(text: &str) -> String {
 }
 
 /// Checks every image and that `icon.png` is there; returns each problem found.
-pub fn check(images: &Images, pointer: &str) -> Vec<FieldProblem> {
+pub fn check(images: &Images, pointer: &str) -> Vec<TemplateProblem> {
     let mut problems = Vec::new();
     if !images.contains_key("icon.png") {
-        problems.push(FieldProblem::new(
+        problems.push(TemplateProblem::new(
             format!("{pointer}/icon.png"),
-            "an icon (icon.png, 29x29 pixels) is required: Wallet will not show a pass without it",
+            Reason::IconRequired,
         ));
     }
     for (file, bytes) in images {
         let at = format!("{pointer}/{}", pointer_token(file));
         let Some(expect) = expected(file) else {
-            problems.push(FieldProblem::new(
-                at,
-                "unknown image name: use icon, logo or strip, optionally @2x or @3x, with .png; \
-                 or google_logo.png, google_hero.png",
-            ));
+            problems.push(TemplateProblem::new(at, Reason::UnknownImage));
             continue;
         };
         let header = match Header::read(bytes) {
             Ok(header) => header,
             Err(e) => {
-                problems.push(FieldProblem::new(at, format!("not a valid PNG image: {e}")));
+                problems.push(TemplateProblem::new(at, Reason::NotPng { error: e }));
                 continue;
             }
         };
-        if !expect.fits(header.width, header.height) {
-            problems.push(FieldProblem::new(
+        if !fits(expect, header.width, header.height) {
+            problems.push(TemplateProblem::new(
                 at,
-                format!(
-                    "{file} is {}x{} ({}); {}",
-                    header.width,
-                    header.height,
-                    header.pixel_format(),
-                    expect.describe()
-                ),
+                Reason::WrongImageSize {
+                    file: file.clone(),
+                    width: header.width,
+                    height: header.height,
+                    pixels: PixelFormat {
+                        bit_depth: header.bit_depth,
+                        color_type: header.color_type,
+                    },
+                    expected: expect,
+                },
             ));
             continue;
         }
         if let Err(e) = decodes(bytes) {
-            problems.push(FieldProblem::new(at, format!("not a valid PNG image: {e}")));
+            problems.push(TemplateProblem::new(at, Reason::NotPng { error: e }));
         }
     }
     problems
@@ -206,18 +176,6 @@ impl Header {
             bit_depth: ihdr[24],
             color_type: ihdr[25],
         })
-    }
-
-    fn pixel_format(&self) -> String {
-        let colour = match self.color_type {
-            0 => "grey",
-            2 => "RGB",
-            3 => "palette",
-            4 => "grey+alpha",
-            6 => "RGBA",
-            _ => "unknown colour type",
-        };
-        format!("{}-bit {colour}", self.bit_depth)
     }
 }
 
@@ -281,7 +239,7 @@ mod tests {
         images.insert(file.into(), bytes);
         check(&images, "/images")
             .into_iter()
-            .map(|p| format!("{} {}", p.pointer, p.detail))
+            .map(|p| format!("{} {}", p.pointer, p.reason))
             .collect()
     }
 

@@ -16,14 +16,15 @@
 //! `data-*` attributes. Images are `'self'` URLs of stored images or `data:` URIs of images
 //! at hand ([`PreviewImages`]), both allowed by `img-src 'self' data:`.
 
+use super::barcode;
 use super::images::Images;
+use super::reason::TemplateProblem;
 use super::{validate, Context, TemplateDocument, Value};
 use crate::apple::assets::TemplateAssets;
 use crate::apple::pass_json::{render as render_pass_json, PassInput};
 use crate::domain::{Currency, Money, TemplateKind};
 use crate::google::objects::{class_of, object_of, GoogleCard};
 use crate::google::GoogleIssuer;
-use crate::problem::FieldProblem;
 use base64::Engine;
 use maud::{html, Markup, PreEscaped};
 use serde_json::Value as Json;
@@ -143,6 +144,9 @@ pub struct PreviewInput<'a> {
     pub issuer: &'a GoogleIssuer,
     /// `PASSFOLD_PUBLIC_URL`
     pub public_url: &'a str,
+    /// The language of the phone to draw for (one of the template's `localizations`);
+    /// `None`, or one the template lacks: its default language.
+    pub language: Option<&'a str>,
 }
 
 /// The preview's colours, as CSS custom properties (name, `#rrggbb`).
@@ -156,6 +160,8 @@ pub struct Preview {
     pub google_class: Json,
     pub google_object: Json,
     pub colors: Colors,
+    /// The language drawn.
+    pub language: String,
 }
 
 impl Preview {
@@ -172,10 +178,10 @@ impl Preview {
 }
 
 /// The preview of a draft, or the validator's problems (pointers into the document).
-pub fn render(input: &PreviewInput<'_>) -> Result<Preview, Vec<FieldProblem>> {
+pub fn render(input: &PreviewInput<'_>) -> Result<Preview, Vec<TemplateProblem>> {
     let document = match &input.images {
-        PreviewImages::Inline(images) => validate::parse_document(input.document, images)?,
-        PreviewImages::Stored { .. } => validate::parse_document_alone(input.document)?,
+        PreviewImages::Inline(images) => validate::check_document(input.document, images)?,
+        PreviewImages::Stored { .. } => validate::check_document_alone(input.document)?,
     };
     let card = input.card;
     let web_service_url = format!("{}/apple", input.public_url);
@@ -192,17 +198,31 @@ pub fn render(input: &PreviewInput<'_>) -> Result<Preview, Vec<FieldProblem>> {
         message: None,
     });
     let apple_pass: Json = serde_json::from_slice(&rendered.pass_json).unwrap_or(Json::Null);
+    let language = input
+        .language
+        .filter(|l| document.localizations.contains_key(*l))
+        .unwrap_or(document.default_language())
+        .to_string();
+    // What Wallet shows on a phone in `language`: pass.json's texts looked up in that
+    // language's pass.strings, as the real package carries it.
+    let strings = rendered
+        .strings
+        .iter()
+        .find(|(lang, _)| *lang == language)
+        .map(|(_, bytes)| strings_table(bytes))
+        .unwrap_or_default();
+    let shown_pass = translated_pass(&apple_pass, &strings);
     let (google_class, google_object) = google(input, &document);
     let colors = colors(&apple_pass, &google_class);
     let images = &input.images;
     let html = html! {
-        div class="pf-preview"
+        div class="pf-preview" lang=(language)
             data-apple-bg=(color_of(&apple_pass, "backgroundColor", "#ffffff"))
             data-apple-fg=(color_of(&apple_pass, "foregroundColor", "#000000"))
             data-google-bg=(google_background(&google_class)) {
-            (apple_front(&apple_pass, images, input.public_url))
-            (apple_back(&apple_pass))
-            (google_card(&google_class, &google_object, input.public_url))
+            (apple_front(&shown_pass, images, input.public_url))
+            (apple_back(&shown_pass))
+            (google_card(&google_class, &google_object, input.public_url, &language))
         }
     }
     .into_string();
@@ -212,7 +232,93 @@ pub fn render(input: &PreviewInput<'_>) -> Result<Preview, Vec<FieldProblem>> {
         google_class: google_class.clone(),
         google_object,
         colors,
+        language,
     })
+}
+
+/// A `pass.strings` file read as Wallet reads it (UTF-16 with its byte-order mark; lines
+/// of `"text" = "translation";`): default text -> the language's.
+fn strings_table(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    let units: Vec<u16> = match bytes {
+        [0xFF, 0xFE, rest @ ..] => rest
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+        [0xFE, 0xFF, rest @ ..] => rest
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect(),
+        _ => return Default::default(),
+    };
+    let text = String::from_utf16_lossy(&units);
+    // The quoted strings in order: every pair is one entry.
+    let mut quoted = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut s = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => s.push('\n'),
+                    Some(other) => s.push(other),
+                    None => {}
+                },
+                c => s.push(c),
+            }
+        }
+        quoted.push(s);
+    }
+    let mut table = std::collections::HashMap::new();
+    let mut pairs = quoted.into_iter();
+    while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
+        table.insert(k, v);
+    }
+    table
+}
+
+/// pass.json with the texts Wallet localizes (field labels and text values, the logo
+/// text) replaced by their translations; texts without one stay as they are, as on a phone.
+fn translated_pass(pass: &Json, strings: &std::collections::HashMap<String, String>) -> Json {
+    let mut out = pass.clone();
+    if strings.is_empty() {
+        return out;
+    }
+    let swap = |v: &mut Json| {
+        if let Some(t) = v.as_str().and_then(|s| strings.get(s)) {
+            *v = Json::String(t.clone());
+        }
+    };
+    swap(&mut out["logoText"]);
+    if let Some(style) = out["storeCard"].as_object_mut() {
+        for group in style.values_mut() {
+            for f in group.as_array_mut().into_iter().flatten() {
+                if let Some(f) = f.as_object_mut() {
+                    for key in ["label", "value"] {
+                        if let Some(v) = f.get_mut(key) {
+                            swap(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A Google `LocalizedString` as a phone in `language` shows it: its translation, else
+/// its default value; `plain` when there is none.
+fn google_localized<'a>(localized: &'a Json, plain: &'a Json, language: &str) -> &'a str {
+    localized["translatedValues"]
+        .as_array()
+        .and_then(|t| t.iter().find(|v| v["language"].as_str() == Some(language)))
+        .and_then(|v| v["value"].as_str())
+        .or_else(|| localized["defaultValue"]["value"].as_str())
+        .or_else(|| plain.as_str())
+        .unwrap_or_default()
 }
 
 fn google(input: &PreviewInput<'_>, document: &TemplateDocument) -> (Json, Json) {
@@ -419,7 +525,7 @@ fn apple_back(pass: &Json) -> Markup {
     }
 }
 
-fn google_card(class: &Json, object: &Json, public_url: &str) -> Markup {
+fn google_card(class: &Json, object: &Json, public_url: &str, language: &str) -> Markup {
     let uri = |image: &Json| {
         image["sourceUri"]["uri"]
             .as_str()
@@ -480,8 +586,8 @@ fn google_card(class: &Json, object: &Json, public_url: &str) -> Markup {
                 dl class="pf-google-details" {
                     @for m in modules {
                         div class="pf-google-module" data-id=(m["id"].as_str().unwrap_or_default()) {
-                            dt class="pf-label" { (m["header"].as_str().unwrap_or_default()) }
-                            dd class="pf-value" { (m["body"].as_str().unwrap_or_default()) }
+                            dt class="pf-label" { (google_localized(&m["localizedHeader"], &m["header"], language)) }
+                            dd class="pf-value" { (google_localized(&m["localizedBody"], &m["body"], language)) }
                         }
                     }
                 }
@@ -501,53 +607,41 @@ fn google_money(balance: &Json) -> String {
     format!("{}.{:02} {code}", cents / 100, (cents % 100).abs())
 }
 
-/// The barcode: a real QR code for QR (Apple's `PKBarcodeFormatQR`, Google's `QR_CODE`);
-/// other formats as a labelled sample of their shape, which scanners would not read.
+/// The barcode, real and scannable: QR through `public_pages::qr` (as the join pages draw
+/// it), PDF417, Aztec and Code 128 through [`super::barcode`]. A message the format cannot
+/// carry (Code 128 takes ASCII only) is said so instead of drawn.
 fn barcode_markup(format: &str, message: &str, alt: Option<&str>, class: &str) -> Markup {
-    let qr = matches!(format, "PKBarcodeFormatQR" | "QR_CODE");
-    let svg = if qr {
-        crate::public_pages::qr::svg(message).ok().map(|svg| {
-            // The document's XML declaration has no place inside HTML.
-            let start = svg.find("<svg").unwrap_or(0);
-            svg[start..].to_string()
-        })
-    } else {
-        None
-    };
-    let name = match format {
-        "PKBarcodeFormatPDF417" | "PDF_417" => "PDF417",
-        "PKBarcodeFormatAztec" | "AZTEC" => "Aztec",
-        "PKBarcodeFormatCode128" | "CODE_128" => "Code 128",
-        _ => "QR",
+    let (name, svg) = match barcode::Format::of_wallet(format) {
+        Some(f) => {
+            let name = match f {
+                barcode::Format::Pdf417 => "PDF417",
+                barcode::Format::Aztec => "Aztec",
+                barcode::Format::Code128 => "Code 128",
+            };
+            let label = format!("{name} barcode");
+            (
+                name,
+                barcode::symbol(f, message).ok().map(|s| s.svg(&label)),
+            )
+        }
+        None => (
+            "QR",
+            crate::public_pages::qr::svg(message).ok().map(|svg| {
+                // The document's XML declaration has no place inside HTML.
+                let start = svg.find("<svg").unwrap_or(0);
+                svg[start..].to_string()
+            }),
+        ),
     };
     html! {
-        div class={ "pf-barcode " (class) } data-format=(name) {
+        div class={ "pf-barcode " (class) @if matches!(name, "Code 128" | "PDF417") { " pf-barcode-wide" } } data-format=(name) {
             @match svg {
                 Some(svg) => (PreEscaped(svg)),
-                None => (sample_bars(message, name)),
+                None => p class="pf-barcode-unreadable" { (name) ": " (message) " (cannot be encoded)" },
             }
             @if let Some(alt) = alt {
                 span class="pf-barcode-text" { (alt) }
             }
-        }
-    }
-}
-
-/// Bars whose widths follow the message's bytes: the look of a linear or stacked code, not
-/// a readable one.
-fn sample_bars(message: &str, name: &str) -> Markup {
-    let mut x = 2u32;
-    let mut bars = String::new();
-    for byte in message.bytes().chain(name.bytes()).take(60) {
-        let width = 1 + u32::from(byte % 3);
-        bars.push_str(&format!("M{x} 0h{width}v30h-{width}z"));
-        x += width + 1 + u32::from(byte / 3 % 2);
-    }
-    html! {
-        svg class="pf-barcode-sample" xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (x + 2) " 30" }
-            preserveAspectRatio="none" role="img" aria-label={ (name) " barcode (sample)" } {
-            rect width=(x + 2) height="30" fill="#fff" {}
-            path fill="#000" d=(bars) {}
         }
     }
 }
@@ -574,7 +668,7 @@ mod tests {
         examples::all().into_iter().find(|e| e.id == id).unwrap()
     }
 
-    fn preview_of(document: &Json, images: &Images) -> Result<Preview, Vec<FieldProblem>> {
+    fn preview_of(document: &Json, images: &Images) -> Result<Preview, Vec<TemplateProblem>> {
         let kind = TemplateKind::parse(document["kind"].as_str().unwrap()).unwrap();
         let card = SampleCard::sample(kind, "Bean There", "https://cards.example");
         render(&PreviewInput {
@@ -585,6 +679,7 @@ mod tests {
             template_id: "loyalty-default",
             issuer: &issuer(),
             public_url: "https://cards.example",
+            language: None,
         })
     }
 
@@ -717,16 +812,102 @@ mod tests {
             ["/colors/foreground", "/fields/primary/0/value"],
             "{problems:?}"
         );
-        assert!(problems[1].detail.contains("at most 200"));
+        assert_eq!(
+            problems[1].reason,
+            crate::template::reason::Reason::TooLong {
+                chars: 201,
+                max: 200
+            }
+        );
+    }
+
+    fn preview_in(document: &Json, images: &Images, language: Option<&str>) -> Preview {
+        let card = SampleCard::sample(TemplateKind::Loyalty, "Bean There", "https://cards.example");
+        render(&PreviewInput {
+            document,
+            images: PreviewImages::Inline(images),
+            card: &card,
+            merchant_id: Uuid::nil(),
+            template_id: "loyalty-default",
+            issuer: &issuer(),
+            public_url: "https://cards.example",
+            language,
+        })
+        .unwrap()
     }
 
     #[test]
-    fn other_barcodes_are_drawn_as_labelled_samples() {
+    fn the_preview_is_drawn_in_the_chosen_language_with_the_phones_fallback() {
+        let e = example("loyalty-default");
+        let mut doc = e.document.clone();
+        // A literal label, not a localization key: every language shows it as it is.
+        doc["fields"]["secondary"][0]["label"] = serde_json::json!("Name");
+        let en = preview_in(&doc, &e.images, None);
+        assert_eq!(en.language, "en");
+        let ru = preview_in(&doc, &e.images, Some("ru"));
+        assert_eq!(ru.language, "ru");
+        assert!(ru.html.contains("lang=\"ru\""));
+        for shown in [
+            "Баллы",
+            "Уровень",
+            "Номер карты",
+            "Условия программы",
+            "Пригласите друга",
+        ] {
+            assert!(
+                ru.html.contains(shown),
+                "{shown} missing in the Russian preview"
+            );
+            assert!(!en.html.contains(shown), "{shown} in the English preview");
+        }
+        // Apple's back and Google's text modules both in Russian.
+        let google = ru.html.split("class=\"pf-google\"").nth(1).unwrap();
+        assert!(google.contains("Условия программы"));
+        assert!(ru.html.contains("<span class=\"pf-label\">Name</span>"));
+        // The real pass.json stays the default language's (the phone's lookup is drawn).
+        assert_eq!(ru.apple_pass, en.apple_pass);
+        // A language the template lacks draws the default.
+        let de = preview_in(&doc, &e.images, Some("de"));
+        assert_eq!(de.language, "en");
+        assert_eq!(de.html, en.html);
+    }
+
+    #[test]
+    fn strings_files_read_back_as_written() {
+        let e = example("loyalty-default");
+        let document = validate::parse_document(&e.document, &e.images).unwrap();
+        let card = SampleCard::sample(document.kind, "Bean There", "https://cards.example");
+        let mut doc = document.clone();
+        doc.localizations
+            .get_mut("ru")
+            .unwrap()
+            .insert("tier_label".into(), "«Уровень» \"x\" \\ y\nz".into());
+        let rendered = render_pass_json(&PassInput {
+            template: &doc,
+            context: &card.context,
+            pass_type_id: "p",
+            team_id: "t",
+            serial_number: "s",
+            authentication_token: "token-token-token",
+            web_service_url: "",
+            voided: false,
+            card_number: &card.card_number,
+            message: None,
+        });
+        let (_, ru) = rendered.strings.iter().find(|(l, _)| l == "ru").unwrap();
+        let table = strings_table(ru);
+        assert_eq!(table["Tier"], "«Уровень» \"x\" \\ y\nz");
+        assert_eq!(table["Points"], "Баллы");
+    }
+
+    #[test]
+    fn other_barcodes_are_drawn_for_real() {
         let e = example("gift-card-default");
         let mut doc = e.document.clone();
         doc["barcode"] = serde_json::json!({"format": "code128", "alt_text": "{{gan}}"});
         let p = preview_of(&doc, &e.images).unwrap();
-        assert!(p.html.contains("aria-label=\"Code 128 barcode (sample)\""));
+        assert!(p.html.contains("aria-label=\"Code 128 barcode\""));
+        assert!(!p.html.contains("(sample)"));
         assert!(p.html.contains("6000 0000 1234 5678"));
         assert!(
             p.html.contains("50.00 EUR"),

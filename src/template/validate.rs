@@ -4,6 +4,7 @@
 use super::document::TemplateDocument;
 use super::images::{self, Images};
 use super::placeholder;
+use super::reason::{english, Reason, TemplateProblem};
 use crate::domain::TemplateKind;
 use crate::problem::FieldProblem;
 use serde_json::{Map, Value};
@@ -23,6 +24,12 @@ const TOP_KEYS: &[&str] = &[
     "expiration_date",
     "relevant_date",
 ];
+const GROUP_NAMES: &[&str] = &["header", "primary", "secondary", "auxiliary", "back"];
+const COLOR_KEYS: &[&str] = &["background", "foreground", "label"];
+const BARCODE_KEYS: &[&str] = &["format", "message", "alt_text"];
+const LOCATION_KEYS: &[&str] = &["latitude", "longitude", "altitude", "relevant_text"];
+const MAX_LOCATIONS: usize = 10;
+const MAX_TRANSLATION: usize = 2000;
 const GROUPS: &[(&str, usize)] = &[
     ("header", 3),
     ("primary", 1),
@@ -38,13 +45,13 @@ const BARCODE_FORMATS: &[&str] = &["qr", "pdf417", "aztec", "code128"];
 const ALIGNMENTS: &[&str] = &["left", "center", "right", "natural"];
 
 struct Checker {
-    problems: Vec<FieldProblem>,
+    problems: Vec<TemplateProblem>,
     kind: Option<TemplateKind>,
 }
 
 impl Checker {
-    fn problem(&mut self, pointer: impl Into<String>, detail: impl Into<String>) {
-        self.problems.push(FieldProblem::new(pointer, detail));
+    fn problem(&mut self, pointer: impl Into<String>, reason: Reason) {
+        self.problems.push(TemplateProblem::new(pointer, reason));
     }
 
     fn string<'a>(
@@ -59,23 +66,23 @@ impl Checker {
         match obj.get(key) {
             None | Some(Value::Null) => {
                 if required {
-                    self.problem(pointer, "required");
+                    self.problem(pointer, Reason::Required);
                 }
                 None
             }
             Some(Value::String(s)) => {
                 if required && s.trim().is_empty() {
-                    self.problem(pointer, "must not be empty");
+                    self.problem(pointer, Reason::Empty);
                 } else if s.chars().count() > max {
                     self.problem(
                         pointer,
-                        format!(
-                            "text too long: {} characters, at most {max}",
-                            s.chars().count()
-                        ),
+                        Reason::TooLong {
+                            chars: s.chars().count(),
+                            max,
+                        },
                     );
                 } else if s.chars().any(|c| c.is_control() && c != '\n') {
-                    self.problem(pointer, "must not contain control characters");
+                    self.problem(pointer, Reason::ControlCharacters);
                 } else {
                     self.placeholders(s, &format!("{at}/{key}"));
                     return Some(s);
@@ -83,7 +90,7 @@ impl Checker {
                 None
             }
             Some(_) => {
-                self.problem(pointer, "must be a string");
+                self.problem(pointer, Reason::NotString);
                 None
             }
         }
@@ -94,26 +101,20 @@ impl Checker {
         match placeholder::unknown(text, kind) {
             Ok(unknown) => {
                 for name in unknown {
-                    self.problem(
-                        pointer,
-                        format!(
-                            "unknown placeholder {{{{{name}}}}} for a {} template; known: {}",
-                            kind.as_str(),
-                            placeholder::allowed(kind).join(", ")
-                        ),
-                    );
+                    self.problem(pointer, Reason::UnknownPlaceholder { name, kind });
                 }
             }
-            Err(e) => self.problem(pointer, e),
+            // The only way parsing fails.
+            Err(_) => self.problem(pointer, Reason::UnclosedPlaceholder),
         }
     }
 
-    fn unknown_keys(&mut self, obj: &Map<String, Value>, known: &[&str], at: &str) {
+    fn unknown_keys(&mut self, obj: &Map<String, Value>, known: &'static [&'static str], at: &str) {
         for key in obj.keys() {
             if !known.contains(&key.as_str()) {
                 self.problem(
                     format!("{at}/{}", images::pointer_token(key)),
-                    format!("unknown key; known keys: {}", known.join(", ")),
+                    Reason::UnknownKey { known },
                 );
             }
         }
@@ -124,7 +125,9 @@ impl Checker {
             if parse_color(text).is_none() {
                 self.problem(
                     format!("{at}/{key}"),
-                    format!("bad color {text:?}: use #rrggbb or rgb(r, g, b)"),
+                    Reason::BadColor {
+                        text: text.to_string(),
+                    },
                 );
             }
         }
@@ -133,7 +136,7 @@ impl Checker {
     fn date(&mut self, obj: &Map<String, Value>, key: &str) {
         if let Some(text) = self.string(obj, key, "", false, 64) {
             if chrono::DateTime::parse_from_rfc3339(text).is_err() {
-                self.problem(format!("/{key}"), "must be an RFC 3339 date-time with a time zone, e.g. 2027-01-31T23:59:00+01:00");
+                self.problem(format!("/{key}"), Reason::NotDateTime);
             }
         }
     }
@@ -169,34 +172,43 @@ pub fn parse_color(text: &str) -> Option<(u8, u8, u8)> {
 
 /// Validates a template document and its images; on success the typed document.
 pub fn parse_document(raw: &Value, images: &Images) -> Result<TemplateDocument, Vec<FieldProblem>> {
+    check_document(raw, images).map_err(english)
+}
+
+/// [`parse_document`] with each problem's reason as data, for a rendering in another
+/// language than the API's English.
+pub fn check_document(
+    raw: &Value,
+    images: &Images,
+) -> Result<TemplateDocument, Vec<TemplateProblem>> {
     parse_checked(raw, images::check(images, "/images"))
 }
 
 /// Validates a document whose images are stored, so were checked when they were: the
 /// designer's preview, on every keystroke, need not decode them again.
-pub fn parse_document_alone(raw: &Value) -> Result<TemplateDocument, Vec<FieldProblem>> {
+pub fn check_document_alone(raw: &Value) -> Result<TemplateDocument, Vec<TemplateProblem>> {
     parse_checked(raw, Vec::new())
 }
 
 fn parse_checked(
     raw: &Value,
-    image_problems: Vec<FieldProblem>,
-) -> Result<TemplateDocument, Vec<FieldProblem>> {
+    image_problems: Vec<TemplateProblem>,
+) -> Result<TemplateDocument, Vec<TemplateProblem>> {
     let mut c = Checker {
         problems: Vec::new(),
         kind: None,
     };
     let Some(obj) = raw.as_object() else {
-        return Err(vec![FieldProblem::new("", "a template is a JSON object")]);
+        return Err(vec![TemplateProblem::new("", Reason::NotObject)]);
     };
     c.unknown_keys(obj, TOP_KEYS, "");
     c.kind = match obj.get("kind") {
         Some(Value::String(k)) => TemplateKind::parse(k).or_else(|| {
-            c.problem("/kind", "must be \"loyalty\" or \"gift_card\"");
+            c.problem("/kind", Reason::BadKind);
             None
         }),
         _ => {
-            c.problem("/kind", "required: \"loyalty\" or \"gift_card\"");
+            c.problem("/kind", Reason::KindRequired);
             None
         }
     };
@@ -209,15 +221,12 @@ fn parse_checked(
 
     match obj.get("colors") {
         Some(Value::Object(colors)) => {
-            c.unknown_keys(colors, &["background", "foreground", "label"], "/colors");
+            c.unknown_keys(colors, COLOR_KEYS, "/colors");
             c.color(colors, "background", "/colors", true);
             c.color(colors, "foreground", "/colors", true);
             c.color(colors, "label", "/colors", false);
         }
-        _ => c.problem(
-            "/colors",
-            "required: an object with background, foreground and optionally label",
-        ),
+        _ => c.problem("/colors", Reason::ColorsRequired),
     }
 
     let localizations = check_localizations(&mut c, obj.get("localizations"));
@@ -226,39 +235,42 @@ fn parse_checked(
     match obj.get("fields") {
         None => {}
         Some(Value::Object(groups)) => {
-            c.unknown_keys(
-                groups,
-                &GROUPS.iter().map(|(g, _)| *g).collect::<Vec<_>>(),
-                "/fields",
-            );
+            c.unknown_keys(groups, GROUP_NAMES, "/fields");
             for (group, max) in GROUPS {
                 let at = format!("/fields/{group}");
                 let Some(value) = groups.get(*group) else {
                     continue;
                 };
                 let Some(list) = value.as_array() else {
-                    c.problem(at, "must be an array of fields");
+                    c.problem(at, Reason::NotFieldList);
                     continue;
                 };
                 if list.len() > *max {
-                    c.problem(
-                        &at,
-                        format!("at most {max} {group} fields fit on a store card"),
-                    );
+                    c.problem(&at, Reason::TooManyFields { group, max: *max });
                 }
                 let value_max = if *group == "back" { 2000 } else { 200 };
                 for (i, field) in list.iter().enumerate() {
                     let at = format!("{at}/{i}");
                     let Some(f) = field.as_object() else {
-                        c.problem(at, "a field is an object with key, label and value");
+                        c.problem(at, Reason::NotField);
                         continue;
                     };
                     c.unknown_keys(f, FIELD_KEYS, &at);
                     if let Some(key) = c.string(f, "key", &at, true, 64) {
                         if key == RESERVED_FIELD_KEY {
-                            c.problem(format!("{at}/key"), format!("{key:?} is reserved: the service writes its own back field of that key for merchant messages"));
+                            c.problem(
+                                format!("{at}/key"),
+                                Reason::ReservedKey {
+                                    key: key.to_string(),
+                                },
+                            );
                         } else if !seen.insert(key.to_string()) {
-                            c.problem(format!("{at}/key"), format!("duplicate field key {key:?}: keys must be unique across all groups"));
+                            c.problem(
+                                format!("{at}/key"),
+                                Reason::DuplicateKey {
+                                    key: key.to_string(),
+                                },
+                            );
                         }
                     }
                     if let Some(label) = c.string(f, "label", &at, false, 60) {
@@ -274,14 +286,16 @@ fn parse_checked(
                         if !ALIGNMENTS.contains(&align) {
                             c.problem(
                                 format!("{at}/text_alignment"),
-                                format!("must be one of {}", ALIGNMENTS.join(", ")),
+                                Reason::BadAlignment {
+                                    allowed: ALIGNMENTS,
+                                },
                             );
                         }
                     }
                 }
             }
         }
-        Some(_) => c.problem("/fields", "must be an object of field groups"),
+        Some(_) => c.problem("/fields", Reason::NotFieldGroups),
     }
     // Change messages and localized texts: a key must exist in every language, and a change
     // message must keep the %@ where Wallet puts the new value.
@@ -296,11 +310,14 @@ fn parse_checked(
                 match s {
                     None => c.problem(
                         &pointer,
-                        format!("localization key {text:?} is missing in {lang:?}"),
+                        Reason::MissingTranslation {
+                            key: text.clone(),
+                            language: lang.to_string(),
+                        },
                     ),
                     Some(s) if needs_value && !s.contains("%@") => c.problem(
                         format!("/localizations/{lang}/{}", images::pointer_token(&text)),
-                        "a change message must contain %@ where the new value goes",
+                        Reason::NoValueMarker,
                     ),
                     Some(s) => c.placeholders(
                         s,
@@ -309,72 +326,62 @@ fn parse_checked(
                 }
             }
         } else if needs_value && !text.contains("%@") {
-            c.problem(
-                pointer,
-                "a change message must contain %@ where the new value goes",
-            );
+            c.problem(pointer, Reason::NoValueMarker);
         }
     }
 
     match obj.get("barcode") {
         None | Some(Value::Null) => {}
         Some(Value::Object(b)) => {
-            c.unknown_keys(b, &["format", "message", "alt_text"], "/barcode");
+            c.unknown_keys(b, BARCODE_KEYS, "/barcode");
             if let Some(format) = c.string(b, "format", "/barcode", true, 16) {
                 if !BARCODE_FORMATS.contains(&format) {
                     c.problem(
                         "/barcode/format",
-                        format!(
-                            "unsupported barcode format {format:?}; use one of {}",
-                            BARCODE_FORMATS.join(", ")
-                        ),
+                        Reason::BadBarcodeFormat {
+                            format: format.to_string(),
+                            allowed: BARCODE_FORMATS,
+                        },
                     );
                 }
             }
             c.string(b, "message", "/barcode", false, 500);
             c.string(b, "alt_text", "/barcode", false, 100);
         }
-        Some(_) => c.problem(
-            "/barcode",
-            "must be an object with format, message and alt_text",
-        ),
+        Some(_) => c.problem("/barcode", Reason::NotBarcode),
     }
 
     match obj.get("locations") {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
-            if list.len() > 10 {
-                c.problem("/locations", "Wallet uses at most 10 locations");
+            if list.len() > MAX_LOCATIONS {
+                c.problem(
+                    "/locations",
+                    Reason::TooManyLocations { max: MAX_LOCATIONS },
+                );
             }
             for (i, loc) in list.iter().enumerate() {
                 let at = format!("/locations/{i}");
                 let Some(l) = loc.as_object() else {
-                    c.problem(at, "a location is an object with latitude and longitude");
+                    c.problem(at, Reason::NotLocation);
                     continue;
                 };
-                c.unknown_keys(
-                    l,
-                    &["latitude", "longitude", "altitude", "relevant_text"],
-                    &at,
-                );
-                for (key, limit) in [("latitude", 90.0), ("longitude", 180.0)] {
+                c.unknown_keys(l, LOCATION_KEYS, &at);
+                for (key, limit) in [("latitude", 90u32), ("longitude", 180)] {
                     match l.get(key).and_then(Value::as_f64) {
-                        Some(v) if v.abs() <= limit => {}
-                        _ => c.problem(
-                            format!("{at}/{key}"),
-                            format!("required: a number from -{limit} to {limit}"),
-                        ),
+                        Some(v) if v.abs() <= f64::from(limit) => {}
+                        _ => c.problem(format!("{at}/{key}"), Reason::CoordinateRequired { limit }),
                     }
                 }
                 if l.get("altitude")
                     .is_some_and(|a| !a.is_null() && !a.is_number())
                 {
-                    c.problem(format!("{at}/altitude"), "must be a number (meters)");
+                    c.problem(format!("{at}/altitude"), Reason::AltitudeNotNumber);
                 }
                 c.string(l, "relevant_text", &at, false, 200);
             }
         }
-        Some(_) => c.problem("/locations", "must be an array"),
+        Some(_) => c.problem("/locations", Reason::NotLocationList),
     }
 
     c.problems.extend(image_problems);
@@ -386,7 +393,14 @@ fn parse_checked(
     if let Some(obj) = cleaned.as_object_mut() {
         obj.retain(|_, v| !v.is_null());
     }
-    serde_json::from_value(cleaned).map_err(|e| vec![FieldProblem::new("", e.to_string())])
+    serde_json::from_value(cleaned).map_err(|e| {
+        vec![TemplateProblem::new(
+            "",
+            Reason::Unreadable {
+                error: e.to_string(),
+            },
+        )]
+    })
 }
 
 fn check_localizations(
@@ -409,28 +423,30 @@ fn check_localizations(
                         }
                     });
                 if !valid_lang {
-                    c.problem(&at, "a language is a code such as en, ru or pt-BR");
+                    c.problem(&at, Reason::BadLanguage);
                     continue;
                 }
                 let Some(map) = strings.as_object() else {
-                    c.problem(at, "must be an object of key -> text");
+                    c.problem(at, Reason::NotTranslations);
                     continue;
                 };
                 for (key, text) in map {
                     let at = format!("{at}/{}", images::pointer_token(key));
                     match text.as_str() {
-                        Some(t) if t.chars().count() <= 2000 => {}
-                        Some(_) => c.problem(at, "text too long: at most 2000 characters"),
-                        None => c.problem(at, "must be a string"),
+                        Some(t) if t.chars().count() <= MAX_TRANSLATION => {}
+                        Some(_) => c.problem(
+                            at,
+                            Reason::TranslationTooLong {
+                                max: MAX_TRANSLATION,
+                            },
+                        ),
+                        None => c.problem(at, Reason::NotString),
                     }
                 }
                 out.push((lang.clone(), map.clone()));
             }
         }
-        Some(_) => c.problem(
-            "/localizations",
-            "must be an object: language -> (key -> text)",
-        ),
+        Some(_) => c.problem("/localizations", Reason::NotLocalizations),
     }
     out
 }

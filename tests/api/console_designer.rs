@@ -196,3 +196,164 @@ async fn cashiers_forged_posts_and_bad_values_are_refused_where_they_belong() {
         .body
         .contains(r#"aria-describedby="err-c-colors-background""#));
 }
+
+/// The designer's form fields for `doc`, as its page would post them (the inverse of the
+/// console's `document_from`).
+fn form_of(doc: &serde_json::Value) -> Vec<(String, String)> {
+    let text = |p: &str| {
+        doc.pointer(p)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut form: Vec<(String, String)> = Vec::new();
+    for key in ["name", "description", "organization_name", "logo_text"] {
+        form.push((key.into(), text(&format!("/{key}"))));
+    }
+    for c in ["background", "foreground", "label"] {
+        let value = text(&format!("/colors/{c}"));
+        form.push((format!("colors.{c}"), value.clone()));
+        form.push((format!("colors.{c}.was"), value));
+    }
+    for group in ["header", "primary", "secondary", "auxiliary", "back"] {
+        let fields = doc["fields"][group].as_array().cloned().unwrap_or_default();
+        for (i, f) in fields.iter().enumerate() {
+            for p in ["key", "label", "value", "change_message", "text_alignment"] {
+                let v = f[p].as_str().unwrap_or("").to_string();
+                form.push((format!("f.{group}.{i}.{p}"), v));
+            }
+        }
+    }
+    for p in ["format", "message", "alt_text"] {
+        form.push((format!("barcode.{p}"), text(&format!("/barcode/{p}"))));
+    }
+    let locs = doc["localizations"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let langs: Vec<&String> = locs.keys().collect();
+    for (j, lang) in langs.iter().enumerate() {
+        form.push((format!("lang.{j}"), lang.to_string()));
+    }
+    let mut keys: Vec<&String> = locs
+        .values()
+        .flat_map(|m| m.as_object().unwrap().keys())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for (i, key) in keys.iter().enumerate() {
+        form.push((format!("lk.{i}"), key.to_string()));
+        for lang in &langs {
+            let v = locs[*lang][key.as_str()].as_str().unwrap_or("").to_string();
+            form.push((format!("l.{i}.{lang}"), v));
+        }
+    }
+    form
+}
+
+fn set(form: &mut [(String, String)], name: &str, value: &str) {
+    form.iter_mut().find(|(k, _)| k == name).unwrap().1 = value.into();
+}
+
+/// The drawn preview of a designer page (not the form's translation table).
+fn preview_part(body: &str) -> &str {
+    let start = body.find(r#"class="pf-preview""#).expect("a preview");
+    let end = body[start..].find(r#"class="designer-form""#).unwrap() + start;
+    &body[start..end]
+}
+
+#[tokio::test]
+async fn a_russian_speaking_designer_reads_the_problems_and_the_preview_in_russian() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Кофейня");
+    staff(&app, m.id, "designer@cafe.example", Role::Designer);
+    let mut console = Console::signed_in(&app, "designer@cafe.example").await;
+    let csrf = console.get("/console/account").await.csrf();
+    console
+        .post(
+            "/console/account/language",
+            &[("language", "ru"), ("csrf", &csrf)],
+        )
+        .await;
+    let page = console.get(DESIGNER).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"<html lang="ru">"#));
+    // The template's default language first: English labels on the cards.
+    assert!(page
+        .body
+        .contains(r#"id="preview-lang" name="preview_lang" form="designer""#));
+    assert!(preview_part(&page.body).contains(">Points<"));
+    let csrf = page.csrf();
+    let doc = draft(&app, &m.admin_key).await["template"].clone();
+
+    // "Refresh preview" without a script, with Russian picked: both wallets in Russian.
+    let mut form = form_of(&doc);
+    form.push(("csrf".into(), csrf.clone()));
+    form.push(("action".into(), "refresh".into()));
+    form.push(("preview_lang".into(), "ru".into()));
+    let as_refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refreshed = console.post(DESIGNER, &as_refs).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert!(refreshed.body.contains(r#"id="refreshed""#));
+    let shown = preview_part(&refreshed.body);
+    assert!(shown.contains(r#"lang="ru""#), "{shown}");
+    for ru in ["Баллы", "Уровень", "Номер карты", "Условия программы"]
+    {
+        assert!(
+            shown.contains(ru),
+            "{ru} not in the Russian preview: {shown}"
+        );
+    }
+    let google = shown.split(r#"class="pf-google""#).nth(1).unwrap();
+    assert!(
+        google.contains("Условия программы"),
+        "Google's translatedValues"
+    );
+    assert!(refreshed
+        .body
+        .contains(r#"<option value="ru" selected>ru</option>"#));
+
+    // A value too long: the reason next to its control, in Russian, with its numbers.
+    set(&mut form, "f.primary.0.value", &"x".repeat(201));
+    let as_refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let bad = console.post(DESIGNER, &as_refs).await;
+    assert_eq!(bad.status, 200, "{}", bad.body);
+    let start = bad
+        .body
+        .find(r#"id="err-c-fields-primary-0-value""#)
+        .expect("the problem next to its control");
+    let note = &bad.body[start..start + bad.body[start..].find("</p>").unwrap()];
+    assert!(
+        note.contains("слишком длинный текст: символов 201, можно не больше 200"),
+        "{note}"
+    );
+    assert!(bad
+        .body
+        .contains(r#"aria-describedby="err-c-fields-primary-0-value""#));
+
+    // The API keeps its English for the same draft, and draws the language it is asked.
+    let mut typed = doc.clone();
+    typed["fields"]["primary"][0]["value"] = serde_json::json!("x".repeat(201));
+    let path = "/api/v1/templates/loyalty-default/preview";
+    let answer = TestApp::expect_json(
+        app.post_json(path, &m.admin_key, &serde_json::json!({"template": typed}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        answer["problems"][0]["detail"],
+        "text too long: 201 characters, at most 200"
+    );
+    let answer = TestApp::expect_json(
+        app.post_json(
+            path,
+            &m.admin_key,
+            &serde_json::json!({"template": doc, "language": "ru"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(answer["html"].as_str().unwrap().contains("Баллы"));
+}

@@ -64,6 +64,10 @@
       clearTimeout(timer);
       timer = setTimeout(send, 150);
     });
+    // The preview's language picker sits outside the form (form="designer"): its change
+    // does not bubble to the form, and redraws at once.
+    var lang = document.getElementById("preview-lang");
+    if (lang) { lang.addEventListener("change", send); }
   }
   var progress = document.getElementById("progress");
   if (progress && progress.dataset.done !== "true") {

@@ -12,7 +12,7 @@ use super::view::{
 use crate::app::AppState;
 use crate::console::document::Head;
 use crate::console::error::PageError;
-use crate::console::i18n::{designer_texts, fill};
+use crate::console::i18n::{designer_texts, fill, DesignerTexts};
 use crate::console::session::{Section, StaffSession};
 use crate::db;
 use crate::models::template_version::{self, Author, Draft};
@@ -21,6 +21,7 @@ use crate::problem::ApiError;
 use crate::staff::audit;
 use crate::template::fit::{self, Slot};
 use crate::template::images::Images;
+use crate::template::reason::Reason;
 use crate::template::versions::{self, Refusal};
 use actix_multipart::Multipart;
 use actix_web::http::{header, StatusCode};
@@ -65,6 +66,7 @@ async fn working_view(
         notice: None,
         slot: None,
         test_link: None,
+        preview_lang: None,
     })
 }
 
@@ -93,12 +95,13 @@ fn audit_line(
 fn typed_document(
     form: &FormInput,
     original: &serde_json::Value,
+    d: &DesignerTexts,
 ) -> Result<serde_json::Value, String> {
     if form.action() == "json" {
         let text = form.get("json").unwrap_or_default();
         return match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) if v.is_object() => Ok(v),
-            Ok(_) => Err("a template is a JSON object".into()),
+            Ok(_) => Err(d.reason(&Reason::NotObject)),
             Err(e) => Err(format!("JSON: {e}")),
         };
     }
@@ -116,7 +119,8 @@ pub async fn save(
     session.require(Section::Templates)?;
     let form = FormInput(form.into_inner());
     let mut view = working_view(&session, &state, &id).await?;
-    let document = match typed_document(&form, &view.document) {
+    view.preview_lang = form.get("preview_lang").map(str::to_string);
+    let document = match typed_document(&form, &view.document, designer_texts(session.lang)) {
         Ok(doc) => doc,
         Err(why) => {
             view.notice = Some(Notice::Rejected(why));
@@ -178,7 +182,8 @@ pub async fn live_preview(
     let form = FormInput(form.into_inner());
     let view = working_view(&session, &state, &id).await?;
     let document = document_from(&form, &view.document);
-    let (result, document, _) = preview_of(&state, &session, &id, document, view.images)
+    let language = form.get("preview_lang").map(str::to_string);
+    let (result, document, _) = preview_of(&state, &session, &id, document, view.images, language)
         .await
         .map_err(|e| session.failed(e))?;
     let (html, colors, problems) = match result {
@@ -197,11 +202,11 @@ pub async fn live_preview(
         .map(|p| {
             json!({
                 "id": control_id(&p.pointer),
-                "text": format!("{}: {}", pointer_label(d, &p.pointer), p.detail),
+                "text": format!("{}: {}", pointer_label(d, &p.pointer), d.reason(&p.reason)),
             })
         })
         .collect();
-    let all: Vec<&crate::problem::FieldProblem> = problems.iter().collect();
+    let all: Vec<&crate::template::reason::TemplateProblem> = problems.iter().collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({
@@ -284,7 +289,9 @@ pub async fn upload(
     };
     // Sent from the designer's form: what was typed is kept with the image.
     if upload.fields.iter().any(|(name, _)| name != "csrf") {
-        if let Ok(typed) = typed_document(&FormInput(upload.fields), &view.document) {
+        let fields = FormInput(upload.fields);
+        view.preview_lang = fields.get("preview_lang").map(str::to_string);
+        if let Ok(typed) = typed_document(&fields, &view.document, d) {
             view.document = typed;
         }
     }

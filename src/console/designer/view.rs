@@ -15,11 +15,12 @@ use crate::db::{self, Tenant};
 use crate::domain::TemplateKind;
 use crate::models::staff::StaffMember;
 use crate::models::template_version::{self, Author, Reach, Version};
-use crate::problem::{ApiError, FieldProblem};
+use crate::problem::ApiError;
 use crate::template::fit::Slot;
 use crate::template::images::Images;
 use crate::template::placeholder;
 use crate::template::preview::{self, Preview, PreviewImages, PreviewInput, SampleCard};
+use crate::template::reason::TemplateProblem;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use base64::Engine;
@@ -61,6 +62,8 @@ pub struct View {
     pub slot: Option<(Slot, SlotNote)>,
     /// The test pass link, when asked for.
     pub test_link: Option<String>,
+    /// The language the preview draws the card in (the form's `preview_lang`).
+    pub preview_lang: Option<String>,
 }
 
 pub fn kind_of(document: &Json) -> TemplateKind {
@@ -77,7 +80,8 @@ pub async fn preview_of(
     template_id: &str,
     document: Json,
     images: Images,
-) -> Result<(Result<Preview, Vec<FieldProblem>>, Json, Images), ApiError> {
+    language: Option<String>,
+) -> Result<(Result<Preview, Vec<TemplateProblem>>, Json, Images), ApiError> {
     let public_url = state.settings.public_url.clone();
     let google = state.google.clone();
     let merchant_id = session.tenant.merchant_id();
@@ -95,14 +99,14 @@ pub async fn preview_of(
                 template_id: &template_id,
                 issuer: google.issuer(),
                 public_url: &public_url,
+                language: language.as_deref(),
             });
             (result, document, images)
         })
         .await
 }
 
-/// The localized name of what a pointer points at, to label the validator's (English)
-/// messages.
+/// The localized name of what a pointer points at, to label the validator's reasons.
 pub fn pointer_label(d: &DesignerTexts, pointer: &str) -> String {
     let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
     let prop = |p: &str| match p {
@@ -186,13 +190,13 @@ pub fn slot_name(d: &DesignerTexts, slot: Option<Slot>) -> String {
 /// The validator's problems, each placed once: next to its control when the page has one,
 /// else in the list at the top.
 pub struct Placed<'a> {
-    problems: &'a [FieldProblem],
+    problems: &'a [TemplateProblem],
     shown: RefCell<Vec<bool>>,
     d: &'a DesignerTexts,
 }
 
 impl<'a> Placed<'a> {
-    pub fn new(problems: &'a [FieldProblem], d: &'a DesignerTexts) -> Self {
+    pub fn new(problems: &'a [TemplateProblem], d: &'a DesignerTexts) -> Self {
         Placed {
             problems,
             shown: RefCell::new(vec![false; problems.len()]),
@@ -210,7 +214,7 @@ impl<'a> Placed<'a> {
         for (i, p) in self.problems.iter().enumerate() {
             if p.pointer == pointer {
                 self.shown.borrow_mut()[i] = true;
-                texts.push(p.detail.as_str());
+                texts.push(self.d.reason(&p.reason));
             }
         }
         if texts.is_empty() {
@@ -225,7 +229,7 @@ impl<'a> Placed<'a> {
     }
 
     /// Those no control took.
-    fn rest(&self) -> Vec<&'a FieldProblem> {
+    fn rest(&self) -> Vec<&'a TemplateProblem> {
         let shown = self.shown.borrow();
         self.problems
             .iter()
@@ -332,7 +336,7 @@ pub fn limit_markup(d: &DesignerTexts, doc: &Json) -> Markup {
 }
 
 /// The problems no control took, listed at the top (the script replaces this list).
-pub fn summary_markup(d: &DesignerTexts, placed_rest: &[&FieldProblem], all: usize) -> Markup {
+pub fn summary_markup(d: &DesignerTexts, placed_rest: &[&TemplateProblem], all: usize) -> Markup {
     html! {
         @if all > 0 {
             div class="errors" role="alert" {
@@ -340,7 +344,7 @@ pub fn summary_markup(d: &DesignerTexts, placed_rest: &[&FieldProblem], all: usi
                 @if !placed_rest.is_empty() {
                     ul {
                         @for p in placed_rest {
-                            li { (pointer_label(d, &p.pointer)) " (" code { (p.pointer) } "): " (p.detail) }
+                            li { (pointer_label(d, &p.pointer)) " (" code { (p.pointer) } "): " (d.reason(&p.reason)) }
                         }
                     }
                 }
@@ -576,6 +580,38 @@ fn form_body(placed: &Placed<'_>, d: &DesignerTexts, doc: &Json) -> Markup {
     }
 }
 
+/// The preview's language picker, when the template speaks more than one. It belongs to
+/// the designer's form, so "refresh preview" (and the script's live preview) carry it.
+fn language_picker(d: &DesignerTexts, doc: &Json, shown: Option<&str>) -> Markup {
+    let langs: Vec<&String> = doc
+        .get("localizations")
+        .and_then(Json::as_object)
+        .map(|l| l.keys().collect())
+        .unwrap_or_default();
+    if langs.len() < 2 {
+        return html! {};
+    }
+    let shown = shown.unwrap_or(if langs.iter().any(|l| *l == "en") {
+        "en"
+    } else {
+        langs[0].as_str()
+    });
+    html! {
+        div class="control preview-language" {
+            label for="preview-lang" { (d.preview_language) }
+            div class="color-pair" {
+                select id="preview-lang" name="preview_lang" form="designer" aria-describedby="preview-lang-note" {
+                    @for l in &langs {
+                        option value=(l) selected[l.as_str() == shown] { (l) }
+                    }
+                }
+                button type="submit" form="designer" name="action" value="refresh" class="secondary" id="preview-lang-show" { (d.refresh_preview) }
+            }
+            p class="note" id="preview-lang-note" { (d.preview_language_note) }
+        }
+    }
+}
+
 fn data_uri(png: &[u8]) -> String {
     format!(
         "data:image/png;base64,{}",
@@ -633,6 +669,7 @@ pub async fn render(
         &view.template_id,
         view.document.clone(),
         view.images.clone(),
+        view.preview_lang.clone(),
     )
     .await
     .map_err(|e| session.failed(e))?;
@@ -723,6 +760,7 @@ pub async fn render(
         div class="designer" {
             section class="panel preview-panel" aria-labelledby="preview-title" {
                 h2 id="preview-title" { (d.preview_title) }
+                (language_picker(d, &document, preview.as_ref().ok().map(|p| p.language.as_str()).or(view.preview_lang.as_deref())))
                 div id="preview" aria-live="polite" { (preview_html) }
                 @if preview.is_err() { p class="note" id="preview-waits" { (d.preview_waits) } }
             }
