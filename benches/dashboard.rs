@@ -7,7 +7,11 @@
 //! passes registered on an Apple device, a tenth saved in Google Wallet, and 10,000 gift
 //! cards.
 //!
-//! Run: `cargo bench --bench dashboard` (`DASH_REQUESTS` views, default 50).
+//! Measured: views that each sum the figures (the snapshot removed before each, as every
+//! view was before snapshots), one run of the worker's jobs, then ordinary views.
+//!
+//! Run: `cargo bench --bench dashboard` (`DASH_LIVE_VIEWS` summing views, default 10;
+//! `DASH_REQUESTS` ordinary views, default 50).
 
 #[path = "support/members.rs"]
 mod support;
@@ -97,6 +101,30 @@ async fn main() {
     println!("answer: {body}");
     assert_eq!(body["programs"][0]["members"], n);
 
+    // Views that each sum the figures over the ledgers, as every view did before the
+    // snapshots: the snapshot is removed before each (where there is one).
+    let live_views: usize = std::env::var("DASH_LIVE_VIEWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut ms = Vec::with_capacity(live_views);
+    for _ in 0..live_views {
+        conn.batch_execute(
+            "DO $$ BEGIN
+               IF to_regclass('dashboard_snapshots') IS NOT NULL THEN
+                 DELETE FROM dashboard_snapshots;
+               END IF;
+             END $$",
+        )
+        .unwrap();
+        ms.push(view().await.0);
+    }
+    let (p50, p95, p99) = summary(ms);
+    println!(
+        "GET /api/v1/dashboard summing on the view, {live_views} views: p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms"
+    );
+    view().await;
+
     // The worker's jobs once, as a catch-up `--once` would run them (the figures' job
     // among them, where there is one).
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -106,7 +134,11 @@ async fn main() {
         .args(["worker", "--once", "--at", &now])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!(
         "passfold worker --once --at {now}: {:.1} s",
         started.elapsed().as_secs_f64()

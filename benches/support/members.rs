@@ -121,8 +121,7 @@ impl Bench {
             .await
             .unwrap();
         let data = dir.join("data");
-        let pid_file =
-            std::fs::read_to_string(data.join("postgres/data/postmaster.pid")).unwrap();
+        let pid_file = std::fs::read_to_string(data.join("postgres/data/postmaster.pid")).unwrap();
         let pg_port = pid_file.lines().nth(3).unwrap().trim().to_string();
         let password = std::fs::read_to_string(data.join("postgres.password")).unwrap();
         Bench {
