@@ -50,13 +50,13 @@ async fn main() {
              FROM members WHERE program_id = '{p}';
          INSERT INTO devices (device_library_identifier, push_token)
            SELECT 'device' || serial_number, md5(serial_number)
-             FROM passes WHERE merchant_id = '{m}' AND hashint8(update_tag) % 5 = 0;
+             FROM passes WHERE merchant_id = '{m}' AND hashtext(serial_number) % 5 = 0;
          INSERT INTO registrations (device_library_identifier, pass_id, merchant_id)
            SELECT 'device' || serial_number, id, merchant_id
-             FROM passes WHERE merchant_id = '{m}' AND hashint8(update_tag) % 5 = 0;
+             FROM passes WHERE merchant_id = '{m}' AND hashtext(serial_number) % 5 = 0;
          INSERT INTO google_installs (pass_id, saved, merchant_id)
            SELECT id, true, merchant_id
-             FROM passes WHERE merchant_id = '{m}' AND hashint8(update_tag + 1) % 10 = 0;
+             FROM passes WHERE merchant_id = '{m}' AND hashtext(serial_number || 'g') % 10 = 0;
          INSERT INTO gift_cards (id, merchant_id, template_id, gan, pin_hash, currency, balance, state)
            SELECT gen_random_uuid(), '{m}', 'gift-card-default', (6000000000000000 + g)::text,
                   'x', 'EUR', g % 10000, CASE WHEN g % 7 = 0 THEN 'deactivated' ELSE 'active' END
