@@ -6,62 +6,17 @@
 //! Run: `cargo bench --bench member_search` (`SEARCH_N` members, default 1000000;
 //! `SEARCH_REQUESTS` per kind, default 200).
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+#[path = "support/members.rs"]
+mod support;
+
 use passfold::domain::{ApiKeySecret, PageCursor, SearchTerm};
 use passfold::models::member::{Member, SearchQuery};
-use serde_json::{json, Value};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_passfold");
+use serde_json::Value;
+use std::time::Instant;
+use support::{loadavg, summary, Bench, FIRST, LAST};
 
 /// The term of the i-th request of a kind.
 type TermOf = Box<dyn Fn(usize) -> String>;
-
-#[rustfmt::skip]
-const FIRST: &[&str] = &[
-    "Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Анна", "Сергей", "Елена", "Пётр", "Наталья",
-    "Андрей", "Татьяна", "Михаил", "Светлана", "Николай", "Юлия", "John", "Emma", "Liam", "Olivia",
-    "Noah", "Ava", "Lucas", "Mia", "Jonas", "Lea", "Mateo", "Sofia", "Hugo", "Chloé",
-];
-#[rustfmt::skip]
-const LAST: &[&str] = &[
-    "Иванов", "Петрова", "Смирнов", "Кузнецова", "Попов", "Соколова", "Лебедев", "Козлова",
-    "Новиков", "Морозова", "Волков", "Алексеева", "Степанов", "Павлова", "Семёнов", "Голубева",
-    "Виноградов", "Богданова", "Воробьёв", "Фёдорова", "Михайлов", "Беляева", "Тарасов",
-    "Белова", "Комаров", "Орлова", "Киселёв", "Макарова", "Андреев", "Ковалёва", "Smith",
-    "Johnson", "Brown", "Taylor", "Wilson", "Davies", "Evans", "Thomas", "Roberts", "Walker",
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "García", "Martínez", "López",
-    "Dubois", "Moreau", "Laurent", "Lefèvre", "Rossi", "Russo", "Bianchi", "Jansen", "de Vries",
-    "Nowak", "Kowalski", "Novák",
-];
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn summary(mut ms: Vec<f64>) -> (f64, f64, f64) {
-    ms.sort_by(|a, b| a.total_cmp(b));
-    (pct(&ms, 0.5), pct(&ms, 0.95), pct(&ms, 0.99))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn sql_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("'{}'", s.replace('\'', "''")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 #[tokio::main]
 async fn main() {
@@ -74,92 +29,14 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     println!("load average at start: {}", loadavg());
-    let dir = std::env::temp_dir().join(format!("passfold-search-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let env = |cmd: &mut Command| {
-        cmd.env_remove("DATABASE_URL")
-            .env("PASSFOLD_DATA_DIR", dir.join("data"))
-            .env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn");
-    };
-    let mut cmd = Command::new(BIN);
-    cmd.arg("serve").stderr(Stdio::inherit());
-    env(&mut cmd);
-    let server = Server(cmd.spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut cmd = Command::new(BIN);
-    cmd.args(["merchant", "create", "--name", "Search"]);
-    env(&mut cmd);
-    let merchant: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
-    let admin = merchant["admin_key"].as_str().unwrap().to_string();
-    let pos = merchant["pos_key"].as_str().unwrap().to_string();
-    let program: Value = client
-        .post(format!("{base}/api/v1/programs"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "Club", "template": "loyalty-default", "currency": "EUR", "points_per_unit": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let program_id = program["id"].as_str().unwrap().to_string();
-
-    // Bulk set-up straight into the service's database: members (names from the lists
-    // above, emails from a transliteration-free latin stem, unique phones and cards) with
-    // their passes, then ANALYZE as autovacuum would.
-    let data = dir.join("data");
-    let pid_file = std::fs::read_to_string(data.join("postgres/data/postmaster.pid")).unwrap();
-    let pg_port = pid_file.lines().nth(3).unwrap().trim().to_string();
-    let password = std::fs::read_to_string(data.join("postgres.password")).unwrap();
-    let url = format!(
-        "postgres://passfold:{}@127.0.0.1:{pg_port}/passfold",
-        password.trim()
-    );
-    let mut conn = PgConnection::establish(&url).unwrap();
-    let started = Instant::now();
-    conn.batch_execute(&format!(
-        "INSERT INTO members (id, merchant_id, program_id, name, email, phone, card_number, referral_code)
-           SELECT gen_random_uuid(), '{m}', '{p}',
-                  f[1 + (hashint8(g) & 1023) % {nf}] || ' ' || l[1 + (hashint8(g + 1) & 1023) % {nl}],
-                  'client' || g || '@mail' || (g % 10) || '.example',
-                  '+7' || (9000000000 + g)::text,
-                  (4000000000000000 + g * 7919)::text,
-                  'S' || g
-             FROM generate_series(1::bigint, {n}) g, (SELECT ARRAY[{first}] AS f, ARRAY[{last}] AS l) names;
-         INSERT INTO passes (id, merchant_id, serial_number, member_id, template_id, authentication_token, download_token)
-           SELECT gen_random_uuid(), '{m}', 'bench' || card_number, id, 'loyalty-default',
-                  md5(card_number || 'a'), md5(card_number || 'd')
-             FROM members WHERE program_id = '{p}';",
-        m = merchant["merchant_id"].as_str().unwrap(),
-        p = program_id,
-        nf = FIRST.len(),
-        nl = LAST.len(),
-        first = sql_list(FIRST),
-        last = sql_list(LAST),
-    ))
-    .unwrap();
-    // Apart: VACUUM cannot run in the batch's implicit transaction.
-    conn.batch_execute("VACUUM ANALYZE members").unwrap();
-    conn.batch_execute("VACUUM ANALYZE passes").unwrap();
+    let bench = Bench::start("search", &[]).await;
+    let (base, client, pos) = (&bench.base, &bench.client, &bench.pos);
+    let program_id = bench.program_id.clone();
+    let mut conn = bench.connect();
+    let took = bench.insert_members(&mut conn, n);
     println!(
         "set-up: {n} members with passes in {:.0} s",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
 
     // Terms per kind, varied per request. Name fragments are common on purpose: a surname
@@ -212,7 +89,7 @@ async fn main() {
         ),
     ];
 
-    let secret = ApiKeySecret::parse(&pos).unwrap();
+    let secret = ApiKeySecret::parse(pos).unwrap();
     let tenant = passfold::auth::tenant_of_key(&mut conn, &secret)
         .unwrap()
         .unwrap();
@@ -223,7 +100,7 @@ async fn main() {
         for i in 0..20 {
             let res = client
                 .get(&list_url)
-                .bearer_auth(&pos)
+                .bearer_auth(pos)
                 .query(&[("q", term(i))])
                 .send()
                 .await
@@ -259,7 +136,7 @@ async fn main() {
             let sent = Instant::now();
             let res = client
                 .get(&list_url)
-                .bearer_auth(&pos)
+                .bearer_auth(pos)
                 .query(&[("q", q.as_str())])
                 .send()
                 .await
@@ -308,7 +185,7 @@ async fn main() {
         let sent = Instant::now();
         let page: Value = client
             .get(&list_url)
-            .bearer_auth(&pos)
+            .bearer_auth(pos)
             .query(&query)
             .send()
             .await
@@ -344,7 +221,7 @@ async fn main() {
     // whose link was never made (signed on the spot; Google not configured, so no REST).
     let page: Value = client
         .get(&list_url)
-        .bearer_auth(&pos)
+        .bearer_auth(pos)
         .query(&[("limit", "200"), ("q", "ольга")])
         .send()
         .await
@@ -363,7 +240,7 @@ async fn main() {
         let sent = Instant::now();
         let member: Value = client
             .get(format!("{base}/api/v1/members/{id}"))
-            .bearer_auth(&pos)
+            .bearer_auth(pos)
             .send()
             .await
             .unwrap()
@@ -378,7 +255,7 @@ async fn main() {
         let sent = Instant::now();
         client
             .get(format!("{base}/api/v1/members/{id}"))
-            .bearer_auth(&pos)
+            .bearer_auth(pos)
             .send()
             .await
             .unwrap();
@@ -400,19 +277,6 @@ async fn main() {
         }
     }
     println!("\nload average at end: {}", loadavg());
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The server process, stopped (and its cluster with it) however the bench ends.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
+    drop(conn);
+    drop(bench);
 }

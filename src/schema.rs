@@ -35,6 +35,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    dashboard_snapshots (merchant_id) {
+        merchant_id -> Uuid,
+        as_of -> Timestamptz,
+        figures -> Jsonb,
+        took_ms -> Int4,
+    }
+}
+
+diesel::table! {
     devices (device_library_identifier) {
         device_library_identifier -> Text,
         push_token -> Text,
@@ -433,6 +442,7 @@ diesel::table! {
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(template_blobs -> merchants (merchant_id));
 diesel::joinable!(audit_log -> merchants (merchant_id));
+diesel::joinable!(dashboard_snapshots -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
 diesel::joinable!(gift_cards -> merchants (merchant_id));
@@ -470,6 +480,7 @@ diesel::joinable!(templates -> merchants (merchant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
+    dashboard_snapshots,
     device_logs,
     devices,
     gift_card_activities,

@@ -3,7 +3,8 @@
 //! templates instead: the figures (gift-card liability above all) are not their business.
 
 use super::error::PageError;
-use super::format::{money, number};
+use super::format::{money, number, when};
+use super::i18n::fill;
 use super::session::{Section, StaffSession};
 use crate::analytics::dashboard;
 use crate::app::AppState;
@@ -33,12 +34,19 @@ pub async fn page(
         ));
     }
     let tenant = session.tenant;
-    let figures = db::run(&state.pool, move |conn| Ok(dashboard::load(conn, &tenant)?))
-        .await
-        .map_err(|e| session.failed(e))?;
+    let now = state.clock.now();
+    let figures = db::run(&state.pool, move |conn| {
+        Ok(dashboard::load(conn, &tenant, now)?)
+    })
+    .await
+    .map_err(|e| session.failed(e))?;
     let body = html! {
         section class="panel" id="dashboard" aria-labelledby="programs-figures" {
             p id="welcome" { (t.welcome) ", " (session.staff.email) }
+            @if !figures.live {
+                // A big merchant's figures are the dashboard job's, not this moment's.
+                p class="note" id="as-of" { (fill(w.figures_as_of, "time", &when(figures.as_of))) }
+            }
             h2 id="programs-figures" { (w.programs) }
             @if figures.programs.is_empty() {
                 p class="note" { (w.no_programs) }

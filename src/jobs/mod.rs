@@ -1,5 +1,5 @@
 //! Time-based jobs: work that must happen "as of now" rather than in answer to a request
-//! (pruning today; points expiry, reminders, birthdays, requalification and scheduled
+//! (pruning, the dashboard's figures of big merchants; points expiry, reminders, birthdays, requalification and scheduled
 //! campaigns are jobs too). One file per job; one loop ([`run`]) runs each when due, and
 //! `passfold worker --once --at <instant>` runs every job once as of that instant
 //! ([`run_once`]).
@@ -8,6 +8,7 @@
 //! at an instant: running it twice as of the same instant changes nothing the second time,
 //! so several workers, restarts and a catch-up `--once --at` all give the same ledger.
 
+pub mod dashboard;
 pub mod expiry;
 pub mod prune;
 pub mod reminders;
@@ -49,6 +50,7 @@ pub fn all(
                 },
             },
         }),
+        Arc::new(dashboard::DashboardFigures),
     ]
 }
 

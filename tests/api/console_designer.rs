@@ -357,3 +357,92 @@ async fn a_russian_speaking_designer_reads_the_problems_and_the_preview_in_russi
     .await;
     assert!(answer["html"].as_str().unwrap().contains("Баллы"));
 }
+
+/// The version numbers a designer page lists in its history, in order.
+fn listed_versions(body: &str) -> Vec<i64> {
+    body.split(r#"tr data-version=""#)
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+        .collect()
+}
+
+/// The history's "Next page" link of a designer page, if any.
+fn history_next(body: &str) -> Option<String> {
+    let pager = &body[body.find(r#"id="history-pager""#)?..];
+    let pager = &pager[..pager.find("</nav>").unwrap()];
+    let at = pager.find(r#"class="next-page""#)?;
+    let href = &pager[..at];
+    let href = &href[href.rfind(r#"href=""#).unwrap() + 6..];
+    Some(href[..href.find('"').unwrap()].to_string())
+}
+
+#[tokio::test]
+async fn the_version_history_pages_by_cursor_in_the_console_and_the_api() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Many versions");
+    staff(&app, m.id, "designer@many.example", Role::Designer);
+    // The example is version 1; 30 publishes make 31 versions, more than a page of 25.
+    for i in 0..30 {
+        app.recolor_template(&m.admin_key, "loyalty-default", &format!("#0000{i:02x}"))
+            .await;
+    }
+    let all: Vec<i64> = (1..=31).rev().collect();
+
+    let mut console = Console::signed_in(&app, "designer@many.example").await;
+    let mut seen = Vec::new();
+    let mut path = DESIGNER.to_string();
+    let mut pages = 0;
+    loop {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        let listed = listed_versions(&page.body);
+        assert!(listed.len() <= 25, "{path}: {listed:?}");
+        pages += 1;
+        if pages > 1 {
+            assert!(
+                page.body.contains(&format!(
+                    r#"href="{DESIGNER}#history-title" class="first-page""#
+                )),
+                "a later page links back to the first"
+            );
+        }
+        seen.extend(listed);
+        match history_next(&page.body) {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen, all, "each version once, newest first");
+    let first = console.get(DESIGNER).await;
+    assert!(!first.body.contains(r#"class="first-page""#));
+    assert_eq!(
+        console
+            .get(&format!("{DESIGNER}?before=nonsense"))
+            .await
+            .status,
+        404
+    );
+
+    // The API, by its cursor, with the default page and with a small one.
+    for limit in ["", "limit=7&"] {
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let path = format!("/api/v1/templates/loyalty-default/versions?{limit}{cursor}");
+            let page = app.get_json(&path, &m.admin_key).await;
+            seen.extend(
+                page["versions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["version"].as_i64().unwrap()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("cursor={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, all, "limit {limit:?}: each version once");
+    }
+}

@@ -67,16 +67,34 @@ async fn working_view(
         slot: None,
         test_link: None,
         preview_lang: None,
+        history_before: None,
     })
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ShowQuery {
+    /// The history's cursor: the version last shown.
+    before: Option<String>,
 }
 
 pub async fn show(
     session: StaffSession,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Templates)?;
-    let view = working_view(&session, &state, &id).await?;
+    let before = match query.before.as_deref().filter(|b| !b.is_empty()) {
+        // Anything but a version number is no page of this history.
+        Some(b) => Some(
+            b.parse::<i32>()
+                .map_err(|_| PageError::NotFound(session.lang))?,
+        ),
+        None => None,
+    };
+    let mut view = working_view(&session, &state, &id).await?;
+    view.history_before = before;
     render(&session, &state, StatusCode::OK, view).await
 }
 

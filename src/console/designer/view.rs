@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::console::document::Head;
 use crate::console::error::PageError;
 use crate::console::i18n::{designer_texts, fill, DesignerTexts};
+use crate::console::paging::{cut, pager, PAGE};
 use crate::console::session::{Section, StaffSession};
 use crate::db::{self, Tenant};
 use crate::domain::TemplateKind;
@@ -64,6 +65,8 @@ pub struct View {
     pub test_link: Option<String>,
     /// The language the preview draws the card in (the form's `preview_lang`).
     pub preview_lang: Option<String>,
+    /// The history page: versions older than this one (`?before=`); the newest without.
+    pub history_before: Option<i32>,
 }
 
 pub fn kind_of(document: &Json) -> TemplateKind {
@@ -633,15 +636,25 @@ fn author_name(d: &DesignerTexts, author: Author, staff: &BTreeMap<uuid::Uuid, S
 /// What the page reads besides the working copy.
 struct Around {
     reach: Reach,
+    /// A page of the history, newest first.
     versions: Vec<Version>,
+    /// Whether older versions follow that page.
+    more_versions: bool,
     staff: BTreeMap<uuid::Uuid, String>,
 }
 
-async fn around(state: &AppState, tenant: Tenant, id: String) -> Result<Around, ApiError> {
+async fn around(
+    state: &AppState,
+    tenant: Tenant,
+    id: String,
+    before: Option<i32>,
+) -> Result<Around, ApiError> {
     db::run(&state.pool, move |conn| {
+        let (versions, more_versions) = cut(Version::list(conn, &tenant, &id, before, PAGE + 1)?);
         Ok(Around {
             reach: template_version::reach(conn, &tenant, &id)?,
-            versions: Version::list(conn, &tenant, &id, None, 20)?,
+            versions,
+            more_versions,
             staff: StaffMember::list(conn, &tenant)?
                 .into_iter()
                 .map(|s| (s.id, s.email))
@@ -660,9 +673,14 @@ pub async fn render(
 ) -> Result<HttpResponse, PageError> {
     let d = designer_texts(session.lang);
     let t = session.texts();
-    let around = around(state, session.tenant, view.template_id.clone())
-        .await
-        .map_err(|e| session.failed(e))?;
+    let around = around(
+        state,
+        session.tenant,
+        view.template_id.clone(),
+        view.history_before,
+    )
+    .await
+    .map_err(|e| session.failed(e))?;
     let (preview, document, images) = preview_of(
         state,
         session,
@@ -680,6 +698,13 @@ pub async fn render(
     let placed = Placed::new(&problems, d);
     let id = &view.template_id;
     let base = format!("/console/templates/{id}");
+    // Versions are numbered in order, so the last one shown is the history's cursor.
+    let history_next = around
+        .more_versions
+        .then(|| around.versions.last())
+        .flatten()
+        .map(|v| format!("{base}?before={}#history-title", v.version));
+    let history_first = view.history_before.map(|_| format!("{base}#history-title"));
     let form = form_body(&placed, d, &document);
     let slot_problem = |slot: Slot| -> Markup { placed.at(&slot.pointer()) };
     let images_section = html! {
@@ -853,6 +878,7 @@ pub async fn render(
                     }
                 }
             }
+            (pager(t, "history-pager", history_next, history_first))
         }
     };
     let nonce = crate::domain::tokens::secret(16);
