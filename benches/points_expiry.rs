@@ -148,9 +148,11 @@ async fn main() {
     let res = client
         .post(format!("{base}/api/v1/programs"))
         .bearer_auth(&admin)
-        .json(&json!({"name": "Club", "template": "loyalty-default", "currency": "EUR",
+        .json(
+            &json!({"name": "Club", "template": "loyalty-default", "currency": "EUR",
                       "points_per_unit": 1, "points_expire_days": 365,
-                      "expiry_reminders_days": [14, 3]}))
+                      "expiry_reminders_days": [14, 3]}),
+        )
         .send()
         .await
         .unwrap();
@@ -224,7 +226,13 @@ async fn main() {
     ))
     .unwrap();
     // Apart: VACUUM cannot run in the batch's implicit transaction.
-    for table in ["members", "point_lots", "point_activities", "passes", "registrations"] {
+    for table in [
+        "members",
+        "point_lots",
+        "point_activities",
+        "passes",
+        "registrations",
+    ] {
         conn.batch_execute(&format!("VACUUM ANALYZE {table}"))
             .unwrap();
     }
@@ -234,6 +242,18 @@ async fn main() {
         "set-up: {n} members with passes, {lots} lots, {activities} activities, {due} devices in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+
+    // `EXPIRY_EXPLAIN=1`: the plans of this connection's slow statements, jobs included,
+    // kept in the cluster's log and copied to /tmp/points_expiry_plans.log at the end.
+    let explain = std::env::var("EXPIRY_EXPLAIN").is_ok();
+    if explain {
+        conn.batch_execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = '20ms';
+             SET auto_explain.log_analyze = on; SET auto_explain.log_buffers = on;
+             SET auto_explain.log_nested_statements = on;",
+        )
+        .unwrap();
+    }
 
     // 1. Reminders three days ahead: one message per member, pushed to its device.
     let channels = Channels::new(false);
@@ -373,5 +393,11 @@ async fn main() {
     );
     println!("load average at end: {}", loadavg());
     drop(server);
+    if explain {
+        let _ = std::fs::copy(
+            data.join("postgres/server.log"),
+            "/tmp/points_expiry_plans.log",
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
