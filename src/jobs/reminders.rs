@@ -96,7 +96,18 @@ fn plan(rows: Vec<LotRow>, tz: chrono_tz::Tz) -> Vec<Reminder> {
         .collect()
 }
 
-/// Sends what is due for one program as of `now`; returns the members reminded.
+#[derive(QueryableByName)]
+struct MemberId {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Sends what is due for one program as of `now`, a batch of members per transaction (so
+/// pushes start while later batches are planned); returns the members reminded.
+///
+/// Each batch locks its members (`SKIP LOCKED`: another worker's batch is left to it) and
+/// only then reads their lots, so a lot's reminder is decided under the lock that its
+/// sending commits with: two workers never send one twice.
 fn program(
     conn: &mut PgConnection,
     channels: Channels,
@@ -112,33 +123,66 @@ fn program(
     let Some(max) = offsets.iter().max().copied() else {
         return Ok(0);
     };
-    conn.transaction(|conn| {
-        // Open lots within the longest offset of expiring; `newly` the offsets due and
-        // unsent. The lots are locked so that two workers cannot both send them.
-        let rows: Vec<LotRow> = diesel::sql_query(
-            "SELECT l.id, l.member_id, l.expires_at, l.remaining,
-                    ARRAY(SELECT d FROM unnest($4::int[]) d
-                           WHERE l.expires_at - make_interval(days => d) <= $3
-                             AND NOT d = ANY(l.reminded)) AS newly
-               FROM point_lots l JOIN members m ON m.id = l.member_id
-              WHERE l.merchant_id = $1 AND m.program_id = $2
-                AND l.remaining > 0 AND NOT l.expired AND l.expires_at IS NOT NULL
-                AND l.expires_at > $3 AND l.expires_at <= $3 + make_interval(days => $5)
-              ORDER BY l.merchant_id, l.id
-              FOR UPDATE OF l",
-        )
-        .bind::<SqlUuid, _>(p.merchant_id)
-        .bind::<SqlUuid, _>(p.id)
-        .bind::<Timestamptz, _>(now)
-        .bind::<Array<Int4>, _>(&offsets)
-        .bind::<Int4, _>(max)
-        .load(conn)?;
-        let reminders = plan(rows, rules.tz());
-        for chunk in reminders.chunks(BATCH) {
-            send(conn, channels, p, chunk, now)?;
+    // Lots of the program within the longest offset of expiring, open.
+    const OPEN: &str = "l.merchant_id = $1 AND l.remaining > 0 AND NOT l.expired
+                AND l.expires_at IS NOT NULL
+                AND l.expires_at > $3 AND l.expires_at <= $3 + make_interval(days => $5)";
+    let mut done = 0;
+    loop {
+        let (found, sent) = conn.transaction(|conn| {
+            let due: Vec<MemberId> = diesel::sql_query(format!(
+                "SELECT DISTINCT l.member_id AS id
+                   FROM point_lots l JOIN members m ON m.id = l.member_id
+                  WHERE m.program_id = $2 AND {OPEN}
+                    AND EXISTS (SELECT 1 FROM unnest($4::int[]) d
+                                 WHERE l.expires_at - make_interval(days => d) <= $3
+                                   AND NOT d = ANY(l.reminded))
+                  LIMIT $6"
+            ))
+            .bind::<SqlUuid, _>(p.merchant_id)
+            .bind::<SqlUuid, _>(p.id)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Array<Int4>, _>(&offsets)
+            .bind::<Int4, _>(max)
+            .bind::<BigInt, _>(BATCH as i64)
+            .load(conn)?;
+            if due.is_empty() {
+                return Ok::<_, diesel::result::Error>((0, 0));
+            }
+            let ids: Vec<Uuid> = due.into_iter().map(|m| m.id).collect();
+            let locked: Vec<MemberId> = diesel::sql_query(
+                "SELECT id FROM members WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED",
+            )
+            .bind::<Array<SqlUuid>, _>(&ids)
+            .load(conn)?;
+            let locked: Vec<Uuid> = locked.into_iter().map(|m| m.id).collect();
+            // A fresh statement under the locks; `newly` the offsets due and unsent.
+            let rows: Vec<LotRow> = diesel::sql_query(format!(
+                "SELECT l.id, l.member_id, l.expires_at, l.remaining,
+                        ARRAY(SELECT d FROM unnest($4::int[]) d
+                               WHERE l.expires_at - make_interval(days => d) <= $3
+                                 AND NOT d = ANY(l.reminded)) AS newly
+                   FROM point_lots l
+                  WHERE l.member_id = ANY($2) AND {OPEN}"
+            ))
+            .bind::<SqlUuid, _>(p.merchant_id)
+            .bind::<Array<SqlUuid>, _>(&locked)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Array<Int4>, _>(&offsets)
+            .bind::<Int4, _>(max)
+            .load(conn)?;
+            let reminders = plan(rows, rules.tz());
+            if !reminders.is_empty() {
+                send(conn, channels, p, &reminders, now)?;
+            }
+            Ok((ids.len(), reminders.len()))
+        })?;
+        done += sent;
+        // The last batch, or only members another worker holds: they are its to send.
+        if found < BATCH || sent == 0 {
+            return Ok(done);
         }
-        Ok(reminders.len())
-    })
+    }
 }
 
 fn send(
