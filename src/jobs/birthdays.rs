@@ -101,7 +101,8 @@ fn batch(
     (now, after): (DateTime<Utc>, Uuid),
 ) -> anyhow::Result<(usize, Option<Uuid>)> {
     let tz = rules.lifecycle.tz();
-    let (mut months, mut mdays, mut years, mut ks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut months, mut mdays, mut years, mut ks) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (k, day) in days.iter().enumerate() {
         for (m, d) in &day.birth_dates {
             months.push(*m as i16);
@@ -241,7 +242,9 @@ impl super::Job for Birthdays {
             match program(conn, self.channels, p, now) {
                 Ok(n) => done += n,
                 // One program's unreadable rules do not hold up the others' birthdays.
-                Err(e) => tracing::warn!(program = %p.id, error = format!("{e:#}"), "birthdays skipped"),
+                Err(e) => {
+                    tracing::warn!(program = %p.id, error = format!("{e:#}"), "birthdays skipped")
+                }
             }
         }
         Ok(done)

@@ -94,14 +94,7 @@ struct Sum {
     n: i64,
 }
 
-type Due = (
-    Uuid,
-    Uuid,
-    Uuid,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    i64,
-);
+type Due = (Uuid, Uuid, Uuid, Option<String>, Option<DateTime<Utc>>, i64);
 
 /// One batch as of `now`: the members judged.
 pub fn batch(
@@ -313,7 +306,10 @@ mod tests {
         let next = Some(review + Duration::days(30));
         // Gold with nothing earned: Silver, not Bronze.
         let v = judge(&rules, Some("Gold"), review, 0, now);
-        assert_eq!((v.tier.as_deref(), v.dropped, v.next_review), (Some("Silver"), true, next));
+        assert_eq!(
+            (v.tier.as_deref(), v.dropped, v.next_review),
+            (Some("Silver"), true, next)
+        );
         // Gold earned again: kept, a new period.
         let v = judge(&rules, Some("Gold"), review, 1000, now);
         assert_eq!((v.tier.as_deref(), v.dropped), (Some("Gold"), false));

@@ -235,7 +235,12 @@ pub fn apply(
     // is (`jobs::requalify`).
     if let Some(name) = tier.as_ref().filter(|_| tier != held) {
         let notice = super::notices::Notice::Tier { name: name.clone() };
-        super::notices::post(conn, channels, &[(tenant.merchant_id(), member.id, notice)], at)?;
+        super::notices::post(
+            conn,
+            channels,
+            &[(tenant.merchant_id(), member.id, notice)],
+            at,
+        )?;
     }
     Ok(PointsChange {
         earned: None,

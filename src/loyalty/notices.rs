@@ -52,10 +52,9 @@ pub fn text(language: &str, notice: &Notice) -> (String, String) {
                 format!("Happy birthday! {points} points are yours")
             },
         ),
-        Notice::Tier { name } if ru => (
-            "Новый уровень".into(),
-            format!("Ваш уровень теперь {name}"),
-        ),
+        Notice::Tier { name } if ru => {
+            ("Новый уровень".into(), format!("Ваш уровень теперь {name}"))
+        }
         Notice::Tier { name } => ("New tier".into(), format!("Your tier is now {name}")),
     }
 }

@@ -462,7 +462,8 @@ impl TestApp {
         key: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
-        self.send_json(reqwest::Method::PATCH, path, key, body).await
+        self.send_json(reqwest::Method::PATCH, path, key, body)
+            .await
     }
 
     async fn send_json(

@@ -39,7 +39,10 @@ async fn join(app: &TestApp, key: &str, program: &Value, name: &str, birth: &str
 
 async fn activities(app: &TestApp, key: &str, member: &str) -> Vec<Value> {
     let page = app
-        .get_json(&format!("/api/v1/members/{member}/activities?limit=100"), key)
+        .get_json(
+            &format!("/api/v1/members/{member}/activities?limit=100"),
+            key,
+        )
         .await;
     page["activities"].as_array().unwrap().clone()
 }
@@ -79,7 +82,14 @@ async fn birth_dates_are_taken_shown_and_changed() {
     assert_eq!(short["birth_date"], "--12-31");
     let none = app.enroll(&m.pos_key, id_of(&p), "Nil").await;
     assert_eq!(none["birth_date"], Value::Null);
-    for bad in ["1990-02-29", "--04-31", "1990-13-01", "17.05.1990", "", "1899-01-01"] {
+    for bad in [
+        "1990-02-29",
+        "--04-31",
+        "1990-13-01",
+        "17.05.1990",
+        "",
+        "1899-01-01",
+    ] {
         let res = app
             .post_json(
                 &format!("/api/v1/programs/{}/members", id_of(&p)),
@@ -95,15 +105,27 @@ async fn birth_dates_are_taken_shown_and_changed() {
     let set = app
         .patch_json(&path, &m.pos_key, &json!({"birth_date": "--07-04"}))
         .await;
-    assert_eq!(TestApp::expect_json(set, 200).await["birth_date"], "--07-04");
-    assert_eq!(app.get_json(&path, &m.pos_key).await["birth_date"], "--07-04");
+    assert_eq!(
+        TestApp::expect_json(set, 200).await["birth_date"],
+        "--07-04"
+    );
+    assert_eq!(
+        app.get_json(&path, &m.pos_key).await["birth_date"],
+        "--07-04"
+    );
     let changed = app
         .patch_json(&path, &m.admin_key, &json!({"birth_date": "1985-07-05"}))
         .await;
-    assert_eq!(TestApp::expect_json(changed, 200).await["birth_date"], "1985-07-05");
+    assert_eq!(
+        TestApp::expect_json(changed, 200).await["birth_date"],
+        "1985-07-05"
+    );
     // Absent: nothing changes.
     let same = app.patch_json(&path, &m.pos_key, &json!({})).await;
-    assert_eq!(TestApp::expect_json(same, 200).await["birth_date"], "1985-07-05");
+    assert_eq!(
+        TestApp::expect_json(same, 200).await["birth_date"],
+        "1985-07-05"
+    );
     let bad = app
         .patch_json(&path, &m.pos_key, &json!({"birth_date": "1985-02-30"}))
         .await;
@@ -112,7 +134,10 @@ async fn birth_dates_are_taken_shown_and_changed() {
     let cleared = app
         .patch_json(&path, &m.pos_key, &json!({"birth_date": null}))
         .await;
-    assert_eq!(TestApp::expect_json(cleared, 200).await["birth_date"], Value::Null);
+    assert_eq!(
+        TestApp::expect_json(cleared, 200).await["birth_date"],
+        Value::Null
+    );
     // Another merchant's member is not found; an unknown field is refused.
     let other = app.create_merchant("Other");
     let res = app
@@ -124,7 +149,10 @@ async fn birth_dates_are_taken_shown_and_changed() {
         .await;
     assert_eq!(res.status(), 400);
     let list = app
-        .get_json(&format!("/api/v1/programs/{}/members", id_of(&p)), &m.pos_key)
+        .get_json(
+            &format!("/api/v1/programs/{}/members", id_of(&p)),
+            &m.pos_key,
+        )
         .await;
     let leo = list["members"]
         .as_array()
@@ -152,7 +180,13 @@ async fn birthday_points_come_once_a_year_on_the_local_day() {
     )
     .await;
     assert_eq!(moscow["birthday_points"], 100);
-    let utc = program(&app, &m.admin_key, tiers.clone(), json!({"birthday_points": 100})).await;
+    let utc = program(
+        &app,
+        &m.admin_key,
+        tiers.clone(),
+        json!({"birthday_points": 100}),
+    )
+    .await;
     let none = program(&app, &m.admin_key, tiers, json!({})).await;
     let ann = join(&app, &m.pos_key, &moscow, "Ann", "1990-05-17").await;
     let bob = join(&app, &m.pos_key, &utc, "Bob", "--05-17").await;
@@ -191,11 +225,19 @@ async fn birthday_points_come_once_a_year_on_the_local_day() {
     assert_eq!(birthdays(&app.db.url, day + Duration::hours(12)), 0);
     assert_eq!(app.member_points(&m.pos_key, &bob_id).await, 100);
     assert_eq!(app.member_points(&m.pos_key, &ann_id).await, 100);
-    assert_eq!(app.member_points(&m.pos_key, id_of(&cy)).await, 0, "no birthday_points");
+    assert_eq!(
+        app.member_points(&m.pos_key, id_of(&cy)).await,
+        0,
+        "no birthday_points"
+    );
 
     // Changing the date does not make a second birthday this year.
     let res = app
-        .patch_json(&format!("/api/v1/members/{bob_id}"), &m.pos_key, &json!({"birth_date": "--05-18"}))
+        .patch_json(
+            &format!("/api/v1/members/{bob_id}"),
+            &m.pos_key,
+            &json!({"birth_date": "--05-18"}),
+        )
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(birthdays(&app.db.url, day + Duration::days(1)), 0);
@@ -247,7 +289,11 @@ async fn february_29_birthdays_are_kept_on_the_28th_in_common_years() {
     clock.set(feb28);
     assert_eq!(birthdays(&app.db.url, feb28 - Duration::days(1)), 0);
     assert_eq!(birthdays(&app.db.url, feb28), 2);
-    assert_eq!(birthdays(&app.db.url, feb28 + Duration::days(1)), 1, "March 1");
+    assert_eq!(
+        birthdays(&app.db.url, feb28 + Duration::days(1)),
+        1,
+        "March 1"
+    );
     for member in [&leo, &ann, &may] {
         assert_eq!(app.member_points(&m.pos_key, id_of(member)).await, 29);
     }
@@ -326,7 +372,10 @@ async fn tiers_not_earned_again_drop_one_level_per_period() {
     // Ann reaches Gold at once: the card says so.
     let bought = buy(&ann_id, "a1", 10_000).await;
     assert_eq!(bought["tier"], "Gold");
-    assert!(mock.wait_for(&token, 1, std::time::Duration::from_secs(5)).await);
+    assert!(
+        mock.wait_for(&token, 1, std::time::Duration::from_secs(5))
+            .await
+    );
     assert_eq!(
         card_message(&app, &ann).await.as_deref(),
         Some("Your tier is now Gold")
@@ -354,7 +403,10 @@ async fn tiers_not_earned_again_drop_one_level_per_period() {
     let list = activities(&app, &m.pos_key, &ann_id).await;
     let moves = of_type(&list, "tier");
     assert_eq!(moves.len(), 1, "{list:?}");
-    assert_eq!((moves[0]["points"].as_i64(), moves[0]["tier_after"].as_str()), (Some(0), Some("Silver")));
+    assert_eq!(
+        (moves[0]["points"].as_i64(), moves[0]["tier_after"].as_str()),
+        (Some(0), Some("Silver"))
+    );
     let at: DateTime<Utc> = moves[0]["created_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(at, review, "dated at the end of the period");
     assert_eq!(
@@ -370,7 +422,10 @@ async fn tiers_not_earned_again_drop_one_level_per_period() {
 
     // The next period passes without earning: two workers at once judge each member once.
     let second = review + Duration::days(31);
-    let (a, b) = tokio::join!(worker_once(&app, &mock, second), worker_once(&app, &mock, second));
+    let (a, b) = tokio::join!(
+        worker_once(&app, &mock, second),
+        worker_once(&app, &mock, second)
+    );
     assert_eq!(
         a["jobs"]["requalify"].as_u64().unwrap() + b["jobs"]["requalify"].as_u64().unwrap(),
         2,
@@ -378,8 +433,17 @@ async fn tiers_not_earned_again_drop_one_level_per_period() {
     );
     assert_eq!(app.member(&m.pos_key, &ann_id).await["tier"], "Bronze");
     assert_eq!(app.member(&m.pos_key, &bob_id).await["tier"], "Bronze");
-    assert_eq!(of_type(&activities(&app, &m.pos_key, &ann_id).await, "tier").len(), 2);
-    assert_eq!(of_type(&activities(&app, &m.pos_key, &bob_id).await, "tier").len(), 1);
-    assert!(mock.wait_for(&token, pushed + 2, std::time::Duration::from_secs(5)).await);
+    assert_eq!(
+        of_type(&activities(&app, &m.pos_key, &ann_id).await, "tier").len(),
+        2
+    );
+    assert_eq!(
+        of_type(&activities(&app, &m.pos_key, &bob_id).await, "tier").len(),
+        1
+    );
+    assert!(
+        mock.wait_for(&token, pushed + 2, std::time::Duration::from_secs(5))
+            .await
+    );
     app.verify_ledger(&m.admin_key).await;
 }
