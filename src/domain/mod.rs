@@ -1,6 +1,7 @@
 //! Types that parse rather than validate: once you hold one, it is valid.
 
 mod api_key;
+mod birth_date;
 mod card_number;
 mod currency;
 mod email;
@@ -16,6 +17,7 @@ mod template_id;
 pub mod tokens;
 
 pub use api_key::ApiKeySecret;
+pub use birth_date::BirthDate;
 pub use card_number::CardNumber;
 pub use currency::Currency;
 pub use email::Email;

@@ -8,10 +8,12 @@
 //! at an instant: running it twice as of the same instant changes nothing the second time,
 //! so several workers, restarts and a catch-up `--once --at` all give the same ledger.
 
+pub mod birthdays;
 pub mod dashboard;
 pub mod expiry;
 pub mod prune;
 pub mod reminders;
+pub mod requalify;
 
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -41,6 +43,9 @@ pub fn all(
         // Expiry before reminders: a lot that has just expired is not reminded of.
         Arc::new(expiry::Expiry { channels }),
         Arc::new(reminders::Reminders { channels }),
+        // Birthday points before reviews: what a birthday earns counts in the window.
+        Arc::new(birthdays::Birthdays { channels }),
+        Arc::new(requalify::Requalify { channels }),
         Arc::new(prune::Prune {
             keep: prune::Retention {
                 idempotency_hours: settings.idempotency_hours,

@@ -5,7 +5,7 @@
 use super::referral::{self, ReferralResult};
 use super::ProgramRules;
 use crate::db::Tenant;
-use crate::domain::{tokens, CardNumber, PointActivityType};
+use crate::domain::{tokens, BirthDate, CardNumber, PointActivityType};
 use crate::models::member::{Member, NewMember};
 use crate::models::pass::Holder;
 use crate::models::{Pass, Program};
@@ -23,6 +23,8 @@ pub struct Applicant {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub external_id: Option<String>,
+    /// The birth date as read (`domain::Parsed`), its refusal kept for `/birth_date`.
+    pub birth_date: Option<Result<BirthDate, String>>,
 }
 
 fn clean(value: Option<String>) -> Option<String> {
@@ -73,6 +75,12 @@ pub fn parse(input: Applicant) -> Result<NewMember, Vec<FieldProblem>> {
     if external_id.as_ref().is_some_and(|x| x.chars().count() > 64) {
         problems.push(FieldProblem::new("/external_id", "at most 64 characters"));
     }
+    let birth_date = input
+        .birth_date
+        .transpose()
+        .map_err(|e| problems.push(FieldProblem::new("/birth_date", e)))
+        .ok()
+        .flatten();
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -82,6 +90,7 @@ pub fn parse(input: Applicant) -> Result<NewMember, Vec<FieldProblem>> {
         phone,
         external_id,
         referred_by: None,
+        birth_date,
     })
 }
 

@@ -230,6 +230,17 @@ pub fn apply(
         super::lots::consume(conn, tenant, member.id, -delta, take_first)?;
     }
     let pass_id = outbox::pass_changed(conn, channels, Card::Member(member.id), kind.as_str())?;
+    // A tier reached (or lost to a return) is told on the card, as a tier lost at a review
+    // is (`jobs::requalify`).
+    if let Some(name) = tier.as_ref().filter(|_| tier != held) {
+        let notice = super::notices::Notice::Tier { name: name.clone() };
+        super::notices::post(
+            conn,
+            channels,
+            &[(tenant.merchant_id(), member.id, notice)],
+            at,
+        )?;
+    }
     Ok(PointsChange {
         earned: None,
         points,

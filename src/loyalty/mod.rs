@@ -3,6 +3,7 @@
 pub mod enrollment;
 pub mod ledger;
 pub mod lots;
+pub mod notices;
 pub mod payment;
 pub mod points;
 pub mod program;

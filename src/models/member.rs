@@ -1,5 +1,5 @@
 use crate::db::Tenant;
-use crate::domain::{CardNumber, PageCursor, SearchTerm};
+use crate::domain::{BirthDate, CardNumber, PageCursor, SearchTerm};
 use crate::schema::members;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -26,6 +26,9 @@ pub struct Member {
     pub updated_at: DateTime<Utc>,
     /// Points a return should have taken but were spent: taken from the next gains.
     pub points_owed: i64,
+    pub birth_month: Option<i16>,
+    pub birth_day: Option<i16>,
+    pub birth_year: Option<i16>,
 }
 
 /// A new member's details, already checked by the caller.
@@ -35,6 +38,7 @@ pub struct NewMember {
     pub phone: Option<String>,
     pub external_id: Option<String>,
     pub referred_by: Option<Uuid>,
+    pub birth_date: Option<BirthDate>,
 }
 
 impl Member {
@@ -48,6 +52,7 @@ impl Member {
         points: i64,
         tier: Option<&str>,
     ) -> QueryResult<Member> {
+        let birth = new.birth_date.map(|b| b.parts());
         diesel::insert_into(members::table)
             .values((
                 members::id.eq(Uuid::new_v4()),
@@ -63,6 +68,9 @@ impl Member {
                 members::tier.eq(tier),
                 members::referral_code.eq(referral_code),
                 members::referred_by.eq(new.referred_by),
+                members::birth_month.eq(birth.map(|b| b.0)),
+                members::birth_day.eq(birth.map(|b| b.1)),
+                members::birth_year.eq(birth.and_then(|b| b.2)),
             ))
             .returning(Member::as_returning())
             .get_result(conn)
@@ -77,6 +85,32 @@ impl Member {
             "members_program_external_idx" => Some("external_id"),
             _ => None,
         }
+    }
+
+    pub fn birth_date(&self) -> Option<BirthDate> {
+        BirthDate::from_parts(self.birth_month, self.birth_day, self.birth_year)
+    }
+
+    /// Sets (or with `None` forgets) the member's birth date; false when there is no such
+    /// member.
+    pub fn set_birth_date(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        id: Uuid,
+        date: Option<BirthDate>,
+    ) -> QueryResult<bool> {
+        let parts = date.map(|d| d.parts());
+        diesel::update(members::table)
+            .filter(members::merchant_id.eq(tenant.merchant_id()))
+            .filter(members::id.eq(id))
+            .set((
+                members::birth_month.eq(parts.map(|p| p.0)),
+                members::birth_day.eq(parts.map(|p| p.1)),
+                members::birth_year.eq(parts.and_then(|p| p.2)),
+                members::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .map(|n| n > 0)
     }
 
     pub fn find(conn: &mut PgConnection, tenant: &Tenant, id: Uuid) -> QueryResult<Member> {

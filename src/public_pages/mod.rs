@@ -434,6 +434,7 @@ async fn submit(
             email: Some(email.to_string()),
             phone: Some(phone.to_string()),
             external_id: None,
+            birth_date: None,
         });
         if let Err(fields) = &parsed {
             problems.extend(fields.iter().map(|f| match f.pointer.as_str() {

@@ -2,7 +2,7 @@ use crate::app::AppState;
 use crate::auth::PosCaller;
 use crate::db;
 use crate::domain::Scope;
-use crate::domain::{CardNumber, PageCursor, PageLimit, SearchTerm};
+use crate::domain::{BirthDate, CardNumber, PageCursor, PageLimit, Parsed, SearchTerm};
 use crate::loyalty::enrollment::{self, Applicant};
 use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase};
 use crate::loyalty::program;
@@ -10,7 +10,7 @@ use crate::models::member::{Member, SearchQuery};
 use crate::models::{Pass, Program};
 use crate::problem::{ApiError, FieldProblem};
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,6 +24,10 @@ pub struct Enroll {
     pub phone: Option<String>,
     pub external_id: Option<String>,
     pub referral_code: Option<String>,
+    /// `YYYY-MM-DD`, or month and day alone as `--MM-DD` (or `MM-DD`); February 29 allowed.
+    /// Birthday points (`birthday_points`) are granted on the day.
+    #[schema(value_type = Option<String>, example = "--05-17")]
+    pub birth_date: Option<Parsed<BirthDate>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -41,6 +45,9 @@ pub struct MemberView {
     pub points: i64,
     pub lifetime_points: i64,
     pub tier: Option<String>,
+    /// `YYYY-MM-DD`, or `--MM-DD` when only the month and day are known; null when unknown.
+    #[schema(example = "1990-05-17")]
+    pub birth_date: Option<String>,
     pub referral_code: String,
     pub referral_url: String,
     pub apple_pass_url: String,
@@ -62,6 +69,7 @@ pub(crate) fn view(
     google_save_url: Option<String>,
 ) -> MemberView {
     MemberView {
+        birth_date: m.birth_date().map(|d| d.to_string()),
         id: m.id,
         program_id: m.program_id,
         name: m.name,
@@ -108,6 +116,7 @@ pub async fn enroll(
         email: input.email,
         phone: input.phone,
         external_id: input.external_id,
+        birth_date: input.birth_date.map(|d| d.get()),
     })
     .map_err(ApiError::invalid_fields)?;
     let tenant = caller.0.tenant;
@@ -152,18 +161,71 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = caller.0.tenant;
-    let id = id.into_inner();
+    answer(caller.0.tenant, &state, id.into_inner(), None).await
+}
+
+/// A member's details that may change after joining; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberChange {
+    /// `YYYY-MM-DD`, `--MM-DD` or `MM-DD`; null forgets it. Changing it does not grant a
+    /// second birthday in a year: birthday points come once a year whatever the date says.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "1990-05-17")]
+    pub birth_date: Option<Option<Parsed<BirthDate>>>,
+}
+
+/// A field that is present, null or not: absent stays `None` through `default`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Change a member's details (today the birth date); answers the member.
+#[utoipa::path(operation_id = "changeMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path)), request_body = MemberChange,
+    responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::JsonBody, (status = 200, body = MemberView)))]
+#[patch("/members/{id}")]
+pub async fn change(
+    caller: PosCaller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<MemberChange>,
+) -> Result<HttpResponse, ApiError> {
+    let birth_date = match body.into_inner().birth_date {
+        Some(Some(parsed)) => Some(Some(parsed.get().map_err(|e| {
+            ApiError::invalid_fields(vec![FieldProblem::new("/birth_date", e)])
+        })?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    answer(caller.0.tenant, &state, id.into_inner(), birth_date).await
+}
+
+/// The member as `GET /members/{id}` shows it, after setting the birth date if given.
+async fn answer(
+    tenant: crate::db::Tenant,
+    state: &web::Data<AppState>,
+    id: Uuid,
+    birth_date: Option<Option<BirthDate>>,
+) -> Result<HttpResponse, ApiError> {
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
     let (mut member, google) = db::run(&state.pool, move |conn| {
+        if let Some(date) = birth_date {
+            if !Member::set_birth_date(conn, &tenant, id, date)? {
+                return Err(ApiError::not_found("no such member"));
+            }
+        }
         let m = Member::find(conn, &tenant, id)?;
         let pass = Pass::of_member(conn, &tenant, m.id)?;
         let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
         Ok((view(m, &pass, &public_url, None), google))
     })
     .await?;
-    member.google_save_url = crate::pass_service::finish_save_link(&state, google).await;
+    member.google_save_url = crate::pass_service::finish_save_link(state, google).await;
     Ok(HttpResponse::Ok().json(member))
 }
 

@@ -456,6 +456,16 @@ impl TestApp {
         self.send_json(reqwest::Method::PUT, path, key, body).await
     }
 
+    pub async fn patch_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send_json(reqwest::Method::PATCH, path, key, body)
+            .await
+    }
+
     async fn send_json(
         &self,
         method: reqwest::Method,

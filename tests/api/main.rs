@@ -26,6 +26,7 @@ mod operations;
 mod outbox_claims;
 mod pass_check;
 mod passes;
+mod points_birthdays;
 mod points_lifecycle;
 mod program_changes;
 mod referrals;
