@@ -30,6 +30,9 @@ async fn draft(app: &TestApp, key: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_designer_saves_uploads_tests_and_publishes_and_the_phone_gets_it() {
+    // Made first: encoding it takes seconds in a debug build, long enough for a kept-alive
+    // connection to the app to be closed under the upload.
+    let logo = big_jpeg();
     let mock = ApnsMock::start().await;
     let app = spawn_app_with_apns(&mock).await;
     let (m, _program, member) = app.merchant_with_member("Designer café", "Ann").await;
@@ -73,7 +76,7 @@ async fn a_designer_saves_uploads_tests_and_publishes_and_the_phone_gets_it() {
 
     // A 3000x2000 JPEG logo lands in the draft, fitted.
     let uploaded = console
-        .upload(&format!("{DESIGNER}/images/logo?csrf={csrf}"), &big_jpeg())
+        .upload(&format!("{DESIGNER}/images/logo?csrf={csrf}"), &logo)
         .await;
     assert_eq!(uploaded.status, 200, "{}", uploaded.body);
     assert!(uploaded.body.contains(r#"id="fitted-logo""#));
