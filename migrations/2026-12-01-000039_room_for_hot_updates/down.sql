@@ -1,0 +1,3 @@
+ALTER TABLE members RESET (fillfactor);
+ALTER TABLE passes RESET (fillfactor);
+ALTER TABLE point_lots RESET (fillfactor);
