@@ -245,6 +245,7 @@ async fn main() {
             let query = SearchQuery {
                 program_id: Some(program_uuid),
                 term: SearchTerm::parse(Some(&q)).unwrap(),
+                segment: None,
             };
             // Whichever runs first reads the matching rows into shared buffers for the
             // other: the two take turns at going first.
@@ -284,6 +285,7 @@ async fn main() {
         let query = SearchQuery {
             program_id: Some(program_uuid),
             term: SearchTerm::parse(Some(&term(1))).unwrap(),
+            segment: None,
         };
         let plan = Member::explain_search(
             &mut conn,
@@ -331,6 +333,7 @@ async fn main() {
             &SearchQuery {
                 program_id: Some(program_uuid),
                 term: SearchTerm::Everyone,
+                segment: None,
             },
             Some(&after),
             201,

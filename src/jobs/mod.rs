@@ -1,6 +1,6 @@
 //! Time-based jobs: work that must happen "as of now" rather than in answer to a request
-//! (pruning today; points expiry, reminders, birthdays, requalification and scheduled
-//! campaigns are jobs too). One file per job; one loop ([`run`]) runs each when due, and
+//! (pruning today; points expiry, reminders, birthdays, requalification, segment
+//! recomputes and scheduled campaigns are jobs too). One file per job; one loop ([`run`]) runs each when due, and
 //! `passfold worker --once --at <instant>` runs every job once as of that instant
 //! ([`run_once`]).
 //!
@@ -11,6 +11,7 @@
 pub mod expiry;
 pub mod prune;
 pub mod reminders;
+pub mod segments;
 
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -40,6 +41,9 @@ pub fn all(
         // Expiry before reminders: a lot that has just expired is not reminded of.
         Arc::new(expiry::Expiry { channels }),
         Arc::new(reminders::Reminders { channels }),
+        Arc::new(segments::Segments {
+            every: settings.segments_every,
+        }),
         Arc::new(prune::Prune {
             keep: prune::Retention {
                 idempotency_hours: settings.idempotency_hours,

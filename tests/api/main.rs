@@ -29,6 +29,7 @@ mod passes;
 mod points_lifecycle;
 mod program_changes;
 mod referrals;
+mod segments;
 mod slow_clients;
 mod template_versions;
 mod templates;
