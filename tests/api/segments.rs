@@ -103,7 +103,8 @@ fn stage_of(
     if n == 1 {
         return "first_purchase";
     }
-    let lapse_before = if n - 1 >= 3 {
+    // The purchases before the last: a rhythm from 3 of them.
+    let lapse_before = if n > 3 {
         (3.0 * median(gaps[..gaps.len() - 1].to_vec())).max(day)
     } else {
         (lapsed * DAY) as f64
@@ -387,6 +388,14 @@ async fn rfm_cells_groups_and_stages_match_an_independent_computation() {
     );
     let tied: BTreeSet<_> = want[9..15].iter().map(|w| w.cell.clone()).collect();
     assert_eq!(tied.len(), 1, "identical histories, one cell");
+    // The data set spreads over the scores (a check of the check).
+    let cells: BTreeSet<_> = want.iter().filter_map(|w| w.cell.clone()).collect();
+    let groups: BTreeSet<_> = want.iter().map(|w| w.group).collect();
+    let stages: BTreeSet<_> = want.iter().map(|w| w.stage).collect();
+    assert!(
+        cells.len() >= 8 && groups.len() >= 6 && stages.len() >= 5,
+        "{cells:?} {groups:?} {stages:?}"
+    );
 
     // Sizes, and members listed by group, cell and stage, page by page.
     let sizes = &recomputed["segments"];
