@@ -122,6 +122,7 @@ async fn main() {
             let query = SearchQuery {
                 program_id: Some(program_uuid),
                 term: SearchTerm::parse(Some(&q)).unwrap(),
+                segment: None,
             };
             // Whichever runs first reads the matching rows into shared buffers for the
             // other: the two take turns at going first.
@@ -161,6 +162,7 @@ async fn main() {
         let query = SearchQuery {
             program_id: Some(program_uuid),
             term: SearchTerm::parse(Some(&term(1))).unwrap(),
+            segment: None,
         };
         let plan = Member::explain_search(
             &mut conn,
@@ -208,6 +210,7 @@ async fn main() {
             &SearchQuery {
                 program_id: Some(program_uuid),
                 term: SearchTerm::Everyone,
+                segment: None,
             },
             Some(&after),
             201,

@@ -47,6 +47,9 @@ pub struct Settings {
     pub session_idle: chrono::Duration,
     /// `PASSFOLD_SESSION_MAX_HOURS`: a console session ends this long after sign-in.
     pub session_max: chrono::Duration,
+    /// `PASSFOLD_SEGMENTS_EVERY_MINUTES`: how often the worker recomputes every member's
+    /// RFM scores and lifecycle stage in full (jobs::segments).
+    pub segments_every: std::time::Duration,
 }
 
 /// How much one client may hold, and how much image work runs at once.
@@ -140,6 +143,7 @@ impl fmt::Debug for Settings {
             outbox_lease,
             session_idle,
             session_max,
+            segments_every,
         } = self;
         f.debug_struct("Settings")
             .field(
@@ -165,6 +169,7 @@ impl fmt::Debug for Settings {
             .field("outbox_lease", outbox_lease)
             .field("session_idle", session_idle)
             .field("session_max", session_max)
+            .field("segments_every", segments_every)
             .finish()
     }
 }
@@ -378,7 +383,17 @@ impl Settings {
             1,
             24 * 30,
         )? as i64);
+        let segments_every = std::time::Duration::from_secs(
+            60 * parse_number(
+                &get,
+                "PASSFOLD_SEGMENTS_EVERY_MINUTES",
+                24 * 60,
+                1,
+                7 * 24 * 60,
+            )? as u64,
+        );
         Ok(Settings {
+            segments_every,
             session_idle,
             session_max,
             database_url,

@@ -36,6 +36,7 @@ pub mod public_pages;
 pub mod request_guard;
 pub mod routes;
 pub mod schema;
+pub mod segments;
 pub mod shutdown;
 pub mod staff;
 pub mod startup;

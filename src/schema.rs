@@ -152,6 +152,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_segments (member_id) {
+        member_id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        purchases -> Int8,
+        last_purchase_at -> Nullable<Timestamptz>,
+        window_purchases -> Int8,
+        window_money -> Int8,
+        window_last_at -> Nullable<Timestamptz>,
+        r -> Nullable<Int2>,
+        f -> Nullable<Int2>,
+        m -> Nullable<Int2>,
+        cell -> Nullable<Text>,
+        rfm_group -> Text,
+        stage -> Text,
+        stage_at -> Timestamptz,
+        version -> Int8,
+        computed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    member_stage_changes (id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        member_id -> Uuid,
+        from_stage -> Text,
+        to_stage -> Text,
+        at -> Timestamptz,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     members (id) {
         id -> Uuid,
         merchant_id -> Uuid,
@@ -268,6 +303,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    program_rfm (program_id) {
+        program_id -> Uuid,
+        merchant_id -> Uuid,
+        source -> Text,
+        window_days -> Int4,
+        buyers -> Int8,
+        r3_days -> Nullable<Int4>,
+        r2_days -> Nullable<Int4>,
+        f3 -> Nullable<Int8>,
+        f2 -> Nullable<Int8>,
+        m3 -> Nullable<Int8>,
+        m2 -> Nullable<Int8>,
+        computed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     programs (id) {
         id -> Uuid,
         merchant_id -> Uuid,
@@ -284,6 +336,7 @@ diesel::table! {
         pos_max_purchase -> Int8,
         pos_max_points_adjustment -> Int8,
         lifecycle -> Jsonb,
+        segments -> Jsonb,
     }
 }
 
@@ -492,6 +545,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     join_attempts,
     link_opens,
+    member_segments,
+    member_stage_changes,
     members,
     merchants,
     outbox,
@@ -499,6 +554,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pin_failures,
     point_activities,
     point_lots,
+    program_rfm,
     programs,
     purchases,
     referrals,

@@ -169,6 +169,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::get)
                     .service(routes::programs::update)
                     .service(routes::programs::installs)
+                    .service(routes::segments::sizes)
+                    .service(routes::segments::recompute)
                     .service(routes::dashboard::get)
                     .service(routes::members::enroll)
                     .service(routes::members::list)

@@ -54,6 +54,7 @@ pub async fn search(
             let query = SearchQuery {
                 program_id: None,
                 term,
+                segment: None,
             };
             let rows = db::run(&state.pool, move |conn| {
                 Ok(Member::search(

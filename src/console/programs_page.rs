@@ -266,7 +266,13 @@ fn change_of(
     if !problems.is_empty() {
         return Err(problems);
     }
+    // The form does not show segment settings: a save keeps those the program has.
+    let segments = crate::segments::Settings::of(&program.segments);
     Ok(CreateProgram {
+        rfm_window_days: segments.rfm_window_days,
+        rfm_thresholds: segments.rfm_thresholds,
+        cooling_days: segments.cooling_days,
+        lapsed_days: segments.lapsed_days,
         points_expire_days: lifecycle.0,
         welcome_points_expire_days: lifecycle.1,
         expiry_reminders_days: reminders,

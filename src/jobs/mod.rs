@@ -1,6 +1,6 @@
 //! Time-based jobs: work that must happen "as of now" rather than in answer to a request
-//! (pruning, the dashboard's figures of big merchants; points expiry, reminders, birthdays, requalification and scheduled
-//! campaigns are jobs too). One file per job; one loop ([`run`]) runs each when due, and
+//! (points expiry, reminders, birthdays, requalification, segment recomputes, the dashboard's
+//! figures of big merchants, pruning; scheduled campaigns will be one too). One file per job; one loop ([`run`]) runs each when due, and
 //! `passfold worker --once --at <instant>` runs every job once as of that instant
 //! ([`run_once`]).
 //!
@@ -14,6 +14,7 @@ pub mod expiry;
 pub mod prune;
 pub mod reminders;
 pub mod requalify;
+pub mod segments;
 
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -46,6 +47,9 @@ pub fn all(
         // Birthday points before reviews: what a birthday earns counts in the window.
         Arc::new(birthdays::Birthdays { channels }),
         Arc::new(requalify::Requalify { channels }),
+        Arc::new(segments::Segments {
+            every: settings.segments_every,
+        }),
         Arc::new(prune::Prune {
             keep: prune::Retention {
                 idempotency_hours: settings.idempotency_hours,

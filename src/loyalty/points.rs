@@ -30,6 +30,42 @@ pub struct Purchase {
     /// receipt: a return of the purchase gives those points back, in proportion.
     #[serde(default)]
     pub redemption_id: Option<Uuid>,
+    /// When the purchase was made (RFC 3339), for history recorded later; now when absent.
+    /// Not in the future (5 minutes of clock skew allowed); more than 48 hours back only
+    /// with an admin key. It is the purchase's time for points (their lot starts then, and
+    /// may already have expired), tiers and segments.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-30T18:45:00+03:00")]
+    pub purchased_at: Option<String>,
+}
+
+/// How far ahead of the clock a till's `purchased_at` may be.
+const CLOCK_SKEW_MINUTES: i64 = 5;
+/// How far back a pos key may date a purchase.
+pub const POS_BACKDATE_HOURS: i64 = 48;
+
+impl Purchase {
+    /// The purchase's time: `purchased_at` checked against `now`, or `now`.
+    fn time(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+        let Some(raw) = self.purchased_at.as_deref() else {
+            return Ok(now);
+        };
+        let at = DateTime::parse_from_rfc3339(raw.trim())
+            .map_err(|_| {
+                ApiError::invalid_fields(vec![FieldProblem::new(
+                    "/purchased_at",
+                    "an RFC 3339 time with its offset, e.g. 2026-11-30T18:45:00+03:00",
+                )])
+            })?
+            .with_timezone(&Utc);
+        if at > now + chrono::Duration::minutes(CLOCK_SKEW_MINUTES) {
+            return Err(ApiError::invalid_fields(vec![FieldProblem::new(
+                "/purchased_at",
+                "in the future: a purchase is recorded when it has been made",
+            )]));
+        }
+        Ok(at)
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -48,6 +84,11 @@ pub trait Movement: DeserializeOwned + Send + 'static {
     /// Whether a pos key may make it under the program's limits.
     fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError>;
 
+    /// Whether its time (if it gives one) is acceptable as of `now` for this key.
+    fn timed(&self, _now: DateTime<Utc>, _admin: bool) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// Makes it, in the caller's transaction.
     fn record(
         self,
@@ -61,6 +102,17 @@ pub trait Movement: DeserializeOwned + Send + 'static {
 impl Movement for Purchase {
     fn allowed(&self, limits: &PosLimits) -> Result<(), ApiError> {
         limits.check_purchase(self.amount)
+    }
+
+    fn timed(&self, now: DateTime<Utc>, admin: bool) -> Result<(), ApiError> {
+        let at = self.time(now)?;
+        if !admin && at < now - chrono::Duration::hours(POS_BACKDATE_HOURS) {
+            return Err(ApiError::forbidden(format!(
+                "a purchase more than {POS_BACKDATE_HOURS} hours old (purchased_at) is \
+                 recorded with an admin key: history is imported by the merchant, not the till"
+            )));
+        }
+        Ok(())
     }
 
     fn record(
@@ -105,6 +157,8 @@ pub fn purchase(
     if let Some(p) = ranges::check("/amount", req.amount, 1..=ranges::MAX_AMOUNT, false) {
         return Err(ApiError::invalid_fields(vec![p]));
     }
+    // The purchase's own time; `at` stays the moment it is recorded.
+    let bought_at = req.time(at)?;
     let currency = same_currency(&rules, &req.currency)?;
     let earned = rules.points_for(req.amount, member.tier.as_deref());
     let purchase_id = Uuid::new_v4();
@@ -122,7 +176,7 @@ pub fn purchase(
             id: purchase_id,
             purchase: Some((req.amount, currency)),
             purchase_id: Some(purchase_id),
-            ..Entry::new(earned, PointActivityType::Earn, at)
+            ..Entry::new(earned, PointActivityType::Earn, bought_at)
         },
     )?;
     diesel::insert_into(purchases::table)
@@ -133,7 +187,7 @@ pub fn purchase(
             purchases::amount.eq(req.amount),
             purchases::currency.eq(currency),
             purchases::points_earned.eq(earned),
-            purchases::purchased_at.eq(at),
+            purchases::purchased_at.eq(bought_at),
             purchases::redemption_id.eq(req.redemption_id),
             purchases::points_paid.eq(points_paid),
         ))
@@ -160,6 +214,7 @@ pub fn purchase(
             &mut change,
         )?;
     }
+    crate::segments::member_changed(conn, tenant, member.id, at)?;
     Ok(change)
 }
 

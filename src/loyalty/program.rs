@@ -63,9 +63,31 @@ pub struct CreateProgram {
     /// The program's IANA time zone (e.g. `Europe/Moscow`); UTC when absent.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Days of purchases RFM scores look at; 365 when absent (docs/SEGMENTS.md).
+    #[serde(default)]
+    pub rfm_window_days: Option<i64>,
+    /// The merchant's RFM cut points; tertiles of the program's buyers when absent.
+    #[serde(default)]
+    pub rfm_thresholds: Option<crate::segments::Thresholds>,
+    /// Days without a purchase after which a member with fewer than 3 purchases is
+    /// `cooling`; 60 when absent.
+    #[serde(default)]
+    pub cooling_days: Option<i64>,
+    /// ... and `lapsed`; 180 when absent.
+    #[serde(default)]
+    pub lapsed_days: Option<i64>,
 }
 
 impl CreateProgram {
+    fn segments(&mut self) -> crate::segments::Settings {
+        crate::segments::Settings {
+            rfm_window_days: self.rfm_window_days,
+            rfm_thresholds: self.rfm_thresholds.take(),
+            cooling_days: self.cooling_days,
+            lapsed_days: self.lapsed_days,
+        }
+    }
+
     fn lifecycle(&mut self) -> Lifecycle {
         Lifecycle {
             points_expire_days: self.points_expire_days,
@@ -91,6 +113,7 @@ struct Parsed {
     rules: ProgramRules,
     limits: PosLimits,
     template_id: String,
+    segments: crate::segments::Settings,
 }
 
 impl Parsed {
@@ -112,6 +135,7 @@ impl Parsed {
             pos_max_purchase: self.limits.max_purchase,
             pos_max_points_adjustment: self.limits.max_points_adjustment,
             lifecycle: serde_json::to_value(&self.rules.lifecycle).unwrap_or_default(),
+            segments: serde_json::to_value(&self.segments).unwrap_or_default(),
         }
     }
 }
@@ -123,6 +147,7 @@ fn parse(
     mut input: CreateProgram,
 ) -> Result<Parsed, ApiError> {
     let lifecycle = input.lifecycle();
+    let segments = input.segments();
     let name = input.name.trim().to_string();
     let mut problems = Vec::new();
     if name.is_empty() || name.chars().count() > 100 {
@@ -141,6 +166,7 @@ fn parse(
     let limits = PosLimits::parse(input.pos_max_purchase, input.pos_max_points_adjustment)
         .map_err(|p| problems.extend(p))
         .ok();
+    problems.extend(segments.problems());
     let template_id = input.template;
     match Template::find(conn, tenant, &template_id) {
         Ok(t) if t.kind == TemplateKind::Loyalty => {}
@@ -160,6 +186,7 @@ fn parse(
             rules,
             limits,
             template_id,
+            segments,
         }),
         _ => Err(ApiError::invalid_fields(problems)),
     }

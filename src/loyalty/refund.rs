@@ -173,6 +173,7 @@ pub fn refund(
         purchases::points_given_back.eq(purchases::points_given_back + give),
     ))
     .execute(conn)?;
+    crate::segments::member_changed(conn, tenant, member.id, at)?;
     let (points, tier): (i64, Option<String>) = members::table
         .find(member.id)
         .select((members::points, members::tier))

@@ -169,6 +169,8 @@ impl Member {
 pub struct SearchQuery {
     pub program_id: Option<Uuid>,
     pub term: SearchTerm,
+    /// Only the members of an RFM group or cell, or at a lifecycle stage.
+    pub segment: Option<crate::segments::Filter>,
 }
 
 /// A member found, with the key it is ordered by (what a page's cursor holds).
@@ -310,6 +312,7 @@ fn search_statement(
         p
     };
     let program = query.program_id.map(|_| placeholder());
+    let segment = query.segment.as_ref().map(|f| f.sql(&placeholder()));
     let cursor = after.map(|_| (placeholder(), placeholder()));
     let fill = |s: &str| s.replace("{t}", "$2").replace("{e}", "$3");
     let selects: Vec<String> = branches
@@ -328,6 +331,9 @@ fn search_statement(
                 }
                 if let Some(p) = &program {
                     sql.push_str(&format!(" AND m.program_id = {p}"));
+                }
+                if let Some((condition, _)) = &segment {
+                    sql.push_str(&format!(" AND {condition}"));
                 }
                 if let Some((key, id)) = &cursor {
                     sql.push_str(&format!(
@@ -351,6 +357,9 @@ fn search_statement(
         .bind::<BigInt, _>(limit);
     if let Some(program_id) = query.program_id {
         q = q.bind::<SqlUuid, _>(program_id);
+    }
+    if let Some((_, value)) = segment {
+        q = q.bind::<Text, _>(value);
     }
     if let Some(after) = after {
         q = q

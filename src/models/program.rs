@@ -23,6 +23,8 @@ pub struct Program {
     pub pos_max_purchase: i64,
     pub pos_max_points_adjustment: i64,
     pub lifecycle: serde_json::Value,
+    /// Segment settings (`segments::Settings`, checked when written).
+    pub segments: serde_json::Value,
 }
 
 /// A program's row before insertion, its rules as the columns hold them.
@@ -37,6 +39,8 @@ pub struct NewProgram<'a> {
     pub pos_max_purchase: i64,
     pub pos_max_points_adjustment: i64,
     pub lifecycle: serde_json::Value,
+    /// Segment settings (`segments::Settings`, checked when written).
+    pub segments: serde_json::Value,
 }
 
 impl Program {
@@ -87,6 +91,7 @@ impl Program {
                 programs::pos_max_purchase.eq(new.pos_max_purchase),
                 programs::pos_max_points_adjustment.eq(new.pos_max_points_adjustment),
                 programs::lifecycle.eq(&new.lifecycle),
+                programs::segments.eq(&new.segments),
             ))
             .returning(Program::as_returning())
             .get_result(conn)
@@ -128,6 +133,7 @@ impl Program {
             programs::pos_max_purchase.eq(new.pos_max_purchase),
             programs::pos_max_points_adjustment.eq(new.pos_max_points_adjustment),
             programs::lifecycle.eq(&new.lifecycle),
+            programs::segments.eq(&new.segments),
         ))
         .returning(Program::as_returning())
         .get_result(conn)

@@ -9,6 +9,7 @@ use crate::loyalty::program;
 use crate::models::member::{Member, SearchQuery};
 use crate::models::{Pass, Program};
 use crate::problem::{ApiError, FieldProblem};
+use crate::segments::{self, MemberSegment, Rfm, Stage};
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -55,6 +56,10 @@ pub struct MemberView {
     /// which a list of 200 cannot afford; `GET /members/{id}` has it.
     pub google_save_url: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// RFM scores over the program's window (as of the last recompute); null without a
+    /// purchase in the window (docs/SEGMENTS.md).
+    pub rfm: Option<Rfm>,
+    pub lifecycle_stage: Stage,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,6 +72,7 @@ pub(crate) fn view(
     pass: &Pass,
     public_url: &str,
     google_save_url: Option<String>,
+    segment: MemberSegment,
 ) -> MemberView {
     MemberView {
         birth_date: m.birth_date().map(|d| d.to_string()),
@@ -86,6 +92,8 @@ pub(crate) fn view(
         apple_pass_url: crate::urls::pass_url(public_url, pass),
         google_save_url,
         created_at: m.created_at,
+        rfm: segment.rfm,
+        lifecycle_stage: segment.stage,
     }
 }
 
@@ -136,7 +144,13 @@ pub async fn enroll(
         let google = crate::pass_service::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
             Enrolled {
-                member: view(joined.member, &joined.pass, &public_url, None),
+                member: view(
+                    joined.member,
+                    &joined.pass,
+                    &public_url,
+                    None,
+                    MemberSegment::default(),
+                ),
                 referral: joined.referral,
             },
             changed,
@@ -222,7 +236,8 @@ async fn answer(
         let m = Member::find(conn, &tenant, id)?;
         let pass = Pass::of_member(conn, &tenant, m.id)?;
         let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
-        Ok((view(m, &pass, &public_url, None), google))
+        let segment = segments::of_member(conn, &tenant, m.id)?;
+        Ok((view(m, &pass, &public_url, None, segment), google))
     })
     .await?;
     member.google_save_url = crate::pass_service::finish_save_link(state, google).await;
@@ -255,7 +270,8 @@ pub async fn find(
             .map(|m| {
                 let pass = Pass::of_member(conn, &tenant, m.id)?;
                 let google = crate::pass_service::google_save_url(conn, &tenant, &pass, &app)?;
-                Ok((view(m, &pass, &public_url, None), google))
+                let segment = segments::of_member(conn, &tenant, m.id)?;
+                Ok((view(m, &pass, &public_url, None, segment), google))
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
@@ -282,6 +298,12 @@ pub struct ListQuery {
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only the members of this RFM group (`champions`, ..., `no_purchases`).
+    pub group: Option<String>,
+    /// Only the members in this RFM cell, e.g. `311`.
+    pub cell: Option<String>,
+    /// Only the members at this lifecycle stage, e.g. `cooling`.
+    pub stage: Option<String>,
 }
 
 /// One page of a member list.
@@ -318,7 +340,15 @@ pub async fn list(
         .transpose()
         .map_err(|e| problems.push(FieldProblem::new("/cursor", e)))
         .ok();
-    let (Some(term), Some(limit), Some(after)) = (term, limit, after) else {
+    let segment = segments::Filter::parse(
+        query.group.as_deref(),
+        query.cell.as_deref(),
+        query.stage.as_deref(),
+    )
+    .map_err(|e| problems.push(e))
+    .ok();
+    let (Some(term), Some(limit), Some(after), Some(segment)) = (term, limit, after, segment)
+    else {
         return Err(ApiError::invalid_fields(problems));
     };
     let tenant = caller.0.tenant;
@@ -329,6 +359,7 @@ pub async fn list(
         let search = SearchQuery {
             program_id: Some(program_id),
             term,
+            segment,
         };
         // One more than asked: whether another page follows.
         let mut found = Member::search(conn, &tenant, &search, after.as_ref(), limit.get() + 1)?;
@@ -342,6 +373,7 @@ pub async fn list(
             .encode()
         });
         let ids: Vec<Uuid> = found.iter().map(|f| f.member.id).collect();
+        let mut segments = segments::of_members(conn, &tenant, &ids)?;
         let mut passes: std::collections::HashMap<Uuid, Pass> =
             Pass::of_members(conn, &tenant, &ids)?
                 .into_iter()
@@ -352,7 +384,8 @@ pub async fn list(
             .filter_map(|f| {
                 // Every member has a pass from the transaction that enrolled them.
                 let pass = passes.remove(&f.member.id)?;
-                Some(view(f.member, &pass, &public_url, None))
+                let segment = segments.remove(&f.member.id).unwrap_or_default();
+                Some(view(f.member, &pass, &public_url, None, segment))
             })
             .collect();
         Ok(MemberPage {
@@ -406,6 +439,7 @@ async fn move_points<M: Movement>(
     let pos_key = caller.0.scope == Scope::Pos;
     let channels = state.channels;
     let clock = state.clock.clone();
+    let clock_check = state.clock.clone();
     super::pos::mutation_fast_first(
         &req,
         &state,
@@ -413,6 +447,7 @@ async fn move_points<M: Movement>(
         body.into_inner(),
         StatusCode::OK,
         move |conn, tenant, (m, _, _): (&M, _, _)| {
+            m.timed(clock_check.now(), !pos_key)?;
             if pos_key {
                 m.allowed(&program::pos_limits_of_member(conn, tenant, id)?)?;
             }

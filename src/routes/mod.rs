@@ -15,5 +15,6 @@ pub mod problems;
 pub mod programs;
 pub mod public;
 pub mod referrals;
+pub mod segments;
 pub mod template_versions;
 pub mod templates;

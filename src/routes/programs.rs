@@ -33,6 +33,9 @@ pub struct ProgramView {
     /// Expiry, reminders, payment with points, birthdays, tier window, time zone.
     #[serde(flatten)]
     pub lifecycle: Lifecycle,
+    /// RFM window and thresholds, cooling and lapse days (docs/SEGMENTS.md); absent: defaults.
+    #[serde(flatten)]
+    pub segments: crate::segments::Settings,
     pub created_at: DateTime<Utc>,
 }
 
@@ -106,6 +109,7 @@ pub(crate) fn view(p: &Program, rules: &ProgramRules, public_url: &str) -> Progr
         pos_max_purchase: p.pos_max_purchase,
         pos_max_points_adjustment: p.pos_max_points_adjustment,
         lifecycle: rules.lifecycle.clone(),
+        segments: crate::segments::Settings::of(&p.segments),
         created_at: p.created_at,
     }
 }

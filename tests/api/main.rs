@@ -30,6 +30,7 @@ mod points_birthdays;
 mod points_lifecycle;
 mod program_changes;
 mod referrals;
+mod segments;
 mod slow_clients;
 mod template_versions;
 mod templates;
