@@ -73,13 +73,13 @@ mod tests {
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let lots = [
             (at("2026-12-12T08:00:00Z"), 100),
-            (at("2026-12-12T20:30:00Z"), 20),
+            (at("2026-12-12T21:30:00Z"), 20),
             (at("2026-12-13T08:00:00Z"), 5),
         ];
         let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
         // In UTC both of the 12th's lots expire that day.
         assert_eq!(first_day(&lots, chrono_tz::UTC), Some((120, day(12))));
-        // In Moscow (UTC+3) 20:30Z is already the 13th, with the third lot.
+        // In Moscow (UTC+3) 21:30Z is already the 13th, with the third lot.
         assert_eq!(
             first_day(&lots, chrono_tz::Europe::Moscow),
             Some((100, day(12)))

@@ -438,7 +438,8 @@ mod tests {
                 kind: TemplateKind::Loyalty
             }),
             "unknown placeholder {{pointz}} for a loyalty template; known: merchant.name, \
-             program.name, member.name, member.first_name, card_number, points, tier, referral_url"
+             program.name, member.name, member.first_name, card_number, points, tier, referral_url, \
+             expiring_points, expiry_date"
         );
         assert_eq!(
             text(Reason::CoordinateRequired { limit: 180 }),
