@@ -92,7 +92,7 @@ fn receipt(rules: &ProgramRules, amount: i64, currency: &str) -> Result<Currency
     if let Some(p) = ranges::check("/receipt_amount", amount, 1..=ranges::MAX_AMOUNT, false) {
         return Err(ApiError::invalid_fields(vec![p]));
     }
-    super::points::same_currency(rules, currency)
+    rules.same_currency(currency)
 }
 
 pub fn quote(

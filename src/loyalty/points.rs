@@ -6,11 +6,10 @@ pub use super::ledger::PointsChange;
 use super::ledger::{apply, Entry};
 use super::rules::PosLimits;
 use crate::db::Tenant;
-use crate::domain::{ranges, Currency, PointActivityType};
-use crate::loyalty::ProgramRules;
+use crate::domain::{ranges, PointActivityType};
 use crate::models::{Member, Program};
 use crate::pass_events::Channels;
-use crate::problem::{ApiError, FieldProblem, ProblemKind};
+use crate::problem::{ApiError, FieldProblem};
 use crate::schema::purchases;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -159,7 +158,7 @@ pub fn purchase(
     }
     // The purchase's own time; `at` stays the moment it is recorded.
     let bought_at = req.time(at)?;
-    let currency = same_currency(&rules, &req.currency)?;
+    let currency = rules.same_currency(&req.currency)?;
     let earned = rules.points_for(req.amount, member.tier.as_deref());
     let purchase_id = Uuid::new_v4();
     let points_paid = match req.redemption_id {
@@ -216,22 +215,6 @@ pub fn purchase(
     }
     crate::segments::member_changed(conn, tenant, member.id, at)?;
     Ok(change)
-}
-
-/// The request's currency, which must be the program's.
-pub(super) fn same_currency(rules: &ProgramRules, code: &str) -> Result<Currency, ApiError> {
-    let currency = Currency::parse(code)
-        .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
-    if currency != rules.currency {
-        return Err(ApiError::new(
-            ProblemKind::CurrencyMismatch,
-            format!(
-                "the program counts purchases in {}, not {}",
-                rules.currency, currency
-            ),
-        ));
-    }
-    Ok(currency)
 }
 
 pub fn adjust(

@@ -462,6 +462,22 @@ impl ProgramRules {
         }
     }
 
+    /// A request's currency, which must be the program's (`currency-mismatch` otherwise).
+    pub fn same_currency(&self, code: &str) -> Result<Currency, ApiError> {
+        let currency = Currency::parse(code)
+            .map_err(|e| ApiError::invalid_fields(vec![FieldProblem::new("/currency", e)]))?;
+        if currency != self.currency {
+            return Err(ApiError::new(
+                crate::problem::ProblemKind::CurrencyMismatch,
+                format!(
+                    "the program counts purchases in {}, not {}",
+                    self.currency, currency
+                ),
+            ));
+        }
+        Ok(currency)
+    }
+
     /// The tier for a member's lifetime points: the highest one reached. Tiers follow
     /// lifetime points, so spending points never costs a tier.
     pub fn tier_for(&self, lifetime_points: i64) -> Option<&Tier> {
