@@ -307,7 +307,10 @@ async fn a_change_committed_late_is_not_skipped() {
         .await;
     assert_eq!(res.status(), 200);
     let (changed, tag) = list(start).await;
-    assert_eq!(changed, vec![serials[1].clone()]);
+    // The committed change is listed. (The first pass may be listed too: a tag is held back
+    // by the oldest transaction running anywhere on the server, and other tests' databases
+    // share it, so its enrollment can still be "since" the tag.)
+    assert!(changed.contains(&serials[1]), "{changed:?}");
     slow.batch_execute("COMMIT").unwrap();
     let (changed, _) = list(tag).await;
     assert!(

@@ -10,7 +10,6 @@ use passfold::clock::Clock;
 use passfold::jobs::Job;
 use passfold::pass_events::Channels;
 use serde_json::{json, Value};
-use std::process::Command;
 
 async fn program(app: &TestApp, key: &str, tiers: Value, rules: Value) -> Value {
     let mut body = json!({
@@ -310,24 +309,7 @@ async fn february_29_birthdays_are_kept_on_the_28th_in_common_years() {
     app.verify_ledger(&m.admin_key).await;
 }
 
-/// Runs the real binary off the test's runtime thread, which serves the APNs stand-in.
-async fn worker_once(app: &TestApp, mock: &ApnsMock, at: DateTime<Utc>) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passfold"));
-    cmd.args(["worker", "--once", "--at", &at.to_rfc3339()])
-        .env("DATABASE_URL", &app.db.url)
-        .env("APNS_URL", &mock.url)
-        .env("APNS_CA_FILE", &mock.ca_file)
-        .env("RUST_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run worker --once"))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "worker --once: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("a JSON report")
-}
+use crate::worker_once::run_at as worker_once;
 
 #[tokio::test]
 async fn tiers_not_earned_again_drop_one_level_per_period() {

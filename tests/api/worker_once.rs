@@ -22,6 +22,15 @@ async fn worker_once(app: &TestApp, mock: &ApnsMock, at: &str) -> std::process::
         .unwrap()
 }
 
+/// `worker --once --at` as of `at`, expected to succeed: its JSON report.
+pub(crate) async fn run_at(
+    app: &TestApp,
+    mock: &ApnsMock,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    report(&worker_once(app, mock, &at.to_rfc3339()).await)
+}
+
 fn report(out: &std::process::Output) -> Value {
     assert!(
         out.status.success(),
