@@ -45,6 +45,9 @@ pub struct MemberView {
     pub card_number: String,
     pub points: i64,
     pub lifetime_points: i64,
+    /// Points a return should have taken back but the member had spent: taken from the
+    /// member's next gains before they become spendable.
+    pub points_owed: i64,
     pub tier: Option<String>,
     /// `YYYY-MM-DD`, or `--MM-DD` when only the month and day are known; null when unknown.
     #[schema(example = "1990-05-17")]
@@ -86,6 +89,7 @@ pub(crate) fn view(
         card_number: m.card_number,
         points: m.points,
         lifetime_points: m.lifetime_points,
+        points_owed: m.points_owed,
         tier: m.tier,
         referral_url: crate::urls::referral_url(public_url, &m.referral_code),
         referral_code: m.referral_code,

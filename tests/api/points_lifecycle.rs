@@ -353,9 +353,11 @@ async fn returns_take_back_earned_points_and_give_back_paid_ones() {
     );
     // Bronze again: the returned points no longer qualify.
     assert_eq!(back["tier"], "Bronze");
+    assert_eq!(app.member(&m.pos_key, &id).await["points_owed"], 280);
     // What is owed comes out of the next earnings: 500 earned, 280 to the debt.
     let later = buy("b3", 5000, None).await;
     assert_eq!(later["points"], 220);
+    assert_eq!(app.member(&m.pos_key, &id).await["points_owed"], 0);
     let list = activities(&app, &m.pos_key, &id).await;
     assert!(
         list.iter()
