@@ -7,7 +7,6 @@ use super::ledger::{apply, Entry};
 use super::rules::PosLimits;
 use crate::db::Tenant;
 use crate::domain::{ranges, PointActivityType};
-use crate::models::{Member, Program};
 use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::purchases;
@@ -150,9 +149,7 @@ pub fn purchase(
     member_id: Uuid,
     req: &Purchase,
 ) -> Result<PointsChange, ApiError> {
-    let member = Member::find(conn, tenant, member_id)?;
-    let program = Program::find(conn, tenant, member.program_id)?;
-    let rules = super::program::rules(&program)?;
+    let (member, rules) = super::program::member_and_rules(conn, tenant, member_id)?;
     if let Some(p) = ranges::check("/amount", req.amount, 1..=ranges::MAX_AMOUNT, false) {
         return Err(ApiError::invalid_fields(vec![p]));
     }

@@ -111,7 +111,6 @@ pub fn refund(
     let take = share(p.points_earned, done, p.amount) - p.points_taken_back;
     let give = share(p.points_paid, done, p.amount) - p.points_given_back;
     let mut pass_id = None;
-    let mut changed = |c: super::ledger::PointsChange| pass_id = Some(c.pass_id);
     if give > 0 {
         let c = apply(
             conn,
@@ -126,7 +125,7 @@ pub fn refund(
                 ..Entry::new(give, PointActivityType::Refund, at)
             },
         )?;
-        changed(c);
+        pass_id = Some(c.pass_id);
     }
     let mut owed = 0;
     if take > 0 {
@@ -155,7 +154,7 @@ pub fn refund(
                 ..Entry::new(-taken, PointActivityType::Refund, at)
             },
         )?;
-        changed(c);
+        pass_id = Some(c.pass_id);
         if owed > 0 {
             diesel::update(members::table.find(member.id))
                 .set(members::points_owed.eq(members::points_owed + owed))
