@@ -79,6 +79,67 @@ pub fn passes_changed(
     diesel::select(passfold_pass_changed(ids, reason, channels)).get_result(conn)
 }
 
+diesel::define_sql_function! {
+    /// Each member's pass gets its message, with a new update tag and an outbox row per
+    /// channel, in one UPDATE of the pass (migration `passes_messaged`); returns the passes
+    /// changed.
+    fn passfold_passes_messaged(
+        merchants: Array<diesel::sql_types::Uuid>,
+        members: Array<diesel::sql_types::Uuid>,
+        headers: Array<Text>,
+        bodies: Array<Text>,
+        at: diesel::sql_types::Timestamptz,
+        reason: Text,
+        channels: Array<Text>,
+    ) -> Array<diesel::sql_types::Uuid>;
+}
+
+/// Messages for many members' passes (reminders, notices, campaigns), posted together by
+/// [`messages_posted`].
+#[derive(Debug, Default)]
+pub struct Messages {
+    merchants: Vec<Uuid>,
+    members: Vec<Uuid>,
+    headers: Vec<String>,
+    bodies: Vec<String>,
+}
+
+impl Messages {
+    pub fn push(&mut self, merchant: Uuid, member: Uuid, header: String, body: String) {
+        self.merchants.push(merchant);
+        self.members.push(member);
+        self.headers.push(header);
+        self.bodies.push(body);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// Every member's pass of `messages` shows its message from `at` on and changes for
+/// `reason` (delivered on `channels`; the reason `message` makes Google notify it within
+/// its budget): one statement, whatever the number of members. Returns the passes changed;
+/// a member without a pass is left out.
+pub fn messages_posted(
+    conn: &mut PgConnection,
+    messages: &Messages,
+    at: chrono::DateTime<chrono::Utc>,
+    reason: &str,
+    channels: &[Channel],
+) -> QueryResult<Vec<Uuid>> {
+    diesel::select(passfold_passes_messaged(
+        &messages.merchants,
+        &messages.members,
+        &messages.headers,
+        &messages.bodies,
+        at,
+        reason,
+        channels,
+    ))
+    .get_result(conn)
+}
+
 #[derive(QueryableByName)]
 struct Changed {
     #[diesel(sql_type = Array<diesel::sql_types::Uuid>)]

@@ -1,6 +1,8 @@
 //! Checks the whole ledger: every balance equals the sum of its activities, and every
 //! activity's `balance_after` is the running total in ledger order; a member's points are
-//! what their open lots hold, and lifetime points the sum of what qualified.
+//! what their open lots hold, and lifetime points the sum of what qualified; every points
+//! activity belongs to an existing member of its merchant (the append-only table has no
+//! foreign keys: its writers hold the member's row lock).
 
 use crate::db::Tenant;
 use diesel::prelude::*;
@@ -58,6 +60,10 @@ SELECT 'point activity ' || id || ': points_after ' || points_after || ' but run
                SUM(a.delta) OVER (PARTITION BY a.member_id ORDER BY a.seq) AS running
           FROM point_activities a) r
  WHERE ($1::uuid IS NULL OR r.merchant_id = $1) AND r.points_after <> r.running
+UNION ALL
+SELECT 'point activity ' || a.id || ': no member ' || a.member_id || ' of its merchant'
+  FROM point_activities a LEFT JOIN members m ON m.id = a.member_id AND m.merchant_id = a.merchant_id
+ WHERE ($1::uuid IS NULL OR a.merchant_id = $1) AND m.id IS NULL
 "#;
 
 /// The tenant's ledger, or every merchant's with `None` (the CLI).

@@ -49,11 +49,13 @@ pub fn batch(
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(LOCK)
             .execute(conn)?;
+        // The batch's members, locked in id order before their lots are read.
         let members: Vec<MemberId> = diesel::sql_query(
-            "SELECT DISTINCT member_id FROM (
-                 SELECT member_id FROM point_lots
-                  WHERE expires_at <= $1 AND remaining > 0 AND NOT expired
-                  ORDER BY expires_at LIMIT $2) due",
+            "SELECT id AS member_id FROM members
+              WHERE id IN (SELECT member_id FROM point_lots
+                            WHERE expires_at <= $1 AND remaining > 0 AND NOT expired
+                            ORDER BY expires_at LIMIT $2)
+              ORDER BY id FOR UPDATE",
         )
         .bind::<Timestamptz, _>(now)
         .bind::<BigInt, _>(limit)
@@ -62,13 +64,12 @@ pub fn batch(
             return Ok(0);
         }
         let ids: Vec<Uuid> = members.into_iter().map(|m| m.member_id).collect();
-        diesel::sql_query("SELECT id FROM members WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind::<Array<SqlUuid>, _>(&ids)
-            .execute(conn)?;
-        // A fresh statement under the locks: what the lots hold now.
+        // A fresh statement under the locks: what the lots hold now. The lots are rewritten
+        // by the row addresses just read (nothing moves them while their members are
+        // locked), as cheaply as a plain UPDATE; the activities get time-ordered ids.
         let expired: Count = diesel::sql_query(
             "WITH due AS (
-                 SELECT l.merchant_id, l.id, l.member_id, l.remaining, l.expires_at,
+                 SELECT l.ctid AS tid, l.merchant_id, l.id, l.member_id, l.remaining, l.expires_at,
                         sum(l.remaining) OVER (PARTITION BY l.member_id
                                                ORDER BY l.expires_at, l.id) AS upto
                    FROM point_lots l
@@ -76,8 +77,8 @@ pub fn batch(
                     AND l.remaining > 0 AND NOT l.expired),
              lots AS (
                  UPDATE point_lots l SET remaining = 0, expired = true
-                   FROM due d WHERE l.merchant_id = d.merchant_id AND l.id = d.id
-                 RETURNING l.id),
+                  WHERE l.ctid = ANY (ARRAY(SELECT tid FROM due))
+                 RETURNING 1),
              lost AS (SELECT member_id, sum(remaining) AS total FROM due GROUP BY member_id),
              moved AS (
                  UPDATE members m SET points = m.points - lost.total, updated_at = now()
@@ -87,7 +88,7 @@ pub fn batch(
                  INSERT INTO point_activities (id, merchant_id, member_id, type, delta,
                                                points_after, reason, tier_after, created_at,
                                                lot_id, qualifying)
-                 SELECT gen_random_uuid(), d.merchant_id, d.member_id, 'expire', -d.remaining,
+                 SELECT passfold_uuid_v7(), d.merchant_id, d.member_id, 'expire', -d.remaining,
                         moved.before - d.upto, 'points expired', moved.tier, d.expires_at, d.id, 0
                    FROM due d JOIN moved ON moved.id = d.member_id
                   ORDER BY d.member_id, d.upto
@@ -96,8 +97,10 @@ pub fn batch(
                  SELECT passfold_pass_changed(
                             ARRAY(SELECT p.id FROM passes p WHERE p.member_id IN (SELECT id FROM moved)),
                             'expire', $3) AS ids)
-             -- Read from `changed` so that its pass changes are made.
-             SELECT (SELECT count(*) FROM rows) AS n FROM changed",
+             -- As many lots rewritten as expire rows written, or NULL, which fails the batch.
+             SELECT CASE WHEN (SELECT count(*) FROM lots) = (SELECT count(*) FROM rows)
+                         THEN (SELECT count(*) FROM rows) END AS n
+               FROM changed",
         )
         .bind::<Array<SqlUuid>, _>(&ids)
         .bind::<Timestamptz, _>(now)

@@ -64,7 +64,7 @@ struct Reminder {
     member_id: Uuid,
     points: i64,
     day: NaiveDate,
-    lots: Vec<(i64, Vec<i32>)>,
+    lots: Vec<i64>,
 }
 
 fn plan(rows: Vec<LotRow>, tz: chrono_tz::Tz) -> Vec<Reminder> {
@@ -89,7 +89,7 @@ fn plan(rows: Vec<LotRow>, tz: chrono_tz::Tz) -> Vec<Reminder> {
                 lots: on_day
                     .iter()
                     .filter(|l| !l.newly.is_empty())
-                    .map(|l| (l.id, l.newly.clone()))
+                    .map(|l| l.id)
                     .collect(),
             })
         })
@@ -102,12 +102,24 @@ struct MemberId {
     id: Uuid,
 }
 
+#[derive(QueryableByName)]
+struct DueLot {
+    #[diesel(sql_type = SqlUuid)]
+    member_id: Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
 /// Sends what is due for one program as of `now`, a batch of members per transaction (so
 /// pushes start while later batches are planned); returns the members reminded.
 ///
-/// Each batch locks its members (`SKIP LOCKED`: another worker's batch is left to it) and
-/// only then reads their lots, so a lot's reminder is decided under the lock that its
-/// sending commits with: two workers never send one twice.
+/// The due lots are walked once, in (expiry, id) order from where the last batch stopped,
+/// so a run costs what it sends, not the square of it. Each batch locks its members
+/// (`SKIP LOCKED`: another worker's batch is left to it) and only then reads their lots, so
+/// a lot's reminder is decided under the lock that its sending commits with: two workers
+/// never send one twice.
 fn program(
     conn: &mut PgConnection,
     channels: Channels,
@@ -127,16 +139,20 @@ fn program(
     const OPEN: &str = "l.merchant_id = $1 AND l.remaining > 0 AND NOT l.expired
                 AND l.expires_at IS NOT NULL
                 AND l.expires_at > $3 AND l.expires_at <= $3 + make_interval(days => $5)";
+    // Offsets due as of $3 and not sent yet.
+    const NEWLY: &str = "SELECT d FROM unnest($4::int[]) d
+                WHERE l.expires_at - make_interval(days => d) <= $3 AND NOT d = ANY(l.reminded)";
+    // Due lots expire after `now` (OPEN): the walk starts there.
+    let mut after: (DateTime<Utc>, i64) = (now, i64::MIN);
     let mut done = 0;
     loop {
         let (found, sent) = conn.transaction(|conn| {
-            let due: Vec<MemberId> = diesel::sql_query(format!(
-                "SELECT DISTINCT l.member_id AS id
+            let due: Vec<DueLot> = diesel::sql_query(format!(
+                "SELECT l.member_id, l.expires_at, l.id
                    FROM point_lots l JOIN members m ON m.id = l.member_id
-                  WHERE m.program_id = $2 AND {OPEN}
-                    AND EXISTS (SELECT 1 FROM unnest($4::int[]) d
-                                 WHERE l.expires_at - make_interval(days => d) <= $3
-                                   AND NOT d = ANY(l.reminded))
+                  WHERE m.program_id = $2 AND {OPEN} AND EXISTS ({NEWLY})
+                    AND (l.expires_at, l.id) > ($7, $8)
+                  ORDER BY l.expires_at, l.id
                   LIMIT $6"
             ))
             .bind::<SqlUuid, _>(p.merchant_id)
@@ -145,11 +161,16 @@ fn program(
             .bind::<Array<Int4>, _>(&offsets)
             .bind::<Int4, _>(max)
             .bind::<BigInt, _>(BATCH as i64)
+            .bind::<Timestamptz, _>(after.0)
+            .bind::<BigInt, _>(after.1)
             .load(conn)?;
-            if due.is_empty() {
+            let Some(last) = due.last() else {
                 return Ok::<_, diesel::result::Error>((0, 0));
-            }
-            let ids: Vec<Uuid> = due.into_iter().map(|m| m.id).collect();
+            };
+            after = (last.expires_at, last.id);
+            let mut ids: Vec<Uuid> = due.iter().map(|l| l.member_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
             let locked: Vec<MemberId> = diesel::sql_query(
                 "SELECT id FROM members WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED",
             )
@@ -158,10 +179,7 @@ fn program(
             let locked: Vec<Uuid> = locked.into_iter().map(|m| m.id).collect();
             // A fresh statement under the locks; `newly` the offsets due and unsent.
             let rows: Vec<LotRow> = diesel::sql_query(format!(
-                "SELECT l.id, l.member_id, l.expires_at, l.remaining,
-                        ARRAY(SELECT d FROM unnest($4::int[]) d
-                               WHERE l.expires_at - make_interval(days => d) <= $3
-                                 AND NOT d = ANY(l.reminded)) AS newly
+                "SELECT l.id, l.member_id, l.expires_at, l.remaining, ARRAY({NEWLY}) AS newly
                    FROM point_lots l
                   WHERE l.member_id = ANY($2) AND {OPEN}"
             ))
@@ -173,13 +191,13 @@ fn program(
             .load(conn)?;
             let reminders = plan(rows, rules.tz());
             if !reminders.is_empty() {
-                send(conn, channels, p, &reminders, now)?;
+                send(conn, channels, p, &offsets, &reminders, now)?;
             }
-            Ok((ids.len(), reminders.len()))
+            Ok((due.len(), reminders.len()))
         })?;
         done += sent;
-        // The last batch, or only members another worker holds: they are its to send.
-        if found < BATCH || sent == 0 {
+        // The last batch; members another worker holds are its to send, and are passed.
+        if found < BATCH {
             return Ok(done);
         }
     }
@@ -189,58 +207,32 @@ fn send(
     conn: &mut PgConnection,
     channels: Channels,
     p: &ProgramRow,
+    offsets: &[i32],
     reminders: &[Reminder],
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let (mut lot_ids, mut sent) = (Vec::new(), Vec::new());
-    let (mut members, mut headers, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    let mut lot_ids = Vec::new();
+    let mut messages = crate::pass_events::Messages::default();
     for r in reminders {
-        for (lot, newly) in &r.lots {
-            lot_ids.push(*lot);
-            // Postgres arrays of arrays must be rectangular: the offsets go as text.
-            sent.push(
-                newly
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-        }
+        lot_ids.extend(r.lots.iter().copied());
         let (header, body) = crate::messages::expiry_text(&p.language, r.points, r.day);
-        members.push(r.member_id);
-        headers.push(header);
-        bodies.push(body);
+        messages.push(p.merchant_id, r.member_id, header, body);
     }
+    // The offsets recorded are the ones the plan was made of: the same rows, read under
+    // the same locks, in the same transaction.
     diesel::sql_query(
-        "UPDATE point_lots l SET reminded = l.reminded || string_to_array(s.sent, ',')::int[]
-           FROM unnest($2::bigint[], $3::text[]) AS s (id, sent)
-          WHERE l.merchant_id = $1 AND l.id = s.id",
+        "UPDATE point_lots l
+            SET reminded = l.reminded || ARRAY(SELECT d FROM unnest($3::int[]) d
+                                                WHERE l.expires_at - make_interval(days => d) <= $4
+                                                  AND NOT d = ANY(l.reminded))
+          WHERE l.merchant_id = $1 AND l.id = ANY($2)",
     )
     .bind::<SqlUuid, _>(p.merchant_id)
     .bind::<Array<BigInt>, _>(&lot_ids)
-    .bind::<Array<Text>, _>(&sent)
-    .execute(conn)?;
-    // The card's message, then one change of all the passes: the reason `message` makes
-    // Google add it as a message (notified within the budget).
-    #[derive(QueryableByName)]
-    struct PassId {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-    }
-    let passes: Vec<PassId> = diesel::sql_query(
-        "UPDATE passes p SET message_header = t.header, message_body = t.body, message_at = $5
-           FROM unnest($2::uuid[], $3::text[], $4::text[]) AS t (member_id, header, body)
-          WHERE p.merchant_id = $1 AND p.member_id = t.member_id
-         RETURNING p.id",
-    )
-    .bind::<SqlUuid, _>(p.merchant_id)
-    .bind::<Array<SqlUuid>, _>(&members)
-    .bind::<Array<Text>, _>(&headers)
-    .bind::<Array<Text>, _>(&bodies)
+    .bind::<Array<Int4>, _>(offsets)
     .bind::<Timestamptz, _>(now)
-    .load(conn)?;
-    let ids: Vec<Uuid> = passes.into_iter().map(|p| p.id).collect();
-    crate::pass_events::passes_changed(conn, &ids, "message", channels.all())?;
+    .execute(conn)?;
+    crate::pass_events::messages_posted(conn, &messages, now, "message", channels.all())?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 use crate::pass_events::Channels;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
 /// Something to tell a member.
@@ -68,7 +68,7 @@ struct PassLanguage {
 }
 
 /// Puts each `(merchant, member, notice)` on the member's pass as its message at `at` and
-/// queues the change (reason `message`); returns the passes changed. Three statements
+/// queues the change (reason `message`); returns the passes changed. Two statements
 /// whatever the number of members.
 pub fn post(
     conn: &mut PgConnection,
@@ -96,33 +96,13 @@ pub fn post(
     .into_iter()
     .map(|p| (p.member_id, p.language))
     .collect();
-    let (mut headers, mut bodies) = (Vec::new(), Vec::new());
-    for (_, member, notice) in notices {
+    let mut messages = crate::pass_events::Messages::default();
+    for (merchant, member, notice) in notices {
         let language = languages.get(member).map_or("en", String::as_str);
         let (header, body) = text(language, notice);
-        headers.push(header);
-        bodies.push(body);
+        messages.push(*merchant, *member, header, body);
     }
-    #[derive(QueryableByName)]
-    struct PassId {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-    }
-    let passes: Vec<PassId> = diesel::sql_query(
-        "UPDATE passes p SET message_header = t.header, message_body = t.body, message_at = $5
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-                AS t (merchant_id, member_id, header, body)
-          WHERE p.merchant_id = t.merchant_id AND p.member_id = t.member_id
-         RETURNING p.id",
-    )
-    .bind::<Array<SqlUuid>, _>(&merchants)
-    .bind::<Array<SqlUuid>, _>(&members)
-    .bind::<Array<Text>, _>(&headers)
-    .bind::<Array<Text>, _>(&bodies)
-    .bind::<Timestamptz, _>(at)
-    .load(conn)?;
-    let ids: Vec<Uuid> = passes.into_iter().map(|p| p.id).collect();
-    crate::pass_events::passes_changed(conn, &ids, "message", channels.all())
+    crate::pass_events::messages_posted(conn, &messages, at, "message", channels.all())
 }
 
 #[cfg(test)]

@@ -1,0 +1,1 @@
+DROP FUNCTION passfold_passes_messaged(uuid[], uuid[], text[], text[], timestamptz, text, text[]);
