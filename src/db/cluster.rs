@@ -233,7 +233,7 @@ impl LocalCluster {
             .arg("-l")
             .arg(root.join("server.log"))
             .args(["-w", "-t", "60", "-o"])
-            .arg(format!("-p {port}"))
+            .arg(format!("-p {port} {}", server_settings(&memory_total())))
             .arg("start")
             .output();
         check(out, "pg_ctl start").with_context(|| {
@@ -261,6 +261,35 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.release();
     }
+}
+
+/// The machine's memory in bytes (`/proc/meminfo`), if known.
+fn memory_total() -> Option<u64> {
+    let info = fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Settings the private cluster runs with, given on every start so that an existing
+/// cluster takes them too. PostgreSQL's defaults (128 MB of shared buffers, 1 GB of WAL
+/// between checkpoints) are sized for any machine: with a million members a batch job's
+/// pages no longer fit, each backend writes out dirty pages itself, and checkpoints come
+/// every few seconds, each first change of a page after one logging the whole page. A
+/// quarter of the memory (between 128 MB and 2 GB) for shared buffers, 4 GB of WAL
+/// between checkpoints, and compressed full-page images, as a tuned server would have.
+fn server_settings(memory: &Option<u64>) -> String {
+    const MB: u64 = 1024 * 1024;
+    let buffers = memory.map_or(128 * MB, |m| (m / 4).clamp(128 * MB, 2048 * MB));
+    format!(
+        "-c shared_buffers={}MB -c max_wal_size=4GB -c wal_compression=on",
+        buffers / MB
+    )
 }
 
 fn open_lock(path: &Path) -> anyhow::Result<File> {
@@ -444,4 +473,18 @@ fn write_private(path: &Path, bytes: &[u8], owner: Option<(u32, u32)>) -> anyhow
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_settings;
+
+    #[test]
+    fn shared_buffers_are_a_quarter_of_memory_within_bounds() {
+        const GB: u64 = 1024 * 1024 * 1024;
+        assert!(server_settings(&Some(24 * GB)).contains("shared_buffers=2048MB"));
+        assert!(server_settings(&Some(2 * GB)).contains("shared_buffers=512MB"));
+        assert!(server_settings(&Some(GB / 4)).contains("shared_buffers=128MB"));
+        assert!(server_settings(&None).contains("shared_buffers=128MB"));
+    }
 }

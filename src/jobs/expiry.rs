@@ -51,10 +51,12 @@ pub fn batch(
             .execute(conn)?;
         // The batch's members, locked in id order before their lots are read.
         let members: Vec<MemberId> = diesel::sql_query(
+            // `= ANY(ARRAY(…))`, not `IN (…)`: the members are fetched by key, where a
+            // join could read the whole table.
             "SELECT id AS member_id FROM members
-              WHERE id IN (SELECT member_id FROM point_lots
-                            WHERE expires_at <= $1 AND remaining > 0 AND NOT expired
-                            ORDER BY expires_at LIMIT $2)
+              WHERE id = ANY (ARRAY(SELECT member_id FROM point_lots
+                                     WHERE expires_at <= $1 AND remaining > 0 AND NOT expired
+                                     ORDER BY expires_at LIMIT $2))
               ORDER BY id FOR UPDATE",
         )
         .bind::<Timestamptz, _>(now)

@@ -102,24 +102,14 @@ struct MemberId {
     id: Uuid,
 }
 
-#[derive(QueryableByName)]
-struct DueLot {
-    #[diesel(sql_type = SqlUuid)]
-    member_id: Uuid,
-    #[diesel(sql_type = Timestamptz)]
-    expires_at: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
 /// Sends what is due for one program as of `now`, a batch of members per transaction (so
 /// pushes start while later batches are planned); returns the members reminded.
 ///
-/// The due lots are walked once, in (expiry, id) order from where the last batch stopped,
-/// so a run costs what it sends, not the square of it. Each batch locks its members
-/// (`SKIP LOCKED`: another worker's batch is left to it) and only then reads their lots, so
-/// a lot's reminder is decided under the lock that its sending commits with: two workers
-/// never send one twice.
+/// The due lots are read once a run, so a run costs what it sends, not the square of it
+/// (rescanning the window for each batch did). Each batch locks its members (`SKIP LOCKED`:
+/// another worker's batch is left to it) and only then reads their lots, so a lot's
+/// reminder is decided under the lock that its sending commits with: two workers never
+/// send one twice.
 fn program(
     conn: &mut PgConnection,
     channels: Channels,
@@ -143,41 +133,31 @@ fn program(
     const NEWLY: &str = "SELECT d FROM unnest($4::int[]) d
                 WHERE l.expires_at - make_interval(days => d) <= $3 AND NOT d = ANY(l.reminded)";
     // Due lots expire after `now` (OPEN): the walk starts there.
-    let mut after: (DateTime<Utc>, i64) = (now, i64::MIN);
+    // Whose reminders are due: one read of the program's due lots per run. Lots coming due
+    // while the run lasts are the next run's.
+    let due: Vec<MemberId> = diesel::sql_query(format!(
+        "SELECT DISTINCT l.member_id AS id
+           FROM point_lots l JOIN members m ON m.id = l.member_id
+          WHERE m.program_id = $2 AND {OPEN} AND EXISTS ({NEWLY})"
+    ))
+    .bind::<SqlUuid, _>(p.merchant_id)
+    .bind::<SqlUuid, _>(p.id)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Array<Int4>, _>(&offsets)
+    .bind::<Int4, _>(max)
+    .load(conn)?;
     let mut done = 0;
-    loop {
-        let (found, sent) = conn.transaction(|conn| {
-            let due: Vec<DueLot> = diesel::sql_query(format!(
-                "SELECT l.member_id, l.expires_at, l.id
-                   FROM point_lots l JOIN members m ON m.id = l.member_id
-                  WHERE m.program_id = $2 AND {OPEN} AND EXISTS ({NEWLY})
-                    AND (l.expires_at, l.id) > ($7, $8)
-                  ORDER BY l.expires_at, l.id
-                  LIMIT $6"
-            ))
-            .bind::<SqlUuid, _>(p.merchant_id)
-            .bind::<SqlUuid, _>(p.id)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Array<Int4>, _>(&offsets)
-            .bind::<Int4, _>(max)
-            .bind::<BigInt, _>(BATCH as i64)
-            .bind::<Timestamptz, _>(after.0)
-            .bind::<BigInt, _>(after.1)
-            .load(conn)?;
-            let Some(last) = due.last() else {
-                return Ok::<_, diesel::result::Error>((0, 0));
-            };
-            after = (last.expires_at, last.id);
-            let mut ids: Vec<Uuid> = due.iter().map(|l| l.member_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
+    for batch in due.chunks(BATCH) {
+        let ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
+        done += conn.transaction(|conn| {
             let locked: Vec<MemberId> = diesel::sql_query(
                 "SELECT id FROM members WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED",
             )
             .bind::<Array<SqlUuid>, _>(&ids)
             .load(conn)?;
             let locked: Vec<Uuid> = locked.into_iter().map(|m| m.id).collect();
-            // A fresh statement under the locks; `newly` the offsets due and unsent.
+            // A fresh statement under the locks; `newly` the offsets due and unsent (none
+            // if another worker sent them since the due lots were read).
             let rows: Vec<LotRow> = diesel::sql_query(format!(
                 "SELECT l.id, l.member_id, l.expires_at, l.remaining, ARRAY({NEWLY}) AS newly
                    FROM point_lots l
@@ -193,14 +173,10 @@ fn program(
             if !reminders.is_empty() {
                 send(conn, channels, p, &offsets, &reminders, now)?;
             }
-            Ok((due.len(), reminders.len()))
+            Ok::<_, diesel::result::Error>(reminders.len())
         })?;
-        done += sent;
-        // The last batch; members another worker holds are its to send, and are passed.
-        if found < BATCH {
-            return Ok(done);
-        }
     }
+    Ok(done)
 }
 
 fn send(
