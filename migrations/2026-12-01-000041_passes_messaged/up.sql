@@ -38,3 +38,9 @@ END
 $$ LANGUAGE plpgsql
    SET enable_hashjoin = off
    SET enable_mergejoin = off;
+
+-- The same for passfold_pass_changed's passes, found by id: for a batch of a few thousand
+-- ids of a large table the planner read the whole table (a fifth of an expiry batch at
+-- 200,000 passes, and growing with the table); without sequential scans it fetches them by
+-- key, or by a bitmap when they are many (a redesign's every pass).
+ALTER FUNCTION passfold_pass_changed(uuid[], text, text[]) SET enable_seqscan = off;
