@@ -195,12 +195,6 @@ impl CampaignView {
     }
 }
 
-impl crate::routes::pos::ChangesPass for CampaignView {
-    fn changed_passes(&self) -> Vec<Uuid> {
-        Vec::new()
-    }
-}
-
 fn chars_within(text: &str, max: usize) -> bool {
     let n = text.chars().count();
     n >= 1 && n <= max
@@ -512,6 +506,7 @@ pub fn cancel(
         match row.state.as_str() {
             "scheduled" => {
                 diesel::update(campaigns::table.find(row.id))
+                    .filter(campaigns::merchant_id.eq(tenant.merchant_id()))
                     .set((
                         campaigns::state.eq("cancelled"),
                         campaigns::cancelled_at.eq(now),

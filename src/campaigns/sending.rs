@@ -49,24 +49,44 @@ pub fn run(
 ) -> anyhow::Result<usize> {
     let mut done = 0;
     for campaign in due(conn, now)? {
-        let program: Program = programs::table
-            .filter(programs::merchant_id.eq(campaign.merchant_id))
-            .filter(programs::id.eq(campaign.program_id))
-            .select(Program::as_select())
-            .first(conn)?;
-        if !sending_hours(now, program.tz()) {
-            continue;
+        match one(conn, channels, &campaign, now) {
+            Ok(n) => done += n,
+            // One campaign that cannot go now (a member's row held past the lock timeout,
+            // a program's unreadable rules) does not hold up the others; it is retried on
+            // the next run from where it stopped.
+            Err(e) => tracing::warn!(
+                campaign = %campaign.id, error = format!("{e:#}"), "campaign not sent for now"
+            ),
         }
-        if campaign.state == "scheduled" && !fix_audience(conn, &campaign, now)? {
-            // Another worker holds it (or it was cancelled meanwhile).
-            continue;
-        }
-        let rules = crate::loyalty::program::rules(&program)?;
-        let texts = texts(&campaign.texts(), campaign.offer_parsed().as_ref());
-        let reason = format!("campaign {}", campaign.id);
-        while let Some(n) = batch(conn, channels, (&campaign, &rules, &texts, &reason), now)? {
-            done += n;
-        }
+    }
+    Ok(done)
+}
+
+/// Sends one due campaign as far as this worker may; returns the recipients sent.
+fn one(
+    conn: &mut PgConnection,
+    channels: Channels,
+    campaign: &CampaignRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let program: Program = programs::table
+        .filter(programs::merchant_id.eq(campaign.merchant_id))
+        .filter(programs::id.eq(campaign.program_id))
+        .select(Program::as_select())
+        .first(conn)?;
+    if !sending_hours(now, program.tz()) {
+        return Ok(0);
+    }
+    if campaign.state == "scheduled" && !fix_audience(conn, campaign, now)? {
+        // Another worker holds it (or it was cancelled meanwhile).
+        return Ok(0);
+    }
+    let rules = crate::loyalty::program::rules(&program)?;
+    let texts = texts(&campaign.texts(), campaign.offer_parsed().as_ref());
+    let reason = format!("campaign {}", campaign.id);
+    let mut done = 0;
+    while let Some(n) = batch(conn, channels, (campaign, &rules, &texts, &reason), now)? {
+        done += n;
     }
     Ok(done)
 }
@@ -121,6 +141,7 @@ fn fix_audience(
     let audience: Audience = serde_json::from_value(campaign.audience.clone()).unwrap_or_default();
     conn.transaction(|conn| {
         let locked: Option<Uuid> = campaigns::table
+            .filter(campaigns::merchant_id.eq(campaign.merchant_id))
             .filter(campaigns::id.eq(campaign.id))
             .filter(campaigns::state.eq("scheduled"))
             .for_update()
@@ -158,8 +179,10 @@ fn fix_audience(
              INSERT INTO campaign_recipients (campaign_id, member_id, merchant_id, held_out,
                                               pass_id, apple_devices, google_saved)
              SELECT $9, d.id, $1, d.k <= (d.n * $10 + 50) / 100, p.id,
-                    (SELECT count(*) FROM registrations g WHERE g.pass_id = p.id)::int,
-                    coalesce((SELECT gi.saved FROM google_installs gi WHERE gi.pass_id = p.id),
+                    (SELECT count(*) FROM registrations g
+                      WHERE g.merchant_id = $1 AND g.pass_id = p.id)::int,
+                    coalesce((SELECT gi.saved FROM google_installs gi
+                               WHERE gi.merchant_id = $1 AND gi.pass_id = p.id),
                              false)
                FROM drawn d LEFT JOIN passes p ON p.merchant_id = $1 AND p.member_id = d.id",
         )
@@ -175,6 +198,7 @@ fn fix_audience(
         .bind::<SmallInt, _>(campaign.holdout_percent)
         .execute(conn)?;
         diesel::update(campaigns::table.find(campaign.id))
+            .filter(campaigns::merchant_id.eq(campaign.merchant_id))
             .set((
                 campaigns::state.eq("sending"),
                 campaigns::started_at.eq(now),
@@ -205,6 +229,7 @@ fn batch(
 ) -> anyhow::Result<Option<usize>> {
     conn.transaction(|conn| {
         let locked: Option<Uuid> = campaigns::table
+            .filter(campaigns::merchant_id.eq(campaign.merchant_id))
             .filter(campaigns::id.eq(campaign.id))
             .filter(campaigns::state.eq("sending"))
             .for_update()
@@ -217,17 +242,19 @@ fn batch(
         }
         let pending: Vec<Uuid> = diesel::sql_query(
             "SELECT member_id FROM campaign_recipients
-              WHERE campaign_id = $1 AND NOT held_out AND sent_at IS NULL
+              WHERE merchant_id = $3 AND campaign_id = $1 AND NOT held_out AND sent_at IS NULL
               ORDER BY member_id LIMIT $2",
         )
         .bind::<SqlUuid, _>(campaign.id)
         .bind::<BigInt, _>(BATCH)
+        .bind::<SqlUuid, _>(campaign.merchant_id)
         .load::<Pending>(conn)?
         .into_iter()
         .map(|p| p.member_id)
         .collect();
         if pending.is_empty() {
             diesel::update(campaigns::table.find(campaign.id))
+                .filter(campaigns::merchant_id.eq(campaign.merchant_id))
                 .set((campaigns::state.eq("sent"), campaigns::finished_at.eq(now)))
                 .execute(conn)?;
             return Ok(None);
@@ -262,11 +289,12 @@ fn batch(
         notices::post(conn, channels, &notes, now)?;
         diesel::sql_query(
             "UPDATE campaign_recipients SET sent_at = $3
-              WHERE campaign_id = $1 AND member_id = ANY($2)",
+              WHERE merchant_id = $4 AND campaign_id = $1 AND member_id = ANY($2)",
         )
         .bind::<SqlUuid, _>(campaign.id)
         .bind::<Array<SqlUuid>, _>(&pending)
         .bind::<Timestamptz, _>(now)
+        .bind::<SqlUuid, _>(campaign.merchant_id)
         .execute(conn)?;
         Ok(Some(pending.len()))
     })
