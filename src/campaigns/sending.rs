@@ -47,9 +47,20 @@ pub fn run(
     channels: Channels,
     now: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
+    run_with(conn, channels, now, (BATCH, usize::MAX))
+}
+
+/// [`run`] with `batch` recipients a transaction, stopping after `batches` transactions
+/// per campaign (as a worker killed there would; the tests' stand-in for a crash).
+pub fn run_with(
+    conn: &mut PgConnection,
+    channels: Channels,
+    now: DateTime<Utc>,
+    (batch, batches): (i64, usize),
+) -> anyhow::Result<usize> {
     let mut done = 0;
     for campaign in due(conn, now)? {
-        match one(conn, channels, &campaign, now) {
+        match one(conn, channels, &campaign, now, (batch, batches)) {
             Ok(n) => done += n,
             // One campaign that cannot go now (a member's row held past the lock timeout,
             // a program's unreadable rules) does not hold up the others; it is retried on
@@ -68,6 +79,7 @@ fn one(
     channels: Channels,
     campaign: &CampaignRow,
     now: DateTime<Utc>,
+    (size, batches): (i64, usize),
 ) -> anyhow::Result<usize> {
     let program: Program = programs::table
         .filter(programs::merchant_id.eq(campaign.merchant_id))
@@ -85,8 +97,16 @@ fn one(
     let texts = texts(&campaign.texts(), campaign.offer_parsed().as_ref());
     let reason = format!("campaign {}", campaign.id);
     let mut done = 0;
-    while let Some(n) = batch(conn, channels, (campaign, &rules, &texts, &reason), now)? {
-        done += n;
+    for _ in 0..batches {
+        match batch(
+            conn,
+            channels,
+            (campaign, &rules, &texts, &reason),
+            (now, size),
+        )? {
+            Some(n) => done += n,
+            None => break,
+        }
     }
     Ok(done)
 }
@@ -225,7 +245,7 @@ fn batch(
         &BTreeMap<String, (String, String)>,
         &str,
     ),
-    now: DateTime<Utc>,
+    (now, size): (DateTime<Utc>, i64),
 ) -> anyhow::Result<Option<usize>> {
     conn.transaction(|conn| {
         let locked: Option<Uuid> = campaigns::table
@@ -246,7 +266,7 @@ fn batch(
               ORDER BY member_id LIMIT $2",
         )
         .bind::<SqlUuid, _>(campaign.id)
-        .bind::<BigInt, _>(BATCH)
+        .bind::<BigInt, _>(size.max(1))
         .bind::<SqlUuid, _>(campaign.merchant_id)
         .load::<Pending>(conn)?
         .into_iter()

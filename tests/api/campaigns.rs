@@ -708,3 +708,74 @@ async fn creation_is_idempotent_and_checked() {
     assert!(seen.contains(first["id"].as_str().unwrap()));
     assert_eq!(next["next_cursor"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_worker_killed_between_batches_leaves_the_rest_to_the_next_run() {
+    let (apns, google) = (ApnsMock::start().await, GoogleMock::start().await);
+    let at = noon_today();
+    let app = spawn(Clock::manual(at), &apns, &google).await;
+    app.stop_workers();
+    let m = app.create_merchant("Restart");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let pid = id_of(&program).to_string();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let member = app.enroll(&m.admin_key, &pid, &format!("M{i}")).await;
+        ids.push(id_of(&member).to_string());
+    }
+    let mut before = Vec::new();
+    for id in &ids {
+        before.push(app.member_points(&m.admin_key, id).await);
+    }
+    let created = TestApp::expect_json(
+        create_campaign(
+            &app,
+            &m.admin_key,
+            &pid,
+            "restart",
+            &json!({"audience": {"member_ids": ids}, "holdout_percent": 0,
+                    "message": {"en": "Thanks"}, "bonus_points": 10}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let cid = id_of(&created).to_string();
+    // One batch of two, then the worker dies.
+    let sent = passfold::campaigns::sending::run_with(
+        &mut app.db.connect(),
+        Channels::new(true),
+        at,
+        (2, 1),
+    )
+    .unwrap();
+    assert_eq!(sent, 2);
+    let view = app
+        .get_json(&format!("/api/v1/campaigns/{cid}"), &m.admin_key)
+        .await;
+    assert_eq!(view["state"], "sending");
+    assert_eq!(view["sent"], 2);
+    // Too late to cancel now.
+    let res = app
+        .post_json(
+            &format!("/api/v1/campaigns/{cid}/cancel"),
+            &m.admin_key,
+            &json!({}),
+        )
+        .await;
+    assert_problem(res, 409, "conflict").await;
+    // The next run sends the rest, and only the rest.
+    assert_eq!(run_job(&app, at), 3);
+    assert_eq!(run_job(&app, at), 0);
+    let view = app
+        .get_json(&format!("/api/v1/campaigns/{cid}"), &m.admin_key)
+        .await;
+    assert_eq!(view["state"], "sent");
+    assert_eq!(view["sent"], 5);
+    assert_eq!(view["targeted"], 5);
+    assert_eq!(view["no_pass"], 5);
+    for (id, points) in ids.iter().zip(&before) {
+        assert_eq!(app.member_points(&m.admin_key, id).await, points + 10);
+    }
+    app.verify_ledger(&m.admin_key).await;
+}
