@@ -189,7 +189,32 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
         .map(|m| crate::google_wallet::save_link_object_id(&m["google_save_url"], "loyaltyObjects"))
         .collect();
     // Let the purchases' deliveries settle before counting what the campaign adds.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for _ in 0..100 {
+        let queued: i64 = passfold::schema::outbox::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        if queued == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The odd-numbered members' passes have spent today's three Google notifications
+    // (whatever the purchases spent is forgotten: a day has passed).
+    diesel::sql_query("DELETE FROM google_notifications")
+        .execute(&mut conn)
+        .unwrap();
+    for member in members.iter().skip(1).step_by(2) {
+        diesel::sql_query(
+            "INSERT INTO google_notifications (pass_id, merchant_id, sent_at)
+             SELECT p.id, p.merchant_id, now() - make_interval(hours => k)
+               FROM passes p, generate_series(1, 3) k WHERE p.member_id = $1",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::parse_str(id_of(member)).unwrap())
+        .execute(&mut conn)
+        .unwrap();
+    }
     let mut pushes_before = Vec::new();
     for i in 0..members.len() {
         pushes_before.push(apns.accepted_for(&token(i)).await);
@@ -343,6 +368,23 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
         messaged.iter().cloned().collect::<BTreeSet<_>>(),
         sent_objects
     );
+    // Within the budget the message notifies; past it, it is added silently.
+    for i in &sent {
+        let call = google
+            .calls()
+            .into_iter()
+            .skip(messages_before)
+            .find(|c| c.path.ends_with(&format!("{}/addMessage", objects[*i])))
+            .unwrap();
+        let message = &call.body.unwrap()["message"];
+        let want = if i % 2 == 0 {
+            "TEXT_AND_NOTIFY"
+        } else {
+            "TEXT"
+        };
+        assert_eq!(message["messageType"], want, "member {i}: {message}");
+        assert_eq!(message["header"], "This weekend");
+    }
 
     // The counts, once the channels have settled.
     let mut view = Value::Null;
