@@ -279,6 +279,10 @@ fn batch(
                 .execute(conn)?;
             return Ok(None);
         }
+        let note = |m: Uuid| {
+            let texts = texts.clone();
+            (campaign.merchant_id, m, Notice::Campaign { texts })
+        };
         if campaign.bonus_points > 0 {
             let tenant = Tenant::of_authenticated(campaign.merchant_id);
             // In id order, as the other jobs and tills take member locks.
@@ -296,17 +300,15 @@ fn batch(
                 ledger::apply(conn, channels, &tenant, member, rules, entry).map_err(|e| {
                     anyhow::anyhow!("campaign points for member {}: {e}", member.id)
                 })?;
+                // The message right after the points (a tier they reached gives way to
+                // it): the pass's two outbox rows are neighbours, claimed together into
+                // one push.
+                notices::post(conn, channels, &[note(member.id)], now)?;
             }
+        } else {
+            let notes: Vec<(Uuid, Uuid, Notice)> = pending.iter().map(|m| note(*m)).collect();
+            notices::post(conn, channels, &notes, now)?;
         }
-        // After the points: a tier the points reached gives way to the campaign's message.
-        let notes: Vec<(Uuid, Uuid, Notice)> = pending
-            .iter()
-            .map(|m| {
-                let texts = texts.clone();
-                (campaign.merchant_id, *m, Notice::Campaign { texts })
-            })
-            .collect();
-        notices::post(conn, channels, &notes, now)?;
         diesel::sql_query(
             "UPDATE campaign_recipients SET sent_at = $3
               WHERE merchant_id = $4 AND campaign_id = $1 AND member_id = ANY($2)",
