@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod app;
 pub mod apple;
 pub mod auth;
+pub mod campaigns;
 pub mod cli;
 pub mod client_address;
 pub mod clock;

@@ -216,6 +216,10 @@ problem_answers!(
                   each reason with the slot's pointer",
 );
 problem_answers!(
+    /// Cancelling a campaign whose audience is already fixed.
+    CampaignStarted: "409" => "conflict: the campaign is sending or sent"
+);
+problem_answers!(
     /// Revoking the merchant's last active admin key.
     LastAdminKey: "409" => "The merchant's last active admin key cannot be revoked"
 );

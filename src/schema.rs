@@ -26,6 +26,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    campaign_recipients (campaign_id, member_id) {
+        campaign_id -> Uuid,
+        member_id -> Uuid,
+        merchant_id -> Uuid,
+        held_out -> Bool,
+        pass_id -> Nullable<Uuid>,
+        apple_devices -> Int4,
+        google_saved -> Bool,
+        sent_at -> Nullable<Timestamptz>,
+        apple_pushed_at -> Nullable<Timestamptz>,
+        google_messaged_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        state -> Text,
+        audience -> Jsonb,
+        holdout_percent -> Int2,
+        message -> Jsonb,
+        bonus_points -> Int8,
+        offer -> Nullable<Jsonb>,
+        attribution_days -> Int4,
+        requested_send_at -> Nullable<Timestamptz>,
+        send_at -> Timestamptz,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     device_logs (id) {
         id -> Int8,
         client -> Text,
@@ -495,6 +531,12 @@ diesel::table! {
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(template_blobs -> merchants (merchant_id));
 diesel::joinable!(audit_log -> merchants (merchant_id));
+diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
+diesel::joinable!(campaign_recipients -> members (member_id));
+diesel::joinable!(campaign_recipients -> merchants (merchant_id));
+diesel::joinable!(campaign_recipients -> passes (pass_id));
+diesel::joinable!(campaigns -> merchants (merchant_id));
+diesel::joinable!(campaigns -> programs (program_id));
 diesel::joinable!(dashboard_snapshots -> merchants (merchant_id));
 diesel::joinable!(gift_card_activities -> gift_cards (gift_card_id));
 diesel::joinable!(gift_card_activities -> merchants (merchant_id));
@@ -533,6 +575,8 @@ diesel::joinable!(templates -> merchants (merchant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
+    campaign_recipients,
+    campaigns,
     dashboard_snapshots,
     device_logs,
     devices,

@@ -1,6 +1,6 @@
 //! Time-based jobs: work that must happen "as of now" rather than in answer to a request
 //! (points expiry, reminders, birthdays, requalification, segment recomputes, the dashboard's
-//! figures of big merchants, pruning; scheduled campaigns will be one too). One file per job; one loop ([`run`]) runs each when due, and
+//! figures of big merchants, scheduled campaigns, pruning). One file per job; one loop ([`run`]) runs each when due, and
 //! `passfold worker --once --at <instant>` runs every job once as of that instant
 //! ([`run_once`]).
 //!
@@ -9,6 +9,7 @@
 //! so several workers, restarts and a catch-up `--once --at` all give the same ledger.
 
 pub mod birthdays;
+pub mod campaigns;
 pub mod dashboard;
 pub mod expiry;
 pub mod prune;
@@ -50,6 +51,8 @@ pub fn all(
         Arc::new(segments::Segments {
             every: settings.segments_every,
         }),
+        // After the segments: a campaign's audience is fixed on fresh stages.
+        Arc::new(campaigns::Campaigns { channels }),
         Arc::new(prune::Prune {
             keep: prune::Retention {
                 idempotency_hours: settings.idempotency_hours,

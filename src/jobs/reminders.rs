@@ -6,18 +6,16 @@
 //! program's time zone: what falls due at night waits for the morning, and a lot that has
 //! passed two offsets meanwhile gets one message, the most urgent.
 
+use crate::loyalty::sending_hours::sending_hours;
 use crate::loyalty::Lifecycle;
 use crate::pass_events::Channels;
-use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int4, Text, Timestamptz, Uuid as SqlUuid};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Local hours in which reminders go out: from 09:00 to 21:00.
-pub const SEND_FROM_HOUR: u32 = 9;
-pub const SEND_UNTIL_HOUR: u32 = 21;
 /// Members reminded per transaction.
 const BATCH: usize = 5_000;
 
@@ -50,12 +48,6 @@ struct LotRow {
     /// Offsets due now and not sent yet.
     #[diesel(sql_type = Array<Int4>)]
     newly: Vec<i32>,
-}
-
-/// Whether `now` is within sending hours in `tz`.
-pub fn sending_hours(now: DateTime<Utc>, tz: chrono_tz::Tz) -> bool {
-    let hour = now.with_timezone(&tz).hour();
-    (SEND_FROM_HOUR..SEND_UNTIL_HOUR).contains(&hour)
 }
 
 /// What one member is told: the points expiring on the most urgent newly due day, and the
@@ -243,21 +235,5 @@ impl super::Job for Reminders {
             done += program(conn, self.channels, p, &rules, now)?;
         }
         Ok(done)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sending_hours_are_local() {
-        let at: DateTime<Utc> = "2026-12-01T07:00:00Z".parse().unwrap();
-        // 07:00 UTC is 10:00 in Moscow: sent there, not in London.
-        assert!(sending_hours(at, chrono_tz::Europe::Moscow));
-        assert!(!sending_hours(at, chrono_tz::Europe::London));
-        let late: DateTime<Utc> = "2026-12-01T18:30:00Z".parse().unwrap();
-        assert!(!sending_hours(late, chrono_tz::Europe::Moscow));
-        assert!(sending_hours(late, chrono_tz::UTC));
     }
 }

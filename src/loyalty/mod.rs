@@ -10,5 +10,6 @@ pub mod program;
 pub mod referral;
 pub mod refund;
 pub mod rules;
+pub mod sending_hours;
 
 pub use rules::{Lifecycle, ProgramRules, ReferralRule, ReferralTrigger, Tier};

@@ -18,6 +18,11 @@ pub enum Notice {
     Birthday { points: i64 },
     /// The member's tier changed (up at once, or down when a period was judged).
     Tier { name: String },
+    /// A campaign's message: (header, body) per language, English the fallback, then the
+    /// first language given.
+    Campaign {
+        texts: std::collections::BTreeMap<String, (String, String)>,
+    },
 }
 
 /// "балл", "балла" or "баллов" for `n` (by the last two digits).
@@ -56,6 +61,12 @@ pub fn text(language: &str, notice: &Notice) -> (String, String) {
             ("Новый уровень".into(), format!("Ваш уровень теперь {name}"))
         }
         Notice::Tier { name } => ("New tier".into(), format!("Your tier is now {name}")),
+        Notice::Campaign { texts } => texts
+            .get(language)
+            .or_else(|| texts.get("en"))
+            .or_else(|| texts.values().next())
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -138,5 +149,21 @@ mod tests {
         assert_eq!(text("en", &silver).1, "Your tier is now Silver");
         assert_eq!(text("ru", &silver).1, "Ваш уровень теперь Silver");
         assert_eq!(text("de", &silver).0, "New tier");
+        let campaign = Notice::Campaign {
+            texts: [
+                (
+                    "ru".to_string(),
+                    ("Привет".to_string(), "Скидка".to_string()),
+                ),
+                (
+                    "de".to_string(),
+                    ("Hallo".to_string(), "Rabatt".to_string()),
+                ),
+            ]
+            .into(),
+        };
+        assert_eq!(text("ru", &campaign).1, "Скидка");
+        // No English: the first language given.
+        assert_eq!(text("en", &campaign).1, "Rabatt");
     }
 }

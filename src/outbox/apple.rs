@@ -77,10 +77,20 @@ impl Channel for ApplePushes {
         (plan, results): Self::Sent,
     ) -> QueryResult<HashMap<Uuid, Outcome>> {
         let mut retry: HashSet<Uuid> = HashSet::new();
+        // Passes of which a device was told of a message: a campaign's recipient reached.
+        let with_message: HashSet<Uuid> = claims
+            .iter()
+            .filter(|c| c.reasons.iter().any(|r| r == "message"))
+            .map(|c| c.pass_id)
+            .collect();
+        let mut reached: HashSet<Uuid> = HashSet::new();
         for (token, result) in &results {
             self.metrics.push(result.label());
             match result {
-                PushResult::Accepted => {}
+                PushResult::Accepted => {
+                    let passes = plan.by_token.get(token).into_iter().flatten();
+                    reached.extend(passes.filter(|p| with_message.contains(p)));
+                }
                 PushResult::Unregistered | PushResult::BadDeviceToken => {
                     Registration::forget_token(conn, token)?;
                 }
@@ -92,6 +102,11 @@ impl Channel for ApplePushes {
                     tracing::error!(status, reason = %reason, "APNs refused a push");
                 }
             }
+        }
+        if !reached.is_empty() {
+            let merchants: Vec<Uuid> = claims.iter().map(|c| c.merchant_id).collect();
+            let reached: Vec<Uuid> = reached.into_iter().collect();
+            crate::campaigns::delivery::apple_accepted(conn, &merchants, &reached)?;
         }
         let now = Utc::now();
         let mut outcomes = HashMap::new();

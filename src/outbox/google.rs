@@ -66,7 +66,8 @@ pub struct Write {
 
 impl Channel for GoogleSync {
     type Plan = Vec<Write>;
-    type Sent = Vec<(Uuid, Result<bool, GoogleError>)>;
+    /// Per pass: whether the phone was notified, and whether a message was added.
+    type Sent = Vec<(Uuid, Result<(bool, bool), GoogleError>)>;
 
     fn name(&self) -> ChannelName {
         ChannelName::Google
@@ -140,7 +141,11 @@ impl Channel for GoogleSync {
     async fn send(&self, writes: Vec<Write>) -> Self::Sent {
         let google = &self.google;
         stream::iter(writes)
-            .map(|write| async move { (write.pass_id, write_one(google, write).await) })
+            .map(|write| async move {
+                let (pass_id, message) = (write.pass_id, write.message.is_some());
+                let result = write_one(google, write).await;
+                (pass_id, result.map(|notified| (notified, message)))
+            })
             // More at once would only wait longer for the rate limit's tokens.
             .buffer_unordered(google.requests_per_second().clamp(1, 20) as usize)
             .collect()
@@ -157,13 +162,17 @@ impl Channel for GoogleSync {
         let mut outcomes = HashMap::new();
         let mut written = Vec::new();
         let mut notified = Vec::new();
+        let mut messaged = Vec::new();
         for (pass_id, result) in sent {
             let Some(claim) = by_pass.get(&pass_id) else {
                 continue;
             };
             let merchant = claim.merchant_id;
             match result {
-                Ok(notify) => {
+                Ok((notify, message)) => {
+                    if message {
+                        messaged.push(pass_id);
+                    }
                     written.push((
                         google_objects::pass_id.eq(pass_id),
                         google_objects::merchant_id.eq(merchant),
@@ -206,6 +215,11 @@ impl Channel for GoogleSync {
             diesel::insert_into(google_notifications::table)
                 .values(notified)
                 .execute(conn)?;
+        }
+        if !messaged.is_empty() {
+            // A campaign's recipient reached in Google Wallet.
+            let merchants: Vec<Uuid> = claims.iter().map(|c| c.merchant_id).collect();
+            crate::campaigns::delivery::google_messaged(conn, &merchants, &messaged)?;
         }
         if !written.is_empty() {
             diesel::insert_into(google_objects::table)

@@ -1,6 +1,7 @@
 //! HTTP resources, one file each. Handlers stay thin: parse, call the model, answer.
 
 pub mod api_keys;
+pub mod campaigns;
 pub mod dashboard;
 pub mod gift_cards;
 pub mod google_callbacks;

@@ -50,6 +50,13 @@ impl ChangesPass for crate::loyalty::refund::Refunded {
     }
 }
 
+/// A campaign's creation changes no pass: the worker sends it later.
+impl ChangesPass for crate::campaigns::CampaignView {
+    fn changed_passes(&self) -> Vec<Uuid> {
+        Vec::new()
+    }
+}
+
 pub async fn mutation<B, T, F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,

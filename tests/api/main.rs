@@ -4,6 +4,7 @@ mod apns_mock;
 mod apple_web_service;
 mod browser;
 mod browser_flow;
+mod campaigns;
 mod console_auth;
 mod console_designer;
 mod console_designer_browser;

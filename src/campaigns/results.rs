@@ -1,0 +1,252 @@
+//! What a campaign reached and what it moved: counts of its recipients, and purchases in
+//! the attribution window in the sent group against the holdout, recomputed from the
+//! purchases on every read (docs/CAMPAIGNS.md gives the formulas).
+
+use super::CampaignRow;
+use crate::db::Tenant;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Timestamptz, Uuid as SqlUuid};
+use serde::Serialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// z of a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// Who a campaign's audience was and what reached them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema, QueryableByName)]
+pub struct Counts {
+    /// Members in the audience when it was fixed (sent group and holdout).
+    #[diesel(sql_type = BigInt)]
+    pub targeted: i64,
+    /// Of them, held out: sent nothing.
+    #[diesel(sql_type = BigInt)]
+    pub held_out: i64,
+    /// Sent-group members whose pass got the message (and the bonus points) so far.
+    #[diesel(sql_type = BigInt)]
+    pub sent: i64,
+    /// Sent-group members with the pass on at least one Apple device when it was fixed.
+    #[diesel(sql_type = BigInt)]
+    pub with_apple_device: i64,
+    /// Sent-group members with the pass saved in Google Wallet when it was fixed.
+    #[diesel(sql_type = BigInt)]
+    pub with_google_save: i64,
+    /// Sent-group members of whom APNs accepted a push to a device holding the pass,
+    /// after the message was on it.
+    #[diesel(sql_type = BigInt)]
+    pub pushed_apple: i64,
+    /// Sent-group members with a Google save whose Google Wallet object took the message.
+    #[diesel(sql_type = BigInt)]
+    pub messaged_google: i64,
+    /// Sent-group members with the pass installed nowhere (no Apple device, no Google
+    /// save): the message waits on the pass, the bonus points are granted.
+    #[diesel(sql_type = BigInt)]
+    pub no_pass: i64,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = SqlUuid)]
+    campaign_id: Uuid,
+    #[diesel(embed)]
+    counts: Counts,
+}
+
+/// The counts of these campaigns (a campaign without recipients has none in the map).
+pub fn counts(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Counts>> {
+    let rows: Vec<CountRow> = diesel::sql_query(
+        "SELECT campaign_id, count(*) AS targeted,
+                count(*) FILTER (WHERE held_out) AS held_out,
+                count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
+                count(*) FILTER (WHERE NOT held_out AND apple_devices > 0) AS with_apple_device,
+                count(*) FILTER (WHERE NOT held_out AND google_saved) AS with_google_save,
+                count(*) FILTER (WHERE apple_pushed_at IS NOT NULL) AS pushed_apple,
+                count(*) FILTER (WHERE google_messaged_at IS NOT NULL) AS messaged_google,
+                count(*) FILTER (WHERE NOT held_out AND apple_devices = 0 AND NOT google_saved)
+                    AS no_pass
+           FROM campaign_recipients
+          WHERE merchant_id = $1 AND campaign_id = ANY($2)
+          GROUP BY campaign_id",
+    )
+    .bind::<SqlUuid, _>(tenant.merchant_id())
+    .bind::<Array<SqlUuid>, _>(ids)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.campaign_id, r.counts))
+        .collect())
+}
+
+/// One group's purchases in the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupResult {
+    pub members: i64,
+    /// Members with at least one purchase in the window.
+    pub converted: i64,
+    /// `converted / members` (0 for an empty group).
+    pub conversion_rate: f64,
+    pub purchases: i64,
+    /// Sum of `amount - refunded_amount` of those purchases, minor units.
+    pub revenue: i64,
+    /// `revenue / members`, minor units (0 for an empty group).
+    pub revenue_per_member: f64,
+}
+
+/// A 95% confidence interval.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Sent group against holdout over the attribution window.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Results {
+    /// Purchases count from here (the send), exclusive...
+    pub window_from: DateTime<Utc>,
+    /// ... up to here, inclusive.
+    pub window_until: DateTime<Utc>,
+    /// The window is over: these figures change only with returns.
+    pub complete: bool,
+    pub sent: GroupResult,
+    pub holdout: GroupResult,
+    /// `sent.conversion_rate - holdout.conversion_rate`; null without a holdout or a sent
+    /// group.
+    pub conversion_difference: Option<f64>,
+    /// Normal approximation: the difference ± 1.96 × sqrt(p₁(1-p₁)/n₁ + p₀(1-p₀)/n₀).
+    pub conversion_difference_ci95: Option<Interval>,
+    /// `sent.revenue_per_member - holdout.revenue_per_member`; null as above.
+    pub revenue_per_member_difference: Option<f64>,
+}
+
+#[derive(QueryableByName)]
+struct GroupRow {
+    #[diesel(sql_type = Bool)]
+    held_out: bool,
+    #[diesel(sql_type = BigInt)]
+    members: i64,
+    #[diesel(sql_type = BigInt)]
+    converted: i64,
+    #[diesel(sql_type = BigInt)]
+    purchases: i64,
+    #[diesel(sql_type = BigInt)]
+    revenue: i64,
+}
+
+fn group(row: Option<&GroupRow>) -> GroupResult {
+    let Some(r) = row else {
+        return GroupResult::default();
+    };
+    let per = |x: i64| {
+        if r.members > 0 {
+            x as f64 / r.members as f64
+        } else {
+            0.0
+        }
+    };
+    GroupResult {
+        members: r.members,
+        converted: r.converted,
+        conversion_rate: per(r.converted),
+        purchases: r.purchases,
+        revenue: r.revenue,
+        revenue_per_member: per(r.revenue),
+    }
+}
+
+/// The difference of two conversion rates and its 95% interval (normal approximation);
+/// `None` when either group is empty.
+pub fn difference(sent: &GroupResult, holdout: &GroupResult) -> Option<(f64, Interval)> {
+    if sent.members == 0 || holdout.members == 0 {
+        return None;
+    }
+    let (p1, n1) = (sent.conversion_rate, sent.members as f64);
+    let (p0, n0) = (holdout.conversion_rate, holdout.members as f64);
+    let d = p1 - p0;
+    let se = (p1 * (1.0 - p1) / n1 + p0 * (1.0 - p0) / n0).sqrt();
+    Some((
+        d,
+        Interval {
+            low: d - Z95 * se,
+            high: d + Z95 * se,
+        },
+    ))
+}
+
+/// The campaign's results as of `now`; `None` before its audience is fixed.
+pub fn results(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    campaign: &CampaignRow,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Results>> {
+    let Some(from) = campaign.started_at else {
+        return Ok(None);
+    };
+    let until = from + Duration::days(i64::from(campaign.attribution_days));
+    let rows: Vec<GroupRow> = diesel::sql_query(
+        "SELECT r.held_out, count(*) AS members,
+                count(*) FILTER (WHERE b.n > 0) AS converted,
+                coalesce(sum(b.n), 0)::bigint AS purchases,
+                coalesce(sum(b.revenue), 0)::bigint AS revenue
+           FROM campaign_recipients r
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS n, sum(pu.amount - pu.refunded_amount) AS revenue
+                 FROM purchases pu
+                WHERE pu.merchant_id = r.merchant_id AND pu.member_id = r.member_id
+                  AND pu.purchased_at > $3 AND pu.purchased_at <= $4
+                  AND pu.refunded_amount < pu.amount) b
+          WHERE r.merchant_id = $1 AND r.campaign_id = $2
+          GROUP BY r.held_out",
+    )
+    .bind::<SqlUuid, _>(tenant.merchant_id())
+    .bind::<SqlUuid, _>(campaign.id)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(until)
+    .load(conn)?;
+    let sent = group(rows.iter().find(|r| !r.held_out));
+    let holdout = group(rows.iter().find(|r| r.held_out));
+    let diff = difference(&sent, &holdout);
+    let revenue_diff = (sent.members > 0 && holdout.members > 0)
+        .then_some(sent.revenue_per_member - holdout.revenue_per_member);
+    Ok(Some(Results {
+        window_from: from,
+        window_until: until,
+        complete: now >= until,
+        conversion_difference: diff.as_ref().map(|d| d.0),
+        conversion_difference_ci95: diff.map(|d| d.1),
+        revenue_per_member_difference: revenue_diff,
+        sent,
+        holdout,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(members: i64, converted: i64) -> GroupResult {
+        GroupResult {
+            members,
+            converted,
+            conversion_rate: converted as f64 / members as f64,
+            ..GroupResult::default()
+        }
+    }
+
+    #[test]
+    fn the_interval_is_the_normal_approximation() {
+        // 30% of 1000 against 20% of 200: se = sqrt(.21/1000 + .16/200) = 0.031780...
+        let (d, ci) = difference(&g(1000, 300), &g(200, 40)).unwrap();
+        assert!((d - 0.1).abs() < 1e-12);
+        let se = (0.21f64 / 1000.0 + 0.16 / 200.0).sqrt();
+        assert!((ci.low - (0.1 - 1.959_964 * se)).abs() < 1e-6);
+        assert!((ci.high - (0.1 + 1.959_964 * se)).abs() < 1e-6);
+        assert!(difference(&g(10, 1), &GroupResult::default()).is_none());
+    }
+}
