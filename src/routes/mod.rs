@@ -18,3 +18,4 @@ pub mod referrals;
 pub mod segments;
 pub mod template_versions;
 pub mod templates;
+pub mod webhooks;
