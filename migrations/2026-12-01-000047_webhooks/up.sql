@@ -323,6 +323,11 @@ BEGIN
           FROM (SELECT DISTINCT w.endpoint_id FROM outbox w
                  WHERE w.channel = 'webhook' AND w.available_at <= v_now
                    AND (w.leased_until IS NULL OR w.leased_until <= v_now)
+                   -- Endpoints being sent to or waiting for a retry are passed over here,
+                   -- so that they cannot fill the limit and starve the others.
+                   AND NOT EXISTS (SELECT 1 FROM outbox b
+                                    WHERE b.endpoint_id = w.endpoint_id
+                                      AND (b.available_at > v_now OR b.leased_until > v_now))
                  LIMIT p_limit) e
          WHERE pg_try_advisory_xact_lock(hashtext('passfold.outbox.webhook'),
                                          hashtext(e.endpoint_id::text));

@@ -241,6 +241,17 @@ fn send(
     .load(conn)?;
     let ids: Vec<Uuid> = passes.into_iter().map(|p| p.id).collect();
     crate::pass_events::passes_changed(conn, &ids, "message", channels.all())?;
+    // The same reminders as webhook events, one statement for the batch.
+    let points: Vec<i64> = reminders.iter().map(|r| r.points).collect();
+    let days: Vec<String> = reminders.iter().map(|r| r.day.to_string()).collect();
+    crate::webhooks::events::emit_points_expiring(
+        conn,
+        p.merchant_id,
+        &members,
+        &points,
+        &days,
+        now,
+    )?;
     Ok(())
 }
 

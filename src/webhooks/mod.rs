@@ -16,6 +16,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "purchase.recorded",
     "purchase.refunded",
     "points.changed",
+    "points.expiring",
     "tier.changed",
     "gift_card.issued",
     "gift_card.loaded",

@@ -497,3 +497,44 @@ async fn endpoints_are_managed_by_admin_keys_and_checked() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_event_in_its_webhooks_section() {
+    let app = private_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for kind in passfold::webhooks::EVENT_TYPES {
+        let op = &doc["webhooks"][kind]["post"];
+        let body = &op["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(body["properties"]["type"]["const"], *kind, "{kind}");
+        assert!(
+            body["properties"]["data"]["properties"]
+                .as_object()
+                .is_some_and(|p| !p.is_empty()),
+            "{kind}"
+        );
+        let headers: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        );
+    }
+    assert!(doc["paths"]["/api/v1/webhooks/{id}/replay"]["post"].is_object());
+}
