@@ -66,35 +66,47 @@ CREATE FUNCTION passfold_webhooks_wanted(p_merchant uuid) RETURNS boolean AS $$
     SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE merchant_id = p_merchant)
 $$ LANGUAGE sql STABLE;
 
--- The one writer of webhook messages: the message, and an outbox row for every enabled
--- endpoint subscribed to its type (the `webhook.` notices about endpoints go to all), in
--- the caller's transaction. Returns the message id, or NULL when nobody listens.
+-- The one writer of webhook messages: for each (merchant, data, time), in the order given,
+-- a message, and an outbox row for every enabled endpoint of that merchant subscribed to
+-- the type (the `webhook.` notices about endpoints go to all), in the caller's transaction.
+-- Merchants without endpoints are skipped: no message is written for them. Set-based, so a
+-- job's statement of 100,000 facts writes its messages in one go. Returns the messages
+-- written.
+CREATE FUNCTION passfold_webhook_events(p_merchants uuid[], p_type text, p_data jsonb[],
+                                        p_at timestamptz[])
+RETURNS integer AS $$
+    WITH m AS (
+        INSERT INTO webhook_messages (merchant_id, id, type, data, created_at)
+        SELECT t.merchant, 'msg_' || replace(gen_random_uuid()::text, '-', ''), p_type, t.data,
+               coalesce(t.at, now())
+          FROM unnest(p_merchants, p_data, p_at) WITH ORDINALITY AS t (merchant, data, at, n)
+         WHERE t.merchant IN (SELECT merchant_id FROM webhook_endpoints)
+         ORDER BY t.n
+        RETURNING merchant_id, id, type, seq
+    ), queued AS (
+        INSERT INTO outbox (merchant_id, endpoint_id, message_id, reason, channel, created_at,
+                            available_at, attempts)
+        SELECT m.merchant_id, e.id, m.id, m.type, 'webhook', now(), now(), 0
+          FROM m JOIN webhook_endpoints e ON e.merchant_id = m.merchant_id
+         WHERE e.enabled AND (m.type = ANY (e.events) OR m.type LIKE 'webhook.%')
+         ORDER BY m.seq, e.id
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM m
+$$ LANGUAGE sql;
+
+-- One event (the row triggers and Rust's `webhooks::events::emit`).
 CREATE FUNCTION passfold_webhook_event(p_merchant uuid, p_type text, p_data jsonb, p_at timestamptz)
-RETURNS text AS $$
-DECLARE
-    v_id text;
-BEGIN
-    IF NOT passfold_webhooks_wanted(p_merchant) THEN
-        RETURN NULL;
-    END IF;
-    v_id := 'msg_' || replace(gen_random_uuid()::text, '-', '');
-    INSERT INTO webhook_messages (merchant_id, id, type, data, created_at)
-    VALUES (p_merchant, v_id, p_type, p_data, coalesce(p_at, now()));
-    INSERT INTO outbox (merchant_id, endpoint_id, message_id, reason, channel, created_at,
-                        available_at, attempts)
-    SELECT p_merchant, e.id, v_id, p_type, 'webhook', now(), now(), 0
-      FROM webhook_endpoints e
-     WHERE e.merchant_id = p_merchant AND e.enabled
-       AND (p_type = ANY (e.events) OR p_type LIKE 'webhook.%')
-     ORDER BY e.id;
-    RETURN v_id;
-END
-$$ LANGUAGE plpgsql;
+RETURNS integer AS $$
+    SELECT passfold_webhook_events(ARRAY[p_merchant], p_type, ARRAY[p_data], ARRAY[p_at])
+$$ LANGUAGE sql;
 
 -- The facts' tables announce themselves: each fact is written in one place already (the
 -- ledger functions, enrollment, the Apple web service, Google's callbacks, the set-based
 -- jobs), and a row trigger on its table is the single point every one of those writers
--- passes, in its own transaction. Each trigger returns at once when nobody listens.
+-- passes, in its own transaction. Each row trigger returns at once when nobody listens;
+-- the tables that jobs and imports fill many rows at a time (members, point activities)
+-- announce a statement's rows together, from its transition table.
 
 CREATE FUNCTION passfold_webhook_member(m members) RETURNS jsonb AS $$
     SELECT jsonb_build_object(
@@ -119,10 +131,7 @@ BEGIN
     IF NOT passfold_webhooks_wanted(NEW.merchant_id) THEN
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        PERFORM passfold_webhook_event(NEW.merchant_id, 'member.created',
-                                       passfold_webhook_member(NEW), NEW.created_at);
-    ELSIF TG_ARGV[0] = 'tier' THEN
+    IF TG_ARGV[0] = 'tier' THEN
         PERFORM passfold_webhook_event(NEW.merchant_id, 'tier.changed',
             jsonb_build_object('member_id', NEW.id, 'program_id', NEW.program_id,
                                'from', OLD.tier, 'to', NEW.tier, 'points', NEW.points),
@@ -135,8 +144,21 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
+CREATE FUNCTION passfold_webhook_on_members_created() RETURNS trigger AS $$
+BEGIN
+    PERFORM passfold_webhook_events(array_agg(n.merchant_id ORDER BY n.created_at, n.id),
+               'member.created',
+               array_agg(passfold_webhook_member(n) ORDER BY n.created_at, n.id),
+               array_agg(n.created_at ORDER BY n.created_at, n.id))
+       FROM new_rows n
+      WHERE n.merchant_id IN (SELECT merchant_id FROM webhook_endpoints)
+     HAVING count(*) > 0;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
 CREATE TRIGGER members_webhook_created AFTER INSERT ON members
-    FOR EACH ROW EXECUTE FUNCTION passfold_webhook_on_member();
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION passfold_webhook_on_members_created();
 -- `UPDATE OF` plus `WHEN`: the points updates of every movement never call the function.
 CREATE TRIGGER members_webhook_updated
     AFTER UPDATE OF name, email, phone, external_id, birth_month, birth_day, birth_year ON members
@@ -149,22 +171,23 @@ CREATE TRIGGER members_webhook_tier AFTER UPDATE OF tier ON members
     FOR EACH ROW WHEN (OLD.tier IS DISTINCT FROM NEW.tier)
     EXECUTE FUNCTION passfold_webhook_on_member('tier');
 
-CREATE FUNCTION passfold_webhook_on_point_activity() RETURNS trigger AS $$
+CREATE FUNCTION passfold_webhook_on_point_activities() RETURNS trigger AS $$
 BEGIN
-    IF NOT passfold_webhooks_wanted(NEW.merchant_id) THEN
-        RETURN NULL;
-    END IF;
-    PERFORM passfold_webhook_event(NEW.merchant_id, 'points.changed',
-        jsonb_build_object('member_id', NEW.member_id, 'activity_id', NEW.id,
-                           'activity_type', NEW.type, 'delta', NEW.delta,
-                           'points', NEW.points_after, 'reason', NEW.reason,
-                           'purchase_id', NEW.purchase_id, 'tier', NEW.tier_after),
-        NEW.created_at);
+    PERFORM passfold_webhook_events(array_agg(n.merchant_id ORDER BY n.seq), 'points.changed',
+               array_agg(jsonb_build_object(
+                   'member_id', n.member_id, 'activity_id', n.id, 'activity_type', n.type,
+                   'delta', n.delta, 'points', n.points_after, 'reason', n.reason,
+                   'purchase_id', n.purchase_id, 'tier', n.tier_after) ORDER BY n.seq),
+               array_agg(n.created_at ORDER BY n.seq))
+       FROM new_rows n
+      WHERE n.delta <> 0 AND n.merchant_id IN (SELECT merchant_id FROM webhook_endpoints)
+     HAVING count(*) > 0;
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER point_activities_webhook AFTER INSERT ON point_activities
-    FOR EACH ROW WHEN (NEW.delta <> 0) EXECUTE FUNCTION passfold_webhook_on_point_activity();
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION passfold_webhook_on_point_activities();
 
 CREATE FUNCTION passfold_webhook_on_purchase() RETURNS trigger AS $$
 BEGIN

@@ -12,19 +12,21 @@ pub const ENDPOINT_DISABLED: &str = "webhook.endpoint_disabled";
 
 diesel::define_sql_function! {
     /// Writes the message and queues it for every enabled endpoint subscribed to its type;
-    /// NULL when the merchant has no endpoint.
-    fn passfold_webhook_event(merchant: diesel::sql_types::Uuid, kind: Text, data: Jsonb, at: Timestamptz) -> diesel::sql_types::Nullable<Text>;
+    /// returns the messages written (none when the merchant has no endpoint).
+    fn passfold_webhook_event(merchant: diesel::sql_types::Uuid, kind: Text, data: Jsonb, at: Timestamptz) -> diesel::sql_types::Integer;
 }
 
-/// Records an event in the caller's transaction; returns the message id, if anyone listens.
+/// Records an event in the caller's transaction; false when nobody listens.
 pub fn emit(
     conn: &mut PgConnection,
     merchant_id: Uuid,
     kind: &str,
     data: &serde_json::Value,
     at: DateTime<Utc>,
-) -> QueryResult<Option<String>> {
-    diesel::select(passfold_webhook_event(merchant_id, kind, data, at)).get_result(conn)
+) -> QueryResult<bool> {
+    diesel::select(passfold_webhook_event(merchant_id, kind, data, at))
+        .get_result::<i32>(conn)
+        .map(|n| n > 0)
 }
 
 /// `points.expiring` for each member reminded by the expiry reminders job: `points` expire
@@ -36,20 +38,24 @@ pub fn emit_points_expiring(
     points: &[i64],
     days: &[String],
     at: DateTime<Utc>,
-) -> QueryResult<usize> {
+) -> QueryResult<()> {
     use diesel::sql_types::{Array, BigInt};
     diesel::sql_query(
-        "SELECT passfold_webhook_event($1, 'points.expiring', \
-                jsonb_build_object('member_id', t.member_id, 'points', t.points, 'expires_on', t.day), $5) \
-           FROM unnest($2::uuid[], $3::bigint[], $4::text[]) AS t (member_id, points, day) \
-          WHERE passfold_webhooks_wanted($1)",
+        "SELECT passfold_webhook_events(array_fill($1::uuid, ARRAY[cardinality($2::uuid[])]), \
+                'points.expiring', \
+                ARRAY(SELECT jsonb_build_object('member_id', t.member_id, 'points', t.points, \
+                                                'expires_on', t.day) \
+                        FROM unnest($2::uuid[], $3::bigint[], $4::text[]) \
+                             WITH ORDINALITY AS t (member_id, points, day, n) ORDER BY t.n), \
+                array_fill($5::timestamptz, ARRAY[cardinality($2::uuid[])]))",
     )
     .bind::<diesel::sql_types::Uuid, _>(merchant_id)
     .bind::<Array<diesel::sql_types::Uuid>, _>(members)
     .bind::<Array<BigInt>, _>(points)
     .bind::<Array<Text>, _>(days)
     .bind::<Timestamptz, _>(at)
-    .execute(conn)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// An event's `data` fields: name and JSON type.
