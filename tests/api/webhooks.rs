@@ -538,3 +538,164 @@ async fn the_openapi_document_describes_every_event_in_its_webhooks_section() {
     }
     assert!(doc["paths"]["/api/v1/webhooks/{id}/replay"]["post"].is_object());
 }
+
+#[tokio::test]
+async fn every_event_of_members_cards_passes_and_referrals_arrives_after_its_cause() {
+    let app = private_app().await;
+    let receiver = Receiver::start().await;
+    let m = app.create_merchant("All Events");
+    let endpoint = register(
+        &app,
+        &m.admin_key,
+        &receiver.url,
+        passfold::webhooks::EVENT_TYPES,
+    )
+    .await;
+    let res = app
+        .post_json(
+            "/api/v1/programs",
+            &m.admin_key,
+            &json!({"name": "Club", "template": "loyalty-default", "currency": "EUR", "points_per_unit": 10,
+                    "tiers": [{"name": "Bronze", "min_points": 0}, {"name": "Gold", "min_points": 2000}],
+                    "welcome_points": 50,
+                    "referral": {"referrer_points": 100, "referee_points": 25, "trigger": "join"}}),
+        )
+        .await;
+    let program = TestApp::expect_json(res, 201).await;
+    let anna = app.enroll(&m.pos_key, id_of(&program), "Anna").await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/programs/{}/members", id_of(&program)),
+            &m.pos_key,
+            &json!({"name": "Boris", "referral_code": anna["referral_code"]}),
+        )
+        .await;
+    let boris = TestApp::expect_json(res, 201).await;
+    let res = app
+        .patch_json(
+            &format!("/api/v1/members/{}", id_of(&anna)),
+            &m.admin_key,
+            &json!({"birth_date": "1990-05-17"}),
+        )
+        .await;
+    TestApp::expect_json(res, 200).await;
+    // 300.00 EUR: 3,000 points, Gold.
+    let res = app.purchase(&m.pos_key, id_of(&anna), "big", 30_000).await;
+    let purchase = TestApp::expect_json(res, 200).await;
+    app.pos_ok(
+        &format!(
+            "/api/v1/members/{}/purchases/{}/refund",
+            id_of(&anna),
+            purchase["purchase_id"].as_str().unwrap()
+        ),
+        &m.pos_key,
+        "refund-1",
+        &json!({"amount": 10_000}),
+    )
+    .await;
+    let card = app.issue_gift_card(&m.admin_key, "EUR", 5000).await;
+    let gan = card["gan"].as_str().unwrap();
+    let load = json!({"amount": 1000, "currency": "EUR"});
+    app.pos_ok(
+        &format!("/api/v1/gift-cards/{gan}/load"),
+        &m.pos_key,
+        "load-1",
+        &load,
+    )
+    .await;
+    let redeemed =
+        TestApp::expect_json(app.redeem(&m.pos_key, gan, "redeem-1", 700).await, 200).await;
+    app.pos_ok(
+        &format!("/api/v1/gift-cards/{gan}/refund"),
+        &m.pos_key,
+        "refund-card",
+        &json!({"activity_id": redeemed["activity_id"]}),
+    )
+    .await;
+    app.pos_ok(
+        &format!("/api/v1/gift-cards/{gan}/deactivate"),
+        &m.admin_key,
+        "off-1",
+        &json!({}),
+    )
+    .await;
+    let pass = app.pass_json_of(&boris).await;
+    assert_eq!(
+        app.register_device(&pass, "device-b", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+            .await,
+        201
+    );
+    let res = app
+        .client
+        .delete(app.url(&crate::helpers::registration_path(&pass, "device-b")))
+        .header("authorization", crate::helpers::apple_auth(&pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let kinds = [
+        "member.created",
+        "member.updated",
+        "points.changed",
+        "tier.changed",
+        "purchase.recorded",
+        "purchase.refunded",
+        "gift_card.issued",
+        "gift_card.loaded",
+        "gift_card.redeemed",
+        "gift_card.refunded",
+        "gift_card.deactivated",
+        "pass.installed",
+        "pass.removed",
+        "referral.joined",
+        "referral.rewarded",
+    ];
+    let all = receiver.wait_for_kinds(&kinds).await;
+    let secret = secret_of(&endpoint);
+    assert!(all.iter().all(|r| r.verifies_with(&secret)));
+    let of = |kind: &str| -> Vec<Value> {
+        all.iter()
+            .filter(|r| r.kind() == kind)
+            .map(|r| r.json()["data"].clone())
+            .collect()
+    };
+    // Each event after its cause, in order: the card's history as its ledger has it.
+    let card_events: Vec<(String, Value)> = all
+        .iter()
+        .filter(|r| r.kind().starts_with("gift_card."))
+        .map(|r| (r.kind(), r.json()["data"]["balance"].clone()))
+        .collect();
+    assert_eq!(
+        card_events,
+        [
+            ("gift_card.issued".to_string(), json!(5000)),
+            ("gift_card.loaded".to_string(), json!(5000)),
+            ("gift_card.loaded".to_string(), json!(6000)),
+            ("gift_card.redeemed".to_string(), json!(5300)),
+            ("gift_card.refunded".to_string(), json!(6000)),
+            ("gift_card.deactivated".to_string(), json!(6000)),
+        ]
+    );
+    let tier = &of("tier.changed")[0];
+    assert_eq!(
+        (tier["member_id"].clone(), tier["to"].clone()),
+        (anna["id"].clone(), json!("Gold"))
+    );
+    assert_eq!(of("purchase.refunded")[0]["refunded"], 10_000);
+    assert_eq!(of("member.updated")[0]["id"], anna["id"]);
+    let referral = &of("referral.rewarded")[0];
+    assert_eq!(
+        (
+            referral["referrer_id"].clone(),
+            referral["referee_id"].clone()
+        ),
+        (anna["id"].clone(), boris["id"].clone())
+    );
+    assert_eq!(of("pass.removed")[0]["member_id"], boris["id"]);
+    let installs: Vec<usize> = ["pass.installed", "pass.removed"]
+        .iter()
+        .map(|k| all.iter().position(|r| r.kind() == *k).unwrap())
+        .collect();
+    assert!(installs[0] < installs[1]);
+}
