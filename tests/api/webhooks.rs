@@ -699,3 +699,77 @@ async fn every_event_of_members_cards_passes_and_referrals_arrives_after_its_cau
         .collect();
     assert!(installs[0] < installs[1]);
 }
+
+/// The real binary's `worker --once --at`, another process than the server's.
+async fn worker_once(app: &TestApp, at: chrono::DateTime<Utc>) -> Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_passfold"));
+    cmd.args(["worker", "--once", "--at", &at.to_rfc3339()])
+        .env("DATABASE_URL", &app.db.url)
+        .env("PASSFOLD_WEBHOOKS_ALLOW_PRIVATE", "1")
+        .env("RUST_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run worker --once"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "worker --once: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+#[tokio::test]
+async fn events_left_by_a_stopped_server_and_expiry_reminders_are_delivered_by_worker_once() {
+    let app = private_app().await;
+    // The server's delivery loops stop, as if it had been killed: what it wrote stays queued.
+    app.stop_workers();
+    let receiver = Receiver::start().await;
+    let m = app.create_merchant("Stopped Server");
+    let endpoint = register(
+        &app,
+        &m.admin_key,
+        &receiver.url,
+        &["member.created", "points.expiring"],
+    )
+    .await;
+    let res = app
+        .post_json(
+            "/api/v1/programs",
+            &m.admin_key,
+            &json!({"name": "Club", "template": "loyalty-default", "currency": "EUR", "points_per_unit": 10,
+                    "tiers": [{"name": "Bronze", "min_points": 0}], "welcome_points": 50,
+                    "points_expire_days": 10, "expiry_reminders_days": [3]}),
+        )
+        .await;
+    let program = TestApp::expect_json(res, 201).await;
+    let member = app.enroll(&m.pos_key, id_of(&program), "Gus").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "the stopped server sends nothing"
+    );
+
+    // Eight days on, at noon UTC: the 3-day reminder of the welcome points is due.
+    let at = Utc::now() + chrono::Duration::days(8);
+    let at = at.date_naive().and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let report = worker_once(&app, at).await;
+    assert_eq!(report["delivered"]["webhook"], 2, "{report}");
+    let delivered = receiver.wait_for("both", |d| d.len() == 2).await;
+    assert_eq!(delivered[0].kind(), "member.created");
+    let reminder = delivered[1].json();
+    assert_eq!(reminder["type"], "points.expiring");
+    assert_eq!(
+        (
+            reminder["data"]["member_id"].clone(),
+            reminder["data"]["points"].clone()
+        ),
+        (member["id"].clone(), json!(50))
+    );
+    assert!(delivered
+        .iter()
+        .all(|r| r.verifies_with(&secret_of(&endpoint))));
+    // Signed at the run's instant.
+    assert_eq!(delivered[1].timestamp, at.timestamp().to_string());
+    // Nothing left: a second run delivers nothing again.
+    assert_eq!(worker_once(&app, at).await["delivered"]["webhook"], 0);
+}
