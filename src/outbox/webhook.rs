@@ -155,6 +155,14 @@ impl Channel for WebhookDeliveries {
         let now = self.clock.now();
         for s in sent {
             let endpoint = &s.endpoint;
+            // Deleted while its messages were being sent: its log went with it.
+            let still: i64 = webhook_endpoints::table
+                .filter(webhook_endpoints::id.eq(endpoint.id))
+                .count()
+                .get_result(conn)?;
+            if still == 0 {
+                continue;
+            }
             let failed = s.tries.last().filter(|t| !t.delivered);
             // A batch that delivered something starts the run of failures over.
             let progressed = s.tries.iter().any(|t| t.delivered);

@@ -75,8 +75,9 @@ pub struct EndpointChanges {
 
 /// Checks the event list: known types, at least one, no repeats (kept in the given order).
 pub fn check_events(events: &[String], problems: &mut Vec<FieldProblem>) -> Vec<String> {
-    if events.is_empty() {
-        problems.push(FieldProblem::new("/events", "at least one event type"));
+    if events.is_empty() || events.len() > 100 {
+        problems.push(FieldProblem::new("/events", "from 1 to 100 event types"));
+        return Vec::new();
     }
     let mut out: Vec<String> = Vec::new();
     for (i, e) in events.iter().enumerate() {
