@@ -484,6 +484,23 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoints_messages_are_claimed_together_in_their_order() {
+        let mut rows = vec![
+            row(4, 9, "member.created", 1, 2),
+            row(6, 9, "points.changed", 1, 0),
+        ];
+        rows[0].message_id = Some("msg_a".into());
+        rows[1].message_id = Some("msg_b".into());
+        let claims = coalesce(rows);
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].rows, vec![4, 6]);
+        assert_eq!(
+            claims[0].messages,
+            vec![("msg_a".to_string(), 2), ("msg_b".to_string(), 0)]
+        );
+    }
+
+    #[test]
     fn backoff_doubles_and_stops_growing() {
         assert_eq!(backoff(1), Duration::from_secs(2));
         assert_eq!(backoff(3), Duration::from_secs(8));

@@ -25,6 +25,7 @@ const BODY_LIMIT: usize = 4096;
 
 pub struct WebhookDeliveries {
     pub clock: Clock,
+    pub metrics: crate::metrics::Metrics,
     /// `PASSFOLD_WEBHOOKS_ALLOW_PRIVATE`: http and private addresses allowed.
     pub allow_private: bool,
 }
@@ -262,6 +263,7 @@ impl WebhookDeliveries {
                 Ok(code) => (true, Some(code), None),
                 Err((code, error)) => (false, code, Some(error)),
             };
+            self.metrics.webhook_attempt(delivered);
             tries.push(Try {
                 message_id: message.id.clone(),
                 attempt: message.attempts + 1,

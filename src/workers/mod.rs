@@ -63,6 +63,7 @@ pub fn spawn_all(
             pool.clone(),
             Arc::new(WebhookDeliveries {
                 clock: clock.clone(),
+                metrics: metrics.clone(),
                 allow_private: settings.webhooks_allow_private,
             }),
             lease,
@@ -129,6 +130,7 @@ pub async fn run_once(
     // Webhooks are signed with the time of the run, as every other decision of it.
     let webhooks = Arc::new(WebhookDeliveries {
         clock: crate::clock::Clock::manual(at),
+        metrics: metrics.clone(),
         allow_private: settings.webhooks_allow_private,
     });
     delivered.insert(

@@ -192,6 +192,16 @@ async fn a_receiver_failing_at_first_gets_everything_again_in_order() {
         ]
     );
 
+    let metrics = app.text_of("/metrics").await;
+    assert!(
+        metrics.contains(r#"passfold_webhook_deliveries_total{result="failed"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"passfold_webhook_deliveries_total{result="delivered"} 3"#),
+        "{metrics}"
+    );
+
     // One message sent again, then everything since long ago.
     let res = app
         .post_json(
