@@ -44,6 +44,15 @@ pub struct Queued {
     pub queued: usize,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Replayed {
+    /// Messages queued for the endpoint (at most 100,000 a call).
+    pub queued: usize,
+    /// Set when the limit cut the replay short: replay again `since` this (its last message
+    /// may then arrive twice, as at-least-once allows).
+    pub next_since: Option<DateTime<Utc>>,
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
@@ -305,7 +314,7 @@ pub async fn resend(
 /// Send every message since an instant to the endpoint again, of the types it subscribes
 /// to, oldest first.
 #[utoipa::path(operation_id = "replayWebhookMessages", tag = "webhooks", security(("bearer" = ["admin"])), params(("id" = Uuid, Path), ReplayQuery),
-    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::Query, (status = 202, body = Queued)))]
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::Query, (status = 202, body = Replayed)))]
 #[post("/webhooks/{id}/replay")]
 pub async fn replay(
     caller: AdminCaller,
@@ -325,13 +334,13 @@ pub async fn replay(
             )])
         })?;
     let (tenant, id) = (caller.0.tenant, id.into_inner());
-    let queued = db::run(&state.pool, move |conn| {
+    let (queued, next_since) = db::run(&state.pool, move |conn| {
         let endpoint = endpoints::find(conn, &tenant, id)?;
         require_enabled(&endpoint)?;
         Ok(log::replay(conn, &tenant, &endpoint, since)?)
     })
     .await?;
-    Ok(HttpResponse::Accepted().json(Queued { queued }))
+    Ok(HttpResponse::Accepted().json(Replayed { queued, next_since }))
 }
 
 fn require_enabled(endpoint: &endpoints::Endpoint) -> Result<(), ApiError> {

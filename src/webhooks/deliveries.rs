@@ -83,25 +83,45 @@ pub fn resend(
     Ok(n > 0)
 }
 
-/// Queues every message since `since` of the types the endpoint subscribes to, oldest
-/// first; returns how many.
+/// Messages one replay queues at most (a call stays well within the statement timeout).
+pub const REPLAY_LIMIT: i64 = 100_000;
+
+/// Queues the messages since `since` of the types the endpoint subscribes to, oldest first,
+/// at most [`REPLAY_LIMIT`]; returns how many, and when that limit cut the replay short, the
+/// time of the last one queued (to replay from next).
 pub fn replay(
     conn: &mut PgConnection,
     tenant: &Tenant,
     endpoint: &Endpoint,
     since: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO outbox (merchant_id, endpoint_id, message_id, reason, channel, created_at, \
-                             available_at, attempts) \
-         SELECT m.merchant_id, $2, m.id, m.type, 'webhook', now(), now(), 0 \
-           FROM webhook_messages m \
-          WHERE m.merchant_id = $1 AND m.created_at >= $3 AND m.type = ANY ($4) \
-          ORDER BY m.created_at, m.seq",
+) -> QueryResult<(usize, Option<DateTime<Utc>>)> {
+    #[derive(QueryableByName)]
+    struct Replayed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        queued: i64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+        last: Option<DateTime<Utc>>,
+    }
+    let done: Replayed = diesel::sql_query(
+        "WITH picked AS ( \
+             SELECT m.merchant_id, m.id, m.type, m.created_at, m.seq FROM webhook_messages m \
+              WHERE m.merchant_id = $1 AND m.created_at >= $3 AND m.type = ANY ($4) \
+              ORDER BY m.created_at, m.seq LIMIT $5), \
+         queued AS ( \
+             INSERT INTO outbox (merchant_id, endpoint_id, message_id, reason, channel, \
+                                 created_at, available_at, attempts) \
+             SELECT p.merchant_id, $2, p.id, p.type, 'webhook', now(), now(), 0 \
+               FROM picked p ORDER BY p.created_at, p.seq \
+             RETURNING 1) \
+         SELECT (SELECT count(*) FROM queued) AS queued, \
+                (SELECT max(created_at) FROM picked) AS last",
     )
     .bind::<SqlUuid, _>(tenant.merchant_id())
     .bind::<SqlUuid, _>(endpoint.id)
     .bind::<Timestamptz, _>(since)
     .bind::<diesel::sql_types::Array<Text>, _>(&endpoint.events)
-    .execute(conn)
+    .bind::<diesel::sql_types::BigInt, _>(REPLAY_LIMIT)
+    .get_result(conn)?;
+    let cut = done.queued >= REPLAY_LIMIT;
+    Ok((done.queued as usize, done.last.filter(|_| cut)))
 }
