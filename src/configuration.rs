@@ -50,6 +50,9 @@ pub struct Settings {
     /// `PASSFOLD_SEGMENTS_EVERY_MINUTES`: how often the worker recomputes every member's
     /// RFM scores and lifecycle stage in full (jobs::segments).
     pub segments_every: std::time::Duration,
+    /// `PASSFOLD_WEBHOOKS_ALLOW_PRIVATE=1`: webhook URLs may be plain http and reach
+    /// loopback and private addresses (development and tests only).
+    pub webhooks_allow_private: bool,
 }
 
 /// How much one client may hold, and how much image work runs at once.
@@ -144,6 +147,7 @@ impl fmt::Debug for Settings {
             session_idle,
             session_max,
             segments_every,
+            webhooks_allow_private,
         } = self;
         f.debug_struct("Settings")
             .field(
@@ -170,6 +174,7 @@ impl fmt::Debug for Settings {
             .field("session_idle", session_idle)
             .field("session_max", session_max)
             .field("segments_every", segments_every)
+            .field("webhooks_allow_private", webhooks_allow_private)
             .finish()
     }
 }
@@ -326,16 +331,8 @@ impl Settings {
             0,
             16 * 1024 * 1024 * 1024,
         )?;
-        let trust_forwarded = match get("PASSFOLD_TRUST_FORWARDED").as_deref().map(str::trim) {
-            None | Some("" | "0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(bad(
-                    "PASSFOLD_TRUST_FORWARDED",
-                    format!("{other:?} is not one of 1, true, yes, 0, false, no"),
-                ))
-            }
-        };
+        let trust_forwarded = parse_flag(&get, "PASSFOLD_TRUST_FORWARDED")?;
+        let webhooks_allow_private = parse_flag(&get, "PASSFOLD_WEBHOOKS_ALLOW_PRIVATE")?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let limits = LimitSettings {
             body_timeout: std::time::Duration::from_secs(parse_number(
@@ -393,6 +390,7 @@ impl Settings {
             )? as u64,
         );
         Ok(Settings {
+            webhooks_allow_private,
             segments_every,
             session_idle,
             session_max,
@@ -415,6 +413,21 @@ impl Settings {
             limits,
             outbox_lease,
         })
+    }
+}
+
+/// A yes/no variable: 1, true, yes or 0, false, no; unset is no.
+fn parse_flag(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("" | "0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(bad(
+            name,
+            format!("{other:?} is not one of 1, true, yes, 0, false, no"),
+        )),
     }
 }
 

@@ -44,4 +44,5 @@ pub mod startup;
 pub mod telemetry;
 pub mod template;
 pub mod urls;
+pub mod webhooks;
 pub mod workers;

@@ -15,6 +15,7 @@ pub struct Metrics {
     pass_downloads: IntCounterVec,
     outbox_depth: prometheus::IntGaugeVec,
     pushes: IntCounterVec,
+    webhooks: IntCounterVec,
     change_to_push: prometheus::Histogram,
 }
 
@@ -75,6 +76,14 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Webhook delivery attempts by result: delivered, failed",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         let change_to_push = prometheus::Histogram::with_opts(
             HistogramOpts::new(
                 "change_to_push_seconds",
@@ -88,6 +97,7 @@ impl Metrics {
         for c in [
             Box::new(outbox_depth.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(pushes.clone()),
+            Box::new(webhooks.clone()),
             Box::new(change_to_push.clone()),
             Box::new(pass_downloads.clone()),
             Box::new(requests.clone()),
@@ -106,12 +116,18 @@ impl Metrics {
             pass_downloads,
             outbox_depth,
             pushes,
+            webhooks,
             change_to_push,
         }
     }
 
     pub fn set_outbox_depth(&self, channel: &str, depth: i64) {
         self.outbox_depth.with_label_values(&[channel]).set(depth);
+    }
+
+    pub fn webhook_attempt(&self, delivered: bool) {
+        let result = if delivered { "delivered" } else { "failed" };
+        self.webhooks.with_label_values(&[result]).inc();
     }
 
     pub fn push(&self, result: &str) {

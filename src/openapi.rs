@@ -26,7 +26,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
                        Errors are application/problem+json."
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldProblem)),
-    modifiers(&BearerKeys, &StandardErrors)
+    modifiers(&BearerKeys, &StandardErrors, &WebhookEvents)
 )]
 pub struct ApiDoc;
 
@@ -323,4 +323,68 @@ fn problem_response(description: &str) -> Response {
         Content::new(Some(Ref::from_schema_name("Problem"))),
     );
     response
+}
+
+/// The events passfold POSTs to webhook endpoints, as OpenAPI 3.1's top-level `webhooks`:
+/// one operation per event type, its body's schema and the Standard Webhooks headers.
+/// (utoipa has no field for it; the document's extensions are serialized at its top level.)
+struct WebhookEvents;
+
+impl Modify for WebhookEvents {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut webhooks = serde_json::Map::new();
+        for (kind, when, data) in crate::webhooks::events::SCHEMAS {
+            webhooks.insert(kind.to_string(), webhook_operation(kind, when, data));
+        }
+        openapi
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert("webhooks".into(), serde_json::Value::Object(webhooks));
+    }
+}
+
+fn webhook_operation(kind: &str, when: &str, data: &[(&str, &str)]) -> serde_json::Value {
+    use serde_json::json;
+    let properties: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(name, ty)| {
+            let schema = match *ty {
+                "uuid" => json!({"type": "string", "format": "uuid"}),
+                "uuid?" => json!({"type": ["string", "null"], "format": "uuid"}),
+                "time" => json!({"type": "string", "format": "date-time"}),
+                "time?" => json!({"type": ["string", "null"], "format": "date-time"}),
+                "string[]" => json!({"type": "array", "items": {"type": "string"}}),
+                optional if optional.ends_with('?') => {
+                    json!({"type": [optional.trim_end_matches('?'), "null"]})
+                }
+                plain => json!({"type": plain}),
+            };
+            (name.to_string(), schema)
+        })
+        .collect();
+    let header = |name: &str, description: &str| {
+        json!({"name": name, "in": "header", "required": true,
+               "description": description, "schema": {"type": "string"}})
+    };
+    json!({"post": {
+        "operationId": format!("webhook.{kind}"),
+        "tags": ["webhooks"],
+        "summary": when,
+        "description": "Signed per Standard Webhooks (docs/WEBHOOKS.md). Any 2xx within 15 s acknowledges the message; anything else is retried with backoff for up to 3 days.",
+        "parameters": [
+            header("webhook-id", "The message id (`msg_...`), the same on every attempt: deduplicate by it."),
+            header("webhook-timestamp", "Seconds since the epoch when the attempt was made."),
+            header("webhook-signature", "`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the base64-decoded secret after `whsec_`; two, space-separated, for 24 hours after a rotation."),
+        ],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"const": kind},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": {"type": "object", "properties": properties},
+            },
+        }}}},
+        "responses": {"2XX": {"description": "Received"}},
+    }})
 }

@@ -261,13 +261,15 @@ diesel::table! {
     outbox (id) {
         id -> Int8,
         merchant_id -> Uuid,
-        pass_id -> Uuid,
+        pass_id -> Nullable<Uuid>,
         reason -> Text,
         created_at -> Timestamptz,
         available_at -> Timestamptz,
         attempts -> Int4,
         channel -> Text,
         leased_until -> Nullable<Timestamptz>,
+        endpoint_id -> Nullable<Uuid>,
+        message_id -> Nullable<Text>,
     }
 }
 
@@ -528,6 +530,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        endpoint_id -> Uuid,
+        message_id -> Text,
+        attempt -> Int4,
+        status -> Text,
+        response_code -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        duration_ms -> Int4,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        url -> Text,
+        description -> Nullable<Text>,
+        events -> Array<Text>,
+        enabled -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamptz>,
+        failing_since -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_messages (merchant_id, id) {
+        merchant_id -> Uuid,
+        id -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+        seq -> Int8,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(template_blobs -> merchants (merchant_id));
 diesel::joinable!(audit_log -> merchants (merchant_id));
@@ -571,6 +618,9 @@ diesel::joinable!(staff_invitations -> staff (invited_by));
 diesel::joinable!(staff_sessions -> merchants (merchant_id));
 diesel::joinable!(staff_sessions -> staff (staff_id));
 diesel::joinable!(templates -> merchants (merchant_id));
+diesel::joinable!(webhook_attempts -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_endpoints -> merchants (merchant_id));
+diesel::joinable!(webhook_messages -> merchants (merchant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
@@ -613,4 +663,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     template_images,
     template_versions,
     templates,
+    webhook_attempts,
+    webhook_endpoints,
+    webhook_messages,
 );

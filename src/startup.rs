@@ -200,7 +200,16 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::messages::to_gift_card)
                     .service(routes::referrals::of_member)
                     .service(routes::referrals::stats)
-                    .service(routes::public::balance),
+                    .service(routes::public::balance)
+                    .service(routes::webhooks::create)
+                    .service(routes::webhooks::list)
+                    .service(routes::webhooks::get)
+                    .service(routes::webhooks::update)
+                    .service(routes::webhooks::remove)
+                    .service(routes::webhooks::rotate)
+                    .service(routes::webhooks::deliveries)
+                    .service(routes::webhooks::resend)
+                    .service(routes::webhooks::replay),
             )
             .service(routes::passes::download)
             .service(crate::apple::webservice::register)

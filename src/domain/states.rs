@@ -87,6 +87,8 @@ text_enum! {
         Apple = "apple",
         /// Google Wallet: the object patched over REST.
         Google = "google",
+        /// A merchant's webhook endpoint: a signed message POSTed to it.
+        Webhook = "webhook",
     }
 }
 

@@ -201,6 +201,18 @@ fn send(
     .bind::<Timestamptz, _>(now)
     .execute(conn)?;
     crate::pass_events::messages_posted(conn, &messages, now, "message", channels.all())?;
+    // The same reminders as webhook events, one statement for the batch.
+    let members: Vec<Uuid> = reminders.iter().map(|r| r.member_id).collect();
+    let points: Vec<i64> = reminders.iter().map(|r| r.points).collect();
+    let days: Vec<String> = reminders.iter().map(|r| r.day.to_string()).collect();
+    crate::webhooks::events::emit_points_expiring(
+        conn,
+        p.merchant_id,
+        &members,
+        &points,
+        &days,
+        now,
+    )?;
     Ok(())
 }
 

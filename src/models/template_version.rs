@@ -370,7 +370,7 @@ pub fn queued(
 ) -> QueryResult<BTreeMap<String, i64>> {
     let merchant = tenant.merchant_id();
     let rows: Vec<(crate::domain::states::Channel, i64)> = outbox::table
-        .inner_join(passes::table.on(passes::id.eq(outbox::pass_id)))
+        .inner_join(passes::table.on(passes::id.nullable().eq(outbox::pass_id)))
         .filter(outbox::merchant_id.eq(merchant))
         .filter(passes::merchant_id.eq(merchant))
         .filter(passes::template_id.eq(template_id))

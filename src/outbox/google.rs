@@ -281,6 +281,7 @@ mod tests {
             reasons: reasons.iter().map(|r| r.to_string()).collect(),
             created_at: Utc::now(),
             attempts: 0,
+            messages: vec![],
         };
         assert_eq!(kept_reason(&claim(&["template", "redeem"])), "redeem");
         assert_eq!(

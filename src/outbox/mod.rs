@@ -11,10 +11,13 @@
 //!    it must, and what failed for now is queued again (`passfold_enqueue`).
 //!
 //! A channel ([`Channel`]) supplies only its plan, send and settle. Several processes share
-//! the queue; a pass's rows claimed together are coalesced into one delivery.
+//! the queue; a pass's rows claimed together are coalesced into one delivery. The webhook
+//! channel's rows name an endpoint and a message instead of a pass: its claim is one
+//! endpoint's messages, in order, sent one after another (see `webhook`).
 
 pub mod apple;
 pub mod google;
+pub mod webhook;
 
 use crate::db::DbPool;
 use crate::domain::states::Channel as ChannelName;
@@ -42,9 +45,11 @@ diesel::define_sql_function! {
     ) -> Integer;
 }
 
-/// One pass's rows of a channel, claimed together and delivered as one.
+/// One pass's rows of a channel, claimed together and delivered as one (on the webhook
+/// channel: one endpoint's messages).
 #[derive(Debug, Clone)]
 pub struct Claim {
+    /// The pass; on the webhook channel, the endpoint.
     pub pass_id: Uuid,
     pub merchant_id: Uuid,
     rows: Vec<i64>,
@@ -54,6 +59,8 @@ pub struct Claim {
     pub created_at: DateTime<Utc>,
     /// Attempts made so far (the most of the rows').
     pub attempts: i32,
+    /// Webhook rows only: each row's message and attempts so far, in the order of the rows.
+    pub messages: Vec<(String, i32)>,
 }
 
 /// What became of one pass's delivery.
@@ -98,6 +105,13 @@ pub trait Channel: Send + Sync + 'static {
 
     /// Sends the batch; no database connection is held meanwhile.
     fn send(&self, plan: Self::Plan) -> impl Future<Output = Self::Sent> + Send;
+
+    /// Claimed rows that stay queued instead of being deleted before `settle` (which then
+    /// updates them): a webhook message not yet delivered keeps its place in its endpoint's
+    /// order. None by default.
+    fn kept(&self, _claims: &[Claim], _sent: &Self::Sent) -> Vec<i64> {
+        Vec::new()
+    }
 
     /// Runs in the settling transaction (the claimed rows already deleted): records what
     /// the channel keeps and says what became of each claimed pass; a pass left out counts
@@ -232,8 +246,14 @@ pub async fn deliver_batch<C: Channel>(
     let c = channel.clone();
     blocking(pool, move |conn| {
         conn.transaction(|conn| {
+            let kept = c.kept(&claims, &sent);
+            let done: Vec<i64> = if kept.is_empty() {
+                rows
+            } else {
+                rows.into_iter().filter(|r| !kept.contains(r)).collect()
+            };
             diesel::delete(crate::schema::outbox::table)
-                .filter(crate::schema::outbox::id.eq_any(&rows))
+                .filter(crate::schema::outbox::id.eq_any(&done))
                 .execute(conn)?;
             let outcomes = c.settle(conn, &claims, sent)?;
             for claim in claims.iter() {
@@ -288,6 +308,8 @@ struct Row {
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    message_id: Option<String>,
 }
 
 fn claim<C: Channel>(
@@ -317,6 +339,9 @@ fn coalesce(rows: Vec<Row>) -> Vec<Claim> {
                 claim.reasons.push(row.reason);
                 claim.created_at = claim.created_at.min(row.created_at);
                 claim.attempts = claim.attempts.max(row.attempts);
+                if let Some(message) = row.message_id {
+                    claim.messages.push((message, row.attempts));
+                }
             }
             None => {
                 index.insert(row.pass_id, claims.len());
@@ -327,6 +352,10 @@ fn coalesce(rows: Vec<Row>) -> Vec<Claim> {
                     reasons: vec![row.reason],
                     created_at: row.created_at,
                     attempts: row.attempts,
+                    messages: row
+                        .message_id
+                        .map(|m| vec![(m, row.attempts)])
+                        .unwrap_or_default(),
                 });
             }
         }
@@ -434,6 +463,7 @@ mod tests {
             reason: reason.into(),
             created_at: DateTime::from_timestamp(60 * i64::from(minute), 0).unwrap_or_default(),
             attempts,
+            message_id: None,
         }
     }
 
@@ -451,6 +481,23 @@ mod tests {
         assert_eq!(claims[0].created_at.timestamp(), 120);
         assert_eq!(claims[0].attempts, 3);
         assert_eq!(claims[1].rows, vec![2]);
+    }
+
+    #[test]
+    fn an_endpoints_messages_are_claimed_together_in_their_order() {
+        let mut rows = vec![
+            row(4, 9, "member.created", 1, 2),
+            row(6, 9, "points.changed", 1, 0),
+        ];
+        rows[0].message_id = Some("msg_a".into());
+        rows[1].message_id = Some("msg_b".into());
+        let claims = coalesce(rows);
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].rows, vec![4, 6]);
+        assert_eq!(
+            claims[0].messages,
+            vec![("msg_a".to_string(), 2), ("msg_b".to_string(), 0)]
+        );
     }
 
     #[test]

@@ -19,3 +19,4 @@ pub mod referrals;
 pub mod segments;
 pub mod template_versions;
 pub mod templates;
+pub mod webhooks;

@@ -5,7 +5,9 @@
 
 use crate::db::DbPool;
 use crate::domain::states::Channel;
-use crate::outbox::{apple::ApplePushes, google::GoogleSync, run, Discard};
+use crate::outbox::{
+    apple::ApplePushes, google::GoogleSync, run, webhook::WebhookDeliveries, Discard,
+};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -49,8 +51,25 @@ pub fn spawn_all(
         } else {
             tracing::info!("Google Wallet is not configured: its updates are not sent");
             let discard = Arc::new(Discard(Channel::Google));
-            tokio::spawn(run(pool.clone(), discard, lease, metrics, shutdown.clone()))
+            tokio::spawn(run(
+                pool.clone(),
+                discard,
+                lease,
+                metrics.clone(),
+                shutdown.clone(),
+            ))
         },
+        tokio::spawn(run(
+            pool.clone(),
+            Arc::new(WebhookDeliveries {
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+                allow_private: settings.webhooks_allow_private,
+            }),
+            lease,
+            metrics.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::jobs::run(
             pool,
             clock,
@@ -108,6 +127,16 @@ pub async fn run_once(
         crate::outbox::drain(&pool, &Arc::new(Discard(Channel::Google)), lease).await?
     };
     delivered.insert(Channel::Google.as_str(), google_rows);
+    // Webhooks are signed with the time of the run, as every other decision of it.
+    let webhooks = Arc::new(WebhookDeliveries {
+        clock: crate::clock::Clock::manual(at),
+        metrics: metrics.clone(),
+        allow_private: settings.webhooks_allow_private,
+    });
+    delivered.insert(
+        Channel::Webhook.as_str(),
+        crate::outbox::drain(&pool, &webhooks, lease).await?,
+    );
     Ok(OnceReport {
         at,
         jobs,

@@ -136,8 +136,22 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
     let google = Google::new();
     let far = chrono::Utc::now().timestamp_millis() + 86_400_000;
     let keys = keys_server(&google.root, Some(far)).await;
-    let app = spawn_app_with(move |s| s.google.callback_keys_url = keys).await;
+    let app = spawn_app_with(move |s| {
+        s.google.callback_keys_url = keys;
+        s.webhooks_allow_private = true;
+    })
+    .await;
     let m = app.create_merchant("Callbacks");
+    // The merchant's systems hear of saves and deletions too.
+    let receiver = crate::webhook_receiver::Receiver::start().await;
+    let res = app
+        .post_json(
+            "/api/v1/webhooks",
+            &m.admin_key,
+            &json!({"url": receiver.url, "events": ["pass.installed", "pass.removed"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let member = app.enroll(&m.pos_key, id_of(&program), "Ann").await;
     let installs_url = format!(
@@ -234,6 +248,25 @@ async fn signed_callbacks_record_saves_and_deletions_once() {
         installs().await,
         json!({"members": 1, "apple": 1, "google": 0})
     );
+    // One event per change of state, in order, with the wallet.
+    let events = receiver
+        .wait_for("three pass events", |d| d.len() == 3)
+        .await;
+    let seen: Vec<(String, Value)> = events
+        .iter()
+        .map(|r| (r.kind(), r.json()["data"]["wallet"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("pass.installed".to_string(), json!("google")),
+            ("pass.removed".to_string(), json!("google")),
+            ("pass.installed".to_string(), json!("apple")),
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|r| r.json()["data"]["member_id"] == member["id"]));
 }
 
 #[tokio::test]

@@ -36,4 +36,6 @@ mod slow_clients;
 mod template_versions;
 mod templates;
 mod wallets;
+mod webhook_receiver;
+mod webhooks;
 mod worker_once;
