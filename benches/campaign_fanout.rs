@@ -120,10 +120,12 @@ async fn main() {
     let res = client
         .post(format!("{base}/api/v1/programs"))
         .bearer_auth(&admin)
-        .json(&json!({"name": "Club", "template": "loyalty-default", "currency": "EUR",
+        .json(
+            &json!({"name": "Club", "template": "loyalty-default", "currency": "EUR",
                       "points_per_unit": 1,
                       "tiers": [{"name": "Bronze", "min_points": 0},
-                                {"name": "Gold", "min_points": 2000}]}))
+                                {"name": "Gold", "min_points": 2000}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -198,9 +200,11 @@ async fn main() {
         ))
         .bearer_auth(&admin)
         .header("Idempotency-Key", "bench-campaign")
-        .json(&json!({"audience": {"tiers": ["Gold"]}, "holdout_percent": 0,
+        .json(
+            &json!({"audience": {"tiers": ["Gold"]}, "holdout_percent": 0,
                       "message": {"en": "Double points on Saturday"},
-                      "bonus_points": bonus, "send_at": at.to_rfc3339()}))
+                      "bonus_points": bonus, "send_at": at.to_rfc3339()}),
+        )
         .send()
         .await
         .unwrap();

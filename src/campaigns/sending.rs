@@ -277,6 +277,7 @@ fn batch(
                 .filter(campaigns::merchant_id.eq(campaign.merchant_id))
                 .set((campaigns::state.eq("sent"), campaigns::finished_at.eq(now)))
                 .execute(conn)?;
+            sent_event(conn, campaign, now)?;
             return Ok(None);
         }
         let note = |m: Uuid| {
@@ -320,4 +321,39 @@ fn batch(
         .execute(conn)?;
         Ok(Some(pending.len()))
     })
+}
+
+#[derive(QueryableByName)]
+struct SentCounts {
+    #[diesel(sql_type = BigInt)]
+    targeted: i64,
+    #[diesel(sql_type = BigInt)]
+    held_out: i64,
+    #[diesel(sql_type = BigInt)]
+    sent: i64,
+}
+
+/// `campaign.sent` for the merchant's webhooks, in the transaction that marks it sent.
+fn sent_event(
+    conn: &mut PgConnection,
+    campaign: &CampaignRow,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let c: SentCounts = diesel::sql_query(
+        "SELECT count(*) AS targeted, count(*) FILTER (WHERE held_out) AS held_out,
+                count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent
+           FROM campaign_recipients WHERE merchant_id = $1 AND campaign_id = $2",
+    )
+    .bind::<SqlUuid, _>(campaign.merchant_id)
+    .bind::<SqlUuid, _>(campaign.id)
+    .get_result(conn)?;
+    let data = serde_json::json!({
+        "campaign_id": campaign.id,
+        "program_id": campaign.program_id,
+        "targeted": c.targeted,
+        "held_out": c.held_out,
+        "sent": c.sent,
+    });
+    crate::webhooks::events::emit(conn, campaign.merchant_id, "campaign.sent", &data, now)?;
+    Ok(())
 }

@@ -193,6 +193,17 @@ pub const SCHEMAS: &[(&str, &str, Fields)] = &[
     ("referral.joined", "A friend joined through a referral link.", REFERRAL),
     ("referral.rewarded", "A referral paid its rewards.", REFERRAL),
     (
+        "campaign.sent",
+        "Every recipient of a campaign's sent group has the message on their pass.",
+        &[
+            ("campaign_id", "uuid"),
+            ("program_id", "uuid"),
+            ("targeted", "integer"),
+            ("held_out", "integer"),
+            ("sent", "integer"),
+        ],
+    ),
+    (
         ENDPOINT_DISABLED,
         "Another of the merchant's endpoints was disabled after failing for 3 days (sent to every enabled endpoint).",
         &[

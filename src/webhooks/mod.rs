@@ -28,5 +28,6 @@ pub const EVENT_TYPES: &[&str] = &[
     "pass.removed",
     "referral.joined",
     "referral.rewarded",
+    "campaign.sent",
     events::ENDPOINT_DISABLED,
 ];

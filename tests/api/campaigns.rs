@@ -5,6 +5,7 @@
 use crate::apns_mock::ApnsMock;
 use crate::google_mock::GoogleMock;
 use crate::helpers::{assert_problem, id_of, replayed, spawn_app_on, TestApp};
+use crate::webhook_receiver::Receiver;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel::prelude::*;
 use passfold::clock::Clock;
@@ -30,6 +31,7 @@ async fn spawn(clock: Clock, apns: &ApnsMock, google: &GoogleMock) -> TestApp {
         };
         s.google.api_url = api;
         s.google.token_url = token;
+        s.webhooks_allow_private = true;
     })
     .await
 }
@@ -250,6 +252,18 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
     let send_at: DateTime<Utc> = created["send_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(send_at, start, "now, within sending hours");
     let cid = id_of(&created).to_string();
+    // The merchant's CRM hears when the campaign has gone.
+    let receiver = Receiver::start().await;
+    let hook = TestApp::expect_json(
+        app.post_json(
+            "/api/v1/webhooks",
+            &m.admin_key,
+            &json!({"url": receiver.url, "events": ["campaign.sent"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
 
     // Two workers at once (and the app's own job loop, which may come by): between them
     // every recipient once.
@@ -265,6 +279,20 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
     );
     assert!(a.unwrap() + b.unwrap() <= 8, "8 sent, 2 held out");
     assert_eq!(run_job(&app, start), 0, "nothing twice");
+    let events = receiver.wait_for_kinds(&["campaign.sent"]).await;
+    let sent_event = &events[0];
+    assert!(sent_event.verifies_with(hook["secret"].as_str().unwrap()));
+    let data = &sent_event.json()["data"];
+    assert_eq!(
+        (
+            &data["campaign_id"],
+            &data["targeted"],
+            &data["held_out"],
+            &data["sent"]
+        ),
+        (&json!(cid), &json!(10), &json!(2), &json!(8)),
+        "{data}"
+    );
 
     let recipients: Vec<(String, bool)> = {
         #[derive(QueryableByName)]
