@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench campaign_fanout` (`CAMPAIGN_MEMBERS`, default 100000, all in
 //! the audience, no holdout; `CAMPAIGN_BONUS` bonus points per member, default 0: message
-//! only; `CAMPAIGN_EXTRA` members outside the audience, default 400000).
+//! only; `CAMPAIGN_EXTRA` members outside the audience, default 400000; `CAMPAIGN_EXPLAIN=1`
+//! logs the plans of the job's statements over 20 ms to /tmp/campaign_fanout_plans.log).
 
 #[path = "../tests/api/apns_mock.rs"]
 mod apns_mock;
@@ -211,6 +212,15 @@ async fn main() {
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     let campaign: Value = res.json().await.unwrap();
 
+    let explain = std::env::var("CAMPAIGN_EXPLAIN").is_ok();
+    if explain {
+        conn.batch_execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = '20ms';
+             SET auto_explain.log_analyze = on; SET auto_explain.log_buffers = on;
+             SET auto_explain.log_nested_statements = on;",
+        )
+        .unwrap();
+    }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let started = Instant::now();
     let sent = passfold::campaigns::sending::run(&mut conn, Channels::new(false), at).unwrap();
@@ -268,5 +278,11 @@ async fn main() {
     );
     println!("load average at end: {}", loadavg());
     drop(server);
+    if explain {
+        let _ = std::fs::copy(
+            data.join("postgres/server.log"),
+            "/tmp/campaign_fanout_plans.log",
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,8 +28,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Nullable, SmallInt, Text, Timestamp
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Recipients sent per transaction.
-const BATCH: i64 = 1_000;
+/// Recipients sent per transaction (as the expiry reminders).
+const BATCH: i64 = 5_000;
 
 /// The campaigns due as of `now` (scheduled and due, or sending), oldest due first.
 fn due(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult<Vec<CampaignRow>> {
@@ -217,6 +217,9 @@ fn fix_audience(
         .bind::<SqlUuid, _>(campaign.id)
         .bind::<SmallInt, _>(campaign.holdout_percent)
         .execute(conn)?;
+        // Statistics that know of the new audience, so that each batch's statements look
+        // its rows up by key instead of reading the whole campaign.
+        diesel::sql_query("ANALYZE campaign_recipients").execute(conn)?;
         diesel::update(campaigns::table.find(campaign.id))
             .filter(campaigns::merchant_id.eq(campaign.merchant_id))
             .set((
@@ -310,9 +313,11 @@ fn batch(
             let notes: Vec<(Uuid, Uuid, Notice)> = pending.iter().map(|m| note(*m)).collect();
             notices::post(conn, channels, &notes, now)?;
         }
+        // The pending rows' own index: the batch's rows by key, however many were sent.
         diesel::sql_query(
             "UPDATE campaign_recipients SET sent_at = $3
-              WHERE merchant_id = $4 AND campaign_id = $1 AND member_id = ANY($2)",
+              WHERE merchant_id = $4 AND campaign_id = $1 AND member_id = ANY($2)
+                AND NOT held_out AND sent_at IS NULL",
         )
         .bind::<SqlUuid, _>(campaign.id)
         .bind::<Array<SqlUuid>, _>(&pending)
