@@ -258,6 +258,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    non_member_receipts (merchant_id, id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        amount -> Int8,
+        #[max_length = 3]
+        currency -> Bpchar,
+        purchased_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Int8,
         merchant_id -> Uuid,
@@ -549,6 +562,8 @@ diesel::joinable!(link_opens -> members (referrer_id));
 diesel::joinable!(link_opens -> programs (program_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
+diesel::joinable!(non_member_receipts -> merchants (merchant_id));
+diesel::joinable!(non_member_receipts -> programs (program_id));
 diesel::joinable!(passes -> gift_cards (gift_card_id));
 diesel::joinable!(passes -> members (member_id));
 diesel::joinable!(passes -> merchants (merchant_id));
@@ -593,6 +608,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     member_stage_changes,
     members,
     merchants,
+    non_member_receipts,
     outbox,
     passes,
     pin_failures,

@@ -171,6 +171,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::programs::installs)
                     .service(routes::segments::sizes)
                     .service(routes::segments::recompute)
+                    .service(routes::analytics::get)
+                    .service(routes::receipts::create)
                     .service(routes::campaigns::create)
                     .service(routes::campaigns::list)
                     .service(routes::campaigns::get)
