@@ -21,6 +21,9 @@ use uuid::Uuid;
 
 /// Most periods one answer holds (a day interval over almost three years).
 pub const MAX_PERIODS: usize = 1000;
+/// Boundaries (periods + 1) up to which active customers are found with a bitmask per
+/// member: bit j + 1 of a bigint is boundary j, the top bit is kept clear.
+const MASK_BOUNDARIES: usize = 61;
 /// Default trailing window that makes a member an "active customer" at an instant.
 pub const DEFAULT_ACTIVE_DAYS: i32 = 90;
 
@@ -423,8 +426,8 @@ struct Pair {
 
 #[derive(QueryableByName)]
 struct CohortRow {
-    #[diesel(sql_type = Text)]
-    month: String,
+    #[diesel(sql_type = Integer)]
+    sm: i32,
     #[diesel(sql_type = Integer)]
     k: i32,
     #[diesel(sql_type = BigInt)]
@@ -433,20 +436,28 @@ struct CohortRow {
     revenue: i64,
 }
 
-#[derive(QueryableByName)]
-struct CohortSize {
-    #[diesel(sql_type = Text)]
-    month: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Which member rows are the program's: joined in every per-member query.
 const PROGRAM_MEMBERS: &str =
     "JOIN members m ON m.id = x.member_id AND m.merchant_id = $1 AND m.program_id = $2";
 
-/// The report of `program` over `range`.
+/// The report of `program` over `range`, from one snapshot (every query sees the same
+/// data), with memory enough that the per-member groupings stay off disk.
 pub fn report(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    program: &Program,
+    range: &Range,
+) -> QueryResult<Report> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| {
+            diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(conn)?;
+            compute(conn, tenant, program, range)
+        })
+}
+
+fn compute(
     conn: &mut PgConnection,
     tenant: &Tenant,
     program: &Program,
@@ -542,21 +553,41 @@ pub fn report(
 
     // Active customers at each boundary j (1-based): a purchase in [B[j] - W, B[j]), that
     // is B[j] in (p, p + W]: boundaries width_bucket(p) + 1 ..= width_bucket(p + W).
-    let activity: Vec<Activity> = diesel::sql_query(format!(
-        "WITH act AS (
-             SELECT DISTINCT x.member_id, j
-               FROM purchases x {PROGRAM_MEMBERS},
-                    LATERAL generate_series(width_bucket(x.purchased_at, $3) + 1,
-                        width_bucket(x.purchased_at + make_interval(days => $6), $3)) AS j
-              WHERE x.merchant_id = $1 AND x.refunded_amount < x.amount
-                AND x.purchased_at >= $4 - make_interval(days => $6) AND x.purchased_at < $5)
-         SELECT a.j, count(*) AS active, count(nx.member_id) AS kept_next,
-                count(l.member_id) AS kept_to_end
-           FROM act a
-           LEFT JOIN act nx ON nx.member_id = a.member_id AND nx.j = a.j + 1
-           LEFT JOIN act l ON a.j = 1 AND l.member_id = a.member_id AND l.j = $7
-          GROUP BY a.j"
-    ))
+    let activity: Vec<Activity> = if n < MASK_BOUNDARIES {
+        // Few boundaries (a year by month): one bit per boundary, OR'd per member, so the
+        // purchases are grouped by member only and nothing is joined to itself.
+        diesel::sql_query(format!(
+            "WITH masks AS (
+                 SELECT bit_or((1::bigint << (width_bucket(x.purchased_at + make_interval(days => $6), $3) + 1))
+                               - (1::bigint << (width_bucket(x.purchased_at, $3) + 1))) AS mask
+                   FROM purchases x {PROGRAM_MEMBERS}
+                  WHERE x.merchant_id = $1 AND x.refunded_amount < x.amount
+                    AND x.purchased_at >= $4 - make_interval(days => $6) AND x.purchased_at < $5
+                  GROUP BY x.member_id)
+             SELECT j, count(*) FILTER (WHERE mask & (1::bigint << j) <> 0) AS active,
+                    count(*) FILTER (WHERE mask & (3::bigint << j) = (3::bigint << j)) AS kept_next,
+                    count(*) FILTER (WHERE j = 1 AND mask & (1::bigint << 1) <> 0
+                                     AND mask & (1::bigint << $7) <> 0) AS kept_to_end
+               FROM masks, generate_series(1, $7) j
+              GROUP BY j"
+        ))
+    } else {
+        diesel::sql_query(format!(
+            "WITH act AS (
+                 SELECT DISTINCT x.member_id, j
+                   FROM purchases x {PROGRAM_MEMBERS},
+                        LATERAL generate_series(width_bucket(x.purchased_at, $3) + 1,
+                            width_bucket(x.purchased_at + make_interval(days => $6), $3)) AS j
+                  WHERE x.merchant_id = $1 AND x.refunded_amount < x.amount
+                    AND x.purchased_at >= $4 - make_interval(days => $6) AND x.purchased_at < $5)
+             SELECT a.j, count(*) AS active, count(nx.member_id) AS kept_next,
+                    count(l.member_id) AS kept_to_end
+               FROM act a
+               LEFT JOIN act nx ON nx.member_id = a.member_id AND nx.j = a.j + 1
+               LEFT JOIN act l ON a.j = 1 AND l.member_id = a.member_id AND l.j = $7
+              GROUP BY a.j"
+        ))
+    }
     .bind::<SqlUuid, _>(merchant)
     .bind::<SqlUuid, _>(program.id)
     .bind::<Array<Timestamptz>, _>(b)
@@ -838,70 +869,89 @@ fn cohorts(
     range: &Range,
 ) -> QueryResult<Vec<Cohort>> {
     let tz = program.tz();
-    let sizes: Vec<CohortSize> = diesel::sql_query(
-        "SELECT to_char(created_at AT TIME ZONE $3, 'YYYY-MM') AS month, count(*) AS n
+    // Local month starts from the one holding `from` to the first at or after `to`:
+    // width_bucket against them numbers months 1, 2, ... for signups and purchases alike.
+    let mut months = vec![local(
+        tz,
+        range
+            .from
+            .with_timezone(&tz)
+            .date_naive()
+            .with_day(1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default(),
+    )];
+    while months.last().is_some_and(|m| *m < range.to) && months.len() <= MAX_PERIODS + 1 {
+        let last = months[months.len() - 1];
+        match next_start(last.with_timezone(&tz).naive_local(), Interval::Month) {
+            Some(next) => months.push(local(tz, next)),
+            None => break,
+        }
+    }
+    let sizes: Vec<Count> = diesel::sql_query(
+        "SELECT width_bucket(created_at, $3) AS b, count(*) AS n
            FROM members WHERE merchant_id = $1 AND program_id = $2
             AND created_at >= $4 AND created_at < $5
-          GROUP BY 1 ORDER BY 1",
+          GROUP BY 1",
     )
     .bind::<SqlUuid, _>(tenant.merchant_id())
     .bind::<SqlUuid, _>(program.id)
-    .bind::<Text, _>(tz.name())
+    .bind::<Array<Timestamptz>, _>(&months)
     .bind::<Timestamptz, _>(range.from)
     .bind::<Timestamptz, _>(range.to)
     .load(conn)?;
-    let rows: Vec<CohortRow> = diesel::sql_query(
-        "SELECT to_char(m.created_at AT TIME ZONE $3, 'YYYY-MM') AS month, k.k,
-                count(DISTINCT m.id) FILTER (WHERE x.refunded_amount < x.amount) AS active,
-                coalesce(sum(x.amount - x.refunded_amount), 0)::bigint AS revenue
-           FROM members m
-           JOIN purchases x ON x.member_id = m.id AND x.merchant_id = $1,
-                LATERAL (SELECT ((extract(year FROM x.purchased_at AT TIME ZONE $3) * 12
-                                  + extract(month FROM x.purchased_at AT TIME ZONE $3))
-                                 - (extract(year FROM m.created_at AT TIME ZONE $3) * 12
-                                    + extract(month FROM m.created_at AT TIME ZONE $3)))::int AS k) k
-          WHERE m.merchant_id = $1 AND m.program_id = $2
-            AND m.created_at >= $4 AND m.created_at < $5 AND x.purchased_at < $5
-            AND k.k >= 0
-          GROUP BY 1, 2",
-    )
+    // Per member and month first, so that counting members needs no DISTINCT.
+    let rows: Vec<CohortRow> = diesel::sql_query(format!(
+        "SELECT sm, mb - sm AS k, count(*) FILTER (WHERE n > 0) AS active,
+                coalesce(sum(revenue), 0)::bigint AS revenue
+           FROM (SELECT width_bucket(m.created_at, $3) AS sm,
+                        width_bucket(x.purchased_at, $3) AS mb,
+                        count(*) FILTER (WHERE x.refunded_amount < x.amount) AS n,
+                        sum(x.amount - x.refunded_amount) AS revenue
+                   FROM purchases x {PROGRAM_MEMBERS}
+                        AND m.created_at >= $4 AND m.created_at < $5
+                  WHERE x.merchant_id = $1 AND x.purchased_at >= $4 AND x.purchased_at < $5
+                  GROUP BY 1, 2, x.member_id) y
+          WHERE mb >= sm
+          GROUP BY 1, 2"
+    ))
     .bind::<SqlUuid, _>(tenant.merchant_id())
     .bind::<SqlUuid, _>(program.id)
-    .bind::<Text, _>(tz.name())
+    .bind::<Array<Timestamptz>, _>(&months)
     .bind::<Timestamptz, _>(range.from)
     .bind::<Timestamptz, _>(range.to)
     .load(conn)?;
-    // Months since signup that have begun before the range's end.
-    let last = range.to - Duration::microseconds(1);
-    let last = last.with_timezone(&tz);
-    let last_index = last.year() * 12 + last.month0() as i32;
-    Ok(sizes
-        .into_iter()
-        .map(|s| {
-            let (y, m) = s
-                .month
-                .split_once('-')
-                .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<i32>().ok()?)))
-                .unwrap_or((0, 1));
-            let months = usize::try_from(last_index - (y * 12 + m - 1) + 1).unwrap_or(0);
-            let mut active = vec![0i64; months];
+    // Months that have begun before `to`: the buckets 1 ..= months.len() - 1.
+    let begun = months.len().saturating_sub(1);
+    let mut out: Vec<Cohort> = sizes
+        .iter()
+        .filter_map(|s| {
+            let sm = usize::try_from(s.b)
+                .ok()
+                .filter(|b| (1..=begun).contains(b))?;
+            let mut active = vec![0i64; begun + 1 - sm];
             let mut revenue = 0;
-            for r in rows.iter().filter(|r| r.month == s.month) {
+            for r in rows.iter().filter(|r| r.sm == s.b) {
                 if let Some(slot) = usize::try_from(r.k).ok().and_then(|k| active.get_mut(k)) {
                     *slot = r.active;
                 }
                 revenue += r.revenue;
             }
-            Cohort {
+            Some(Cohort {
+                month: months[sm - 1]
+                    .with_timezone(&tz)
+                    .format("%Y-%m")
+                    .to_string(),
+                members: s.n,
                 retention_percent: active.iter().map(|a| percent(*a, s.n)).collect(),
                 revenue_per_member: money_per(revenue, s.n),
-                month: s.month,
-                members: s.n,
                 active,
                 revenue,
-            }
+            })
         })
-        .collect())
+        .collect();
+    out.sort_by(|a, b| a.month.cmp(&b.month));
+    Ok(out)
 }
 
 /// A period's name: its first local day (`2026-01-01`).
