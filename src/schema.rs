@@ -530,6 +530,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    survey_answers (invitation_id) {
+        invitation_id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        score -> Int2,
+        comment -> Nullable<Text>,
+        answered_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    survey_invitations (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        member_id -> Uuid,
+        purchase_id -> Uuid,
+        token_hash -> Bytea,
+        invited_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    survey_rules (program_id) {
+        program_id -> Uuid,
+        merchant_id -> Uuid,
+        delay_minutes -> Int4,
+        share_percent -> Int2,
+        every_days -> Int4,
+        since -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     templates (merchant_id, id) {
         merchant_id -> Uuid,
         id -> Text,
@@ -585,6 +620,10 @@ diesel::joinable!(staff_invitations -> merchants (merchant_id));
 diesel::joinable!(staff_invitations -> staff (invited_by));
 diesel::joinable!(staff_sessions -> merchants (merchant_id));
 diesel::joinable!(staff_sessions -> staff (staff_id));
+diesel::joinable!(survey_answers -> survey_invitations (invitation_id));
+diesel::joinable!(survey_invitations -> members (member_id));
+diesel::joinable!(survey_invitations -> programs (program_id));
+diesel::joinable!(survey_rules -> programs (program_id));
 diesel::joinable!(templates -> merchants (merchant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -624,6 +663,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff,
     staff_invitations,
     staff_sessions,
+    survey_answers,
+    survey_invitations,
+    survey_rules,
     template_blobs,
     template_drafts,
     template_images,

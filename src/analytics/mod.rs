@@ -4,3 +4,4 @@
 pub mod dashboard;
 pub mod receipts;
 pub mod report;
+pub mod surveys;

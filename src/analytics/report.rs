@@ -138,7 +138,8 @@ impl Range {
     }
 }
 
-const TIME_FORMAT: &str = "a date (2026-01-31) or an RFC 3339 time (2026-01-31T00:00:00+03:00)";
+const TIME_FORMAT: &str =
+    "a date (2026-01-31) or an RFC 3339 time (2026-01-31T00:00:00+03:00), years 1900 to 9999";
 
 /// A local wall time of `tz` as an instant: the earlier one when clocks go back, the first
 /// instant after the gap when they go forward.
@@ -153,14 +154,15 @@ fn local(tz: Tz, at: NaiveDateTime) -> DateTime<Utc> {
     Utc.from_utc_datetime(&at)
 }
 
+/// A date or an RFC 3339 time, in years PostgreSQL and chrono both hold with room to spare
+/// (a range reaches `active_days` before `from`).
 fn instant(raw: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
-    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return day.and_hms_opt(0, 0, 0).map(|d| local(tz, d));
-    }
-    DateTime::parse_from_rfc3339(raw)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    let t = match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(day) => day.and_hms_opt(0, 0, 0).map(|d| local(tz, d))?,
+        Err(_) => DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc),
+    };
+    (1900..=9999).contains(&t.year()).then_some(t)
 }
 
 /// The start of the period after the one holding `at` (local wall time).
@@ -288,6 +290,14 @@ pub struct Figures {
     pub referral_joins: i64,
     /// Referred members whose first purchase fell in the period.
     pub referral_conversions: i64,
+    /// Survey answers given in the period.
+    pub survey_responses: i64,
+    /// Answers scoring 9 or 10.
+    pub promoters: i64,
+    /// Answers scoring 0 to 6.
+    pub detractors: i64,
+    /// Net promoter score: (promoters - detractors) / survey_responses x 100.
+    pub nps: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -422,6 +432,18 @@ struct Pair {
     x: i64,
     #[diesel(sql_type = BigInt)]
     y: i64,
+}
+
+#[derive(QueryableByName)]
+struct Tally {
+    #[diesel(sql_type = Integer)]
+    b: i32,
+    #[diesel(sql_type = BigInt)]
+    x: i64,
+    #[diesel(sql_type = BigInt)]
+    y: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName)]
@@ -836,7 +858,33 @@ fn compute(
         }
     }
 
+    // Survey answers by when they were given.
+    let answers: Vec<Tally> = diesel::sql_query(
+        "SELECT width_bucket(answered_at, $3) AS b, count(*) FILTER (WHERE score >= 9) AS x,
+                count(*) FILTER (WHERE score <= 6) AS y, count(*) AS n
+           FROM survey_answers
+          WHERE merchant_id = $1 AND program_id = $2 AND answered_at >= $4 AND answered_at < $5
+          GROUP BY 1",
+    )
+    .bind::<SqlUuid, _>(merchant)
+    .bind::<SqlUuid, _>(program.id)
+    .bind::<Array<Timestamptz>, _>(b)
+    .bind::<Timestamptz, _>(range.from)
+    .bind::<Timestamptz, _>(range.to)
+    .load(conn)?;
+    for r in &answers {
+        if let Some(i) = slot(r.b) {
+            periods[i].promoters = r.x;
+            periods[i].detractors = r.y;
+            periods[i].survey_responses = r.n;
+            total.promoters += r.x;
+            total.detractors += r.y;
+            total.survey_responses += r.n;
+        }
+    }
+
     for f in periods.iter_mut().chain(std::iter::once(&mut total)) {
+        f.nps = percent(f.promoters - f.detractors, f.survey_responses);
         f.repeat_purchase_rate_percent = percent(f.repeat_customers, f.members_active);
         f.purchase_frequency = ratio(i128::from(f.purchases), i128::from(f.members_active));
         f.aov = money_per(f.revenue, f.purchases);
@@ -968,4 +1016,101 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, ApiError> {
     }
     out.into_inner()
         .map_err(|e| ApiError::internal(format!("writing CSV: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn days_across_a_dst_change_are_local_days() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let from = instant("2026-03-28", tz).unwrap();
+        let to = instant("2026-03-31", tz).unwrap();
+        let b = bounds(from, to, Interval::Day, tz).unwrap();
+        // 29 March has 23 hours in Berlin.
+        assert_eq!(
+            b,
+            vec![
+                at("2026-03-27T23:00:00Z"),
+                at("2026-03-28T23:00:00Z"),
+                at("2026-03-29T22:00:00Z"),
+                at("2026-03-30T22:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_the_ends_may_be_partial() {
+        let tz = chrono_tz::UTC;
+        // Thursday 1 January 2026 to Wednesday 14 January.
+        let b = bounds(
+            at("2026-01-01T00:00:00Z"),
+            at("2026-01-14T00:00:00Z"),
+            Interval::Week,
+            tz,
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            vec![
+                at("2026-01-01T00:00:00Z"),
+                at("2026-01-05T00:00:00Z"),
+                at("2026-01-12T00:00:00Z"),
+                at("2026-01-14T00:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn months_in_a_zone_east_of_utc() {
+        let tz: Tz = "Europe/Moscow".parse().unwrap();
+        let from = instant("2026-01-15", tz).unwrap();
+        let to = instant("2026-03-01", tz).unwrap();
+        let b = bounds(from, to, Interval::Month, tz).unwrap();
+        assert_eq!(
+            b,
+            vec![
+                at("2026-01-14T21:00:00Z"),
+                at("2026-01-31T21:00:00Z"),
+                at("2026-02-28T21:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_periods_are_refused() {
+        let tz = chrono_tz::UTC;
+        assert!(bounds(
+            at("2020-01-01T00:00:00Z"),
+            at("2026-01-01T00:00:00Z"),
+            Interval::Day,
+            tz
+        )
+        .is_none());
+        assert!(bounds(
+            at("2020-01-01T00:00:00Z"),
+            at("2022-09-01T00:00:00Z"),
+            Interval::Day,
+            tz
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(percent(1, 3), Some(33.33));
+        assert_eq!(percent(2, 3), Some(66.67));
+        assert_eq!(percent(1, 8), Some(12.5));
+        assert_eq!(percent(1, 0), None);
+        assert_eq!(div_round(5, 2), Some(3));
+        assert_eq!(div_round(-5, 2), Some(-3));
+        assert_eq!(div_round(7, 3), Some(2));
+        assert_eq!(ratio(1, 200), Some(0.01));
+        assert_eq!(ratio(1, 201), Some(0.0));
+    }
 }

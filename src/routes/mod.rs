@@ -19,5 +19,6 @@ pub mod public;
 pub mod receipts;
 pub mod referrals;
 pub mod segments;
+pub mod surveys;
 pub mod template_versions;
 pub mod templates;

@@ -623,6 +623,18 @@ async fn share_of_revenue_gift_cards_and_csv() {
         "validation",
     )
     .await;
+    for far in [
+        "from=-5000-01-01&to=-5000-02-01",
+        "from=200000-01-01&to=200000-02-01",
+    ] {
+        assert_problem(
+            app.get_with_key(&format!("{base}?{far}"), &m.admin_key)
+                .await,
+            422,
+            "validation",
+        )
+        .await;
+    }
     assert_problem(
         app.get_with_key(&format!("{base}?active_days=0"), &m.admin_key)
             .await,
@@ -645,4 +657,215 @@ async fn share_of_revenue_gift_cards_and_csv() {
         "{default}"
     );
     assert_eq!(default["total"]["revenue"], member_revenue);
+}
+
+fn visitor_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("pf_visitor="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a visitor cookie")
+}
+
+fn csrf_of(html: &str) -> String {
+    let start =
+        html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn post_survey(
+    app: &TestApp,
+    path: &str,
+    visitor: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    app.client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("pf_visitor={visitor}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn surveys_job(app: &TestApp, at: DateTime<Utc>) -> usize {
+    passfold::jobs::surveys::Surveys {
+        channels: Channels::new(false),
+        public_url: "http://survey.test".into(),
+    }
+    .run(&mut app.db.connect(), at)
+    .unwrap()
+}
+
+#[tokio::test]
+async fn nps_from_survey_answers() {
+    let now = Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap();
+    let clock = Clock::manual(now);
+    let app = spawn_app_on(clock.clone(), |_| {}).await;
+    app.stop_workers();
+    let m = app.create_merchant("Surveys");
+    let p = app.create_program(&m.admin_key, "loyalty-default").await;
+    let pid = id_of(&p).to_string();
+    // A purchase before the rule is never surveyed.
+    let early = app.enroll(&m.pos_key, &pid, "Early").await;
+    TestApp::expect_json(
+        app.purchase(&m.pos_key, id_of(&early), "early", 900).await,
+        200,
+    )
+    .await;
+    clock.set(now + Duration::minutes(1));
+    let rule = TestApp::expect_json(
+        app.put_json(
+            &format!("/api/v1/programs/{pid}/survey"),
+            &m.admin_key,
+            &json!({"delay_minutes": 60, "every_days": 30}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(rule["share_percent"], 100);
+    assert_problem(
+        app.put_json(
+            &format!("/api/v1/programs/{pid}/survey"),
+            &m.admin_key,
+            &json!({"share_percent": 0}),
+        )
+        .await,
+        422,
+        "validation",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let member = app.enroll(&m.pos_key, &pid, &format!("M{i}")).await;
+        let id = id_of(&member).to_string();
+        TestApp::expect_json(
+            app.purchase(&m.pos_key, &id, &format!("p{i}"), 1000 + i)
+                .await,
+            200,
+        )
+        .await;
+        ids.push(id);
+    }
+    // Two purchases by the first member: one invitation.
+    TestApp::expect_json(app.purchase(&m.pos_key, &ids[0], "p0b", 700).await, 200).await;
+    let t0 = now + Duration::minutes(1);
+    assert_eq!(
+        surveys_job(&app, t0 + Duration::minutes(30)),
+        0,
+        "not due yet"
+    );
+    assert_eq!(surveys_job(&app, t0 + Duration::minutes(61)), 10);
+    assert_eq!(
+        surveys_job(&app, t0 + Duration::minutes(61)),
+        0,
+        "once at an instant"
+    );
+    // A new purchase within `every_days` invites nobody again.
+    clock.set(t0 + Duration::hours(2));
+    TestApp::expect_json(app.purchase(&m.pos_key, &ids[1], "p1b", 500).await, 200).await;
+    assert_eq!(surveys_job(&app, t0 + Duration::hours(4)), 0);
+
+    // Each pass carries its survey link as a message.
+    let mut conn = app.db.connect();
+    let mut links = Vec::new();
+    for id in &ids {
+        let body: String = passfold::schema::passes::table
+            .filter(passfold::schema::passes::member_id.eq(uuid::Uuid::parse_str(id).unwrap()))
+            .select(passfold::schema::passes::message_body)
+            .first::<Option<String>>(&mut conn)
+            .unwrap()
+            .expect("a message on the pass");
+        let url = body.rsplit(' ').next().unwrap().to_string();
+        let path = url
+            .strip_prefix("http://survey.test")
+            .expect("the survey link")
+            .to_string();
+        assert!(path.starts_with("/s/"), "{body}");
+        links.push(path);
+    }
+    let early_message: Option<String> = passfold::schema::passes::table
+        .filter(
+            passfold::schema::passes::member_id.eq(uuid::Uuid::parse_str(id_of(&early)).unwrap()),
+        )
+        .select(passfold::schema::passes::message_body)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(early_message, None);
+
+    // The members answer on the public page (in Russian for one of them).
+    clock.set(t0 + Duration::hours(5));
+    let scores = [10, 9, 9, 8, 7, 6, 10, 0, 10, 3];
+    for (i, (path, score)) in links.iter().zip(scores).enumerate() {
+        let mut req = app.client.get(app.url(path));
+        if i == 1 {
+            req = req.header("accept-language", "ru-RU,ru;q=0.9");
+        }
+        let page = req.send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let visitor = visitor_cookie(&page);
+        let html = page.text().await.unwrap();
+        if i == 1 {
+            assert!(html.contains("порекомендуете"), "{html}");
+        }
+        let csrf = csrf_of(&html);
+        if i == 0 {
+            // A wrong token, and no score, are refused; the invitation stays open.
+            let wrong = "0".repeat(csrf.len());
+            let res = post_survey(&app, path, &visitor, &[("csrf", &wrong), ("score", "5")]).await;
+            assert_eq!(res.status(), 403);
+            let res = post_survey(&app, path, &visitor, &[("csrf", &csrf), ("score", "11")]).await;
+            assert_eq!(res.status(), 422);
+        }
+        let score = score.to_string();
+        let comment = if i == 7 { "Cold <b>coffee</b>" } else { "" };
+        let res = post_survey(
+            &app,
+            path,
+            &visitor,
+            &[("csrf", &csrf), ("score", &score), ("comment", comment)],
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        // One answer per invitation.
+        let again = post_survey(&app, path, &visitor, &[("csrf", &csrf), ("score", "10")]).await;
+        assert_eq!(again.status(), 409);
+    }
+    assert_eq!(app.get("/s/nosuchinvitation").await.status(), 404);
+
+    let promoters = scores.iter().filter(|s| **s >= 9).count() as i64;
+    let detractors = scores.iter().filter(|s| **s <= 6).count() as i64;
+    let report = app
+        .get_json(
+            &format!("/api/v1/programs/{pid}/analytics?from=2026-05-01&to=2026-05-08&interval=day"),
+            &m.admin_key,
+        )
+        .await;
+    let total = &report["total"];
+    assert_eq!(total["survey_responses"], 10);
+    assert_eq!(total["promoters"], promoters);
+    assert_eq!(total["detractors"], detractors);
+    assert_eq!(total["nps"], pct(promoters - detractors, 10));
+    assert_eq!(report["periods"][3]["survey_responses"], 10);
+    assert_eq!(report["periods"][0]["nps"], Value::Null);
+    let comments = app
+        .get_json(
+            &format!("/api/v1/programs/{pid}/survey/comments"),
+            &m.admin_key,
+        )
+        .await;
+    assert_eq!(
+        comments["comments"].as_array().unwrap().len(),
+        1,
+        "{comments}"
+    );
+    assert_eq!(comments["comments"][0]["comment"], "Cold <b>coffee</b>");
+    assert_eq!(comments["comments"][0]["score"], 0);
 }
