@@ -163,6 +163,8 @@ pub fn invite_due(
                 AND x.purchased_at > $1 - make_interval(mins => r.delay_minutes)
                                         - make_interval(days => $2)
                 AND x.refunded_amount < x.amount
+                AND EXISTS (SELECT 1 FROM passes s
+                             WHERE s.member_id = x.member_id AND s.merchant_id = r.merchant_id)
                 AND ('x' || substr(md5(x.id::text), 1, 8))::bit(32)::bigint % 100
                     < r.share_percent
                 AND NOT EXISTS (SELECT 1 FROM survey_invitations i
@@ -200,7 +202,7 @@ pub fn invite_due(
             )
             .map_err(|_| anyhow::anyhow!("survey message does not fit"))?;
             // The message is the pass's back field and its change message on the lock
-            // screen; a member without a pass (none is issued) is not invited.
+            // screen (members without a pass were not chosen above).
             let tenant = Tenant::of_authenticated(d.merchant_id);
             match messages::to_member(conn, channels, &tenant, d.member_id, &text) {
                 Ok(_) => invited += 1,
