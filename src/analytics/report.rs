@@ -497,7 +497,7 @@ fn compute(
     };
     let mut periods: Vec<Figures> = (0..n)
         .map(|i| Figures {
-            period: label(b[i], tz, range.interval),
+            period: label(b[i], tz),
             start: b[i],
             end: b[i + 1],
             ..Figures::default()
@@ -1003,7 +1003,7 @@ fn cohorts(
 }
 
 /// A period's name: its first local day (`2026-01-01`).
-fn label(start: DateTime<Utc>, tz: Tz, _interval: Interval) -> String {
+fn label(start: DateTime<Utc>, tz: Tz) -> String {
     start.with_timezone(&tz).format("%Y-%m-%d").to_string()
 }
 
