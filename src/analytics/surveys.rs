@@ -149,7 +149,7 @@ pub fn invite_due(
     conn.transaction(|conn| {
         // First key "sv" (0x7376): the survey job, one at a time.
         diesel::sql_query("SELECT pg_advisory_xact_lock(29558, 0)").execute(conn)?;
-        // A purchase is chosen when the first 4 bytes of md5(its id) fall in the share:
+        // A purchase is chosen when the first 28 bits of md5(its id) fall in the share:
         // stable across runs, independent of order. One per member (the earliest), and
         // none for a member invited within `every_days` before it.
         let due: Vec<Due> = diesel::sql_query(
@@ -165,7 +165,7 @@ pub fn invite_due(
                 AND x.refunded_amount < x.amount
                 AND EXISTS (SELECT 1 FROM passes s
                              WHERE s.member_id = x.member_id AND s.merchant_id = r.merchant_id)
-                AND ('x' || substr(md5(x.id::text), 1, 8))::bit(32)::bigint % 100
+                AND ('x' || substr(md5(x.id::text), 1, 7))::bit(28)::int % 100
                     < r.share_percent
                 AND NOT EXISTS (SELECT 1 FROM survey_invitations i
                                  WHERE i.member_id = x.member_id

@@ -868,4 +868,59 @@ async fn nps_from_survey_answers() {
     );
     assert_eq!(comments["comments"][0]["comment"], "Cold <b>coffee</b>");
     assert_eq!(comments["comments"][0]["score"], 0);
+
+    // Once `every_days` have passed, the member's next purchase invites again.
+    let later = t0 + Duration::days(31);
+    clock.set(later);
+    TestApp::expect_json(app.purchase(&m.pos_key, &ids[1], "p1c", 800).await, 200).await;
+    assert_eq!(surveys_job(&app, later + Duration::minutes(59)), 0);
+    assert_eq!(surveys_job(&app, later + Duration::minutes(60)), 1);
+}
+
+#[tokio::test]
+async fn a_survey_share_picks_about_that_share_of_purchases_and_the_same_ones_every_run() {
+    let now = Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap();
+    let clock = Clock::manual(now);
+    let app = spawn_app_on(clock.clone(), |_| {}).await;
+    app.stop_workers();
+    let m = app.create_merchant("Shares");
+    let p = app.create_program(&m.admin_key, "loyalty-default").await;
+    let pid = id_of(&p).to_string();
+    app.put_json(
+        &format!("/api/v1/programs/{pid}/survey"),
+        &m.admin_key,
+        &json!({"delay_minutes": 0, "share_percent": 30, "every_days": 1}),
+    )
+    .await;
+    for i in 0..60 {
+        let member = app.enroll(&m.pos_key, &pid, &format!("S{i}")).await;
+        TestApp::expect_json(
+            app.purchase(&m.pos_key, id_of(&member), &format!("s{i}"), 1000)
+                .await,
+            200,
+        )
+        .await;
+    }
+    // The share is decided by each purchase's id: recompute it here, independently.
+    let mut conn = app.db.connect();
+    let ids: Vec<uuid::Uuid> = passfold::schema::purchases::table
+        .select(passfold::schema::purchases::id)
+        .load(&mut conn)
+        .unwrap();
+    let chosen = ids
+        .iter()
+        .filter(|id| {
+            let digest = format!("{:032x}", md5_of(&id.to_string()));
+            u32::from_str_radix(&digest[..7], 16).unwrap() % 100 < 30
+        })
+        .count();
+    assert!((5..=35).contains(&chosen), "{chosen} of 60");
+    assert_eq!(surveys_job(&app, now + Duration::minutes(1)), chosen);
+    assert_eq!(surveys_job(&app, now + Duration::minutes(2)), 0);
+}
+
+/// MD5 through openssl (already a dependency), as PostgreSQL's md5() computes it.
+fn md5_of(text: &str) -> u128 {
+    let d = openssl::hash::hash(openssl::hash::MessageDigest::md5(), text.as_bytes()).unwrap();
+    u128::from_be_bytes(d.as_ref().try_into().unwrap())
 }
