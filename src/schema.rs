@@ -258,6 +258,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    non_member_receipts (merchant_id, id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        amount -> Int8,
+        #[max_length = 3]
+        currency -> Bpchar,
+        purchased_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Int8,
         merchant_id -> Uuid,
@@ -519,6 +532,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    survey_answers (invitation_id) {
+        invitation_id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        score -> Int2,
+        comment -> Nullable<Text>,
+        answered_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    survey_invitations (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        member_id -> Uuid,
+        purchase_id -> Uuid,
+        token_hash -> Bytea,
+        invited_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    survey_rules (program_id) {
+        program_id -> Uuid,
+        merchant_id -> Uuid,
+        delay_minutes -> Int4,
+        share_percent -> Int2,
+        every_days -> Int4,
+        since -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     templates (merchant_id, id) {
         merchant_id -> Uuid,
         id -> Text,
@@ -596,6 +644,8 @@ diesel::joinable!(link_opens -> members (referrer_id));
 diesel::joinable!(link_opens -> programs (program_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
+diesel::joinable!(non_member_receipts -> merchants (merchant_id));
+diesel::joinable!(non_member_receipts -> programs (program_id));
 diesel::joinable!(passes -> gift_cards (gift_card_id));
 diesel::joinable!(passes -> members (member_id));
 diesel::joinable!(passes -> merchants (merchant_id));
@@ -617,6 +667,10 @@ diesel::joinable!(staff_invitations -> merchants (merchant_id));
 diesel::joinable!(staff_invitations -> staff (invited_by));
 diesel::joinable!(staff_sessions -> merchants (merchant_id));
 diesel::joinable!(staff_sessions -> staff (staff_id));
+diesel::joinable!(survey_answers -> survey_invitations (invitation_id));
+diesel::joinable!(survey_invitations -> members (member_id));
+diesel::joinable!(survey_invitations -> programs (program_id));
+diesel::joinable!(survey_rules -> programs (program_id));
 diesel::joinable!(templates -> merchants (merchant_id));
 diesel::joinable!(webhook_attempts -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_endpoints -> merchants (merchant_id));
@@ -643,6 +697,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     member_stage_changes,
     members,
     merchants,
+    non_member_receipts,
     outbox,
     passes,
     pin_failures,
@@ -658,6 +713,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff,
     staff_invitations,
     staff_sessions,
+    survey_answers,
+    survey_invitations,
+    survey_rules,
     template_blobs,
     template_drafts,
     template_images,

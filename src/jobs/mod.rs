@@ -1,6 +1,6 @@
 //! Time-based jobs: work that must happen "as of now" rather than in answer to a request
 //! (points expiry, reminders, birthdays, requalification, segment recomputes, the dashboard's
-//! figures of big merchants, scheduled campaigns, pruning). One file per job; one loop ([`run`]) runs each when due, and
+//! figures of big merchants, scheduled campaigns, NPS survey invitations, pruning). One file per job; one loop ([`run`]) runs each when due, and
 //! `passfold worker --once --at <instant>` runs every job once as of that instant
 //! ([`run_once`]).
 //!
@@ -16,6 +16,7 @@ pub mod prune;
 pub mod reminders;
 pub mod requalify;
 pub mod segments;
+pub mod surveys;
 
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -53,6 +54,10 @@ pub fn all(
         }),
         // After the segments: a campaign's audience is fixed on fresh stages.
         Arc::new(campaigns::Campaigns { channels }),
+        Arc::new(surveys::Surveys {
+            channels,
+            public_url: settings.public_url.clone(),
+        }),
         Arc::new(prune::Prune {
             keep: prune::Retention {
                 idempotency_hours: settings.idempotency_hours,

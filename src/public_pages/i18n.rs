@@ -75,6 +75,15 @@ pub struct Texts {
     pub reward_after_purchase: &'static str,
     pub reward_capped: &'static str,
     pub scan_to_join: &'static str,
+    pub survey_title: &'static str,
+    pub survey_question: &'static str,
+    pub survey_unlikely: &'static str,
+    pub survey_likely: &'static str,
+    pub survey_comment: &'static str,
+    pub survey_submit: &'static str,
+    pub survey_need_score: &'static str,
+    pub survey_thanks: &'static str,
+    pub survey_answered: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -108,6 +117,15 @@ static EN: Texts = Texts {
     reward_after_purchase: "You and your friend get your referral bonus after your first purchase.",
     reward_capped: "Your friend has reached this month's limit of referral bonuses, so this invitation earns no bonus.",
     scan_to_join: "Scan to join",
+    survey_title: "Rate your visit",
+    survey_question: "How likely are you to recommend us to a friend?",
+    survey_unlikely: "0 = not at all likely",
+    survey_likely: "10 = extremely likely",
+    survey_comment: "Anything to tell us? (optional)",
+    survey_submit: "Send",
+    survey_need_score: "Please choose a score from 0 to 10.",
+    survey_thanks: "Thank you for your answer!",
+    survey_answered: "This survey has already been answered. Thank you!",
 };
 
 static RU: Texts = Texts {
@@ -141,6 +159,15 @@ static RU: Texts = Texts {
     reward_after_purchase: "Вы и ваш друг получите бонус после вашей первой покупки.",
     reward_capped: "Ваш друг уже получил максимум бонусов за приглашения в этом месяце, поэтому бонус не начисляется.",
     scan_to_join: "Отсканируйте, чтобы вступить",
+    survey_title: "Оцените визит",
+    survey_question: "Насколько вероятно, что вы порекомендуете нас другу?",
+    survey_unlikely: "0 — точно нет",
+    survey_likely: "10 — обязательно",
+    survey_comment: "Хотите что-то добавить? (необязательно)",
+    survey_submit: "Отправить",
+    survey_need_score: "Выберите оценку от 0 до 10.",
+    survey_thanks: "Спасибо за ответ!",
+    survey_answered: "На этот опрос уже ответили. Спасибо!",
 };
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod i18n;
 pub mod qr;
+pub mod survey;
 pub mod visitor;
 
 use crate::app::AppState;

@@ -1,5 +1,6 @@
 //! HTTP resources, one file each. Handlers stay thin: parse, call the model, answer.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod campaigns;
 pub mod dashboard;
@@ -15,8 +16,10 @@ pub mod pos;
 pub mod problems;
 pub mod programs;
 pub mod public;
+pub mod receipts;
 pub mod referrals;
 pub mod segments;
+pub mod surveys;
 pub mod template_versions;
 pub mod templates;
 pub mod webhooks;

@@ -50,6 +50,13 @@ impl ChangesPass for crate::loyalty::refund::Refunded {
     }
 }
 
+/// A non-member receipt belongs to no pass.
+impl ChangesPass for crate::analytics::receipts::Receipt {
+    fn changed_passes(&self) -> Vec<Uuid> {
+        Vec::new()
+    }
+}
+
 /// A campaign's creation changes no pass: the worker sends it later.
 impl ChangesPass for crate::campaigns::CampaignView {
     fn changed_passes(&self) -> Vec<Uuid> {

@@ -1,4 +1,5 @@
 mod abuse_limits;
+mod analytics;
 mod api_keys;
 mod apns_mock;
 mod apple_web_service;

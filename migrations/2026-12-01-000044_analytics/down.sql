@@ -1,0 +1,4 @@
+DROP INDEX members_program_created_idx;
+DROP INDEX point_activities_merchant_time_idx;
+DROP INDEX purchases_merchant_time_idx;
+DROP TABLE non_member_receipts;
