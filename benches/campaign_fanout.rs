@@ -10,27 +10,17 @@
 
 #[path = "../tests/api/apns_mock.rs"]
 mod apns_mock;
+#[path = "support/members.rs"]
+mod support;
 
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use diesel::{PgConnection, QueryableByName, RunQueryDsl};
 use passfold::pass_events::Channels;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_passfold");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let pid = self.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let _ = self.0.wait();
-    }
-}
+use support::{loadavg, Bench};
 
 #[derive(QueryableByName)]
 struct N {
@@ -42,23 +32,14 @@ fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
 }
 
-fn status_kb(pid: &str, field: &str) -> u64 {
+fn peak_kb(pid: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with(field))
+        .find(|l| l.starts_with("VmHWM"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn env_i64(name: &str, default: i64) -> i64 {
@@ -79,50 +60,24 @@ async fn main() {
     println!("load average at start: {}", loadavg());
 
     let mock = apns_mock::ApnsMock::start().await;
-    let dir = std::env::temp_dir().join(format!("passfold-campaign-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let env = |cmd: &mut Command| {
-        cmd.env_remove("DATABASE_URL")
-            .env("PASSFOLD_DATA_DIR", dir.join("data"))
-            .env("PASSFOLD_BIND", format!("127.0.0.1:{port}"))
-            .env("APNS_URL", &mock.url)
-            .env("APNS_CA_FILE", &mock.ca_file)
-            .env(
-                "RUST_LOG",
-                std::env::var("CAMPAIGN_LOG").unwrap_or_else(|_| "warn".into()),
-            );
-    };
-    let mut cmd = Command::new(BIN);
-    cmd.arg("serve").stderr(Stdio::inherit());
-    env(&mut cmd);
-    let server = Server(cmd.spawn().unwrap());
-    let server_pid = server.0.id().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut cmd = Command::new(BIN);
-    cmd.args(["merchant", "create", "--name", "Campaigns"]);
-    env(&mut cmd);
-    let merchant: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
-    let admin = merchant["admin_key"].as_str().unwrap().to_string();
+    let ca_file = mock.ca_file.display().to_string();
+    let log = std::env::var("CAMPAIGN_LOG").unwrap_or_else(|_| "warn".into());
+    let bench = Bench::start(
+        "campaign",
+        &[
+            ("APNS_URL", mock.url.as_str()),
+            ("APNS_CA_FILE", ca_file.as_str()),
+            ("RUST_LOG", log.as_str()),
+        ],
+    )
+    .await;
+    let (base, client, admin) = (&bench.base, &bench.client, &bench.admin);
+    let server_pid = bench.server_pid().to_string();
     let res = client
         .post(format!("{base}/api/v1/programs"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .json(
-            &json!({"name": "Club", "template": "loyalty-default", "currency": "EUR",
+            &json!({"name": "Gold Club", "template": "loyalty-default", "currency": "EUR",
                       "points_per_unit": 1,
                       "tiers": [{"name": "Bronze", "min_points": 0},
                                 {"name": "Gold", "min_points": 2000}]}),
@@ -132,16 +87,7 @@ async fn main() {
         .unwrap();
     assert_eq!(res.status(), 201);
     let program: Value = res.json().await.unwrap();
-
-    let data = dir.join("data");
-    let pid_file = std::fs::read_to_string(data.join("postgres/data/postmaster.pid")).unwrap();
-    let pg_port = pid_file.lines().nth(3).unwrap().trim().to_string();
-    let password = std::fs::read_to_string(data.join("postgres.password")).unwrap();
-    let url = format!(
-        "postgres://passfold:{}@127.0.0.1:{pg_port}/passfold",
-        password.trim()
-    );
-    let mut conn = PgConnection::establish(&url).unwrap();
+    let mut conn = bench.connect();
 
     // Set-up, set-based: members 1..=n are Gold (the audience), with 2,500 points from one
     // `earn` activity and its lot, and a pass on one registered iPhone each; the `extra`
@@ -174,7 +120,7 @@ async fn main() {
          INSERT INTO registrations (device_library_identifier, pass_id, merchant_id)
            SELECT 'cdev' || ltrim(substr(serial_number, 5), '0'), id, merchant_id
              FROM passes WHERE serial_number LIKE 'camp%' AND substr(serial_number, 5)::bigint <= {n};",
-        m = merchant["merchant_id"].as_str().unwrap(),
+        m = bench.merchant_id,
         p = program["id"].as_str().unwrap(),
     ))
     .unwrap();
@@ -199,7 +145,7 @@ async fn main() {
             "{base}/api/v1/programs/{}/campaigns",
             program["id"].as_str().unwrap()
         ))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .header("Idempotency-Key", "bench-campaign")
         .json(
             &json!({"audience": {"tiers": ["Gold"]}, "holdout_percent": 0,
@@ -251,8 +197,8 @@ async fn main() {
     );
     println!(
         "peak resident memory: server (delivery) {:.1} MB; job process (this bench, with the APNs stand-in) {:.1} MB; pushes accepted {}",
-        status_kb(&server_pid, "VmHWM") as f64 / 1024.0,
-        status_kb("self", "VmHWM") as f64 / 1024.0,
+        peak_kb(&server_pid) as f64 / 1024.0,
+        peak_kb("self") as f64 / 1024.0,
         mock.accepted().await.len()
     );
     let res = client
@@ -260,7 +206,7 @@ async fn main() {
             "{base}/api/v1/campaigns/{}",
             campaign["id"].as_str().unwrap()
         ))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .send()
         .await
         .unwrap();
@@ -277,12 +223,10 @@ async fn main() {
         n
     );
     println!("load average at end: {}", loadavg());
-    drop(server);
     if explain {
         let _ = std::fs::copy(
-            data.join("postgres/server.log"),
+            bench.dir.join("data/postgres/server.log"),
             "/tmp/campaign_fanout_plans.log",
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -141,6 +141,11 @@ impl Bench {
         }
     }
 
+    /// The server's process id (for its memory in /proc).
+    pub fn server_pid(&self) -> u32 {
+        self.server.id()
+    }
+
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.db_url).unwrap()
     }
