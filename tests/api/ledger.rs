@@ -706,3 +706,50 @@ async fn a_partial_redemption_answers_like_a_full_one_and_replays_byte_for_byte(
     assert!(was_replayed);
     assert_eq!(again, first);
 }
+
+/// The checks find what the writers never leave behind: a balance that is not its
+/// activities' sum, and (the points ledger has no foreign keys) an activity of no member of
+/// its merchant.
+#[tokio::test]
+async fn ledger_verification_names_a_wrong_balance_and_an_activity_without_a_member() {
+    use diesel::RunQueryDsl;
+    let app = spawn_app().await;
+    let (m, _program, member) = app.merchant_with_member("Books", "Ada").await;
+    let member_id = id_of(&member).to_string();
+    let res = app.purchase(&m.pos_key, &member_id, "p-1", 1_000).await;
+    assert_eq!(res.status(), 200);
+    app.verify_ledger(&m.admin_key).await;
+
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!(
+        "UPDATE members SET points = points + 7 WHERE id = '{member_id}'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let stranger = uuid::Uuid::new_v4();
+    diesel::sql_query(format!(
+        "INSERT INTO point_activities (id, merchant_id, member_id, type, delta, points_after,
+                                       reason, qualifying)
+         SELECT gen_random_uuid(), merchant_id, '{stranger}', 'adjust', 0, 0, 'test', 0
+           FROM members WHERE id = '{member_id}'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    let report = app.get_json("/api/v1/ledger/verify", &m.admin_key).await;
+    let problems: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.contains("but activities sum to")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(&format!("no member {stranger} of its merchant"))),
+        "{problems:?}"
+    );
+}
