@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench campaign_fanout` (`CAMPAIGN_MEMBERS`, default 100000, all in
 //! the audience, no holdout; `CAMPAIGN_BONUS` bonus points per member, default 0: message
-//! only; `CAMPAIGN_EXTRA` members outside the audience, default 400000; `CAMPAIGN_EXPLAIN=1`
+//! only; `CAMPAIGN_EXTRA` members outside the audience, default 400000; `CAMPAIGN_WORKERS=2`
+//! adds a `passfold worker` process delivering beside the server; `CAMPAIGN_EXPLAIN=1`
 //! logs the plans of the job's statements over 20 ms to /tmp/campaign_fanout_plans.log).
 
 #[path = "../tests/api/apns_mock.rs"]
@@ -21,6 +22,18 @@ use passfold::pass_events::Channels;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::{loadavg, Bench};
+
+/// An extra delivering process, stopped when the bench ends.
+struct Worker(std::process::Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
 
 #[derive(QueryableByName)]
 struct N {
@@ -72,6 +85,16 @@ async fn main() {
     )
     .await;
     let (base, client, admin) = (&bench.base, &bench.client, &bench.admin);
+    // More delivering processes: `passfold worker` beside the server's own loops.
+    let mut workers = Vec::new();
+    for _ in 1..env_i64("CAMPAIGN_WORKERS", 1) {
+        let mut cmd = bench.command();
+        cmd.arg("worker")
+            .env("APNS_URL", &mock.url)
+            .env("APNS_CA_FILE", &ca_file)
+            .env("RUST_LOG", &log);
+        workers.push(Worker(cmd.spawn().unwrap()));
+    }
     let server_pid = bench.server_pid().to_string();
     let res = client
         .post(format!("{base}/api/v1/programs"))
@@ -190,7 +213,8 @@ async fn main() {
     }
     let took = started.elapsed();
     println!(
-        "campaign to {n} members (bonus {bonus} points): job committed in {:.2} s; last of {n} pushes accepted {:.2} s after the job started: {:.0} pushes/s (target: <= 10 s)",
+        "{} delivering process(es); campaign to {n} members (bonus {bonus} points): job committed in {:.2} s; last of {n} pushes accepted {:.2} s after the job started: {:.0} pushes/s (target: <= 10 s)",
+        workers.len() + 1,
         job_took.as_secs_f64(),
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64()

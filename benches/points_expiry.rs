@@ -12,7 +12,8 @@
 //!    `expire` activity per lot).
 //!
 //! Run: `cargo bench --bench points_expiry` (`EXPIRY_MEMBERS`, default 1000000;
-//! `EXPIRY_DUE` lots due at the instant and members reminded, default 100000).
+//! `EXPIRY_DUE` lots due at the instant and members reminded, default 100000;
+//! `EXPIRY_WORKERS=2` adds a `passfold worker` process delivering beside the server).
 
 #[path = "../tests/api/apns_mock.rs"]
 mod apns_mock;
@@ -129,6 +130,18 @@ async fn main() {
     env(&mut cmd);
     let server = Server(cmd.spawn().unwrap());
     let server_pid = server.0.id().to_string();
+    // More delivering processes: `passfold worker` beside the server's own loops, paused
+    // and resumed with it.
+    let mut workers = Vec::new();
+    for _ in 1..env_i64("EXPIRY_WORKERS", 1) {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("worker").stderr(Stdio::inherit());
+        env(&mut cmd);
+        workers.push(Server(cmd.spawn().unwrap()));
+    }
+    let delivering: Vec<String> = std::iter::once(server_pid.clone())
+        .chain(workers.iter().map(|w| w.0.id().to_string()))
+        .collect();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     while client
@@ -282,7 +295,8 @@ async fn main() {
     }
     let total = started.elapsed();
     println!(
-        "reminders as of {remind_at}: job committed {reminded} members' messages in {:.2} s; last of {due} pushes accepted {:.2} s after the job started: {:.0} pushes/s (target: <= 10 s)",
+        "{} delivering process(es); reminders as of {remind_at}: job committed {reminded} members' messages in {:.2} s; last of {due} pushes accepted {:.2} s after the job started: {:.0} pushes/s (target: <= 10 s)",
+        delivering.len(),
         job_took.as_secs_f64(),
         total.as_secs_f64(),
         due as f64 / total.as_secs_f64()
@@ -319,10 +333,9 @@ async fn main() {
     // delivery loop is paused (SIGSTOP) meanwhile, so both measure the database work alone;
     // it pushes the expired passes afterwards.
     let at_sql = at.to_rfc3339();
-    Command::new("kill")
-        .args(["-STOP", &server_pid])
-        .status()
-        .unwrap();
+    for pid in &delivering {
+        Command::new("kill").args(["-STOP", pid]).status().unwrap();
+    }
     let mut reference = Vec::new();
     for _ in 0..2 {
         let (rows, took) = plain_update(&mut conn, &at_sql);
@@ -334,10 +347,9 @@ async fn main() {
     let started = Instant::now();
     let expired = job.run(&mut conn, at).unwrap() as i64;
     let took = started.elapsed().as_secs_f64();
-    Command::new("kill")
-        .args(["-CONT", &server_pid])
-        .status()
-        .unwrap();
+    for pid in &delivering {
+        Command::new("kill").args(["-CONT", pid]).status().unwrap();
+    }
     assert_eq!(expired, due, "lots expired");
     println!(
         "plain UPDATE of the {due} due lots (rolled back): {} s: best {:.0} rows/s",
@@ -392,6 +404,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     println!("load average at end: {}", loadavg());
+    drop(workers);
     drop(server);
     if explain {
         let _ = std::fs::copy(
