@@ -328,30 +328,16 @@ fn batch(
     })
 }
 
-#[derive(QueryableByName)]
-struct SentCounts {
-    #[diesel(sql_type = BigInt)]
-    targeted: i64,
-    #[diesel(sql_type = BigInt)]
-    held_out: i64,
-    #[diesel(sql_type = BigInt)]
-    sent: i64,
-}
-
 /// `campaign.sent` for the merchant's webhooks, in the transaction that marks it sent.
 fn sent_event(
     conn: &mut PgConnection,
     campaign: &CampaignRow,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let c: SentCounts = diesel::sql_query(
-        "SELECT count(*) AS targeted, count(*) FILTER (WHERE held_out) AS held_out,
-                count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent
-           FROM campaign_recipients WHERE merchant_id = $1 AND campaign_id = $2",
-    )
-    .bind::<SqlUuid, _>(campaign.merchant_id)
-    .bind::<SqlUuid, _>(campaign.id)
-    .get_result(conn)?;
+    let tenant = Tenant::of_authenticated(campaign.merchant_id);
+    let c = super::results::counts(conn, &tenant, &[campaign.id])?
+        .remove(&campaign.id)
+        .unwrap_or_default();
     let data = serde_json::json!({
         "campaign_id": campaign.id,
         "program_id": campaign.program_id,
