@@ -97,6 +97,10 @@ pub async fn run(
     let mut next: Vec<std::time::Instant> = vec![std::time::Instant::now(); jobs.len()];
     loop {
         for (job, due) in jobs.iter().zip(next.iter_mut()) {
+            // A stop asked for mid-round starts no further job: it waits for one at most.
+            if *shutdown.borrow() {
+                return;
+            }
             if std::time::Instant::now() < *due {
                 continue;
             }

@@ -68,7 +68,7 @@ async fn figures_match_an_independent_computation() {
     let now = Utc.with_ymd_and_hms(2026, 7, 10, 12, 0, 0).unwrap();
     let clock = Clock::manual(now);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Analytics");
     let p = TestApp::expect_json(
         app.post_json(
@@ -708,7 +708,7 @@ async fn nps_from_survey_answers() {
     let now = Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap();
     let clock = Clock::manual(now);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Surveys");
     let p = app.create_program(&m.admin_key, "loyalty-default").await;
     let pid = id_of(&p).to_string();
@@ -882,7 +882,7 @@ async fn a_survey_share_picks_about_that_share_of_purchases_and_the_same_ones_ev
     let now = Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap();
     let clock = Clock::manual(now);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Shares");
     let p = app.create_program(&m.admin_key, "loyalty-default").await;
     let pid = id_of(&p).to_string();

@@ -518,7 +518,7 @@ async fn quiet_hours_move_a_send_to_the_morning_and_cancel_stops_it() {
     let late = noon_today() + Duration::hours(8) + Duration::minutes(30);
     let clock = Clock::manual(late);
     let app = spawn(clock.clone(), &apns, &google).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Quiet");
     let program = TestApp::expect_json(
         app.post_json(
@@ -638,7 +638,7 @@ async fn quiet_hours_move_a_send_to_the_morning_and_cancel_stops_it() {
 async fn creation_is_idempotent_and_checked() {
     let (apns, google) = (ApnsMock::start().await, GoogleMock::start().await);
     let app = spawn(Clock::manual(noon_today()), &apns, &google).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Idem");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let pid = id_of(&program).to_string();
@@ -784,7 +784,7 @@ async fn a_worker_killed_between_batches_leaves_the_rest_to_the_next_run() {
     let (apns, google) = (ApnsMock::start().await, GoogleMock::start().await);
     let at = noon_today();
     let app = spawn(Clock::manual(at), &apns, &google).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Restart");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let pid = id_of(&program).to_string();

@@ -181,6 +181,8 @@ pub struct TestApp {
     pub clock: Clock,
     /// Dropping it stops the app's background workers.
     _workers: tokio::sync::watch::Sender<bool>,
+    /// The workers' tasks, awaited by [`TestApp::stop_workers`].
+    worker_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -269,7 +271,7 @@ pub async fn spawn_app_in(
     let app = Application::build_with_clock(settings, pool, clock.clone()).expect("build the app");
     let port = app.port();
     let (workers, stopped) = tokio::sync::watch::channel(false);
-    app.start_workers(stopped);
+    let worker_tasks = std::sync::Mutex::new(app.start_workers(stopped));
     let server = app.handle();
     // On a runtime that outlives the test's, so the stop sent when the TestApp drops is
     // carried out (pools closed) before its database is dropped.
@@ -284,6 +286,7 @@ pub async fn spawn_app_in(
         db,
         clock,
         _workers: workers,
+        worker_tasks,
         server,
     }
 }
@@ -301,10 +304,15 @@ pub async fn spawn_app_with_apns(mock: &crate::apns_mock::ApnsMock) -> TestApp {
 }
 
 impl TestApp {
-    /// Stops the app's background workers (outbox loops, jobs), so a test can run them
-    /// another way (e.g. `passfold worker --once`).
-    pub fn stop_workers(&self) {
+    /// Stops the app's background workers (outbox loops, jobs) and waits until they have
+    /// stopped, so a test can run them another way (e.g. `passfold worker --once`) without a
+    /// round already under way changing what the test then reads.
+    pub async fn stop_workers(&self) {
         let _ = self._workers.send(true);
+        let tasks = std::mem::take(&mut *self.worker_tasks.lock().unwrap());
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 
     /// Registers a device for a pass (as read from its pass.json) through Apple's web

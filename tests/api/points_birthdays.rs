@@ -168,7 +168,7 @@ async fn birthday_points_come_once_a_year_on_the_local_day() {
     let start = Utc.with_ymd_and_hms(2026, 5, 10, 10, 0, 0).unwrap();
     let clock = Clock::manual(start);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Birthdays");
     let tiers = json!([{"name": "Bronze", "min_points": 0}]);
     let moscow = program(
@@ -272,7 +272,7 @@ async fn february_29_birthdays_are_kept_on_the_28th_in_common_years() {
     let start = Utc.with_ymd_and_hms(2027, 2, 20, 10, 0, 0).unwrap();
     let clock = Clock::manual(start);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Leap");
     let p = program(
         &app,
@@ -365,7 +365,7 @@ async fn tiers_not_earned_again_drop_one_level_per_period() {
     assert_eq!(buy(&bob_id, "b1", 2000).await["tier"], "Silver");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // From here on only `worker --once` runs jobs and delivers.
-    app.stop_workers();
+    app.stop_workers().await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let pushed = mock.accepted_for(&token).await;
 

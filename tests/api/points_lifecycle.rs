@@ -51,7 +51,7 @@ async fn lots_are_spent_soonest_first_and_expire_once_each() {
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     let clock = Clock::manual(start);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Lots");
     let p = program(
         &app,
@@ -132,7 +132,7 @@ async fn a_batch_cut_short_expires_nothing_twice() {
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     let clock = Clock::manual(start);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Batches");
     let p = program(&app, &m.admin_key, json!({"points_expire_days": 10})).await;
     let mut ids = Vec::new();
@@ -402,7 +402,7 @@ async fn reminders_reach_the_lock_screen_once_each_within_sending_hours() {
             .await
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let expires = bought_at + Duration::days(20);
     let moscow = chrono_tz::Europe::Moscow;
     let local_day = expires.with_timezone(&moscow).format("%-d").to_string();

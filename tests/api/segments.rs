@@ -294,7 +294,7 @@ async fn rfm_cells_groups_and_stages_match_an_independent_computation() {
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     let clock = Clock::manual(now);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Segments");
     let p = program(
         &app,
@@ -490,7 +490,7 @@ async fn rfm_cells_groups_and_stages_match_an_independent_computation() {
 async fn merchant_thresholds_replace_tertiles_on_the_next_full_run() {
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     let app = spawn_app_on(Clock::manual(now), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Thresholds");
     let thresholds =
         json!({"recency_days": [7, 30], "frequency": [3, 2], "monetary": [5000, 2000]});
@@ -614,7 +614,7 @@ async fn time_alone_moves_members_to_cooling_and_lapsed_and_a_purchase_brings_th
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
     let clock = Clock::manual(start);
     let app = spawn_app_on(clock.clone(), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Stages");
     let p = program(
         &app,
@@ -703,7 +703,7 @@ async fn time_alone_moves_members_to_cooling_and_lapsed_and_a_purchase_brings_th
 async fn purchase_times_are_checked_and_become_the_purchases_time() {
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
     let app = spawn_app_on(Clock::manual(now), |_| {}).await;
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant("Times");
     let p = program(&app, &m.admin_key, json!({"points_expire_days": 30})).await;
     let id = id_of(&app.enroll(&m.pos_key, id_of(&p), "Ann").await).to_string();

@@ -736,7 +736,7 @@ async fn worker_once(app: &TestApp, at: chrono::DateTime<Utc>) -> Value {
 async fn events_left_by_a_stopped_server_and_expiry_reminders_are_delivered_by_worker_once() {
     let app = private_app().await;
     // The server's delivery loops stop, as if it had been killed: what it wrote stays queued.
-    app.stop_workers();
+    app.stop_workers().await;
     let receiver = Receiver::start().await;
     let m = app.create_merchant("Stopped Server");
     let endpoint = register(

@@ -59,7 +59,7 @@ async fn worker_once_runs_the_jobs_as_of_its_instant_and_drains_the_outbox() {
     assert_eq!(app.register_device(&pass, "phone", &token).await, 201);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // From here on only `worker --once` delivers.
-    app.stop_workers();
+    app.stop_workers().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pushed_before = mock.accepted_for(&token).await;
     TestApp::expect_json(
