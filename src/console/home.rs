@@ -6,10 +6,12 @@ use super::error::PageError;
 use super::format::{money, number, when};
 use super::i18n::fill;
 use super::session::{Section, StaffSession};
+use super::webhooks_page;
 use crate::analytics::dashboard;
 use crate::app::AppState;
 use crate::db;
 use crate::domain::{Currency, Role};
+use crate::webhooks::endpoints;
 use actix_web::{web, HttpResponse};
 use maud::html;
 
@@ -35,12 +37,33 @@ pub async fn page(
     }
     let tenant = session.tenant;
     let now = state.clock.now();
-    let figures = db::run(&state.pool, move |conn| {
-        Ok(dashboard::load(conn, &tenant, now)?)
+    let owner = Section::Webhooks.allows(session.role);
+    let (figures, gave_up) = db::run(&state.pool, move |conn| {
+        let figures = dashboard::load(conn, &tenant, now)?;
+        // The merchant is told here of endpoints passfold disabled (and by an event on the
+        // others): whoever may fix them sees it on opening the console.
+        let gave_up: Vec<_> = match owner {
+            true => endpoints::list(conn, &tenant)?
+                .into_iter()
+                .filter(webhooks_page::gave_up)
+                .collect(),
+            false => Vec::new(),
+        };
+        Ok((figures, gave_up))
     })
     .await
     .map_err(|e| session.failed(e))?;
     let body = html! {
+        @if !gave_up.is_empty() {
+            section class="panel" id="webhooks-gave-up" role="alert" {
+                p class="errors" { (w.webhooks_gave_up_home) }
+                ul {
+                    @for e in &gave_up {
+                        li { a href=(format!("/console/webhooks/{}", e.id)) { code { (e.url) } } }
+                    }
+                }
+            }
+        }
         section class="panel" id="dashboard" aria-labelledby="programs-figures" {
             p id="welcome" { (t.welcome) ", " (session.staff.email) }
             @if !figures.live {

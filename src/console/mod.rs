@@ -37,6 +37,7 @@ pub mod programs_page;
 pub mod session;
 pub mod sign_in;
 pub mod staff_page;
+pub mod webhooks_page;
 
 pub use error::PageError;
 pub use session::{Section, StaffSession};
@@ -149,6 +150,25 @@ pub fn scope() -> actix_web::Scope<
         .route(
             "/api-keys/{id}/revoke",
             web::post().to(api_keys_page::revoke),
+        )
+        .route("/webhooks", web::get().to(webhooks_page::list))
+        .route("/webhooks", web::post().to(webhooks_page::create))
+        .route("/webhooks/{id}", web::get().to(webhooks_page::show))
+        .route(
+            "/webhooks/{id}/state",
+            web::post().to(webhooks_page::change_state),
+        )
+        .route(
+            "/webhooks/{id}/rotate",
+            web::post().to(webhooks_page::rotate),
+        )
+        .route(
+            "/webhooks/{id}/delete",
+            web::post().to(webhooks_page::remove),
+        )
+        .route(
+            "/webhooks/{id}/messages/{message}/resend",
+            web::post().to(webhooks_page::resend),
         )
         .route("/members", web::get().to(members_page::search))
         .route("/members/{id}", web::get().to(members_page::show))

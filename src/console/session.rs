@@ -30,6 +30,7 @@ pub enum Section {
     /// of its own (no navigation), the forms on the members' and cards' pages.
     CardChanges,
     ApiKeys,
+    Webhooks,
     Staff,
     Audit,
     Account,
@@ -44,6 +45,7 @@ impl Section {
         Section::Members,
         Section::GiftCards,
         Section::ApiKeys,
+        Section::Webhooks,
         Section::Staff,
         Section::Audit,
         Section::Account,
@@ -58,6 +60,7 @@ impl Section {
             Section::Programs
             | Section::CardChanges
             | Section::ApiKeys
+            | Section::Webhooks
             | Section::Staff
             | Section::Audit => &[Role::Owner],
         }
@@ -75,6 +78,7 @@ impl Section {
             Section::Members => "/console/members",
             Section::GiftCards | Section::CardChanges => "/console/gift-cards",
             Section::ApiKeys => "/console/api-keys",
+            Section::Webhooks => "/console/webhooks",
             Section::Staff => "/console/staff",
             Section::Audit => "/console/audit",
             Section::Account => "/console/account",
@@ -91,6 +95,7 @@ impl Section {
             Section::GiftCards => "gift-cards",
             Section::CardChanges => "card-changes",
             Section::ApiKeys => "api-keys",
+            Section::Webhooks => "webhooks",
             Section::Staff => "staff",
             Section::Audit => "audit",
             Section::Account => "account",
@@ -105,6 +110,7 @@ impl Section {
             Section::Members => t.pages().nav_members,
             Section::GiftCards | Section::CardChanges => t.pages().nav_gift_cards,
             Section::ApiKeys => t.pages().nav_api_keys,
+            Section::Webhooks => t.pages().nav_webhooks,
             Section::Staff => t.nav_staff,
             Section::Audit => t.nav_audit,
             Section::Account => t.nav_account,

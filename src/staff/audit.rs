@@ -45,6 +45,11 @@ pub const PROGRAM_CHANGE: &str = "program_change";
 pub const GIFT_CARD_DEACTIVATE: &str = "gift_card_deactivate";
 pub const API_KEY_CREATE: &str = "api_key_create";
 pub const API_KEY_REVOKE: &str = "api_key_revoke";
+pub const WEBHOOK_CREATE: &str = "webhook_create";
+pub const WEBHOOK_CHANGE: &str = "webhook_change";
+pub const WEBHOOK_ROTATE: &str = "webhook_rotate";
+pub const WEBHOOK_DELETE: &str = "webhook_delete";
+pub const WEBHOOK_RESEND: &str = "webhook_resend";
 
 /// Appends one line.
 pub fn record(

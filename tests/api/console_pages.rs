@@ -609,6 +609,12 @@ async fn an_owner_adjusts_points_with_the_keyboard_in_a_real_browser() {
     assert_eq!(browser.text("#member-points").await, "75");
     browser.screenshot("console-member-adjusted").await;
     assert_eq!(app.member_points(&m.admin_key, &id).await, 75);
+    // The webhooks page's form lists every event type; it fits a phone too.
+    browser.goto(&app.url("/console/webhooks")).await;
+    browser
+        .wait_for("#add-webhook", Duration::from_secs(10))
+        .await;
+    assert_no_overflow(&browser).await;
 
     let app_host = app.address.trim_start_matches("http://").to_string();
     assert_eq!(browser.resource_hosts().await, vec![app_host]);

@@ -10,6 +10,7 @@ mod console_auth;
 mod console_designer;
 mod console_designer_browser;
 mod console_pages;
+mod console_webhooks;
 mod dashboard;
 mod designer_preview;
 mod errors;
