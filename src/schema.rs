@@ -58,6 +58,7 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         cancelled_at -> Nullable<Timestamptz>,
+        cost_per_message -> Int8,
     }
 }
 

@@ -719,10 +719,7 @@ fn compute(
             net_in[k] += r.net;
         }
     }
-    let point_value = program
-        .lifecycle
-        .get("point_value")
-        .and_then(serde_json::Value::as_i64);
+    let point_value = program.point_value();
     let mut after = 0i64;
     let mut held_at = vec![0i64; n + 1];
     for j in (0..=n).rev() {

@@ -94,6 +94,10 @@ pub struct NewCampaign {
     /// absent.
     #[serde(default)]
     pub attribution_days: Option<i64>,
+    /// What one message costs the merchant, minor units of the program's currency, 0 to
+    /// 100,000,000; 0 when absent. With the bonus points it is the cost in the ROMI.
+    #[serde(default)]
+    pub cost_per_message: Option<i64>,
 }
 
 /// One language's message as stored.
@@ -122,6 +126,7 @@ pub struct CampaignRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub cost_per_message: i64,
 }
 
 impl CampaignRow {
@@ -154,6 +159,8 @@ pub struct CampaignView {
     pub bonus_points: i64,
     pub offer: Option<Offer>,
     pub attribution_days: i32,
+    /// Minor units of the program's currency a message.
+    pub cost_per_message: i64,
     /// As the request asked (null: now).
     pub requested_send_at: Option<DateTime<Utc>>,
     /// When it goes (or went): never outside sending hours.
@@ -183,6 +190,7 @@ impl CampaignView {
             bonus_points: row.bonus_points,
             offer: row.offer.and_then(|o| serde_json::from_value(o).ok()),
             attribution_days: row.attribution_days,
+            cost_per_message: row.cost_per_message,
             requested_send_at: row.requested_send_at,
             send_at: row.send_at,
             created_at: row.created_at,
@@ -243,6 +251,7 @@ struct Checked {
     offer: Option<Offer>,
     requested_send_at: Option<DateTime<Utc>>,
     attribution_days: i32,
+    cost_per_message: i64,
 }
 
 fn check(
@@ -324,6 +333,13 @@ fn check(
         "/bonus_points",
         bonus,
         0..=1_000_000,
+        false,
+    ));
+    let cost_per_message = req.cost_per_message.unwrap_or(0);
+    problems.extend(crate::domain::ranges::check(
+        "/cost_per_message",
+        cost_per_message,
+        0..=100_000_000,
         false,
     ));
     let days = req.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS);
@@ -419,6 +435,7 @@ fn check(
         }),
         requested_send_at: requested,
         attribution_days: days as i32,
+        cost_per_message,
     })
 }
 
@@ -449,6 +466,7 @@ pub fn create(
             campaigns::bonus_points.eq(c.bonus_points),
             campaigns::offer.eq(c.offer.as_ref().map(to_json)),
             campaigns::attribution_days.eq(c.attribution_days),
+            campaigns::cost_per_message.eq(c.cost_per_message),
             campaigns::requested_send_at.eq(c.requested_send_at),
             campaigns::send_at.eq(send_at),
             campaigns::created_at.eq(now),
@@ -474,7 +492,8 @@ pub fn get(
     let counts = results::counts(conn, tenant, &[row.id])?
         .remove(&row.id)
         .unwrap_or_default();
-    let results = results::results(conn, tenant, &row, now)?;
+    let point_value = Program::find(conn, tenant, row.program_id)?.point_value();
+    let results = results::results(conn, tenant, &row, &counts, point_value, now)?;
     Ok(CampaignView::of(row, counts, results))
 }
 

@@ -122,6 +122,48 @@ pub struct Results {
     pub conversion_difference_ci95: Option<Interval>,
     /// `sent.revenue_per_member - holdout.revenue_per_member`; null as above.
     pub revenue_per_member_difference: Option<f64>,
+    /// Revenue the campaign brought beyond what the sent group would have spent without
+    /// it: `revenue_per_member_difference × sent.members`, minor units; null as above.
+    pub incremental_revenue: Option<f64>,
+    pub cost: Cost,
+    /// Return on marketing investment: `(incremental_revenue - cost.total) / cost.total`
+    /// (0.5 is 50%); null without a cost or without a holdout to compare with.
+    pub romi: Option<f64>,
+}
+
+/// What the campaign cost, minor units of the program's currency.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Cost {
+    /// Bonus points granted × the program's `point_value` (as it is now; 0 without one).
+    pub bonus_points: i64,
+    /// Messages put on passes × the campaign's `cost_per_message`.
+    pub messages: i64,
+    pub total: i64,
+    /// The `point_value` the bonus points were valued at; null when the program has none.
+    pub point_value: Option<i64>,
+}
+
+impl Cost {
+    /// The cost of a campaign that reached `sent` members.
+    pub fn of(campaign: &CampaignRow, sent: i64, point_value: Option<i64>) -> Cost {
+        let bonus_points = campaign
+            .bonus_points
+            .saturating_mul(point_value.unwrap_or(0))
+            .saturating_mul(sent);
+        let messages = campaign.cost_per_message.saturating_mul(sent);
+        Cost {
+            bonus_points,
+            messages,
+            total: bonus_points.saturating_add(messages),
+            point_value,
+        }
+    }
+}
+
+/// ROMI of an incremental revenue against a cost; `None` without either.
+pub fn romi(incremental_revenue: Option<f64>, cost: &Cost) -> Option<f64> {
+    let gain = incremental_revenue?;
+    (cost.total > 0).then(|| (gain - cost.total as f64) / cost.total as f64)
 }
 
 #[derive(QueryableByName)]
@@ -178,11 +220,14 @@ pub fn difference(sent: &GroupResult, holdout: &GroupResult) -> Option<(f64, Int
     ))
 }
 
-/// The campaign's results as of `now`; `None` before its audience is fixed.
+/// The campaign's results as of `now`, with its `counts` and the program's `point_value`;
+/// `None` before its audience is fixed.
 pub fn results(
     conn: &mut PgConnection,
     tenant: &Tenant,
     campaign: &CampaignRow,
+    counts: &Counts,
+    point_value: Option<i64>,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Results>> {
     let Some(from) = campaign.started_at else {
@@ -214,7 +259,12 @@ pub fn results(
     let diff = difference(&sent, &holdout);
     let revenue_diff = (sent.members > 0 && holdout.members > 0)
         .then_some(sent.revenue_per_member - holdout.revenue_per_member);
+    let incremental_revenue = revenue_diff.map(|d| d * sent.members as f64);
+    let cost = Cost::of(campaign, counts.sent, point_value);
     Ok(Some(Results {
+        romi: romi(incremental_revenue, &cost),
+        incremental_revenue,
+        cost,
         window_from: from,
         window_until: until,
         complete: now >= until,
@@ -248,5 +298,26 @@ mod tests {
         assert!((ci.low - (0.1 - 1.959_964 * se)).abs() < 1e-6);
         assert!((ci.high - (0.1 + 1.959_964 * se)).abs() < 1e-6);
         assert!(difference(&g(10, 1), &GroupResult::default()).is_none());
+    }
+
+    #[test]
+    fn romi_is_the_gain_over_the_cost_of_points_and_messages() {
+        let cost = Cost {
+            bonus_points: 4_000,
+            messages: 1_000,
+            total: 5_000,
+            point_value: Some(2),
+        };
+        // 12,500 more revenue for 5,000 spent: 150%.
+        assert_eq!(romi(Some(12_500.0), &cost), Some(1.5));
+        assert_eq!(romi(Some(2_500.0), &cost), Some(-0.5));
+        assert_eq!(romi(None, &cost), None);
+        let free = Cost {
+            bonus_points: 0,
+            messages: 0,
+            total: 0,
+            point_value: None,
+        };
+        assert_eq!(romi(Some(100.0), &free), None);
     }
 }

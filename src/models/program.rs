@@ -53,6 +53,13 @@ impl Program {
             .unwrap_or(chrono_tz::UTC)
     }
 
+    /// Money value of one point in minor units (`lifecycle.point_value`), when set.
+    pub fn point_value(&self) -> Option<i64> {
+        self.lifecycle
+            .get("point_value")
+            .and_then(serde_json::Value::as_i64)
+    }
+
     /// `(pos_max_purchase, pos_max_points_adjustment)` of the program a member belongs to.
     pub fn pos_limits_of_member(
         conn: &mut PgConnection,

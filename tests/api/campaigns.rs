@@ -111,7 +111,7 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
             &m.admin_key,
             &json!({
                 "name": "Coffee Club", "template": "loyalty-default", "currency": "EUR",
-                "points_per_unit": 10,
+                "points_per_unit": 10, "point_value": 2,
                 "rfm_thresholds": {"recency_days": [30, 90], "frequency": [3, 2],
                                    "monetary": [10000, 5000]},
             }),
@@ -240,6 +240,7 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
         "message": {"en": "Double points this weekend", "ru": "Двойные баллы в выходные"},
         "header": {"en": "This weekend"},
         "bonus_points": 50,
+        "cost_per_message": 3,
         "offer": {"text": "A free cake with any coffee", "coupon_code": "CAKE",
                   "valid_until": "2030-01-31"},
     });
@@ -469,6 +470,16 @@ async fn a_campaign_to_a_group_reaches_the_sent_group_only_and_measures_against_
     let se = (0.125f64 * 0.875 / 8.0 + 0.25 / 2.0).sqrt();
     let low = r["conversion_difference_ci95"]["low"].as_f64().unwrap();
     assert!((low - (d - 1.959_964 * se)).abs() < 1e-5, "{r}");
+    // ROMI: 8 members sent 50 points worth 2 cents each and a 3-cent message, for
+    // (2,500/8 - 700/2) x 8 = -300 cents of incremental revenue.
+    assert_eq!(
+        r["cost"],
+        json!({"bonus_points": 800, "messages": 24, "total": 824, "point_value": 2}),
+        "{r}"
+    );
+    assert_eq!(r["incremental_revenue"].as_f64(), Some(-300.0), "{r}");
+    let romi = r["romi"].as_f64().unwrap();
+    assert!((romi - (-300.0 - 824.0) / 824.0).abs() < 1e-12, "{r}");
 
     // The ledger: one `campaign` activity per sent member.
     let acts = app
@@ -703,6 +714,10 @@ async fn creation_is_idempotent_and_checked() {
         (
             "/bonus_points",
             json!({"audience": {"stages": ["repeat"]}, "message": {"en": "x"}, "bonus_points": -5}),
+        ),
+        (
+            "/cost_per_message",
+            json!({"audience": {"stages": ["repeat"]}, "message": {"en": "x"}, "cost_per_message": 100_000_001}),
         ),
     ]);
     for (i, (pointer, body)) in cases.iter().enumerate() {
