@@ -331,6 +331,113 @@ pub struct Report {
     pub total: Figures,
     /// Members who joined in the range, by signup month.
     pub cohorts: Vec<Cohort>,
+    /// Survey answers of the range by the answering member's segment **now** (RFM group,
+    /// then lifecycle stage), largest first.
+    pub nps_by_segment: Vec<SegmentNps>,
+}
+
+/// NPS of the answers of one segment's members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SegmentNps {
+    /// `group` (RFM named group) or `stage` (lifecycle stage).
+    pub kind: &'static str,
+    /// The group's or stage's name, as in `GET /programs/{id}/segments`.
+    pub segment: String,
+    #[serde(flatten)]
+    pub score: Nps,
+}
+
+/// Survey answers and the net promoter score they give.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct Nps {
+    pub survey_responses: i64,
+    /// Answers scoring 9 or 10.
+    pub promoters: i64,
+    /// Answers scoring 0 to 6.
+    pub detractors: i64,
+    /// (promoters - detractors) / survey_responses x 100; null without answers.
+    pub nps: Option<f64>,
+}
+
+impl Nps {
+    pub fn of(survey_responses: i64, promoters: i64, detractors: i64) -> Nps {
+        Nps {
+            survey_responses,
+            promoters,
+            detractors,
+            nps: percent(promoters - detractors, survey_responses),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct SegmentAnswers {
+    #[diesel(sql_type = Text)]
+    rfm_group: String,
+    #[diesel(sql_type = Text)]
+    stage: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    x: i64,
+    #[diesel(sql_type = BigInt)]
+    y: i64,
+}
+
+/// NPS of the range's answers by the members' current group and stage. A member never
+/// segmented yet counts as `no_purchases` / `registered`, as a fresh member is.
+fn nps_by_segment(
+    conn: &mut PgConnection,
+    merchant: Uuid,
+    program: &Program,
+    range: &Range,
+) -> QueryResult<Vec<SegmentNps>> {
+    let rows: Vec<SegmentAnswers> = diesel::sql_query(
+        "SELECT coalesce(s.rfm_group, 'no_purchases') AS rfm_group,
+                coalesce(s.stage, 'registered') AS stage,
+                count(*) AS n, count(*) FILTER (WHERE a.score >= 9) AS x,
+                count(*) FILTER (WHERE a.score <= 6) AS y
+           FROM survey_answers a
+           JOIN survey_invitations i ON i.id = a.invitation_id
+           LEFT JOIN member_segments s ON s.member_id = i.member_id
+          WHERE a.merchant_id = $1 AND a.program_id = $2
+            AND a.answered_at >= $3 AND a.answered_at < $4
+          GROUP BY 1, 2",
+    )
+    .bind::<SqlUuid, _>(merchant)
+    .bind::<SqlUuid, _>(program.id)
+    .bind::<Timestamptz, _>(range.from)
+    .bind::<Timestamptz, _>(range.to)
+    .load(conn)?;
+    let mut sums: std::collections::BTreeMap<(&'static str, String), (i64, i64, i64)> =
+        Default::default();
+    for r in rows {
+        for key in [("group", r.rfm_group.clone()), ("stage", r.stage.clone())] {
+            let e = sums.entry(key).or_default();
+            (e.0, e.1, e.2) = (e.0 + r.n, e.1 + r.x, e.2 + r.y);
+        }
+    }
+    let mut out: Vec<SegmentNps> = sums
+        .into_iter()
+        .map(|((kind, segment), (n, x, y))| SegmentNps {
+            kind,
+            segment,
+            score: Nps::of(n, x, y),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (
+            a.kind,
+            std::cmp::Reverse(a.score.survey_responses),
+            &a.segment,
+        )
+            .cmp(&(
+                b.kind,
+                std::cmp::Reverse(b.score.survey_responses),
+                &b.segment,
+            ))
+    });
+    Ok(out)
 }
 
 /// `num / den x 100`, 2 decimals, half away from zero; None when `den` is 0.
@@ -890,7 +997,9 @@ fn compute(
     }
 
     let cohorts = cohorts(conn, tenant, program, range)?;
+    let nps_by_segment = nps_by_segment(conn, merchant, program, range)?;
     Ok(Report {
+        nps_by_segment,
         program_id: program.id,
         currency: program.currency.code().to_string(),
         timezone: tz.name().to_string(),

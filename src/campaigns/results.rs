@@ -3,6 +3,7 @@
 //! purchases on every read (docs/CAMPAIGNS.md gives the formulas).
 
 use super::CampaignRow;
+pub use crate::analytics::report::Nps;
 use crate::db::Tenant;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -95,6 +96,8 @@ pub struct GroupResult {
     pub revenue: i64,
     /// `revenue / members`, minor units (0 for an empty group).
     pub revenue_per_member: f64,
+    /// Survey answers the group's members gave in the window, and their NPS.
+    pub nps: Nps,
 }
 
 /// A 95% confidence interval.
@@ -178,6 +181,12 @@ struct GroupRow {
     purchases: i64,
     #[diesel(sql_type = BigInt)]
     revenue: i64,
+    #[diesel(sql_type = BigInt)]
+    answers: i64,
+    #[diesel(sql_type = BigInt)]
+    promoters: i64,
+    #[diesel(sql_type = BigInt)]
+    detractors: i64,
 }
 
 fn group(row: Option<&GroupRow>) -> GroupResult {
@@ -198,6 +207,7 @@ fn group(row: Option<&GroupRow>) -> GroupResult {
         purchases: r.purchases,
         revenue: r.revenue,
         revenue_per_member: per(r.revenue),
+        nps: Nps::of(r.answers, r.promoters, r.detractors),
     }
 }
 
@@ -238,7 +248,10 @@ pub fn results(
         "SELECT r.held_out, count(*) AS members,
                 count(*) FILTER (WHERE b.n > 0) AS converted,
                 coalesce(sum(b.n), 0)::bigint AS purchases,
-                coalesce(sum(b.revenue), 0)::bigint AS revenue
+                coalesce(sum(b.revenue), 0)::bigint AS revenue,
+                coalesce(sum(s.n), 0)::bigint AS answers,
+                coalesce(sum(s.p), 0)::bigint AS promoters,
+                coalesce(sum(s.d), 0)::bigint AS detractors
            FROM campaign_recipients r
            CROSS JOIN LATERAL (
                SELECT count(*) AS n, sum(pu.amount - pu.refunded_amount) AS revenue
@@ -246,6 +259,13 @@ pub fn results(
                 WHERE pu.merchant_id = r.merchant_id AND pu.member_id = r.member_id
                   AND pu.purchased_at > $3 AND pu.purchased_at <= $4
                   AND pu.refunded_amount < pu.amount) b
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS n, count(*) FILTER (WHERE a.score >= 9) AS p,
+                      count(*) FILTER (WHERE a.score <= 6) AS d
+                 FROM survey_invitations i
+                 JOIN survey_answers a ON a.invitation_id = i.id
+                WHERE i.member_id = r.member_id AND i.merchant_id = r.merchant_id
+                  AND a.answered_at > $3 AND a.answered_at <= $4) s
           WHERE r.merchant_id = $1 AND r.campaign_id = $2
           GROUP BY r.held_out",
     )

@@ -855,6 +855,41 @@ async fn nps_from_survey_answers() {
     assert_eq!(total["nps"], pct(promoters - detractors, 10));
     assert_eq!(report["periods"][3]["survey_responses"], 10);
     assert_eq!(report["periods"][0]["nps"], Value::Null);
+    // By segment: each answer counts in its member's RFM group and stage as the member's
+    // own answer shows them now.
+    let mut expected = std::collections::BTreeMap::new();
+    for (id, score) in ids.iter().zip(scores) {
+        let member = app
+            .get_json(&format!("/api/v1/members/{id}"), &m.admin_key)
+            .await;
+        let group = member["rfm"]["group"].as_str().unwrap_or("no_purchases");
+        let stage = member["lifecycle_stage"].as_str().expect("a stage");
+        for key in [("group", group.to_string()), ("stage", stage.to_string())] {
+            let e: &mut (i64, i64, i64) = expected.entry(key).or_default();
+            e.0 += 1;
+            e.1 += i64::from(score >= 9);
+            e.2 += i64::from(score <= 6);
+        }
+    }
+    let mut got = std::collections::BTreeMap::new();
+    for s in report["nps_by_segment"].as_array().unwrap() {
+        let (n, x, y) = (
+            s["survey_responses"].as_i64().unwrap(),
+            s["promoters"].as_i64().unwrap(),
+            s["detractors"].as_i64().unwrap(),
+        );
+        assert_eq!(s["nps"], pct(x - y, n), "{s}");
+        let key = (
+            s["kind"].as_str().unwrap().to_string(),
+            s["segment"].as_str().unwrap().to_string(),
+        );
+        got.insert(key, (n, x, y));
+    }
+    let expected: std::collections::BTreeMap<(String, String), (i64, i64, i64)> = expected
+        .into_iter()
+        .map(|((k, seg), v)| ((k.to_string(), seg), v))
+        .collect();
+    assert_eq!(got, expected, "{}", report["nps_by_segment"]);
     let comments = app
         .get_json(
             &format!("/api/v1/programs/{pid}/survey/comments"),
