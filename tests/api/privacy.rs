@@ -588,3 +588,43 @@ async fn an_erased_member_is_nowhere_and_the_ledger_still_adds_up() {
         .await;
     assert_problem(res, 404, "not-found").await;
 }
+
+#[tokio::test]
+async fn an_erased_members_google_object_expires_and_names_nobody() {
+    use crate::google_mock::GoogleMock;
+    use std::time::Duration;
+    let mock = GoogleMock::start().await;
+    let app = crate::wallets::spawn_app_with_google(&mock).await;
+    let (m, _, member) = app
+        .merchant_with_member("Google Erasure", "Zebulon Quixote")
+        .await;
+    let id =
+        crate::google_wallet::save_link_object_id(&member["google_save_url"], "loyaltyObjects");
+    let oid = id.clone();
+    assert!(
+        mock.wait_until(
+            move |g| g.stored("loyaltyObject", &oid).is_some(),
+            Duration::from_secs(5)
+        )
+        .await,
+        "the object reached Google"
+    );
+    let res = app
+        .delete_with_key(&format!("/api/v1/members/{}", id_of(&member)), &m.admin_key)
+        .await;
+    assert_eq!(res.status(), 204);
+    let oid = id.clone();
+    let expired = mock
+        .wait_until(
+            move |g| {
+                g.stored("loyaltyObject", &oid)
+                    .is_some_and(|o| o["state"] == "EXPIRED")
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+    let stored = mock.stored("loyaltyObject", &id).unwrap();
+    assert!(expired, "{stored}");
+    assert!(!stored.to_string().contains("Zebulon"), "{stored}");
+    assert_eq!(stored["accountName"], "Erased member");
+}
