@@ -628,3 +628,41 @@ async fn an_erased_members_google_object_expires_and_names_nobody() {
     assert!(!stored.to_string().contains("Zebulon"), "{stored}");
     assert_eq!(stored["accountName"], "Erased member");
 }
+
+#[tokio::test]
+async fn a_friend_of_an_erased_referrer_still_buys_and_gets_their_share() {
+    let app = spawn_app_with(|_| {}).await;
+    let m = app.create_merchant("Referral Erasure");
+    let res = app
+        .post_json(
+            "/api/v1/programs",
+            &m.admin_key,
+            &json!({
+                "name": "Club", "template": "loyalty-default", "currency": "EUR",
+                "points_per_unit": 10, "tiers": [{"name": "Bronze", "min_points": 0}],
+                "welcome_points": 0,
+                "referral": {"referrer_points": 100, "referee_points": 30,
+                             "trigger": "first_purchase"}
+            }),
+        )
+        .await;
+    let program = TestApp::expect_json(res, 201).await;
+    let ann = enroll_with(&app, &m.pos_key, &program, json!({"name": "Ann Gone"})).await;
+    let bob = enroll_with(
+        &app,
+        &m.pos_key,
+        &program,
+        json!({"name": "Bob Stays", "referral_code": ann["referral_code"]}),
+    )
+    .await;
+    let res = app
+        .delete_with_key(&format!("/api/v1/members/{}", id_of(&ann)), &m.admin_key)
+        .await;
+    assert_eq!(res.status(), 204);
+    let res = app.purchase(&m.pos_key, id_of(&bob), "bob-1", 1000).await;
+    let change = TestApp::expect_json(res, 200).await;
+    assert_eq!(change["points"], 130, "{change}");
+    assert_eq!(change["referral"]["referrer_points"], 0, "{change}");
+    assert_eq!(app.member_points(&m.admin_key, id_of(&ann)).await, 0);
+    app.verify_ledger(&m.admin_key).await;
+}
