@@ -32,6 +32,7 @@ pub mod pass_cache;
 pub mod pass_content;
 pub mod pass_events;
 pub mod pass_service;
+pub mod privacy;
 pub mod problem;
 pub mod public_pages;
 pub mod request_guard;

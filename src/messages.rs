@@ -54,6 +54,9 @@ pub fn to_member(
     text: &Text,
 ) -> Result<MessageSent, ApiError> {
     let member = Member::find(conn, tenant, member_id)?;
+    if member.erased_at.is_some() {
+        return Err(crate::privacy::erased_problem());
+    }
     let pass = Pass::of_member(conn, tenant, member.id)?;
     send(conn, channels, tenant, Card::Member(member.id), pass, text)
 }

@@ -182,6 +182,10 @@ problem_answers!(
     MemberExists: "409" => "A member of the program has this email, phone or external id"
 );
 problem_answers!(
+    /// An erased member's card: it neither earns, spends nor changes.
+    MemberErased: "410" => "gone: the member's personal data was erased (DELETE /members/{id})"
+);
+problem_answers!(
     /// A points adjustment refused.
     PointsRefusals:
         "409" => "insufficient-funds (the points would go below zero) or idempotency-key-in-use"

@@ -245,7 +245,8 @@ impl PassContent {
                         "referral_url",
                         Value::Text(crate::urls::referral_url(public_url, &member.referral_code)),
                     );
-                (member.card_number.clone(), false)
+                // An erased member's pass is void: installed passes show it as such.
+                (member.card_number.clone(), member.erased_at.is_some())
             }
             Holder::GiftCard(card) => {
                 context

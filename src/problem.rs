@@ -26,6 +26,7 @@ pub enum ProblemKind {
     Validation,
     InsufficientFunds,
     CardInactive,
+    Gone,
     CurrencyMismatch,
     IdempotencyKeyReuse,
     IdempotencyKeyInUse,
@@ -41,13 +42,14 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 18] = [
+    pub const ALL: [ProblemKind; 19] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
         Self::Validation,
         Self::InsufficientFunds,
         Self::CardInactive,
+        Self::Gone,
         Self::CurrencyMismatch,
         Self::IdempotencyKeyReuse,
         Self::IdempotencyKeyInUse,
@@ -79,6 +81,7 @@ impl ProblemKind {
             Self::Validation => "validation",
             Self::InsufficientFunds => "insufficient-funds",
             Self::CardInactive => "card-inactive",
+            Self::Gone => "gone",
             Self::CurrencyMismatch => "currency-mismatch",
             Self::IdempotencyKeyReuse => "idempotency-key-reuse",
             Self::IdempotencyKeyInUse => "idempotency-key-in-use",
@@ -104,6 +107,7 @@ impl ProblemKind {
                 StatusCode::CONFLICT
             }
             Self::Conflict => StatusCode::CONFLICT,
+            Self::Gone => StatusCode::GONE,
             Self::CurrencyMismatch | Self::IdempotencyKeyReuse => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -124,6 +128,7 @@ impl ProblemKind {
             Self::Validation => "The request is not valid",
             Self::InsufficientFunds => "Insufficient funds",
             Self::CardInactive => "The card is not active",
+            Self::Gone => "The member's personal data was erased",
             Self::CurrencyMismatch => "Currency does not match the card",
             Self::IdempotencyKeyReuse => "Idempotency key reused with another request",
             Self::IdempotencyKeyInUse => "A request with this idempotency key is in progress",
@@ -149,6 +154,7 @@ impl ProblemKind {
             406 => Self::NotAcceptable,
             408 => Self::RequestTimeout,
             409 => Self::Conflict,
+            410 => Self::Gone,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
             429 => Self::RateLimited,

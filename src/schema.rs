@@ -189,6 +189,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_consents (merchant_id, id) {
+        id -> Int8,
+        merchant_id -> Uuid,
+        member_id -> Uuid,
+        kind -> Text,
+        granted -> Bool,
+        source -> Text,
+        at -> Timestamptz,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     member_segments (member_id) {
         member_id -> Uuid,
         merchant_id -> Uuid,
@@ -247,6 +261,7 @@ diesel::table! {
         birthday_year -> Nullable<Int2>,
         points_owed -> Int8,
         tier_review_at -> Nullable<Timestamptz>,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -643,6 +658,8 @@ diesel::joinable!(google_objects -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
 diesel::joinable!(link_opens -> members (referrer_id));
 diesel::joinable!(link_opens -> programs (program_id));
+diesel::joinable!(member_consents -> members (member_id));
+diesel::joinable!(member_consents -> merchants (merchant_id));
 diesel::joinable!(members -> merchants (merchant_id));
 diesel::joinable!(members -> programs (program_id));
 diesel::joinable!(non_member_receipts -> merchants (merchant_id));
@@ -694,6 +711,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     join_attempts,
     link_opens,
+    member_consents,
     member_segments,
     member_stage_changes,
     members,

@@ -185,6 +185,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::members::find)
                     .service(routes::members::get)
                     .service(routes::members::change)
+                    .service(routes::privacy::export)
+                    .service(routes::privacy::erase)
                     .service(routes::gift_cards::issue)
                     .service(routes::gift_cards::get)
                     .service(routes::gift_cards::redeem)

@@ -157,6 +157,7 @@ pub fn invite_due(
                     x.id AS purchase_id
                FROM survey_rules r
                JOIN members m ON m.program_id = r.program_id AND m.merchant_id = r.merchant_id
+                                AND m.erased_at IS NULL
                JOIN purchases x ON x.member_id = m.id AND x.merchant_id = r.merchant_id
               WHERE x.purchased_at >= r.since
                 AND x.purchased_at <= $1 - make_interval(mins => r.delay_minutes)

@@ -185,7 +185,7 @@ fn fix_audience(
             "WITH aud AS (
                  SELECT m.id FROM members m
                    LEFT JOIN member_segments s ON s.member_id = m.id
-                  WHERE m.merchant_id = $1 AND m.program_id = $2
+                  WHERE m.merchant_id = $1 AND m.program_id = $2 AND m.erased_at IS NULL
                     AND (($3 AND ($4::text[] IS NULL
                                   OR coalesce(s.rfm_group, 'no_purchases') = ANY($4))
                              AND ($5::text[] IS NULL OR s.cell = ANY($5))

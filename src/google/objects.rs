@@ -269,7 +269,13 @@ pub fn object_of(issuer: &GoogleIssuer, card: &GoogleCard<'_>, public_url: &str)
     let class = class_of(issuer, card, public_url);
     let doc = &card.document;
     let id = issuer.id(&format!("pass_{}", card.serial_number));
-    let state = if card.voided { "INACTIVE" } else { "ACTIVE" };
+    // A voided loyalty card is an erased member's: EXPIRED, as Google calls a card that has
+    // ended; a voided gift card is deactivated (INACTIVE).
+    let state = match (card.voided, card.program_id) {
+        (false, _) => "ACTIVE",
+        (true, Some(_)) => "EXPIRED",
+        (true, None) => "INACTIVE",
+    };
     let mut body = match class.kind {
         ObjectKind::Loyalty => {
             let points = match card.context.get("points") {

@@ -2,7 +2,8 @@
 //! wrong-PIN, wrong-password and
 //! join-attempt records (rate limits) after a day; what anyone may write without a key after a while: link
 //! opens after [`LINK_OPEN_DAYS`] (so referral statistics count opens of that many days)
-//! and device logs after [`DEVICE_LOG_DAYS`].
+//! and device logs after [`DEVICE_LOG_DAYS`]; the Apple registrations of erased members'
+//! passes after `privacy::erasure::DEVICE_GRACE_DAYS`.
 
 use crate::schema::{device_logs, google_notifications, join_attempts, link_opens, pin_failures};
 use chrono::{DateTime, Utc};
@@ -21,6 +22,7 @@ pub struct Pruned {
     pub pins: usize,
     pub opens: usize,
     pub logs: usize,
+    pub devices: usize,
 }
 
 /// How long what is pruned is kept.
@@ -52,12 +54,14 @@ pub fn prune(conn: &mut PgConnection, now: DateTime<Utc>, keep: Retention) -> Qu
             .filter(device_logs::created_at.lt(now - chrono::Duration::days(DEVICE_LOG_DAYS))),
     )
     .execute(conn)?;
+    let devices = crate::privacy::erasure::prune_devices(conn, now)?;
     Ok(Pruned {
         keys,
         sessions,
         pins,
         opens,
         logs,
+        devices,
     })
 }
 
@@ -76,7 +80,7 @@ impl super::Job for Prune {
 
     fn run(&self, conn: &mut PgConnection, now: DateTime<Utc>) -> anyhow::Result<usize> {
         let p = prune(conn, now, self.keep)?;
-        let done = p.keys + p.sessions + p.pins + p.opens + p.logs;
+        let done = p.keys + p.sessions + p.pins + p.opens + p.logs + p.devices;
         if done > 0 {
             tracing::info!(
                 keys = p.keys,
@@ -84,7 +88,8 @@ impl super::Job for Prune {
                 pins = p.pins,
                 link_opens = p.opens,
                 device_logs = p.logs,
-                "pruned old idempotency keys, expired sessions, PIN failures, link opens and device logs"
+                erased_registrations = p.devices,
+                "pruned old idempotency keys, expired sessions, PIN failures, link opens, device logs and erased members' registrations"
             );
         }
         Ok(done)

@@ -130,7 +130,7 @@ fn program(
     let due: Vec<MemberId> = diesel::sql_query(format!(
         "SELECT DISTINCT l.member_id AS id
            FROM point_lots l JOIN members m ON m.id = l.member_id
-          WHERE m.program_id = $2 AND {OPEN} AND EXISTS ({NEWLY})"
+          WHERE m.program_id = $2 AND m.erased_at IS NULL AND {OPEN} AND EXISTS ({NEWLY})"
     ))
     .bind::<SqlUuid, _>(p.merchant_id)
     .bind::<SqlUuid, _>(p.id)

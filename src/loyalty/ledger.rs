@@ -75,21 +75,27 @@ impl<'a> Entry<'a> {
 }
 
 diesel::define_sql_function! {
-    /// Takes a member's row lock (migration 000029), a wait past `lock_timeout` raised with
-    /// the constraint name `db::is_lock_timeout` recognises; false when there is no such member.
-    fn passfold_lock_member(merchant: diesel::sql_types::Uuid, member: diesel::sql_types::Uuid) -> diesel::sql_types::Bool;
+    /// Takes a member's row lock (migrations 000029, 000050), a wait past `lock_timeout`
+    /// raised with the constraint name `db::is_lock_timeout` recognises; `live`, `erased` or
+    /// `missing`.
+    fn passfold_lock_member_state(merchant: diesel::sql_types::Uuid, member: diesel::sql_types::Uuid) -> diesel::sql_types::Text;
 }
 
 /// Takes the member's row lock before points move: a till kept waiting past the lock
-/// timeout is told to retry (409 `idempotency-key-in-use`), never a 500.
+/// timeout is told to retry (409 `idempotency-key-in-use`), never a 500. An erased
+/// member's points never move again (410 `gone`), checked under the lock so that an
+/// erasure running at the same time is seen.
 pub(super) fn lock_member(
     conn: &mut PgConnection,
     tenant: &Tenant,
     member: Uuid,
 ) -> Result<(), ApiError> {
-    match diesel::select(passfold_lock_member(tenant.merchant_id(), member)).get_result(conn) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::not_found("no such member")),
+    match diesel::select(passfold_lock_member_state(tenant.merchant_id(), member))
+        .get_result::<String>(conn)
+    {
+        Ok(state) if state == "live" => Ok(()),
+        Ok(state) if state == "erased" => Err(crate::privacy::erased_problem()),
+        Ok(_) => Err(ApiError::not_found("no such member")),
         Err(e) if crate::db::is_lock_timeout(&e) => Err(crate::idempotency::in_use()),
         Err(e) => Err(e.into()),
     }

@@ -189,12 +189,19 @@ fn reward(
             });
         }
     }
+    // An erased referrer's card earns nothing more (privacy::erasure): the friend's share
+    // is paid alone.
+    let referrer_points = if referrer.erased_at.is_some() {
+        0
+    } else {
+        rule.referrer_points
+    };
     let paid = diesel::update(referrals::table.find(id))
         .filter(referrals::status.eq(ReferralStatus::Pending))
         .set((
             referrals::status.eq(ReferralStatus::Rewarded),
             referrals::rewarded_at.eq(diesel::dsl::now),
-            referrals::referrer_points.eq(rule.referrer_points),
+            referrals::referrer_points.eq(referrer_points),
             referrals::referee_points.eq(rule.referee_points),
         ))
         .execute(conn)?;
@@ -240,7 +247,7 @@ fn reward(
     grant(
         conn,
         &referrer,
-        rule.referrer_points,
+        referrer_points,
         "referral: a friend joined",
     )?;
     let referee = Member::find(conn, tenant, referee_id)?;
@@ -252,11 +259,11 @@ fn reward(
     )?;
     Ok(ReferralResult {
         status: ReferralStatus::Rewarded,
-        referrer_points: rule.referrer_points,
+        referrer_points,
         referee_points: rule.referee_points,
         message: format!(
             "referral rewarded: {} points for the referrer, {} for the new member",
-            rule.referrer_points, rule.referee_points
+            referrer_points, rule.referee_points
         ),
         changed_passes: changed,
         ..base

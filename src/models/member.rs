@@ -29,6 +29,8 @@ pub struct Member {
     pub birth_month: Option<i16>,
     pub birth_day: Option<i16>,
     pub birth_year: Option<i16>,
+    /// When the member's personal data was erased (`privacy::erasure`); their ledger stays.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// A new member's details, already checked by the caller.
@@ -129,6 +131,7 @@ impl Member {
         members::table
             .filter(members::merchant_id.eq(tenant.merchant_id()))
             .filter(members::card_number.eq(number.as_str()))
+            .filter(members::erased_at.is_null())
             .select(Member::as_select())
             .load(conn)
     }
@@ -143,6 +146,7 @@ impl Member {
     ) -> QueryResult<Option<Member>> {
         members::table
             .filter(members::referral_code.eq(code))
+            .filter(members::erased_at.is_null())
             .select(Member::as_select())
             .first(conn)
             .optional()
@@ -158,6 +162,7 @@ impl Member {
             .filter(members::merchant_id.eq(tenant.merchant_id()))
             .filter(members::program_id.eq(program_id))
             .filter(members::referral_code.eq(code))
+            .filter(members::erased_at.is_null())
             .select(Member::as_select())
             .first(conn)
             .optional()
@@ -320,7 +325,7 @@ fn search_statement(
             .enumerate()
             .map(|(i, b)| {
                 let mut sql = format!(
-                    "(SELECT m.*, {key} AS sort_key FROM members m WHERE m.merchant_id = $1 AND {matches}",
+                    "(SELECT m.*, {key} AS sort_key FROM members m WHERE m.merchant_id = $1 AND m.erased_at IS NULL AND {matches}",
                     key = b.key,
                     matches = fill(b.matches),
                 );

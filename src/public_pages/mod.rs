@@ -19,6 +19,7 @@ use crate::loyalty::enrollment::{self, Applicant, Refusal};
 use crate::loyalty::ReferralTrigger;
 use crate::models::{Member, Pass, Program};
 use crate::pass_content::LoadedTemplate;
+use crate::privacy::consents;
 use crate::problem::ApiError;
 use crate::schema::join_attempts;
 use crate::urls::{join_url, referral_url, template_image_path};
@@ -397,6 +398,11 @@ async fn submit(
         return Ok(message_page(&req, StatusCode::FORBIDDEN, t.expired_form));
     }
     let client = crate::client_address::of(&req, state.settings.trust_forwarded);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let app = state.clone();
     enum Outcome {
         NotFound,
@@ -452,14 +458,29 @@ async fn submit(
                 return Ok((form_again, form));
             }
         };
-        match enrollment::join(
-            conn,
-            (app.channels, app.clock.now()),
-            &r.tenant,
-            &r.program,
-            new,
-            r.referrer.as_ref(),
-        )? {
+        // The form's required checkbox is the consent to the terms: recorded with the
+        // member, where it came from included.
+        let now = app.clock.now();
+        let joined = conn.transaction(|conn| {
+            let joined = enrollment::join(
+                conn,
+                (app.channels, now),
+                &r.tenant,
+                &r.program,
+                new,
+                r.referrer.as_ref(),
+            )?;
+            if let Ok(j) = &joined {
+                let origin = consents::Origin {
+                    ip: &client,
+                    user_agent: user_agent.as_deref(),
+                };
+                let terms = (consents::Kind::Terms, true);
+                consents::record_on_page(conn, &r.tenant, j.member.id, terms, now, &origin)?;
+            }
+            Ok::<_, ApiError>(joined)
+        })?;
+        match joined {
             Ok(joined) => {
                 let changed = joined.changed_passes();
                 Ok((

@@ -8,11 +8,13 @@ use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase}
 use crate::loyalty::program;
 use crate::models::member::{Member, SearchQuery};
 use crate::models::{Pass, Program};
+use crate::privacy::consents::{self, ConsentsInput};
 use crate::problem::{ApiError, FieldProblem};
 use crate::segments::{self, MemberSegment, Rfm, Stage};
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -29,6 +31,9 @@ pub struct Enroll {
     /// Birthday points (`birthday_points`) are granted on the day.
     #[schema(value_type = Option<String>, example = "--05-17")]
     pub birth_date: Option<Parsed<BirthDate>>,
+    /// What the member agreed to, recorded with the time and the source (`api`, or `pos`
+    /// for a pos key). Joining records the terms as accepted unless `terms` says otherwise.
+    pub consents: Option<ConsentsInput>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,6 +68,10 @@ pub struct MemberView {
     /// purchase in the window (docs/SEGMENTS.md).
     pub rfm: Option<Rfm>,
     pub lifecycle_stage: Stage,
+    /// When the member's personal data was erased (`DELETE /members/{id}`): name, contacts,
+    /// birth date and external id are then wiped and the card number is a new one. Null
+    /// for a member.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -98,6 +107,7 @@ pub(crate) fn view(
         created_at: m.created_at,
         rfm: segment.rfm,
         lifecycle_stage: segment.stage,
+        erased_at: m.erased_at,
     }
 }
 
@@ -123,27 +133,62 @@ pub async fn enroll(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let referral_code = input.referral_code.filter(|c| !c.trim().is_empty());
+    let consents = input
+        .consents
+        .unwrap_or_default()
+        .parse("/consents")
+        .map_err(|p| vec![p]);
     let new = enrollment::parse(Applicant {
         name: input.name,
         email: input.email,
         phone: input.phone,
         external_id: input.external_id,
         birth_date: input.birth_date.map(|d| d.get()),
-    })
-    .map_err(ApiError::invalid_fields)?;
+    });
+    let (new, mut consents) = match (new, consents) {
+        (Ok(new), Ok(consents)) => (new, consents),
+        (new, consents) => {
+            let mut problems = new.err().unwrap_or_default();
+            problems.extend(consents.err().unwrap_or_default());
+            return Err(ApiError::invalid_fields(problems));
+        }
+    };
+    // Joining is accepting the program's terms, unless the caller says otherwise.
+    if !consents
+        .iter()
+        .any(|(kind, _)| *kind == consents::Kind::Terms)
+    {
+        consents.insert(0, (consents::Kind::Terms, true));
+    }
+    let source = consents::Source::of_scope(caller.0.scope);
     let tenant = caller.0.tenant;
     let program_id = id.into_inner();
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
     let (created, changed, google) = db::run(&state.pool, move |conn| {
-        let joined = enrollment::join_with_code(
-            conn,
-            (app.channels, app.clock.now()),
-            &tenant,
-            program_id,
-            new,
-            referral_code.as_deref(),
-        )?;
+        let now = app.clock.now();
+        let joined = conn.transaction(|conn| {
+            let joined = enrollment::join_with_code(
+                conn,
+                (app.channels, now),
+                &tenant,
+                program_id,
+                new,
+                referral_code.as_deref(),
+            )?;
+            for (kind, granted) in &consents {
+                consents::record(
+                    conn,
+                    &tenant,
+                    joined.member.id,
+                    *kind,
+                    *granted,
+                    source,
+                    now,
+                )?;
+            }
+            Ok::<_, ApiError>(joined)
+        })?;
         let changed = joined.changed_passes();
         let google = crate::pass_service::google_save_url(conn, &tenant, &joined.pass, &app)?;
         Ok((
@@ -179,7 +224,7 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    answer(caller.0.tenant, &state, id.into_inner(), None).await
+    answer(caller.0, &state, id.into_inner(), Changes::default()).await
 }
 
 /// A member's details that may change after joining; absent fields stay as they are.
@@ -191,6 +236,9 @@ pub struct MemberChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, example = "1990-05-17")]
     pub birth_date: Option<Option<Parsed<BirthDate>>>,
+    /// Consents given or withdrawn (`false`), recorded with the time and the source
+    /// (`api`, or `pos` for a pos key).
+    pub consents: Option<ConsentsInput>,
 }
 
 /// A field that is present, null or not: absent stays `None` through `default`.
@@ -202,9 +250,10 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// Change a member's details (today the birth date); answers the member.
+/// Change a member's details (the birth date) or consents; answers the member. An erased
+/// member changes no more (410 `gone`).
 #[utoipa::path(operation_id = "changeMember", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path)), request_body = MemberChange,
-    responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::JsonBody, (status = 200, body = MemberView)))]
+    responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::JsonBody, crate::openapi::MemberErased, (status = 200, body = MemberView)))]
 #[patch("/members/{id}")]
 pub async fn change(
     caller: PosCaller,
@@ -212,30 +261,60 @@ pub async fn change(
     id: web::Path<Uuid>,
     body: web::Json<MemberChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let birth_date = match body.into_inner().birth_date {
+    let body = body.into_inner();
+    let birth_date = match body.birth_date {
         Some(Some(parsed)) => Some(Some(parsed.get().map_err(|e| {
             ApiError::invalid_fields(vec![FieldProblem::new("/birth_date", e)])
         })?)),
         Some(None) => Some(None),
         None => None,
     };
-    answer(caller.0.tenant, &state, id.into_inner(), birth_date).await
+    let consents = body
+        .consents
+        .unwrap_or_default()
+        .parse("/consents")
+        .map_err(|p| ApiError::invalid_fields(vec![p]))?;
+    let changes = Changes {
+        birth_date,
+        consents,
+    };
+    answer(caller.0, &state, id.into_inner(), changes).await
 }
 
-/// The member as `GET /members/{id}` shows it, after setting the birth date if given.
+/// What a PATCH changes.
+#[derive(Default)]
+struct Changes {
+    birth_date: Option<Option<BirthDate>>,
+    consents: Vec<(consents::Kind, bool)>,
+}
+
+/// The member as `GET /members/{id}` shows it, after the changes given.
 async fn answer(
-    tenant: crate::db::Tenant,
+    caller: crate::auth::Caller,
     state: &web::Data<AppState>,
     id: Uuid,
-    birth_date: Option<Option<BirthDate>>,
+    changes: Changes,
 ) -> Result<HttpResponse, ApiError> {
     let public_url = state.settings.public_url.clone();
     let app = state.clone();
+    let tenant = caller.tenant;
+    let source = consents::Source::of_scope(caller.scope);
     let (mut member, google) = db::run(&state.pool, move |conn| {
-        if let Some(date) = birth_date {
-            if !Member::set_birth_date(conn, &tenant, id, date)? {
-                return Err(ApiError::not_found("no such member"));
-            }
+        if changes.birth_date.is_some() || !changes.consents.is_empty() {
+            let now = app.clock.now();
+            conn.transaction(|conn| {
+                let m = Member::find(conn, &tenant, id)?;
+                if m.erased_at.is_some() {
+                    return Err(crate::privacy::erased_problem());
+                }
+                if let Some(date) = changes.birth_date {
+                    Member::set_birth_date(conn, &tenant, id, date)?;
+                }
+                for (kind, granted) in &changes.consents {
+                    consents::record(conn, &tenant, id, *kind, *granted, source, now)?;
+                }
+                Ok(())
+            })?;
         }
         let m = Member::find(conn, &tenant, id)?;
         let pass = Pass::of_member(conn, &tenant, m.id)?;
@@ -403,7 +482,7 @@ pub async fn list(
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.
 #[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
-    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = PointsChange)))]
+    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::MemberErased, (status = 200, body = PointsChange)))]
 #[post("/members/{id}/purchases")]
 pub async fn purchase(
     req: HttpRequest,
@@ -417,7 +496,7 @@ pub async fn purchase(
 
 /// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
 #[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
-    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, (status = 200, body = PointsChange)))]
+    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, crate::openapi::MemberErased, (status = 200, body = PointsChange)))]
 #[post("/members/{id}/points")]
 pub async fn adjust_points(
     req: HttpRequest,

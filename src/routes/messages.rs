@@ -24,7 +24,7 @@ fn checked(m: &Message) -> Result<Text, ApiError> {
 /// Send a message to a member's card: on the Apple pass's back and lock screen, and as a
 /// Google Wallet message (with a notification while the day's budget lasts).
 #[utoipa::path(operation_id = "sendMemberMessage", tag = "members", security(("bearer" = ["admin"])), params(("id" = Uuid, Path)), request_body = Message,
-    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody, (status = 202, body = MessageSent)))]
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::JsonBody, crate::openapi::MemberErased, (status = 202, body = MessageSent)))]
 #[post("/members/{id}/messages")]
 pub async fn to_member(
     caller: AdminCaller,

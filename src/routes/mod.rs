@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod passes;
 pub mod points;
 pub mod pos;
+pub mod privacy;
 pub mod problems;
 pub mod programs;
 pub mod public;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// Pay part of a receipt with points: at most `max_points_payment_percent` of it at
 /// `point_value` a point, never beyond the balance. Needs `Idempotency-Key`.
 #[utoipa::path(operation_id = "payWithPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
-    request_body = PointsPayment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, (status = 200, body = PointsPaid)))]
+    request_body = PointsPayment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, crate::openapi::MemberErased, (status = 200, body = PointsPaid)))]
 #[post("/members/{id}/points/redeem")]
 pub async fn redeem(
     req: HttpRequest,
@@ -69,7 +69,7 @@ pub async fn quote(
 /// and points paid on it given back, in proportion; points already spent are owed from
 /// future earnings. Needs `Idempotency-Key`.
 #[utoipa::path(operation_id = "refundPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), ("purchase_id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
-    request_body = RefundRequest, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 200, body = Refunded)))]
+    request_body = RefundRequest, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::MemberErased, (status = 200, body = Refunded)))]
 #[post("/members/{id}/purchases/{purchase_id}/refund")]
 pub async fn refund_purchase(
     req: HttpRequest,

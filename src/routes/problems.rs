@@ -56,6 +56,14 @@ fn explain(kind: ProblemKind, lang: Lang) -> Explanation {
             "Баланса карты или баллов участника не хватает для запроса.",
             "Запросите меньше или списывайте с `\"allow_partial\": true`, чтобы взять доступное.",
         ),
+        (K::Gone, Lang::En) => (
+            "The member was erased at the merchant's request: their name and contacts are gone and their card neither earns nor spends any more.",
+            "Do not retry. The erased member's ledger remains for the books; a new card needs a new enrollment.",
+        ),
+        (K::Gone, Lang::Ru) => (
+            "Участник удалён по запросу: его имя и контакты стёрты, карта больше не начисляет и не списывает баллы.",
+            "Не повторяйте запрос. История баллов удалённого участника остаётся для учёта; для новой карты нужна новая регистрация.",
+        ),
         (K::CardInactive, Lang::En) => (
             "The gift card is deactivated (or not yet active) and refuses everything but reads.",
             "Use another card; a deactivated card stays deactivated.",

@@ -10,6 +10,10 @@ use uuid::Uuid;
 /// (notices about endpoints reach every enabled endpoint, subscribed or not).
 pub const ENDPOINT_DISABLED: &str = "webhook.endpoint_disabled";
 
+/// A member's personal data was erased (`privacy::erasure`): ids only, so that the
+/// merchant's systems erase their copies too.
+pub const MEMBER_ERASED: &str = "member.erased";
+
 diesel::define_sql_function! {
     /// Writes the message and queues it for every enabled endpoint subscribed to its type;
     /// returns the messages written (none when the merchant has no endpoint).
@@ -114,6 +118,11 @@ const REFERRAL: &[(&str, &str)] = &[
 pub const SCHEMAS: &[(&str, &str, Fields)] = &[
     ("member.created", "A member joined.", MEMBER),
     ("member.updated", "A member's name, contacts, external id or birth date changed.", MEMBER),
+    (
+        MEMBER_ERASED,
+        "A member's personal data was erased at the merchant's request (DELETE /api/v1/members/{id}): erase your copies. Ids only; earlier messages about the member now carry the wiped values.",
+        &[("id", "uuid"), ("program_id", "uuid"), ("erased_at", "time")],
+    ),
     (
         "purchase.recorded",
         "A purchase was recorded.",

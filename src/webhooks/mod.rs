@@ -13,6 +13,7 @@ pub mod signing;
 pub const EVENT_TYPES: &[&str] = &[
     "member.created",
     "member.updated",
+    events::MEMBER_ERASED,
     "purchase.recorded",
     "purchase.refunded",
     "points.changed",

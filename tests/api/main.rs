@@ -31,6 +31,7 @@ mod pass_check;
 mod passes;
 mod points_birthdays;
 mod points_lifecycle;
+mod privacy;
 mod program_changes;
 mod referrals;
 mod segments;
