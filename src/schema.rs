@@ -168,7 +168,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    import_chunks (import_id, n) {
+    import_chunks (merchant_id, import_id, n) {
+        merchant_id -> Uuid,
         import_id -> Uuid,
         n -> Int4,
         data -> Bytea,
@@ -176,7 +177,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    import_errors (import_id, n) {
+    import_errors (merchant_id, import_id, n) {
+        merchant_id -> Uuid,
         import_id -> Uuid,
         n -> Int4,
         line -> Int8,

@@ -34,18 +34,22 @@ CREATE INDEX imports_pending_idx ON imports (created_at)
     WHERE state IN ('queued', 'validating', 'importing');
 
 CREATE TABLE import_chunks (
-    import_id uuid NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    merchant_id uuid NOT NULL,
+    import_id uuid NOT NULL,
     n integer NOT NULL,
     data bytea NOT NULL,
-    PRIMARY KEY (import_id, n)
+    PRIMARY KEY (merchant_id, import_id, n),
+    FOREIGN KEY (merchant_id, import_id) REFERENCES imports (merchant_id, id) ON DELETE CASCADE
 );
 
 CREATE TABLE import_errors (
-    import_id uuid NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    merchant_id uuid NOT NULL,
+    import_id uuid NOT NULL,
     n integer NOT NULL,
     line bigint NOT NULL,
     -- The header's name of the field at fault; null for the row as a whole.
     column_name text,
     message text NOT NULL,
-    PRIMARY KEY (import_id, n)
+    PRIMARY KEY (merchant_id, import_id, n),
+    FOREIGN KEY (merchant_id, import_id) REFERENCES imports (merchant_id, id) ON DELETE CASCADE
 );

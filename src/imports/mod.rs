@@ -165,9 +165,16 @@ pub fn begin(
 }
 
 /// Stores chunk `n` of the file.
-pub fn append(conn: &mut PgConnection, import: Uuid, n: i32, data: &[u8]) -> QueryResult<()> {
+pub fn append(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    import: Uuid,
+    n: i32,
+    data: &[u8],
+) -> QueryResult<()> {
     diesel::insert_into(import_chunks::table)
         .values((
+            import_chunks::merchant_id.eq(tenant.merchant_id()),
             import_chunks::import_id.eq(import),
             import_chunks::n.eq(n),
             import_chunks::data.eq(data),
@@ -193,6 +200,7 @@ pub fn abandon(conn: &mut PgConnection, import: Uuid) -> QueryResult<()> {
 
 fn view(conn: &mut PgConnection, i: Import) -> QueryResult<ImportView> {
     let errors = import_errors::table
+        .filter(import_errors::merchant_id.eq(i.merchant_id))
         .filter(import_errors::import_id.eq(i.id))
         .order(import_errors::n)
         .select((
@@ -305,6 +313,7 @@ pub trait Writer {
 /// Reads an import's chunks in order, fetching each when the previous is used up.
 struct Chunks<'c, 'x> {
     conn: &'c RefCell<&'x mut PgConnection>,
+    merchant: Uuid,
     import: Uuid,
     next: i32,
     buf: Vec<u8>,
@@ -320,6 +329,7 @@ impl std::io::Read for Chunks<'_, '_> {
             }
             let mut conn = self.conn.borrow_mut();
             let chunk: Option<Vec<u8>> = import_chunks::table
+                .filter(import_chunks::merchant_id.eq(self.merchant))
                 .filter(import_chunks::import_id.eq(self.import))
                 .filter(import_chunks::n.eq(self.next))
                 .select(import_chunks::data)
@@ -566,6 +576,7 @@ fn work(
     let cell = RefCell::new(conn);
     let chunks = Chunks {
         conn: &cell,
+        merchant: import.merchant_id,
         import: import.id,
         next: 0,
         buf: Vec::new(),
@@ -659,6 +670,7 @@ fn work(
                     .enumerate()
                     .map(|(i, e)| {
                         (
+                            import_errors::merchant_id.eq(import.merchant_id),
                             import_errors::import_id.eq(import.id),
                             import_errors::n.eq((error_count + i as i64) as i32),
                             import_errors::line.eq(e.line),

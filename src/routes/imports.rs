@@ -177,7 +177,7 @@ pub async fn start(
                 let data = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
                 let chunk = n;
                 db::run(&state.pool, move |conn| {
-                    Ok(imports::append(conn, id, chunk, &data)?)
+                    Ok(imports::append(conn, &tenant, id, chunk, &data)?)
                 })
                 .await?;
                 n += 1;
