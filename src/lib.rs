@@ -21,6 +21,7 @@ pub mod giftcard;
 pub mod google;
 pub mod http_limits;
 pub mod idempotency;
+pub mod imports;
 pub mod jobs;
 pub mod loyalty;
 pub mod messages;

@@ -220,6 +220,16 @@ problem_answers!(
                   each reason with the slot's pointer",
 );
 problem_answers!(
+    /// A CSV upload for an import.
+    CsvUpload:
+        "400" => "The body could not be read, or is empty",
+        "404" => "No such program (or template) of this merchant",
+        "408" => "The body did not arrive within PASSFOLD_BODY_TIMEOUT_SECS",
+        "413" => "The file is larger than 100 MB",
+        "415" => "The body is not sent as text/csv",
+        "422" => "A query parameter is missing or invalid; `errors` names each",
+);
+problem_answers!(
     /// Cancelling a campaign whose audience is already fixed.
     CampaignStarted: "409" => "conflict: the campaign is sending or sent"
 );

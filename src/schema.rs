@@ -169,6 +169,47 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_chunks (merchant_id, import_id, n) {
+        merchant_id -> Uuid,
+        import_id -> Uuid,
+        n -> Int4,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    import_errors (merchant_id, import_id, n) {
+        merchant_id -> Uuid,
+        import_id -> Uuid,
+        n -> Int4,
+        line -> Int8,
+        column_name -> Nullable<Text>,
+        message -> Text,
+    }
+}
+
+diesel::table! {
+    imports (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        kind -> Text,
+        program_id -> Nullable<Uuid>,
+        template_id -> Nullable<Text>,
+        dry_run -> Bool,
+        state -> Text,
+        bytes -> Int8,
+        rows -> Int8,
+        imported -> Int8,
+        skipped -> Int8,
+        error_count -> Int8,
+        failure -> Nullable<Text>,
+        leased_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     join_attempts (id) {
         id -> Int8,
         client -> Text,
@@ -656,6 +697,9 @@ diesel::joinable!(google_installs -> passes (pass_id));
 diesel::joinable!(google_notifications -> passes (pass_id));
 diesel::joinable!(google_objects -> passes (pass_id));
 diesel::joinable!(idempotency_keys -> merchants (merchant_id));
+diesel::joinable!(import_chunks -> imports (import_id));
+diesel::joinable!(import_errors -> imports (import_id));
+diesel::joinable!(imports -> merchants (merchant_id));
 diesel::joinable!(link_opens -> members (referrer_id));
 diesel::joinable!(link_opens -> programs (program_id));
 diesel::joinable!(member_consents -> members (member_id));
@@ -709,6 +753,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     google_notifications,
     google_objects,
     idempotency_keys,
+    import_chunks,
+    import_errors,
+    imports,
     join_attempts,
     link_opens,
     member_consents,

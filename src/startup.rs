@@ -215,7 +215,10 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .service(routes::webhooks::rotate)
                     .service(routes::webhooks::deliveries)
                     .service(routes::webhooks::resend)
-                    .service(routes::webhooks::replay),
+                    .service(routes::webhooks::replay)
+                    .service(routes::imports::start)
+                    .service(routes::imports::list)
+                    .service(routes::imports::get),
             )
             .service(routes::passes::download)
             .service(crate::apple::webservice::register)

@@ -67,9 +67,33 @@ pub fn issue(
             &request.template,
             currency,
             request.initial_balance,
+            (None, Pin::generate()),
         )?),
         _ => Err(ApiError::invalid_fields(problems)),
     }
+}
+
+/// A card brought from another system (`imports::gift_cards`), issued as [`issue`] issues
+/// one: its own GAN when it had one (a GAN taken is a unique violation, not drawn again) and
+/// PIN, else fresh ones. The template is the caller's to check.
+pub fn import(
+    conn: &mut PgConnection,
+    channels: Channels,
+    tenant: &Tenant,
+    template_id: &str,
+    currency: Currency,
+    balance: i64,
+    (gan, pin): (Option<&CardNumber>, Pin),
+) -> QueryResult<(GiftCard, Pin, Pass)> {
+    create(
+        conn,
+        channels,
+        tenant,
+        template_id,
+        currency,
+        balance,
+        (gan, pin),
+    )
 }
 
 /// `active` with an `activate` activity when it starts with a balance, `pending`
@@ -82,8 +106,8 @@ fn create(
     template_id: &str,
     currency: Currency,
     initial_balance: i64,
+    (given, pin): (Option<&CardNumber>, Pin),
 ) -> QueryResult<(GiftCard, Pin, Pass)> {
-    let pin = Pin::generate();
     let pin_hash = pin.hash();
     let state = if initial_balance > 0 {
         CardState::Active
@@ -94,7 +118,7 @@ fn create(
         let mut attempt = 0;
         let card = loop {
             attempt += 1;
-            let gan = CardNumber::generate();
+            let gan = given.cloned().unwrap_or_else(CardNumber::generate);
             let new = NewGiftCard {
                 template_id,
                 gan: &gan,
@@ -110,7 +134,7 @@ fn create(
                 Err(diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::UniqueViolation,
                     _,
-                )) if attempt < 5 => {}
+                )) if attempt < 5 && given.is_none() => {}
                 Err(e) => return Err(e),
             }
         };

@@ -12,6 +12,7 @@ pub mod birthdays;
 pub mod campaigns;
 pub mod dashboard;
 pub mod expiry;
+pub mod imports;
 pub mod prune;
 pub mod reminders;
 pub mod requalify;
@@ -68,6 +69,10 @@ pub fn all(
             },
         }),
         Arc::new(dashboard::DashboardFigures),
+        Arc::new(imports::Imports {
+            channels,
+            max_balance: settings.gift_card_max_balance,
+        }),
     ]
 }
 

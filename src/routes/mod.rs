@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod gift_cards;
 pub mod google_callbacks;
 pub mod health;
+pub mod imports;
 pub mod members;
 pub mod messages;
 pub mod metrics;

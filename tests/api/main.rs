@@ -22,6 +22,7 @@ mod hostile_inputs;
 mod identity;
 mod image_limits;
 mod image_uploads;
+mod imports;
 mod ledger;
 mod members_search;
 mod openapi;
