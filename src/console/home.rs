@@ -6,7 +6,6 @@ use super::error::PageError;
 use super::format::{money, number, when};
 use super::i18n::fill;
 use super::session::{Section, StaffSession};
-use super::webhooks_page;
 use crate::analytics::dashboard;
 use crate::app::AppState;
 use crate::db;
@@ -45,7 +44,7 @@ pub async fn page(
         let gave_up: Vec<_> = match owner {
             true => endpoints::list(conn, &tenant)?
                 .into_iter()
-                .filter(webhooks_page::gave_up)
+                .filter(endpoints::Endpoint::gave_up)
                 .collect(),
             false => Vec::new(),
         };

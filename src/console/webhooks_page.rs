@@ -59,11 +59,6 @@ fn state_text(w: &PageTexts, e: &Endpoint) -> String {
     }
 }
 
-/// Disabled by passfold after failing, not by a person: what the home page warns of.
-pub fn gave_up(e: &Endpoint) -> bool {
-    !e.enabled && e.disabled_reason.is_some()
-}
-
 /// Problems of a form as lines (the API names fields by JSON pointer; the page by label).
 fn lines(w: &PageTexts, problems: Vec<FieldProblem>) -> Vec<String> {
     problems
@@ -110,7 +105,7 @@ async fn render_list(
                         } }
                         tbody {
                             @for e in &rows {
-                                tr data-webhook=(e.id) data-enabled=(e.enabled) data-gave-up=(gave_up(e)) {
+                                tr data-webhook=(e.id) data-enabled=(e.enabled) data-gave-up=(e.gave_up()) {
                                     td data-label=(w.webhook_url) {
                                         a href=(format!("/console/webhooks/{}", e.id)) { code { (e.url) } }
                                         @if let Some(d) = &e.description { br; span class="note" { (d) } }
