@@ -22,6 +22,7 @@ mod identity;
 mod image_limits;
 mod image_uploads;
 mod ledger;
+mod lists;
 mod members_search;
 mod openapi;
 mod operations;
