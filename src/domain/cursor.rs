@@ -142,6 +142,9 @@ impl CursorKey for i64 {
     }
 }
 
+/// A page of items and the cursor of the next page (null on the last).
+pub type Page<T> = (Vec<T>, Option<String>);
+
 /// A list request's `limit` and `cursor`, parsed for a list ordered by `K` then id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paging<K> {
@@ -198,11 +201,7 @@ impl<K: CursorKey> Paging<K> {
 
     /// `rows` (fetched with [`Paging::fetch`]) cut to the page, and the cursor of the next
     /// page when there is one; `position` is an item's sort key and id.
-    pub fn finish<T>(
-        &self,
-        mut rows: Vec<T>,
-        position: impl Fn(&T) -> (K, Uuid),
-    ) -> (Vec<T>, Option<String>) {
+    pub fn finish<T>(&self, mut rows: Vec<T>, position: impl Fn(&T) -> (K, Uuid)) -> Page<T> {
         let more = rows.len() as i64 > self.limit.get();
         rows.truncate(self.limit.get() as usize);
         let next = more.then(|| rows.last()).flatten().map(|last| {

@@ -4,7 +4,7 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
-use crate::domain::cursor::instant;
+use crate::domain::cursor::{instant, Page};
 use crate::domain::{GiftCardActivityType, Paging, PointActivityType};
 use crate::giftcard::activity::CardActivity;
 use crate::models::point_activity::{ActivityFilter, ProgramActivity};
@@ -137,7 +137,7 @@ pub(crate) fn page_of_program(
     program_id: Uuid,
     filter: &ActivityFilter,
     paging: &Paging<i64>,
-) -> Result<(Vec<ProgramActivity>, Option<String>), ApiError> {
+) -> Result<Page<ProgramActivity>, ApiError> {
     let after = paging.after.map(|(seq, _)| seq);
     let rows =
         ProgramActivity::page_of_program(conn, tenant, program_id, filter, after, paging.fetch())?;
@@ -150,7 +150,7 @@ pub(crate) fn page_of_cards(
     tenant: &crate::db::Tenant,
     filter: &ActivityFilter,
     paging: &Paging<i64>,
-) -> Result<(Vec<CardActivity>, Option<String>), ApiError> {
+) -> Result<Page<CardActivity>, ApiError> {
     let after = paging.after.map(|(seq, _)| seq);
     let rows = CardActivity::page_of_merchant(conn, tenant, filter, after, paging.fetch())?;
     Ok(paging.finish(rows, |a| (a.seq, a.id)))

@@ -2,6 +2,7 @@ use crate::app::AppState;
 use crate::auth::{AdminCaller, PosCaller};
 use crate::db::{self, Tenant};
 use crate::domain::cursor::instant;
+use crate::domain::cursor::Page;
 use crate::domain::Paging;
 use crate::domain::{CardNumber, CardState, Currency};
 use crate::giftcard::activity::Activity;
@@ -340,7 +341,7 @@ pub(crate) fn page_of_cards(
     tenant: &Tenant,
     filter: &CardFilter,
     paging: &Paging<DateTime<Utc>>,
-) -> Result<(Vec<(GiftCard, Pass)>, Option<String>), ApiError> {
+) -> Result<Page<(GiftCard, Pass)>, ApiError> {
     let rows = GiftCard::page(conn, tenant, filter, paging.after, paging.fetch())?;
     let (rows, next) = paging.finish(rows, |c| (filter.key_of(c), c.id));
     let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();

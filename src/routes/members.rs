@@ -1,7 +1,7 @@
 use crate::app::AppState;
 use crate::auth::PosCaller;
 use crate::db;
-use crate::domain::cursor::instant;
+use crate::domain::cursor::{instant, Page};
 use crate::domain::Scope;
 use crate::domain::{BirthDate, CardNumber, PageCursor, PageLimit, Paging, Parsed, SearchTerm};
 use crate::loyalty::enrollment::{self, Applicant};
@@ -461,7 +461,7 @@ pub(crate) fn page_of_members(
     tenant: &crate::db::Tenant,
     search: &SearchQuery,
     paging: &Paging<String>,
-) -> Result<(Vec<(Member, Pass, MemberSegment)>, Option<String>), ApiError> {
+) -> Result<Page<(Member, Pass, MemberSegment)>, ApiError> {
     let after = paging.after.as_ref().map(|(key, id)| PageCursor {
         key: key.clone(),
         id: *id,

@@ -120,7 +120,7 @@ async fn every_list_pages_through_each_row_once_while_rows_are_added() {
             }
         })
         .await;
-        once_each(&path, &ids(&got), &members);
+        once_each(&path, &ids(&got), members);
     }
 
     // Gift cards: a card is issued after every page.
