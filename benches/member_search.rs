@@ -123,6 +123,7 @@ async fn main() {
                 program_id: Some(program_uuid),
                 term: SearchTerm::parse(Some(&q)).unwrap(),
                 segment: None,
+                narrow: Default::default(),
             };
             // Whichever runs first reads the matching rows into shared buffers for the
             // other: the two take turns at going first.
@@ -163,6 +164,7 @@ async fn main() {
             program_id: Some(program_uuid),
             term: SearchTerm::parse(Some(&term(1))).unwrap(),
             segment: None,
+            narrow: Default::default(),
         };
         let plan = Member::explain_search(
             &mut conn,
@@ -211,6 +213,7 @@ async fn main() {
                 program_id: Some(program_uuid),
                 term: SearchTerm::Everyone,
                 segment: None,
+                narrow: Default::default(),
             },
             Some(&after),
             201,

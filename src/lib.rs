@@ -17,6 +17,7 @@ pub mod configuration;
 pub mod console;
 pub mod db;
 pub mod domain;
+pub mod exports;
 pub mod giftcard;
 pub mod google;
 pub mod http_limits;

@@ -9,6 +9,12 @@ pub fn pass_url(public_url: &str, pass: &Pass) -> String {
     format!("{public_url}/passes/{}", pass.download_token)
 }
 
+/// A card's lasting "Add to Google Wallet" link: it redirects to a save link signed when
+/// it is opened, for lists that cannot sign one per card (exports, emails sent later).
+pub fn google_save_redirect_url(public_url: &str, pass: &Pass) -> String {
+    format!("{public_url}/passes/{}/google", pass.download_token)
+}
+
 /// A member's referral link, as members, passes and pages show it.
 pub fn referral_url(public_url: &str, code: &str) -> String {
     format!("{public_url}{}", referral_path(code))

@@ -9,7 +9,7 @@ pub mod results;
 pub mod sending;
 
 use crate::db::Tenant;
-use crate::domain::PageCursor;
+use crate::domain::Paging;
 use crate::models::Program;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::schema::campaigns;
@@ -557,8 +557,7 @@ pub fn list(
     conn: &mut PgConnection,
     tenant: &Tenant,
     program_id: Uuid,
-    limit: i64,
-    cursor: Option<&PageCursor>,
+    paging: &Paging<DateTime<Utc>>,
 ) -> Result<CampaignPage, ApiError> {
     Program::find(conn, tenant, program_id)
         .optional()?
@@ -567,37 +566,19 @@ pub fn list(
         .filter(campaigns::merchant_id.eq(tenant.merchant_id()))
         .filter(campaigns::program_id.eq(program_id))
         .into_boxed();
-    if let Some(c) = cursor {
-        let at = DateTime::parse_from_rfc3339(&c.key)
-            .map_err(|_| {
-                ApiError::invalid_fields(vec![FieldProblem::new(
-                    "/cursor",
-                    "not a cursor this service handed out",
-                )])
-            })?
-            .with_timezone(&Utc);
+    if let Some((at, id)) = paging.after {
         q = q.filter(
             campaigns::created_at
                 .lt(at)
-                .or(campaigns::created_at.eq(at).and(campaigns::id.lt(c.id))),
+                .or(campaigns::created_at.eq(at).and(campaigns::id.lt(id))),
         );
     }
-    let mut rows: Vec<CampaignRow> = q
+    let rows: Vec<CampaignRow> = q
         .order((campaigns::created_at.desc(), campaigns::id.desc()))
-        .limit(limit + 1)
+        .limit(paging.fetch())
         .select(CampaignRow::as_select())
         .load(conn)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
-        PageCursor {
-            key: last
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            id: last.id,
-        }
-        .encode()
-    });
+    let (rows, next_cursor) = paging.finish(rows, |r| (r.created_at, r.id));
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut counts = results::counts(conn, tenant, &ids)?;
     let campaigns = rows

@@ -55,6 +55,7 @@ pub async fn search(
                 program_id: None,
                 term,
                 segment: None,
+                narrow: Default::default(),
             };
             let rows = db::run(&state.pool, move |conn| {
                 Ok(Member::search(

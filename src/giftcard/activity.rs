@@ -120,3 +120,61 @@ impl Activity {
             .load(conn)
     }
 }
+
+/// An entry of the merchant's gift-card ledger, with its card's GAN: what the merchant-wide
+/// activity list and its export show.
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
+pub struct CardActivity {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub gan: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: GiftCardActivityType,
+    /// Signed change of the balance (negative for a redemption).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub balance_after: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub refunds_activity_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub reason: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[serde(skip)]
+    pub seq: i64,
+}
+
+impl CardActivity {
+    /// Up to `limit` of the merchant's gift-card activities after `after` (by `seq`),
+    /// oldest first.
+    pub fn page_of_merchant(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        filter: &crate::models::point_activity::ActivityFilter,
+        after: Option<i64>,
+        limit: i64,
+    ) -> QueryResult<Vec<CardActivity>> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+        diesel::sql_query(
+            "SELECT a.id, c.gan, a.type AS kind, a.amount, a.balance_after, a.refunds_activity_id,
+                    a.reason, a.created_at, a.seq
+               FROM gift_card_activities a JOIN gift_cards c ON c.id = a.gift_card_id
+              WHERE a.merchant_id = $1 AND c.merchant_id = $1
+                AND ($2::timestamptz IS NULL OR a.created_at >= $2)
+                AND (cardinality($3::text[]) = 0 OR a.type = ANY ($3))
+                AND ($4::bigint IS NULL OR a.seq > $4)
+              ORDER BY a.seq LIMIT $5",
+        )
+        .bind::<SqlUuid, _>(tenant.merchant_id())
+        .bind::<Nullable<Timestamptz>, _>(filter.since)
+        .bind::<Array<Text>, _>(&filter.types)
+        .bind::<Nullable<BigInt>, _>(after)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
+    }
+}

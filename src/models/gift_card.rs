@@ -72,7 +72,66 @@ impl GiftCard {
     }
 }
 
+/// What a gift-card list is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct CardFilter {
+    pub state: Option<CardState>,
+    pub created_since: Option<DateTime<Utc>>,
+    /// Also orders the list by `updated_at` (else by `created_at`), then id.
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+impl CardFilter {
+    /// The instant a card is ordered by.
+    pub fn key_of(&self, card: &GiftCard) -> DateTime<Utc> {
+        if self.updated_since.is_some() {
+            card.updated_at
+        } else {
+            card.created_at
+        }
+    }
+}
+
 impl GiftCard {
+    /// Up to `limit` of the merchant's cards after `after` (the last card's key and id).
+    pub fn page(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        filter: &CardFilter,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<GiftCard>> {
+        let mut q = gift_cards::table
+            .filter(gift_cards::merchant_id.eq(tenant.merchant_id()))
+            .select(GiftCard::as_select())
+            .limit(limit)
+            .into_boxed();
+        if let Some(state) = filter.state {
+            q = q.filter(gift_cards::state.eq(state));
+        }
+        if let Some(t) = filter.created_since {
+            q = q.filter(gift_cards::created_at.ge(t));
+        }
+        if let Some(t) = filter.updated_since {
+            q = q.filter(gift_cards::updated_at.ge(t));
+        }
+        let by_update = filter.updated_since.is_some();
+        if let Some((at, id)) = after {
+            let columns = if by_update {
+                "updated_at, id"
+            } else {
+                "created_at, id"
+            };
+            q = q.filter(super::after_instant(columns, at, id));
+        }
+        q = if by_update {
+            q.order((gift_cards::updated_at, gift_cards::id))
+        } else {
+            q.order((gift_cards::created_at, gift_cards::id))
+        };
+        q.load(conn)
+    }
+
     /// The card with this GAN, whoever issued it: for the public balance check, where the
     /// GAN and PIN are the credentials.
     pub fn by_gan_any_merchant(

@@ -176,6 +176,39 @@ pub struct SearchQuery {
     pub term: SearchTerm,
     /// Only the members of an RFM group or cell, or at a lifecycle stage.
     pub segment: Option<crate::segments::Filter>,
+    /// Tier and times; with no text, `updated_since` or `created_since` also set the order.
+    pub narrow: Narrowing,
+}
+
+/// Conditions of a member list beyond the text and the segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    pub tier: Option<String>,
+    pub created_since: Option<DateTime<Utc>>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// What a member list is ordered by (then by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberOrder {
+    /// The text each member was found by (folded name for a plain list).
+    Key,
+    /// `updated_at`: for syncing the changes since a time.
+    Updated,
+    /// `created_at`: for taking the members who joined since a time.
+    Created,
+}
+
+impl SearchQuery {
+    /// A text search is ordered by what matched; a plain list with `updated_since` by
+    /// change, with `created_since` by joining, else by name.
+    pub fn order(&self) -> MemberOrder {
+        match (&self.term, &self.narrow) {
+            (SearchTerm::Everyone, n) if n.updated_since.is_some() => MemberOrder::Updated,
+            (SearchTerm::Everyone, n) if n.created_since.is_some() => MemberOrder::Created,
+            _ => MemberOrder::Key,
+        }
+    }
 }
 
 /// A member found, with the key it is ordered by (what a page's cursor holds).
@@ -193,6 +226,8 @@ pub struct Found {
 struct Branch {
     key: &'static str,
     matches: &'static str,
+    /// The key is an instant (a cursor's text is cast, the answer's key is RFC 3339).
+    time: bool,
 }
 
 /// Name substring: the trigram index narrows, the LIKE decides; ordered by folded name (a
@@ -201,28 +236,45 @@ const NAME_CONTAINS: Branch = Branch {
     key: "m.search_name",
     matches: "passfold_trigrams(m.search_name) @> passfold_trigrams(passfold_fold({t})) \
               AND m.search_name LIKE '%' || passfold_fold({e}) || '%'",
+    time: false,
 };
 /// The LIKE alone, to leave name matches out of a later branch (cheap per row).
 const NAME_CONTAINS_TEST: &str = "m.search_name LIKE '%' || passfold_fold({e}) || '%'";
 const NAME_PREFIX: Branch = Branch {
     key: "m.search_name",
     matches: "m.search_name LIKE passfold_fold({e}) || '%'",
+    time: false,
 };
 const EMAIL_PREFIX: Branch = Branch {
     key: "passfold_fold(m.email) COLLATE \"C\"",
     matches: "passfold_fold(m.email) COLLATE \"C\" LIKE passfold_fold({e}) || '%'",
+    time: false,
 };
 const PHONE_PREFIX: Branch = Branch {
     key: "passfold_digits(m.phone) COLLATE \"C\"",
     matches: "passfold_digits(m.phone) COLLATE \"C\" LIKE {e} || '%'",
+    time: false,
 };
 const CARD_PREFIX: Branch = Branch {
     key: "m.card_number COLLATE \"C\"",
     matches: "m.card_number COLLATE \"C\" LIKE {e} || '%'",
+    time: false,
 };
 const EVERYONE: Branch = Branch {
     key: "m.search_name",
     matches: "TRUE",
+    time: false,
+};
+/// Every member, by last change or by joining.
+const BY_UPDATE: Branch = Branch {
+    key: "m.updated_at",
+    matches: "TRUE",
+    time: true,
+};
+const BY_CREATION: Branch = Branch {
+    key: "m.created_at",
+    matches: "TRUE",
+    time: true,
 };
 
 /// `text` as a LIKE pattern matching itself (LIKE's default escape is the backslash).
@@ -255,6 +307,12 @@ impl Member {
         after: Option<&PageCursor>,
         limit: i64,
     ) -> QueryResult<Vec<Found>> {
+        // A time-ordered list's cursor holds an instant (the route refuses others first).
+        if query.order() != MemberOrder::Key
+            && after.is_some_and(|c| c.typed::<DateTime<Utc>>().is_err())
+        {
+            return Ok(Vec::new());
+        }
         search_statement("", tenant, query, after, limit).load(conn)
     }
 
@@ -291,7 +349,11 @@ fn search_statement(
 {
     use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
     let (branches, excluded, term): (Vec<Branch>, Option<&str>, &str) = match &query.term {
-        SearchTerm::Everyone => (vec![EVERYONE], None, ""),
+        SearchTerm::Everyone => match query.order() {
+            MemberOrder::Updated => (vec![BY_UPDATE], None, ""),
+            MemberOrder::Created => (vec![BY_CREATION], None, ""),
+            MemberOrder::Key => (vec![EVERYONE], None, ""),
+        },
         SearchTerm::Text(t) => (
             vec![NAME_CONTAINS, EMAIL_PREFIX],
             Some(NAME_CONTAINS_TEST),
@@ -318,15 +380,23 @@ fn search_statement(
     };
     let program = query.program_id.map(|_| placeholder());
     let segment = query.segment.as_ref().map(|f| f.sql(&placeholder()));
+    let narrow = &query.narrow;
+    let tier = narrow.tier.as_ref().map(|_| placeholder());
+    let created = narrow.created_since.map(|_| placeholder());
+    let updated = narrow.updated_since.map(|_| placeholder());
     let cursor = after.map(|_| (placeholder(), placeholder()));
     let fill = |s: &str| s.replace("{t}", "$2").replace("{e}", "$3");
     let selects: Vec<String> = branches
             .iter()
             .enumerate()
             .map(|(i, b)| {
+                let text_key = if b.time {
+                    format!("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", b.key)
+                } else {
+                    b.key.to_string()
+                };
                 let mut sql = format!(
-                    "(SELECT m.*, {key} AS sort_key FROM members m WHERE m.merchant_id = $1 AND m.erased_at IS NULL AND {matches}",
-                    key = b.key,
+                    "(SELECT m.*, {text_key} AS sort_key FROM members m WHERE m.merchant_id = $1 AND m.erased_at IS NULL AND {matches}",
                     matches = fill(b.matches),
                 );
                 if i > 0 {
@@ -340,9 +410,16 @@ fn search_statement(
                 if let Some((condition, _)) = &segment {
                     sql.push_str(&format!(" AND {condition}"));
                 }
+                for (column, p) in [("m.tier", &tier), ("m.created_at", &created), ("m.updated_at", &updated)] {
+                    if let Some(p) = p {
+                        let op = if column == "m.tier" { "=" } else { ">=" };
+                        sql.push_str(&format!(" AND {column} {op} {p}"));
+                    }
+                }
                 if let Some((key, id)) = &cursor {
+                    let cast = if b.time { "" } else { " COLLATE \"C\"" };
                     sql.push_str(&format!(
-                        " AND ({k}, m.id) > ({key} COLLATE \"C\", {id})",
+                        " AND ({k}, m.id) > ({key}{cast}, {id})",
                         k = b.key
                     ));
                 }
@@ -366,10 +443,23 @@ fn search_statement(
     if let Some((_, value)) = segment {
         q = q.bind::<Text, _>(value);
     }
+    if let Some(tier) = &narrow.tier {
+        q = q.bind::<Text, _>(tier.clone());
+    }
+    for t in [narrow.created_since, narrow.updated_since]
+        .into_iter()
+        .flatten()
+    {
+        q = q.bind::<diesel::sql_types::Timestamptz, _>(t);
+    }
     if let Some(after) = after {
-        q = q
-            .bind::<Text, _>(after.key.clone())
-            .bind::<SqlUuid, _>(after.id);
+        q = match after.typed::<DateTime<Utc>>() {
+            Ok((at, _)) if query.order() != MemberOrder::Key => {
+                q.bind::<diesel::sql_types::Timestamptz, _>(at)
+            }
+            _ => q.bind::<Text, _>(after.key.clone()),
+        }
+        .bind::<SqlUuid, _>(after.id);
     }
     q
 }

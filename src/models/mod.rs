@@ -21,3 +21,24 @@ pub use merchant::Merchant;
 pub use pass::Pass;
 pub use program::Program;
 pub use template::Template;
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::BoxableExpression;
+
+/// `(time column, id) > (at, id)`: where a keyset page ordered by an instant then id
+/// continues, as a row comparison an index on (..., column, id) serves as a range.
+pub fn after_instant<QS>(
+    columns: &str,
+    at: DateTime<Utc>,
+    id: uuid::Uuid,
+) -> Box<dyn BoxableExpression<QS, Pg, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>(&format!("({columns}) > ("))
+            .bind::<Timestamptz, _>(at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(id)
+            .sql(")"),
+    )
+}

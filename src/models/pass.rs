@@ -142,6 +142,18 @@ impl Pass {
         Ok((apple, google.unwrap_or(false)))
     }
 
+    pub fn of_gift_cards(
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        ids: &[Uuid],
+    ) -> QueryResult<Vec<Pass>> {
+        passes::table
+            .filter(passes::merchant_id.eq(tenant.merchant_id()))
+            .filter(passes::gift_card_id.eq_any(ids))
+            .select(Pass::as_select())
+            .load(conn)
+    }
+
     pub fn of_gift_card(
         conn: &mut PgConnection,
         tenant: &Tenant,

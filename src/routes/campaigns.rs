@@ -5,8 +5,8 @@ use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::campaigns::{self, CampaignPage, CampaignView, NewCampaign};
 use crate::db;
-use crate::domain::{PageCursor, PageLimit};
-use crate::problem::{ApiError, FieldProblem};
+use crate::domain::Paging;
+use crate::problem::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -81,7 +81,7 @@ pub async fn cancel(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1 to 100 (50 when absent).
+    /// Page size, 1 to 200 (50 when absent).
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -99,23 +99,17 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
-    let limit = PageLimit::parse(query.limit.as_deref())
-        .map_err(|e| problems.push(FieldProblem::new("/limit", e)))
-        .ok();
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(PageCursor::decode)
-        .transpose()
-        .map_err(|e| problems.push(FieldProblem::new("/cursor", e)))
-        .ok();
-    let (Some(limit), Some(cursor)) = (limit, cursor) else {
+    let Some(paging) = Paging::parse(
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+        &mut problems,
+    ) else {
         return Err(ApiError::invalid_fields(problems));
     };
     let tenant = caller.0.tenant;
     let id = id.into_inner();
     let page = db::run(&state.pool, move |conn| {
-        campaigns::list(conn, &tenant, id, limit.get(), cursor.as_ref())
+        campaigns::list(conn, &tenant, id, &paging)
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -1,15 +1,20 @@
 use crate::app::AppState;
 use crate::auth::{AdminCaller, PosCaller};
 use crate::db::{self, Tenant};
+use crate::domain::cursor::instant;
+use crate::domain::cursor::Page;
+use crate::domain::Paging;
 use crate::domain::{CardNumber, CardState, Currency};
-use crate::giftcard::{self, activity::Activity, issue::IssueGiftCard, Movement, MovementRequest};
+use crate::giftcard::activity::Activity;
+use crate::giftcard::{self, issue::IssueGiftCard, Movement, MovementRequest};
+use crate::models::gift_card::CardFilter;
 use crate::models::{GiftCard, Pass};
 use crate::problem::{ApiError, FieldProblem};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Serialize, ToSchema)]
@@ -221,25 +226,165 @@ pub async fn deactivate(
 
 #[derive(Serialize, ToSchema)]
 pub struct ActivityList {
+    /// Oldest first.
     pub activities: Vec<Activity>,
+    /// Where the next page starts (`?cursor=`); null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A card's ledger is answered whole unless a page is asked for (as before pages existed):
+/// up to 1,000 entries a page.
+const CARD_LEDGER_PAGE: (i64, i64) = (1000, 1000);
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardActivityQuery {
+    /// Page size, 1 to 1000 (1000 when absent).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// The card's ledger, oldest first; `amount` is signed and sums to the balance.
-#[utoipa::path(operation_id = "listGiftCardActivities", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path)), responses(crate::openapi::PosKey, crate::openapi::CardPath, (status = 200, body = ActivityList)))]
+#[utoipa::path(operation_id = "listGiftCardActivities", tag = "gift cards", security(("bearer" = ["pos"])), params(("gan" = String, Path), CardActivityQuery),
+    responses(crate::openapi::PosKey, crate::openapi::CardPath, crate::openapi::Query, (status = 200, body = ActivityList)))]
 #[get("/gift-cards/{gan}/activities")]
 pub async fn activities(
     caller: PosCaller,
     state: web::Data<AppState>,
     gan: web::Path<String>,
+    query: web::Query<CardActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let gan = parse_gan(&gan)?;
+    let mut problems = Vec::new();
+    let Some(paging) = Paging::<i64>::parse_within(
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+        CARD_LEDGER_PAGE,
+        &mut problems,
+    ) else {
+        return Err(ApiError::invalid_fields(problems));
+    };
     let tenant = caller.0.tenant;
-    let activities = db::run(&state.pool, move |conn| {
+    let (rows, next_cursor) = db::run(&state.pool, move |conn| {
         let card = GiftCard::by_gan(conn, &tenant, &gan)?;
-        Ok(Activity::of_card(conn, card.id)?)
+        let after = paging.after.map(|(seq, _)| seq);
+        let rows = Activity::page_of_card(conn, card.id, after, paging.fetch())?;
+        Ok(paging.finish(rows, |(seq, a)| (*seq, a.id)))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(ActivityList { activities }))
+    Ok(HttpResponse::Ok().json(ActivityList {
+        activities: rows.into_iter().map(|(_, a)| a).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardListQuery {
+    /// Only cards in this state: `pending`, `active` or `deactivated`.
+    pub state: Option<String>,
+    /// RFC 3339: only cards issued since then.
+    pub created_since: Option<String>,
+    /// RFC 3339: only cards changed since then (balance, state); the list is then ordered
+    /// by `updated_at`, then id, instead of by issue time.
+    pub updated_since: Option<String>,
+    /// Page size, 1 to 200 (50 when absent).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl CardListQuery {
+    /// The filters and the page; what is wrong is added to `problems`.
+    pub fn parse(
+        &self,
+        problems: &mut Vec<FieldProblem>,
+    ) -> Option<(CardFilter, Paging<DateTime<Utc>>)> {
+        let card_state = match self.state.as_deref().map(CardState::parse) {
+            Some(None) => {
+                problems.push(FieldProblem::new(
+                    "/state",
+                    "one of pending, active, deactivated",
+                ));
+                None
+            }
+            s => Some(s.flatten()),
+        };
+        let created_since = instant("/created_since", self.created_since.as_deref(), problems);
+        let updated_since = instant("/updated_since", self.updated_since.as_deref(), problems);
+        let paging = Paging::parse(self.limit.as_deref(), self.cursor.as_deref(), problems);
+        Some((
+            CardFilter {
+                state: card_state?,
+                created_since: created_since?,
+                updated_since: updated_since?,
+            },
+            paging?,
+        ))
+    }
+}
+
+/// One page of a gift-card list.
+#[derive(Serialize, ToSchema)]
+pub struct GiftCardPage {
+    /// By issue time then id; by `updated_at` then id with `updated_since`. No PINs, and
+    /// `google_save_url` is null (`GET /gift-cards/{gan}` signs one per card).
+    pub gift_cards: Vec<GiftCardView>,
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the merchant's cards with their passes, and the next page's cursor: what the
+/// list answers and the export writes.
+pub(crate) fn page_of_cards(
+    conn: &mut diesel::PgConnection,
+    tenant: &Tenant,
+    filter: &CardFilter,
+    paging: &Paging<DateTime<Utc>>,
+) -> Result<Page<(GiftCard, Pass)>, ApiError> {
+    let rows = GiftCard::page(conn, tenant, filter, paging.after, paging.fetch())?;
+    let (rows, next) = paging.finish(rows, |c| (filter.key_of(c), c.id));
+    let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
+    let mut passes: std::collections::HashMap<Uuid, Pass> =
+        Pass::of_gift_cards(conn, tenant, &ids)?
+            .into_iter()
+            .filter_map(|p| Some((p.gift_card_id?, p)))
+            .collect();
+    // Every card has a pass from the transaction that issued it.
+    let cards = rows
+        .into_iter()
+        .filter_map(|c| passes.remove(&c.id).map(|p| (c, p)))
+        .collect();
+    Ok((cards, next))
+}
+
+/// The merchant's gift cards, a page at a time.
+#[utoipa::path(operation_id = "listGiftCards", tag = "gift cards", security(("bearer" = ["admin"])), params(CardListQuery),
+    responses(crate::openapi::AdminKey, crate::openapi::Query, (status = 200, body = GiftCardPage)))]
+#[get("/gift-cards")]
+pub async fn list(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<CardListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut problems = Vec::new();
+    let Some((filter, paging)) = query.parse(&mut problems) else {
+        return Err(ApiError::invalid_fields(problems));
+    };
+    let tenant = caller.0.tenant;
+    let public_url = state.settings.public_url.clone();
+    let page = db::run(&state.pool, move |conn| {
+        let (cards, next_cursor) = page_of_cards(conn, &tenant, &filter, &paging)?;
+        Ok(GiftCardPage {
+            gift_cards: cards
+                .into_iter()
+                .map(|(card, pass)| view(card, &pass, None, &public_url, None))
+                .collect(),
+            next_cursor,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Verify the merchant's whole ledger: balances against the sums of their activities.

@@ -1,12 +1,13 @@
 use crate::app::AppState;
 use crate::auth::PosCaller;
 use crate::db;
+use crate::domain::cursor::{instant, Page};
 use crate::domain::Scope;
-use crate::domain::{BirthDate, CardNumber, PageCursor, PageLimit, Parsed, SearchTerm};
+use crate::domain::{BirthDate, CardNumber, PageCursor, PageLimit, Paging, Parsed, SearchTerm};
 use crate::loyalty::enrollment::{self, Applicant};
 use crate::loyalty::points::{Movement, PointsAdjustment, PointsChange, Purchase};
 use crate::loyalty::program;
-use crate::models::member::{Member, SearchQuery};
+use crate::models::member::{Member, MemberOrder, Narrowing, SearchQuery};
 use crate::models::{Pass, Program};
 use crate::privacy::consents::{self, ConsentsInput};
 use crate::problem::{ApiError, FieldProblem};
@@ -64,6 +65,8 @@ pub struct MemberView {
     /// which a list of 200 cannot afford; `GET /members/{id}` has it.
     pub google_save_url: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the member's points, tier or details last changed (what `updated_since` reads).
+    pub updated_at: DateTime<Utc>,
     /// RFM scores over the program's window (as of the last recompute); null without a
     /// purchase in the window (docs/SEGMENTS.md).
     pub rfm: Option<Rfm>,
@@ -105,6 +108,7 @@ pub(crate) fn view(
         apple_pass_url: crate::urls::pass_url(public_url, pass),
         google_save_url,
         created_at: m.created_at,
+        updated_at: m.updated_at,
         rfm: segment.rfm,
         lifecycle_stage: segment.stage,
         erased_at: m.erased_at,
@@ -387,13 +391,110 @@ pub struct ListQuery {
     pub cell: Option<String>,
     /// Only the members at this lifecycle stage, e.g. `cooling`.
     pub stage: Option<String>,
+    /// Only the members of this RFM group or at this lifecycle stage (the names differ).
+    pub segment: Option<String>,
+    /// Only the members at this tier (its name).
+    #[param(max_length = 100)]
+    pub tier: Option<String>,
+    /// RFC 3339: only the members who joined since then. Without `q` or `updated_since`,
+    /// the list is then ordered by joining time, then id.
+    pub created_since: Option<String>,
+    /// RFC 3339: only the members changed since then (points, tier, details). Without `q`,
+    /// the list is then ordered by `updated_at`, then id: how a sync takes the changes.
+    pub updated_since: Option<String>,
+}
+
+impl ListQuery {
+    /// The query's filters and its page (limit and cursor, checked against the order);
+    /// what is wrong is added to `problems`.
+    pub fn parse(
+        &self,
+        program_id: Option<Uuid>,
+        problems: &mut Vec<FieldProblem>,
+    ) -> Option<(SearchQuery, Paging<String>)> {
+        let term = SearchTerm::parse(self.q.as_deref())
+            .map_err(|e| problems.push(FieldProblem::new("/q", e)))
+            .ok();
+        let limit = PageLimit::parse(self.limit.as_deref())
+            .map_err(|e| problems.push(FieldProblem::new("/limit", e)))
+            .ok();
+        let after = self
+            .cursor
+            .as_deref()
+            .map(PageCursor::decode)
+            .transpose()
+            .map_err(|e| problems.push(FieldProblem::new("/cursor", e)))
+            .ok();
+        let mut segment_conflict = false;
+        let (group, stage) = match self.segment.as_deref() {
+            Some(_) if self.group.is_some() || self.stage.is_some() || self.cell.is_some() => {
+                problems.push(FieldProblem::new(
+                    "/segment",
+                    "one of segment, group, cell and stage at a time",
+                ));
+                segment_conflict = true;
+                (None, None)
+            }
+            Some(s) if crate::segments::Group::parse(s).is_some() => (Some(s), None),
+            Some(s) => (None, Some(s)),
+            None => (self.group.as_deref(), self.stage.as_deref()),
+        };
+        let segment = segments::Filter::parse(group, self.cell.as_deref(), stage)
+            .map_err(|mut e| {
+                if self.segment.is_some() {
+                    e.pointer = "/segment".into();
+                    e.detail =
+                        "an RFM group (champions, ...) or a lifecycle stage (registered, ...)"
+                            .into();
+                }
+                problems.push(e)
+            })
+            .ok()
+            .filter(|_| !segment_conflict);
+        let tier = match self.tier.as_deref() {
+            Some(t) if t.chars().count() > 100 || t.chars().any(char::is_control) => {
+                problems.push(FieldProblem::new("/tier", "a tier's name"));
+                None
+            }
+            t => Some(t.map(str::to_string)),
+        };
+        let created_since = instant("/created_since", self.created_since.as_deref(), problems);
+        let updated_since = instant("/updated_since", self.updated_since.as_deref(), problems);
+        let query = SearchQuery {
+            program_id,
+            term: term?,
+            segment: segment?,
+            narrow: Narrowing {
+                tier: tier?,
+                created_since: created_since?,
+                updated_since: updated_since?,
+            },
+        };
+        let after = after?;
+        // A list ordered by time continues from an instant.
+        if query.order() != MemberOrder::Key {
+            if let Some(Err(e)) = after.as_ref().map(|c| c.typed::<DateTime<Utc>>()) {
+                problems.push(FieldProblem::new("/cursor", e));
+                return None;
+            }
+        }
+        Some((
+            query,
+            Paging {
+                limit: limit?,
+                after: after.map(|c| (c.key, c.id)),
+            },
+        ))
+    }
 }
 
 /// One page of a member list.
 #[derive(Serialize, ToSchema)]
 pub struct MemberPage {
     /// Ordered by the text each member was found by (name, email, phone digits or card
-    /// number; name for a plain list), case-blind, then by id.
+    /// number; name for a plain list), case-blind, then by id; without `q`, by
+    /// `updated_at` when `updated_since` is given, else by `created_at` when
+    /// `created_since` is.
     pub members: Vec<MemberView>,
     /// Where the next page starts (`?cursor=`); null on the last page.
     pub next_cursor: Option<String>,
@@ -410,66 +511,18 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
-    let term = SearchTerm::parse(query.q.as_deref())
-        .map_err(|e| problems.push(FieldProblem::new("/q", e)))
-        .ok();
-    let limit = PageLimit::parse(query.limit.as_deref())
-        .map_err(|e| problems.push(FieldProblem::new("/limit", e)))
-        .ok();
-    let after = query
-        .cursor
-        .as_deref()
-        .map(PageCursor::decode)
-        .transpose()
-        .map_err(|e| problems.push(FieldProblem::new("/cursor", e)))
-        .ok();
-    let segment = segments::Filter::parse(
-        query.group.as_deref(),
-        query.cell.as_deref(),
-        query.stage.as_deref(),
-    )
-    .map_err(|e| problems.push(e))
-    .ok();
-    let (Some(term), Some(limit), Some(after), Some(segment)) = (term, limit, after, segment)
-    else {
+    let program_id = id.into_inner();
+    let Some((search, paging)) = query.parse(Some(program_id), &mut problems) else {
         return Err(ApiError::invalid_fields(problems));
     };
     let tenant = caller.0.tenant;
-    let program_id = id.into_inner();
     let public_url = state.settings.public_url.clone();
     let page = db::run(&state.pool, move |conn| {
         Program::find(conn, &tenant, program_id)?;
-        let search = SearchQuery {
-            program_id: Some(program_id),
-            term,
-            segment,
-        };
-        // One more than asked: whether another page follows.
-        let mut found = Member::search(conn, &tenant, &search, after.as_ref(), limit.get() + 1)?;
-        let more = found.len() as i64 > limit.get();
-        found.truncate(limit.get() as usize);
-        let next_cursor = more.then(|| found.last()).flatten().map(|last| {
-            PageCursor {
-                key: last.sort_key.clone(),
-                id: last.member.id,
-            }
-            .encode()
-        });
-        let ids: Vec<Uuid> = found.iter().map(|f| f.member.id).collect();
-        let mut segments = segments::of_members(conn, &tenant, &ids)?;
-        let mut passes: std::collections::HashMap<Uuid, Pass> =
-            Pass::of_members(conn, &tenant, &ids)?
-                .into_iter()
-                .filter_map(|p| Some((p.member_id?, p)))
-                .collect();
+        let (found, next_cursor) = page_of_members(conn, &tenant, &search, &paging)?;
         let members = found
             .into_iter()
-            .filter_map(|f| {
-                // Every member has a pass from the transaction that enrolled them.
-                let pass = passes.remove(&f.member.id)?;
-                let segment = segments.remove(&f.member.id).unwrap_or_default();
-                Some(view(f.member, &pass, &public_url, None, segment))
-            })
+            .map(|(member, pass, segment)| view(member, &pass, &public_url, None, segment))
             .collect();
         Ok(MemberPage {
             members,
@@ -478,6 +531,38 @@ pub async fn list(
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// One page of a member list with each member's pass and segments, and the next page's
+/// cursor: what the list answers and the export writes.
+pub(crate) fn page_of_members(
+    conn: &mut diesel::PgConnection,
+    tenant: &crate::db::Tenant,
+    search: &SearchQuery,
+    paging: &Paging<String>,
+) -> Result<Page<(Member, Pass, MemberSegment)>, ApiError> {
+    let after = paging.after.as_ref().map(|(key, id)| PageCursor {
+        key: key.clone(),
+        id: *id,
+    });
+    let found = Member::search(conn, tenant, search, after.as_ref(), paging.fetch())?;
+    let (found, next_cursor) = paging.finish(found, |f| (f.sort_key.clone(), f.member.id));
+    let ids: Vec<Uuid> = found.iter().map(|f| f.member.id).collect();
+    let mut segments = segments::of_members(conn, tenant, &ids)?;
+    let mut passes: std::collections::HashMap<Uuid, Pass> = Pass::of_members(conn, tenant, &ids)?
+        .into_iter()
+        .filter_map(|p| Some((p.member_id?, p)))
+        .collect();
+    let members = found
+        .into_iter()
+        .filter_map(|f| {
+            // Every member has a pass from the transaction that enrolled them.
+            let pass = passes.remove(&f.member.id)?;
+            let segment = segments.remove(&f.member.id).unwrap_or_default();
+            Some((f.member, pass, segment))
+        })
+        .collect();
+    Ok((members, next_cursor))
 }
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.

@@ -1,9 +1,11 @@
 //! HTTP resources, one file each. Handlers stay thin: parse, call the model, answer.
 
+pub mod activities;
 pub mod analytics;
 pub mod api_keys;
 pub mod campaigns;
 pub mod dashboard;
+pub mod exports;
 pub mod gift_cards;
 pub mod google_callbacks;
 pub mod health;

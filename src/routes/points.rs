@@ -4,11 +4,11 @@
 use crate::app::AppState;
 use crate::auth::PosCaller;
 use crate::db;
-use crate::domain::{PageCursor, PageLimit, PointActivityType};
+use crate::domain::{Paging, PointActivityType};
 use crate::loyalty::payment::{self, PointsPaid, PointsPayment, Quote, QuoteRequest};
 use crate::loyalty::refund::{RefundRequest, Refunded};
 use crate::models::Member;
-use crate::problem::{ApiError, FieldProblem};
+use crate::problem::ApiError;
 use crate::schema::point_activities;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -110,7 +110,7 @@ pub async fn refund_purchase(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
-    /// Page size, 1 to 100 (25 when absent).
+    /// Page size, 1 to 200 (50 when absent).
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -154,23 +154,11 @@ pub async fn activities(
     query: web::Query<ActivityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
-    let limit = PageLimit::parse(query.limit.as_deref())
-        .map_err(|e| problems.push(FieldProblem::new("/limit", e)))
-        .ok();
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            PageCursor::decode(c).and_then(|c| {
-                c.key
-                    .parse::<i64>()
-                    .map_err(|_| "not a cursor this service handed out".to_string())
-            })
-        })
-        .transpose()
-        .map_err(|e| problems.push(FieldProblem::new("/cursor", e)))
-        .ok();
-    let (Some(limit), Some(before)) = (limit, before) else {
+    let Some(paging) = Paging::<i64>::parse(
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+        &mut problems,
+    ) else {
         return Err(ApiError::invalid_fields(problems));
     };
     let tenant = caller.0.tenant;
@@ -181,10 +169,10 @@ pub async fn activities(
             .filter(point_activities::merchant_id.eq(tenant.merchant_id()))
             .filter(point_activities::member_id.eq(member.id))
             .into_boxed();
-        if let Some(seq) = before {
+        if let Some((seq, _)) = paging.after {
             q = q.filter(point_activities::seq.lt(seq));
         }
-        let mut rows: Vec<ActivityView> = q
+        let rows: Vec<ActivityView> = q
             .order(point_activities::seq.desc())
             .select((
                 point_activities::id,
@@ -198,17 +186,9 @@ pub async fn activities(
                 point_activities::created_at,
                 point_activities::seq,
             ))
-            .limit(limit.get() + 1)
+            .limit(paging.fetch())
             .load(conn)?;
-        let more = rows.len() as i64 > limit.get();
-        rows.truncate(limit.get() as usize);
-        let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
-            PageCursor {
-                key: last.seq.to_string(),
-                id: last.id,
-            }
-            .encode()
-        });
+        let (rows, next_cursor) = paging.finish(rows, |a| (a.seq, a.id));
         Ok::<_, ApiError>(ActivityPage {
             activities: rows,
             next_cursor,

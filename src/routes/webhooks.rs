@@ -4,6 +4,7 @@
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::db;
+use crate::domain::Paging;
 use crate::problem::{ApiError, FieldProblem, ProblemKind};
 use crate::webhooks::deliveries::{self as log, Delivery};
 use crate::webhooks::endpoints::{
@@ -58,6 +59,7 @@ pub struct Replayed {
 pub struct PageQuery {
     /// 1 to 200, default 50.
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -246,32 +248,17 @@ pub async fn deliveries(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
-    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
-        None => 50,
-        Some(Ok(n)) if (1..=log::MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            problems.push(FieldProblem::new(
-                "/limit",
-                format!("a whole number from 1 to {}", log::MAX_LIMIT),
-            ));
-            0
-        }
-    };
-    let cursor = match query.cursor.as_deref().map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(n)) if n > 0 => Some(n),
-        Some(_) => {
-            problems.push(FieldProblem::new("/cursor", "not a cursor of this list"));
-            None
-        }
-    };
-    if !problems.is_empty() {
+    let Some(paging) = Paging::<i64>::parse(
+        query.limit.as_deref(),
+        query.cursor.as_deref(),
+        &mut problems,
+    ) else {
         return Err(ApiError::invalid_fields(problems));
-    }
+    };
     let (tenant, id) = (caller.0.tenant, id.into_inner());
     let (deliveries, next_cursor) = db::run(&state.pool, move |conn| {
         let endpoint = endpoints::find(conn, &tenant, id)?;
-        Ok(log::page(conn, &tenant, &endpoint, limit, cursor)?)
+        Ok(log::page(conn, &tenant, &endpoint, &paging)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DeliveryPage {

@@ -2,6 +2,7 @@
 
 use super::endpoints::Endpoint;
 use crate::db::Tenant;
+use crate::domain::Paging;
 use crate::schema::webhook_attempts;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -28,38 +29,27 @@ pub struct Delivery {
     pub at: DateTime<Utc>,
 }
 
-/// Largest page of the log.
-pub const MAX_LIMIT: i64 = 200;
-
-/// A page of the log, newest first, after `cursor` (an attempt id from the previous page's
-/// `next_cursor`); the cursor of the next page when there is one.
+/// A page of the log, newest first, and the cursor of the next page when there is one.
 pub fn page(
     conn: &mut PgConnection,
     tenant: &Tenant,
     endpoint: &Endpoint,
-    limit: i64,
-    cursor: Option<i64>,
+    paging: &Paging<i64>,
 ) -> QueryResult<(Vec<Delivery>, Option<String>)> {
     let mut query = webhook_attempts::table
         .filter(webhook_attempts::merchant_id.eq(tenant.merchant_id()))
         .filter(webhook_attempts::endpoint_id.eq(endpoint.id))
         .into_boxed();
-    if let Some(cursor) = cursor {
-        query = query.filter(webhook_attempts::id.lt(cursor));
+    if let Some((attempt, _)) = paging.after {
+        query = query.filter(webhook_attempts::id.lt(attempt));
     }
-    let limit = limit.clamp(1, MAX_LIMIT);
-    let mut rows: Vec<Delivery> = query
+    let rows: Vec<Delivery> = query
         .order(webhook_attempts::id.desc())
-        .limit(limit + 1)
+        .limit(paging.fetch())
         .select(Delivery::as_select())
         .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    Ok((rows, next))
+    // Attempts are numbered by the log itself: the endpoint's id completes the position.
+    Ok(paging.finish(rows, |r| (r.id, endpoint.id)))
 }
 
 /// Queues one message for the endpoint again (after what is already queued for it);

@@ -24,6 +24,7 @@ mod image_limits;
 mod image_uploads;
 mod imports;
 mod ledger;
+mod lists;
 mod members_search;
 mod openapi;
 mod operations;

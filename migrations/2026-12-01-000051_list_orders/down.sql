@@ -1,0 +1,3 @@
+DROP INDEX gift_cards_merchant_created_idx;
+DROP INDEX gift_card_activities_merchant_seq_idx;
+DROP INDEX point_activities_merchant_seq_idx;
