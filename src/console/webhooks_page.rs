@@ -8,11 +8,12 @@
 use super::error::PageError;
 use super::format::when;
 use super::i18n::{fill, PageTexts};
-use super::paging::{pager, PAGE};
+use super::paging::{pager, q, PAGE};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
 use crate::app::AppState;
 use crate::db;
+use crate::domain::{PageLimit, Paging};
 use crate::problem::{ApiError, FieldProblem};
 use crate::staff::audit;
 use crate::webhooks::deliveries::{self as log, Delivery};
@@ -270,23 +271,31 @@ async fn render_one(
     state: &AppState,
     status: StatusCode,
     endpoint: Endpoint,
-    after: Option<i64>,
+    after: Option<&str>,
     notice: Option<Notice>,
 ) -> Result<HttpResponse, PageError> {
     let t = session.texts();
     let w = t.pages();
     let tenant = session.tenant;
     let e = endpoint;
+    // The API's cursors, a console page at a time; one this service did not make is 404.
+    let first_page = Paging::<i64>::first(PageLimit::fixed(PAGE));
+    let paging = match after {
+        Some(cursor) => first_page
+            .continued(cursor)
+            .ok_or(PageError::NotFound(session.lang))?,
+        None => first_page,
+    };
     let (page, next) = {
         let e = e.clone();
         db::run(&state.pool, move |conn| {
-            Ok(log::page(conn, &tenant, &e, PAGE, after)?)
+            Ok(log::page(conn, &tenant, &e, &paging)?)
         })
         .await
         .map_err(|err| session.failed(err))?
     };
     let base = format!("/console/webhooks/{}", e.id);
-    let next = next.map(|cursor| format!("{base}?after={cursor}"));
+    let next = next.map(|cursor| format!("{base}?after={}", q(&cursor)));
     let first = after.map(|_| base.clone());
     let body = html! {
         (notice_markup(w, &notice))
@@ -414,15 +423,7 @@ pub async fn show(
     session.require(Section::Webhooks)?;
     let w = session.texts().pages();
     let endpoint = endpoint_of(&session, &state, &path).await?;
-    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
-        Some(a) => Some(
-            a.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(PageError::NotFound(session.lang))?,
-        ),
-        None => None,
-    };
+    let after = query.after.as_deref().filter(|a| !a.is_empty());
     let notice = match query.done.as_deref() {
         Some("state") => Some(Notice::Done(w.webhook_saved)),
         Some("resend") => Some(Notice::Done(w.delivery_queued)),

@@ -74,7 +74,7 @@ async fn redeem(app: &TestApp, m: &TestMerchant, gan: &str, n: usize) {
 /// redeemed once): `(merchant, program id, member ids, gans)`.
 async fn seeded(app: &TestApp, name: &str) -> (TestMerchant, String, Vec<String>, Vec<String>) {
     // Lists need no delivery; without it no Google retry (to a closed port) is logged.
-    app.stop_workers();
+    app.stop_workers().await;
     let m = app.create_merchant(name);
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let program = id_of(&program).to_string();
