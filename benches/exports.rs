@@ -11,17 +11,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::{loadavg, Bench};
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use support::{loadavg, status_kb, Bench};
 
 #[tokio::main]
 async fn main() {

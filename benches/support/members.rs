@@ -42,6 +42,17 @@ pub fn summary(mut ms: Vec<f64>) -> (f64, f64, f64) {
     (pct(&ms, 0.5), pct(&ms, 0.95), pct(&ms, 0.99))
 }
 
+/// A `/proc/<pid>/status` figure in kB (`VmRSS`, `VmHWM`...); 0 when unreadable.
+pub fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
