@@ -399,12 +399,12 @@ pub fn run_next(
     work(conn, (channels, max_balance), now, import)
 }
 
-fn fail(conn: &mut PgConnection, id: Uuid, why: &str) -> QueryResult<()> {
+fn fail(conn: &mut PgConnection, id: Uuid, why: &str, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(imports::table.find(id))
         .set((
             imports::state.eq("failed"),
             imports::failure.eq(why),
-            imports::finished_at.eq(diesel::dsl::now),
+            imports::finished_at.eq(now),
             imports::leased_until.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)?;
@@ -569,7 +569,7 @@ fn work(
     let mut writer = match writer_for(conn, channels, now, &import)? {
         Ok(w) => w,
         Err(why) => {
-            fail(conn, import.id, &why)?;
+            fail(conn, import.id, &why, now)?;
             return Ok(0);
         }
     };
@@ -599,7 +599,7 @@ fn work(
         Ok(m) => m,
         Err(why) => {
             drop(reader);
-            fail(*cell.borrow_mut(), import.id, &why)?;
+            fail(*cell.borrow_mut(), import.id, &why, now)?;
             return Ok(0);
         }
     };
@@ -695,7 +695,7 @@ fn work(
                 diesel::update(imports::table.find(import.id))
                     .set((
                         imports::state.eq("done"),
-                        imports::finished_at.eq(diesel::dsl::now),
+                        imports::finished_at.eq(now),
                         imports::leased_until.eq(None::<DateTime<Utc>>),
                     ))
                     .execute(conn)?;
