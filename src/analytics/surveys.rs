@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Timestamptz, Uuid as SqlUuid};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -128,10 +127,6 @@ struct Due {
     purchase_id: Uuid,
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// The survey page of a link's secret.
 pub fn survey_path(token: &str) -> String {
     format!("/s/{token}")
@@ -188,7 +183,7 @@ pub fn invite_due(
                     survey_invitations::program_id.eq(d.program_id),
                     survey_invitations::member_id.eq(d.member_id),
                     survey_invitations::purchase_id.eq(d.purchase_id),
-                    survey_invitations::token_hash.eq(hash(&token)),
+                    survey_invitations::token_hash.eq(crate::staff::secret_hash(&token)),
                     survey_invitations::invited_at.eq(now),
                 ))
                 .on_conflict_do_nothing()
@@ -227,7 +222,7 @@ pub fn find(conn: &mut PgConnection, token: &str) -> QueryResult<Option<Found>> 
         return Ok(None);
     }
     let row: Option<(Uuid, Uuid, Uuid)> = survey_invitations::table
-        .filter(survey_invitations::token_hash.eq(hash(token)))
+        .filter(survey_invitations::token_hash.eq(crate::staff::secret_hash(token)))
         .select((
             survey_invitations::id,
             survey_invitations::merchant_id,

@@ -12,18 +12,12 @@ pub const PAGE: i64 = 25;
 
 /// A cursor for lists ordered by (time, id).
 pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    PageCursor {
-        key: at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        id,
-    }
-    .encode()
+    PageCursor::at(&at, id).encode()
 }
 
 /// The (time, id) a cursor holds; `None` for anything this service did not hand out.
 pub fn parse_time_cursor(text: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let cursor = PageCursor::decode(text).ok()?;
-    let at = DateTime::parse_from_rfc3339(&cursor.key).ok()?;
-    Some((at.with_timezone(&Utc), cursor.id))
+    PageCursor::decode(text).ok()?.typed().ok()
 }
 
 /// `rows` cut to a page: whether more follow (one more than a page was asked for).

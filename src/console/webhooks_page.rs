@@ -553,13 +553,7 @@ pub async fn resend(
     session.require(Section::Webhooks)?;
     let (id, message) = path.into_inner();
     let endpoint = endpoint_of(&session, &state, &id).await?;
-    // Message ids are `msg_` and hex; anything else is no message of this merchant.
-    if !endpoint.enabled
-        || message.len() > 64
-        || !message
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !endpoint.enabled || !log::is_message_id(&message) {
         return Err(PageError::NotFound(session.lang));
     }
     let (tenant, actor, now, id) = (

@@ -277,12 +277,7 @@ pub async fn resend(
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, message) = path.into_inner();
-    // Message ids are `msg_` and hex: anything else (a NUL the database refuses) is unknown.
-    if message.len() > 64
-        || !message
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !log::is_message_id(&message) {
         return Err(ApiError::not_found("no such message"));
     }
     let tenant = caller.0.tenant;

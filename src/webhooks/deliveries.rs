@@ -52,6 +52,12 @@ pub fn page(
     Ok(paging.finish(rows, |r| (r.id, endpoint.id)))
 }
 
+/// Whether `text` can be a message id (`msg_` and hex); anything else (a NUL the database
+/// refuses, a megabyte of path) is no message of anyone's, answered without a query.
+pub fn is_message_id(text: &str) -> bool {
+    text.len() <= 64 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Queues one message for the endpoint again (after what is already queued for it);
 /// `false` when the merchant has no such message.
 pub fn resend(
