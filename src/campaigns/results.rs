@@ -277,8 +277,10 @@ pub fn results(
     let sent = group(rows.iter().find(|r| !r.held_out));
     let holdout = group(rows.iter().find(|r| r.held_out));
     let diff = difference(&sent, &holdout);
-    let revenue_diff = (sent.members > 0 && holdout.members > 0)
-        .then_some(sent.revenue_per_member - holdout.revenue_per_member);
+    // Both groups have members exactly when the conversion difference exists.
+    let revenue_diff = diff
+        .as_ref()
+        .map(|_| sent.revenue_per_member - holdout.revenue_per_member);
     let incremental_revenue = revenue_diff.map(|d| d * sent.members as f64);
     let cost = Cost::of(campaign, counts.sent, point_value);
     Ok(Some(Results {

@@ -124,7 +124,6 @@ fn program(
     // Offsets due as of $3 and not sent yet.
     const NEWLY: &str = "SELECT d FROM unnest($4::int[]) d
                 WHERE l.expires_at - make_interval(days => d) <= $3 AND NOT d = ANY(l.reminded)";
-    // Due lots expire after `now` (OPEN): the walk starts there.
     // Whose reminders are due: one read of the program's due lots per run. Lots coming due
     // while the run lasts are the next run's.
     let due: Vec<MemberId> = diesel::sql_query(format!(

@@ -59,32 +59,28 @@ pub fn erase(
     at: DateTime<Utc>,
 ) -> Result<Erased, ApiError> {
     conn.transaction(|conn| {
-        let erased: Option<Option<DateTime<Utc>>> = members::table
+        let erased: Option<(Option<DateTime<Utc>>, Uuid)> = members::table
             .filter(members::merchant_id.eq(tenant.merchant_id()))
             .filter(members::id.eq(member_id))
-            .select(members::erased_at)
+            .select((members::erased_at, members::program_id))
             .for_update()
             .first(conn)
             .optional()?;
-        match erased {
+        let program_id = match erased {
             None => return Err(ApiError::not_found("no such member")),
-            Some(Some(_)) => {
+            Some((Some(_), _)) => {
                 return Ok(Erased {
                     member_id,
                     pass_ids: Vec::new(),
                     now: false,
                 })
             }
-            Some(None) => {}
-        }
+            Some((None, program_id)) => program_id,
+        };
         // Append-only tables allow this transaction to wipe text in place (migration 000050).
         diesel::sql_query("SELECT set_config('passfold.erasure', 'on', true)").execute(conn)?;
         let card_number = wipe_member(conn, tenant, member_id, at)?;
         wipe_copies(conn, tenant, member_id, &card_number)?;
-        let program_id: Uuid = members::table
-            .find(member_id)
-            .select(members::program_id)
-            .first(conn)?;
         // The pass shows the wiped values, voided; Apple devices get a push, Google an
         // EXPIRED object (the outbox's channels).
         let passes: Vec<Uuid> = crate::schema::passes::table

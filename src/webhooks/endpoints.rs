@@ -34,14 +34,14 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The keys that sign a delivery at `now`: the secret, and the previous one for 24 hours
-    /// after a rotation.
     /// Disabled by passfold after failing for days, not by a person: what the console's
     /// home page warns of.
     pub fn gave_up(&self) -> bool {
         !self.enabled && self.disabled_reason.is_some()
     }
 
+    /// The keys that sign a delivery at `now`: the secret, and the previous one for 24 hours
+    /// after a rotation.
     pub fn signing_keys(&self, now: DateTime<Utc>) -> Vec<Vec<u8>> {
         let previous = self
             .previous_secret
