@@ -85,7 +85,7 @@ diesel::define_sql_function! {
 /// timeout is told to retry (409 `idempotency-key-in-use`), never a 500. An erased
 /// member's points never move again (410 `gone`), checked under the lock so that an
 /// erasure running at the same time is seen.
-pub(super) fn lock_member(
+pub(crate) fn lock_member(
     conn: &mut PgConnection,
     tenant: &Tenant,
     member: Uuid,

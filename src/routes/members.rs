@@ -307,17 +307,16 @@ async fn answer(
         if changes.birth_date.is_some() || !changes.consents.is_empty() {
             let now = app.clock.now();
             conn.transaction(|conn| {
-                let m = Member::find(conn, &tenant, id)?;
-                if m.erased_at.is_some() {
-                    return Err(crate::privacy::erased_problem());
-                }
+                // Under the member's lock, as points move: an erasure running at the same
+                // time is seen, not written over.
+                crate::loyalty::ledger::lock_member(conn, &tenant, id)?;
                 if let Some(date) = changes.birth_date {
                     Member::set_birth_date(conn, &tenant, id, date)?;
                 }
                 for (kind, granted) in &changes.consents {
                     consents::record(conn, &tenant, id, *kind, *granted, source, now)?;
                 }
-                Ok(())
+                Ok::<_, ApiError>(())
             })?;
         }
         let m = Member::find(conn, &tenant, id)?;
