@@ -26,6 +26,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    automation_firings (automation_id, member_id, event) {
+        automation_id -> Uuid,
+        member_id -> Uuid,
+        merchant_id -> Uuid,
+        event -> Text,
+        event_at -> Timestamptz,
+        fired_at -> Timestamptz,
+        held_out -> Bool,
+        pass_id -> Nullable<Uuid>,
+        apple_devices -> Int4,
+        google_saved -> Bool,
+        sent_at -> Nullable<Timestamptz>,
+        apple_pushed_at -> Nullable<Timestamptz>,
+        google_messaged_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    automations (id) {
+        id -> Uuid,
+        merchant_id -> Uuid,
+        program_id -> Uuid,
+        name -> Text,
+        trigger_kind -> Text,
+        trigger_stage -> Nullable<Text>,
+        trigger_count -> Nullable<Int4>,
+        period_days -> Nullable<Int4>,
+        holdout_percent -> Int2,
+        message -> Jsonb,
+        bonus_points -> Int8,
+        bonus_expire_days -> Nullable<Int4>,
+        offer -> Nullable<Jsonb>,
+        attribution_days -> Int4,
+        cost_per_message -> Int8,
+        enabled -> Bool,
+        active_since -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     campaign_recipients (campaign_id, member_id) {
         campaign_id -> Uuid,
         member_id -> Uuid,
@@ -683,6 +725,9 @@ diesel::table! {
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(template_blobs -> merchants (merchant_id));
 diesel::joinable!(audit_log -> merchants (merchant_id));
+diesel::joinable!(automation_firings -> automations (automation_id));
+diesel::joinable!(automations -> merchants (merchant_id));
+diesel::joinable!(automations -> programs (program_id));
 diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
 diesel::joinable!(campaign_recipients -> members (member_id));
 diesel::joinable!(campaign_recipients -> merchants (merchant_id));
@@ -741,6 +786,8 @@ diesel::joinable!(webhook_messages -> merchants (merchant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
+    automation_firings,
+    automations,
     campaign_recipients,
     campaigns,
     dashboard_snapshots,

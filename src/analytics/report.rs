@@ -298,6 +298,11 @@ pub struct Figures {
     pub detractors: i64,
     /// Net promoter score: (promoters - detractors) / survey_responses x 100.
     pub nps: Option<f64>,
+    /// Sum of the answers' scores (0 to 10 each).
+    pub score_total: i64,
+    /// Customer satisfaction index: the mean score as a share of the best,
+    /// score_total / (10 x survey_responses) x 100; null without answers.
+    pub csi: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -357,17 +362,32 @@ pub struct Nps {
     pub detractors: i64,
     /// (promoters - detractors) / survey_responses x 100; null without answers.
     pub nps: Option<f64>,
+    /// Sum of the answers' scores.
+    pub score_total: i64,
+    /// Customer satisfaction index: score_total / (10 x survey_responses) x 100; null
+    /// without answers.
+    pub csi: Option<f64>,
 }
 
 impl Nps {
-    pub fn of(survey_responses: i64, promoters: i64, detractors: i64) -> Nps {
+    /// The scores of `survey_responses` answers, of which `promoters` scored 9-10 and
+    /// `detractors` 0-6, their scores adding up to `score_total`.
+    pub fn of(survey_responses: i64, promoters: i64, detractors: i64, score_total: i64) -> Nps {
         Nps {
             survey_responses,
             promoters,
             detractors,
             nps: percent(promoters - detractors, survey_responses),
+            score_total,
+            csi: csi(score_total, survey_responses),
         }
     }
+}
+
+/// The customer satisfaction index of answers scored 0-10: their mean as a percentage of
+/// 10.
+pub fn csi(score_total: i64, answers: i64) -> Option<f64> {
+    percent(score_total, answers.saturating_mul(10))
 }
 
 #[derive(QueryableByName)]
@@ -382,6 +402,8 @@ struct SegmentAnswers {
     x: i64,
     #[diesel(sql_type = BigInt)]
     y: i64,
+    #[diesel(sql_type = BigInt)]
+    t: i64,
 }
 
 /// NPS of the range's answers by the members' current group and stage. A member never
@@ -396,7 +418,8 @@ fn nps_by_segment(
         "SELECT coalesce(s.rfm_group, 'no_purchases') AS rfm_group,
                 coalesce(s.stage, 'registered') AS stage,
                 count(*) AS n, count(*) FILTER (WHERE a.score >= 9) AS x,
-                count(*) FILTER (WHERE a.score <= 6) AS y
+                count(*) FILTER (WHERE a.score <= 6) AS y,
+                coalesce(sum(a.score), 0)::bigint AS t
            FROM survey_answers a
            JOIN survey_invitations i ON i.id = a.invitation_id
            LEFT JOIN member_segments s ON s.member_id = i.member_id
@@ -409,20 +432,20 @@ fn nps_by_segment(
     .bind::<Timestamptz, _>(range.from)
     .bind::<Timestamptz, _>(range.to)
     .load(conn)?;
-    let mut sums: std::collections::BTreeMap<(&'static str, String), (i64, i64, i64)> =
+    let mut sums: std::collections::BTreeMap<(&'static str, String), (i64, i64, i64, i64)> =
         Default::default();
     for r in rows {
         for key in [("group", r.rfm_group.clone()), ("stage", r.stage.clone())] {
             let e = sums.entry(key).or_default();
-            (e.0, e.1, e.2) = (e.0 + r.n, e.1 + r.x, e.2 + r.y);
+            (e.0, e.1, e.2, e.3) = (e.0 + r.n, e.1 + r.x, e.2 + r.y, e.3 + r.t);
         }
     }
     let mut out: Vec<SegmentNps> = sums
         .into_iter()
-        .map(|((kind, segment), (n, x, y))| SegmentNps {
+        .map(|((kind, segment), (n, x, y, t))| SegmentNps {
             kind,
             segment,
-            score: Nps::of(n, x, y),
+            score: Nps::of(n, x, y, t),
         })
         .collect();
     out.sort_by(|a, b| {
@@ -963,9 +986,17 @@ fn compute(
     }
 
     // Survey answers by when they were given.
-    let answers: Vec<Tally> = diesel::sql_query(
+    #[derive(QueryableByName)]
+    struct Answers {
+        #[diesel(embed)]
+        tally: Tally,
+        #[diesel(sql_type = BigInt)]
+        t: i64,
+    }
+    let answers: Vec<Answers> = diesel::sql_query(
         "SELECT width_bucket(answered_at, $3) AS b, count(*) FILTER (WHERE score >= 9) AS x,
-                count(*) FILTER (WHERE score <= 6) AS y, count(*) AS n
+                count(*) FILTER (WHERE score <= 6) AS y, count(*) AS n,
+                coalesce(sum(score), 0)::bigint AS t
            FROM survey_answers
           WHERE merchant_id = $1 AND program_id = $2 AND answered_at >= $4 AND answered_at < $5
           GROUP BY 1",
@@ -976,19 +1007,22 @@ fn compute(
     .bind::<Timestamptz, _>(range.from)
     .bind::<Timestamptz, _>(range.to)
     .load(conn)?;
-    for r in &answers {
+    for Answers { tally: r, t } in &answers {
         if let Some(i) = slot(r.b) {
             periods[i].promoters = r.x;
             periods[i].detractors = r.y;
             periods[i].survey_responses = r.n;
+            periods[i].score_total = *t;
             total.promoters += r.x;
             total.detractors += r.y;
             total.survey_responses += r.n;
+            total.score_total += t;
         }
     }
 
     for f in periods.iter_mut().chain(std::iter::once(&mut total)) {
         f.nps = percent(f.promoters - f.detractors, f.survey_responses);
+        f.csi = csi(f.score_total, f.survey_responses);
         f.repeat_purchase_rate_percent = percent(f.repeat_customers, f.members_active);
         f.purchase_frequency = ratio(i128::from(f.purchases), i128::from(f.members_active));
         f.aov = money_per(f.revenue, f.purchases);

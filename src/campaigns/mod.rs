@@ -4,7 +4,9 @@
 //! the deliveries became is recorded by the outbox's channels ([`delivery`]). The rules
 //! are in docs/CAMPAIGNS.md.
 
+pub mod automations;
 pub mod delivery;
+pub mod firing;
 pub mod results;
 pub mod sending;
 
@@ -242,16 +244,139 @@ fn check_values(
     }
 }
 
+/// The parts a campaign and an automation share, as a request gives them.
+pub(crate) struct ContentRequest<'a> {
+    pub message: &'a BTreeMap<String, String>,
+    pub header: Option<&'a BTreeMap<String, String>>,
+    pub offer: Option<&'a Offer>,
+    pub holdout_percent: Option<i64>,
+    pub bonus_points: Option<i64>,
+    pub attribution_days: Option<i64>,
+    pub cost_per_message: Option<i64>,
+}
+
+/// Those parts checked (meaningful only when no problem was added).
+pub(crate) struct Content {
+    pub holdout_percent: i16,
+    pub message: BTreeMap<String, MessageText>,
+    pub bonus_points: i64,
+    pub offer: Option<Offer>,
+    pub attribution_days: i32,
+    pub cost_per_message: i64,
+}
+
+/// Checks the shared parts, adding what is wrong to `problems`; the headers default to the
+/// program's name.
+pub(crate) fn check_content(
+    problems: &mut Vec<FieldProblem>,
+    program: &Program,
+    req: ContentRequest<'_>,
+) -> Content {
+    let holdout = req.holdout_percent.unwrap_or(DEFAULT_HOLDOUT_PERCENT);
+    problems.extend(crate::domain::ranges::check(
+        "/holdout_percent",
+        holdout,
+        0..=50,
+        false,
+    ));
+    let bonus = req.bonus_points.unwrap_or(0);
+    problems.extend(crate::domain::ranges::check(
+        "/bonus_points",
+        bonus,
+        0..=1_000_000,
+        false,
+    ));
+    let cost_per_message = req.cost_per_message.unwrap_or(0);
+    problems.extend(crate::domain::ranges::check(
+        "/cost_per_message",
+        cost_per_message,
+        0..=100_000_000,
+        false,
+    ));
+    let days = req.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS);
+    problems.extend(crate::domain::ranges::check(
+        "/attribution_days",
+        days,
+        1..=365,
+        false,
+    ));
+    if req.message.is_empty() || req.message.len() > 20 {
+        problems.push(FieldProblem::new("/message", "1 to 20 languages"));
+    }
+    let headers = req.header.cloned().unwrap_or_default();
+    for (lang, header) in &headers {
+        if !req.message.contains_key(lang) {
+            problems.push(FieldProblem::new(
+                format!("/header/{lang}"),
+                "a language the message has",
+            ));
+        } else if !chars_within(header.trim(), 100) {
+            problems.push(FieldProblem::new(
+                format!("/header/{lang}"),
+                "1 to 100 characters",
+            ));
+        }
+    }
+    let mut message = BTreeMap::new();
+    for (lang, body) in req.message.iter().take(20) {
+        if !is_language(lang) {
+            problems.push(FieldProblem::new(
+                format!("/message/{lang}"),
+                "keys are language codes, e.g. en, ru",
+            ));
+            continue;
+        }
+        if !chars_within(body.trim(), 1000) {
+            problems.push(FieldProblem::new(
+                format!("/message/{lang}"),
+                "1 to 1000 characters",
+            ));
+            continue;
+        }
+        let header = headers
+            .get(lang)
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|| program.name.chars().take(100).collect());
+        message.insert(
+            lang.clone(),
+            MessageText {
+                header,
+                body: body.trim().to_string(),
+            },
+        );
+    }
+    if let Some(offer) = req.offer {
+        if !chars_within(offer.text.trim(), 300) {
+            problems.push(FieldProblem::new("/offer/text", "1 to 300 characters"));
+        }
+        if let Some(code) = &offer.coupon_code {
+            if !chars_within(code.trim(), 64) {
+                problems.push(FieldProblem::new(
+                    "/offer/coupon_code",
+                    "1 to 64 characters",
+                ));
+            }
+        }
+    }
+    Content {
+        holdout_percent: holdout.clamp(0, 50) as i16,
+        message,
+        bonus_points: bonus,
+        offer: req.offer.map(|o| Offer {
+            text: o.text.trim().to_string(),
+            coupon_code: o.coupon_code.as_ref().map(|c| c.trim().to_string()),
+            valid_until: o.valid_until,
+        }),
+        attribution_days: days.clamp(1, 365) as i32,
+        cost_per_message,
+    }
+}
+
 /// What a request asks, checked: the row to insert.
 struct Checked {
     audience: Audience,
-    holdout_percent: i16,
-    message: BTreeMap<String, MessageText>,
-    bonus_points: i64,
-    offer: Option<Offer>,
+    content: Content,
     requested_send_at: Option<DateTime<Utc>>,
-    attribution_days: i32,
-    cost_per_message: i64,
 }
 
 fn check(
@@ -321,92 +446,19 @@ fn check(
             "at least one of groups, cells, stages, tiers, member_ids",
         ));
     }
-    let holdout = req.holdout_percent.unwrap_or(DEFAULT_HOLDOUT_PERCENT);
-    problems.extend(crate::domain::ranges::check(
-        "/holdout_percent",
-        holdout,
-        0..=50,
-        false,
-    ));
-    let bonus = req.bonus_points.unwrap_or(0);
-    problems.extend(crate::domain::ranges::check(
-        "/bonus_points",
-        bonus,
-        0..=1_000_000,
-        false,
-    ));
-    let cost_per_message = req.cost_per_message.unwrap_or(0);
-    problems.extend(crate::domain::ranges::check(
-        "/cost_per_message",
-        cost_per_message,
-        0..=100_000_000,
-        false,
-    ));
-    let days = req.attribution_days.unwrap_or(DEFAULT_ATTRIBUTION_DAYS);
-    problems.extend(crate::domain::ranges::check(
-        "/attribution_days",
-        days,
-        1..=365,
-        false,
-    ));
-    if req.message.is_empty() || req.message.len() > 20 {
-        problems.push(FieldProblem::new("/message", "1 to 20 languages"));
-    }
-    let headers = req.header.clone().unwrap_or_default();
-    for (lang, header) in &headers {
-        if !req.message.contains_key(lang) {
-            problems.push(FieldProblem::new(
-                format!("/header/{lang}"),
-                "a language the message has",
-            ));
-        } else if !chars_within(header.trim(), 100) {
-            problems.push(FieldProblem::new(
-                format!("/header/{lang}"),
-                "1 to 100 characters",
-            ));
-        }
-    }
-    let mut message = BTreeMap::new();
-    for (lang, body) in req.message.iter().take(20) {
-        if !is_language(lang) {
-            problems.push(FieldProblem::new(
-                format!("/message/{lang}"),
-                "keys are language codes, e.g. en, ru",
-            ));
-            continue;
-        }
-        if !chars_within(body.trim(), 1000) {
-            problems.push(FieldProblem::new(
-                format!("/message/{lang}"),
-                "1 to 1000 characters",
-            ));
-            continue;
-        }
-        let header = headers
-            .get(lang)
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|| program.name.chars().take(100).collect());
-        message.insert(
-            lang.clone(),
-            MessageText {
-                header,
-                body: body.trim().to_string(),
-            },
-        );
-    }
-    if let Some(offer) = &req.offer {
-        if !chars_within(offer.text.trim(), 300) {
-            problems.push(FieldProblem::new("/offer/text", "1 to 300 characters"));
-        }
-        if let Some(code) = &offer.coupon_code {
-            if !chars_within(code.trim(), 64) {
-                problems.push(FieldProblem::new(
-                    "/offer/coupon_code",
-                    "1 to 64 characters",
-                ));
-            }
-        }
-    }
+    let content = check_content(
+        &mut problems,
+        program,
+        ContentRequest {
+            message: &req.message,
+            header: req.header.as_ref(),
+            offer: req.offer.as_ref(),
+            holdout_percent: req.holdout_percent,
+            bonus_points: req.bonus_points,
+            attribution_days: req.attribution_days,
+            cost_per_message: req.cost_per_message,
+        },
+    );
     let requested = match &req.send_at {
         None => None,
         Some(text) => match DateTime::parse_from_rfc3339(text) {
@@ -425,17 +477,8 @@ fn check(
     }
     Ok(Checked {
         audience: a.clone(),
-        holdout_percent: holdout as i16,
-        message,
-        bonus_points: bonus,
-        offer: req.offer.as_ref().map(|o| Offer {
-            text: o.text.trim().to_string(),
-            coupon_code: o.coupon_code.as_ref().map(|c| c.trim().to_string()),
-            valid_until: o.valid_until,
-        }),
+        content,
         requested_send_at: requested,
-        attribution_days: days as i32,
-        cost_per_message,
     })
 }
 
@@ -451,8 +494,12 @@ pub fn create(
     let program = Program::find(conn, tenant, program_id)
         .optional()?
         .ok_or_else(|| ApiError::not_found("no such program"))?;
-    let c = check(conn, tenant, &program, req)?;
-    let wanted = c.requested_send_at.map_or(now, |at| at.max(now));
+    let Checked {
+        audience,
+        content: c,
+        requested_send_at,
+    } = check(conn, tenant, &program, req)?;
+    let wanted = requested_send_at.map_or(now, |at| at.max(now));
     let send_at = crate::loyalty::sending_hours::next_sending_instant(wanted, program.tz());
     let row: CampaignRow = diesel::insert_into(campaigns::table)
         .values((
@@ -460,14 +507,14 @@ pub fn create(
             campaigns::merchant_id.eq(tenant.merchant_id()),
             campaigns::program_id.eq(program.id),
             campaigns::state.eq("scheduled"),
-            campaigns::audience.eq(to_json(&c.audience)),
+            campaigns::audience.eq(to_json(&audience)),
             campaigns::holdout_percent.eq(c.holdout_percent),
             campaigns::message.eq(to_json(&c.message)),
             campaigns::bonus_points.eq(c.bonus_points),
             campaigns::offer.eq(c.offer.as_ref().map(to_json)),
             campaigns::attribution_days.eq(c.attribution_days),
             campaigns::cost_per_message.eq(c.cost_per_message),
-            campaigns::requested_send_at.eq(c.requested_send_at),
+            campaigns::requested_send_at.eq(requested_send_at),
             campaigns::send_at.eq(send_at),
             campaigns::created_at.eq(now),
         ))
@@ -477,7 +524,7 @@ pub fn create(
 }
 
 /// A stored JSON column; these types always serialize.
-fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 

@@ -54,14 +54,42 @@ struct CountRow {
     counts: Counts,
 }
 
+/// A table of recipients: a campaign's, or an automation's firings (the same columns).
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Campaigns,
+    Automations,
+}
+
+impl Table {
+    /// The table and its key column.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Table::Campaigns => ("campaign_recipients", "campaign_id"),
+            Table::Automations => ("automation_firings", "automation_id"),
+        }
+    }
+}
+
 /// The counts of these campaigns (a campaign without recipients has none in the map).
 pub fn counts(
     conn: &mut PgConnection,
     tenant: &Tenant,
     ids: &[Uuid],
 ) -> QueryResult<HashMap<Uuid, Counts>> {
-    let rows: Vec<CountRow> = diesel::sql_query(
-        "SELECT campaign_id, count(*) AS targeted,
+    counts_of(conn, tenant, Table::Campaigns, ids)
+}
+
+/// The counts of these campaigns' or automations' recipients.
+pub fn counts_of(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    table: Table,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Counts>> {
+    let (table, key) = table.sql();
+    let rows: Vec<CountRow> = diesel::sql_query(format!(
+        "SELECT {key} AS campaign_id, count(*) AS targeted,
                 count(*) FILTER (WHERE held_out) AS held_out,
                 count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
                 count(*) FILTER (WHERE NOT held_out AND apple_devices > 0) AS with_apple_device,
@@ -70,10 +98,10 @@ pub fn counts(
                 count(*) FILTER (WHERE google_messaged_at IS NOT NULL) AS messaged_google,
                 count(*) FILTER (WHERE NOT held_out AND apple_devices = 0 AND NOT google_saved)
                     AS no_pass
-           FROM campaign_recipients
-          WHERE merchant_id = $1 AND campaign_id = ANY($2)
-          GROUP BY campaign_id",
-    )
+           FROM {table}
+          WHERE merchant_id = $1 AND {key} = ANY($2)
+          GROUP BY {key}"
+    ))
     .bind::<SqlUuid, _>(tenant.merchant_id())
     .bind::<Array<SqlUuid>, _>(ids)
     .load(conn)?;
@@ -147,17 +175,21 @@ pub struct Cost {
 }
 
 impl Cost {
-    /// The cost of a campaign that reached `sent` members.
-    pub fn of(campaign: &CampaignRow, sent: i64, point_value: Option<i64>) -> Cost {
-        let bonus_points = campaign
-            .bonus_points
+    /// The cost of `bonus_points` and `cost_per_message` for `sent` members reached.
+    pub fn of(
+        bonus_points: i64,
+        cost_per_message: i64,
+        sent: i64,
+        point_value: Option<i64>,
+    ) -> Cost {
+        let bonus = bonus_points
             .saturating_mul(point_value.unwrap_or(0))
             .saturating_mul(sent);
-        let messages = campaign.cost_per_message.saturating_mul(sent);
+        let messages = cost_per_message.saturating_mul(sent);
         Cost {
-            bonus_points,
+            bonus_points: bonus,
             messages,
-            total: bonus_points.saturating_add(messages),
+            total: bonus.saturating_add(messages),
             point_value,
         }
     }
@@ -187,6 +219,8 @@ struct GroupRow {
     promoters: i64,
     #[diesel(sql_type = BigInt)]
     detractors: i64,
+    #[diesel(sql_type = BigInt)]
+    score_total: i64,
 }
 
 fn group(row: Option<&GroupRow>) -> GroupResult {
@@ -207,7 +241,7 @@ fn group(row: Option<&GroupRow>) -> GroupResult {
         purchases: r.purchases,
         revenue: r.revenue,
         revenue_per_member: per(r.revenue),
-        nps: Nps::of(r.answers, r.promoters, r.detractors),
+        nps: Nps::of(r.answers, r.promoters, r.detractors, r.score_total),
     }
 }
 
@@ -230,6 +264,123 @@ pub fn difference(sent: &GroupResult, holdout: &GroupResult) -> Option<(f64, Int
     ))
 }
 
+/// Whose purchases a comparison reads: a campaign's recipients over its one window, or an
+/// automation's firings, each over its own window from when it fired.
+pub enum Recipients {
+    Campaign {
+        id: Uuid,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
+    Automation {
+        id: Uuid,
+        attribution_days: i32,
+    },
+}
+
+/// The sent group and the holdout of `recipients`: their members and what they bought
+/// (net of returns) and answered in the window.
+pub fn groups(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    recipients: &Recipients,
+) -> QueryResult<(GroupResult, GroupResult)> {
+    let ((table, key), from, until) = match recipients {
+        Recipients::Campaign { .. } => {
+            (Table::Campaigns.sql(), "$3::timestamptz", "$4::timestamptz")
+        }
+        Recipients::Automation { .. } => (
+            Table::Automations.sql(),
+            "r.fired_at",
+            "r.fired_at + make_interval(days => $3::int)",
+        ),
+    };
+    let sql = format!(
+        "SELECT r.held_out, count(*) AS members,
+                count(*) FILTER (WHERE b.n > 0) AS converted,
+                coalesce(sum(b.n), 0)::bigint AS purchases,
+                coalesce(sum(b.revenue), 0)::bigint AS revenue,
+                coalesce(sum(s.n), 0)::bigint AS answers,
+                coalesce(sum(s.p), 0)::bigint AS promoters,
+                coalesce(sum(s.d), 0)::bigint AS detractors,
+                coalesce(sum(s.t), 0)::bigint AS score_total
+           FROM {table} r
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS n, sum(pu.amount - pu.refunded_amount) AS revenue
+                 FROM purchases pu
+                WHERE pu.merchant_id = r.merchant_id AND pu.member_id = r.member_id
+                  AND pu.purchased_at > {from} AND pu.purchased_at <= {until}
+                  AND pu.refunded_amount < pu.amount) b
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS n, count(*) FILTER (WHERE a.score >= 9) AS p,
+                      count(*) FILTER (WHERE a.score <= 6) AS d,
+                      coalesce(sum(a.score), 0) AS t
+                 FROM survey_invitations i
+                 JOIN survey_answers a ON a.invitation_id = i.id
+                WHERE i.member_id = r.member_id AND i.merchant_id = r.merchant_id
+                  AND a.answered_at > {from} AND a.answered_at <= {until}) s
+          WHERE r.merchant_id = $1 AND r.{key} = $2
+          GROUP BY r.held_out"
+    );
+    let rows: Vec<GroupRow> = match recipients {
+        Recipients::Campaign { id, from, until } => diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(tenant.merchant_id())
+            .bind::<SqlUuid, _>(*id)
+            .bind::<Timestamptz, _>(*from)
+            .bind::<Timestamptz, _>(*until)
+            .load(conn)?,
+        Recipients::Automation {
+            id,
+            attribution_days,
+        } => diesel::sql_query(sql)
+            .bind::<SqlUuid, _>(tenant.merchant_id())
+            .bind::<SqlUuid, _>(*id)
+            .bind::<diesel::sql_types::Integer, _>(*attribution_days)
+            .load(conn)?,
+    };
+    Ok((
+        group(rows.iter().find(|r| !r.held_out)),
+        group(rows.iter().find(|r| r.held_out)),
+    ))
+}
+
+/// The sent group against the holdout, and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Uplift {
+    /// `sent.conversion_rate - holdout.conversion_rate`; null without a holdout or a sent
+    /// group.
+    pub conversion_difference: Option<f64>,
+    /// Normal approximation: the difference ± 1.96 × sqrt(p₁(1-p₁)/n₁ + p₀(1-p₀)/n₀).
+    pub conversion_difference_ci95: Option<Interval>,
+    /// `sent.revenue_per_member - holdout.revenue_per_member`; null as above.
+    pub revenue_per_member_difference: Option<f64>,
+    /// Revenue brought beyond what the sent group would have spent without the message:
+    /// `revenue_per_member_difference × sent.members`, minor units; null as above.
+    pub incremental_revenue: Option<f64>,
+    pub cost: Cost,
+    /// Return on marketing investment: `(incremental_revenue - cost.total) / cost.total`
+    /// (0.5 is 50%); null without a cost or without a holdout to compare with.
+    pub romi: Option<f64>,
+}
+
+/// Compares the groups and weighs the gain against `cost`.
+pub fn uplift(sent: &GroupResult, holdout: &GroupResult, cost: Cost) -> Uplift {
+    let diff = difference(sent, holdout);
+    // Both groups have members exactly when the conversion difference exists.
+    let revenue_diff = diff
+        .as_ref()
+        .map(|_| sent.revenue_per_member - holdout.revenue_per_member);
+    let incremental_revenue = revenue_diff.map(|d| d * sent.members as f64);
+    Uplift {
+        romi: romi(incremental_revenue, &cost),
+        incremental_revenue,
+        cost,
+        conversion_difference: diff.as_ref().map(|d| d.0),
+        conversion_difference_ci95: diff.map(|d| d.1),
+        revenue_per_member_difference: revenue_diff,
+    }
+}
+
 /// The campaign's results as of `now`, with its `counts` and the program's `point_value`;
 /// `None` before its audience is fixed.
 pub fn results(
@@ -244,55 +395,29 @@ pub fn results(
         return Ok(None);
     };
     let until = from + Duration::days(i64::from(campaign.attribution_days));
-    let rows: Vec<GroupRow> = diesel::sql_query(
-        "SELECT r.held_out, count(*) AS members,
-                count(*) FILTER (WHERE b.n > 0) AS converted,
-                coalesce(sum(b.n), 0)::bigint AS purchases,
-                coalesce(sum(b.revenue), 0)::bigint AS revenue,
-                coalesce(sum(s.n), 0)::bigint AS answers,
-                coalesce(sum(s.p), 0)::bigint AS promoters,
-                coalesce(sum(s.d), 0)::bigint AS detractors
-           FROM campaign_recipients r
-           CROSS JOIN LATERAL (
-               SELECT count(*) AS n, sum(pu.amount - pu.refunded_amount) AS revenue
-                 FROM purchases pu
-                WHERE pu.merchant_id = r.merchant_id AND pu.member_id = r.member_id
-                  AND pu.purchased_at > $3 AND pu.purchased_at <= $4
-                  AND pu.refunded_amount < pu.amount) b
-           CROSS JOIN LATERAL (
-               SELECT count(*) AS n, count(*) FILTER (WHERE a.score >= 9) AS p,
-                      count(*) FILTER (WHERE a.score <= 6) AS d
-                 FROM survey_invitations i
-                 JOIN survey_answers a ON a.invitation_id = i.id
-                WHERE i.member_id = r.member_id AND i.merchant_id = r.merchant_id
-                  AND a.answered_at > $3 AND a.answered_at <= $4) s
-          WHERE r.merchant_id = $1 AND r.campaign_id = $2
-          GROUP BY r.held_out",
-    )
-    .bind::<SqlUuid, _>(tenant.merchant_id())
-    .bind::<SqlUuid, _>(campaign.id)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(until)
-    .load(conn)?;
-    let sent = group(rows.iter().find(|r| !r.held_out));
-    let holdout = group(rows.iter().find(|r| r.held_out));
-    let diff = difference(&sent, &holdout);
-    // Both groups have members exactly when the conversion difference exists.
-    let revenue_diff = diff
-        .as_ref()
-        .map(|_| sent.revenue_per_member - holdout.revenue_per_member);
-    let incremental_revenue = revenue_diff.map(|d| d * sent.members as f64);
-    let cost = Cost::of(campaign, counts.sent, point_value);
+    let recipients = Recipients::Campaign {
+        id: campaign.id,
+        from,
+        until,
+    };
+    let (sent, holdout) = groups(conn, tenant, &recipients)?;
+    let cost = Cost::of(
+        campaign.bonus_points,
+        campaign.cost_per_message,
+        counts.sent,
+        point_value,
+    );
+    let u = uplift(&sent, &holdout, cost);
     Ok(Some(Results {
-        romi: romi(incremental_revenue, &cost),
-        incremental_revenue,
-        cost,
+        romi: u.romi,
+        incremental_revenue: u.incremental_revenue,
+        cost: u.cost,
         window_from: from,
         window_until: until,
         complete: now >= until,
-        conversion_difference: diff.as_ref().map(|d| d.0),
-        conversion_difference_ci95: diff.map(|d| d.1),
-        revenue_per_member_difference: revenue_diff,
+        conversion_difference: u.conversion_difference,
+        conversion_difference_ci95: u.conversion_difference_ci95,
+        revenue_per_member_difference: u.revenue_per_member_difference,
         sent,
         holdout,
     }))

@@ -283,36 +283,21 @@ fn batch(
             sent_event(conn, campaign, now)?;
             return Ok(None);
         }
-        let note = |m: Uuid| {
-            let texts = texts.clone();
-            (campaign.merchant_id, m, Notice::Campaign { texts })
+        let content = Content {
+            bonus_points: campaign.bonus_points,
+            expires_in_days: None,
+            texts,
+            reason,
         };
-        if campaign.bonus_points > 0 {
-            let tenant = Tenant::of_authenticated(campaign.merchant_id);
-            // In id order, as the other jobs and tills take member locks.
-            let found: Vec<Member> = members::table
-                .filter(members::merchant_id.eq(campaign.merchant_id))
-                .filter(members::id.eq_any(&pending))
-                .order(members::id)
-                .select(Member::as_select())
-                .load(conn)?;
-            for member in &found {
-                let entry = Entry {
-                    reason: Some(reason),
-                    ..Entry::new(campaign.bonus_points, PointActivityType::Campaign, now)
-                };
-                ledger::apply(conn, channels, &tenant, member, rules, entry).map_err(|e| {
-                    anyhow::anyhow!("campaign points for member {}: {e}", member.id)
-                })?;
-                // The message right after the points (a tier they reached gives way to
-                // it): the pass's two outbox rows are neighbours, claimed together into
-                // one push.
-                notices::post(conn, channels, &[note(member.id)], now)?;
-            }
-        } else {
-            let notes: Vec<(Uuid, Uuid, Notice)> = pending.iter().map(|m| note(*m)).collect();
-            notices::post(conn, channels, &notes, now)?;
-        }
+        deliver(
+            conn,
+            channels,
+            campaign.merchant_id,
+            &pending,
+            &content,
+            rules,
+            now,
+        )?;
         // The pending rows' own index: the batch's rows by key, however many were sent.
         diesel::sql_query(
             "UPDATE campaign_recipients SET sent_at = $3
@@ -326,6 +311,62 @@ fn batch(
         .execute(conn)?;
         Ok(Some(pending.len()))
     })
+}
+
+/// What a campaign or an automation puts on each pass it sends to.
+pub(super) struct Content<'a> {
+    /// Points granted to each member (ledger type `campaign`), 0 for none.
+    pub bonus_points: i64,
+    /// Days those points last, when not the program's rule.
+    pub expires_in_days: Option<i64>,
+    /// (header, body) per language, the offer in the body.
+    pub texts: &'a BTreeMap<String, (String, String)>,
+    /// The ledger's reason, e.g. `campaign <id>`.
+    pub reason: &'a str,
+}
+
+/// Grants the points and posts the message to `members` (of `merchant_id`), in the
+/// caller's transaction: the one writer both campaigns and automations send through.
+pub(super) fn deliver(
+    conn: &mut PgConnection,
+    channels: Channels,
+    merchant_id: Uuid,
+    members: &[Uuid],
+    content: &Content<'_>,
+    rules: &crate::loyalty::ProgramRules,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let note = |m: Uuid| {
+        let texts = content.texts.clone();
+        (merchant_id, m, Notice::Campaign { texts })
+    };
+    if content.bonus_points > 0 {
+        let tenant = Tenant::of_authenticated(merchant_id);
+        // In id order, as the other jobs and tills take member locks.
+        let found: Vec<Member> = members::table
+            .filter(members::merchant_id.eq(merchant_id))
+            .filter(members::id.eq_any(members))
+            .filter(members::erased_at.is_null())
+            .order(members::id)
+            .select(Member::as_select())
+            .load(conn)?;
+        for member in &found {
+            let entry = Entry {
+                reason: Some(content.reason),
+                expires_in_days: content.expires_in_days,
+                ..Entry::new(content.bonus_points, PointActivityType::Campaign, now)
+            };
+            ledger::apply(conn, channels, &tenant, member, rules, entry)
+                .map_err(|e| anyhow::anyhow!("bonus points for member {}: {e}", member.id))?;
+            // The message right after the points (a tier they reached gives way to it): the
+            // pass's two outbox rows are neighbours, claimed together into one push.
+            notices::post(conn, channels, &[note(member.id)], now)?;
+        }
+    } else {
+        let notes: Vec<(Uuid, Uuid, Notice)> = members.iter().map(|m| note(*m)).collect();
+        notices::post(conn, channels, &notes, now)?;
+    }
+    Ok(())
 }
 
 /// `campaign.sent` for the merchant's webhooks, in the transaction that marks it sent.

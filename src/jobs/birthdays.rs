@@ -66,7 +66,7 @@ pub fn window(today: NaiveDate) -> Vec<Day> {
 }
 
 /// The first instant of `date` in `tz` (an hour later where midnight does not exist).
-fn day_start(tz: chrono_tz::Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
+pub fn day_start(tz: chrono_tz::Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
     (0..3).find_map(|h| {
         tz.from_local_datetime(&date.and_hms_opt(h, 0, 0)?)
             .earliest()

@@ -1,6 +1,6 @@
 //! Time-based jobs: work that must happen "as of now" rather than in answer to a request
 //! (points expiry, reminders, birthdays, requalification, segment recomputes, the dashboard's
-//! figures of big merchants, scheduled campaigns, NPS survey invitations, pruning). One file per job; one loop ([`run`]) runs each when due, and
+//! figures of big merchants, scheduled campaigns, automations, NPS survey invitations, pruning). One file per job; one loop ([`run`]) runs each when due, and
 //! `passfold worker --once --at <instant>` runs every job once as of that instant
 //! ([`run_once`]).
 //!
@@ -8,6 +8,7 @@
 //! at an instant: running it twice as of the same instant changes nothing the second time,
 //! so several workers, restarts and a catch-up `--once --at` all give the same ledger.
 
+pub mod automations;
 pub mod birthdays;
 pub mod campaigns;
 pub mod dashboard;
@@ -55,6 +56,8 @@ pub fn all(
         }),
         // After the segments: a campaign's audience is fixed on fresh stages.
         Arc::new(campaigns::Campaigns { channels }),
+        // Also after the segments: stage entries are recorded by the recompute.
+        Arc::new(automations::Automations { channels }),
         Arc::new(surveys::Surveys {
             channels,
             public_url: settings.public_url.clone(),

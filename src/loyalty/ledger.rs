@@ -54,6 +54,9 @@ pub struct Entry<'a> {
     pub qualifying: Option<i64>,
     /// Points taken are taken first from the lot this activity earned.
     pub take_first: Option<Uuid>,
+    /// Days a gain's lot lasts, in place of the program's rule (an automation's "+50
+    /// points for 7 days").
+    pub expires_in_days: Option<i64>,
 }
 
 impl<'a> Entry<'a> {
@@ -70,6 +73,7 @@ impl<'a> Entry<'a> {
             purchase_id: None,
             qualifying: None,
             take_first: None,
+            expires_in_days: None,
         }
     }
 }
@@ -125,6 +129,7 @@ pub fn apply(
         purchase_id,
         qualifying,
         take_first,
+        expires_in_days,
     } = entry;
     lock_member(conn, tenant, member.id)?;
     let owed: i64 = if delta > 0 {
@@ -222,7 +227,10 @@ pub fn apply(
         )?;
     }
     if delta - paid > 0 {
-        let expires = rules.lifecycle.expiry_of(kind, at);
+        let expires = match expires_in_days {
+            Some(days) => Some(at + chrono::Duration::days(days)),
+            None => rules.lifecycle.expiry_of(kind, at),
+        };
         super::lots::add(
             conn,
             tenant,

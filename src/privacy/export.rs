@@ -41,6 +41,10 @@ pub const TABLES: &[(&str, &str)] = &[
         "campaign_recipients",
         "campaigns (with each campaign's message)",
     ),
+    (
+        "automation_firings",
+        "automations (what fired each, with its message)",
+    ),
     ("survey_invitations", "surveys (with the answers)"),
     (
         "outbox",
@@ -126,6 +130,14 @@ SELECT jsonb_build_object(
                     'google_messaged_at', r.google_messaged_at) ORDER BY c.send_at), '[]')
                   FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id
                  WHERE r.merchant_id = $1 AND r.member_id = $2),
+  'automations', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'automation_id', a.id, 'name', a.name, 'event', f.event,
+                      'event_at', f.event_at, 'fired_at', f.fired_at, 'held_out', f.held_out,
+                      'message', a.message, 'bonus_points', a.bonus_points,
+                      'sent_at', f.sent_at, 'apple_pushed_at', f.apple_pushed_at,
+                      'google_messaged_at', f.google_messaged_at) ORDER BY f.fired_at), '[]')
+                    FROM automation_firings f JOIN automations a ON a.id = f.automation_id
+                   WHERE f.merchant_id = $1 AND f.member_id = $2),
   'surveys', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                   'invitation_id', i.id, 'purchase_id', i.purchase_id,
                   'invited_at', i.invited_at, 'score', a.score, 'comment', a.comment,

@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod analytics;
 pub mod api_keys;
+pub mod automations;
 pub mod campaigns;
 pub mod dashboard;
 pub mod exports;

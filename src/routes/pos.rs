@@ -64,6 +64,12 @@ impl ChangesPass for crate::campaigns::CampaignView {
     }
 }
 
+impl ChangesPass for crate::campaigns::automations::AutomationView {
+    fn changed_passes(&self) -> Vec<Uuid> {
+        Vec::new()
+    }
+}
+
 pub async fn mutation<B, T, F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,

@@ -853,6 +853,10 @@ async fn nps_from_survey_answers() {
     assert_eq!(total["promoters"], promoters);
     assert_eq!(total["detractors"], detractors);
     assert_eq!(total["nps"], pct(promoters - detractors, 10));
+    // CSI: the mean score as a share of 10.
+    let score_total: i64 = scores.iter().map(|s| i64::from(*s)).sum();
+    assert_eq!(total["score_total"], score_total);
+    assert_eq!(total["csi"], pct(score_total, 100));
     assert_eq!(report["periods"][3]["survey_responses"], 10);
     assert_eq!(report["periods"][0]["nps"], Value::Null);
     // By segment: each answer counts in its member's RFM group and stage as the member's

@@ -3,6 +3,7 @@ mod analytics;
 mod api_keys;
 mod apns_mock;
 mod apple_web_service;
+mod automations;
 mod browser;
 mod browser_flow;
 mod campaigns;
