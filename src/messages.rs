@@ -3,7 +3,7 @@
 
 use crate::db::Tenant;
 use crate::domain::CardNumber;
-use crate::models::{GiftCard, Member, Pass};
+use crate::models::{GiftCard, Pass};
 use crate::pass_events::{self as outbox, Card, Channels};
 use crate::problem::{ApiError, FieldProblem};
 use crate::schema::passes;
@@ -53,12 +53,13 @@ pub fn to_member(
     member_id: Uuid,
     text: &Text,
 ) -> Result<MessageSent, ApiError> {
-    let member = Member::find(conn, tenant, member_id)?;
-    if member.erased_at.is_some() {
-        return Err(crate::privacy::erased_problem());
-    }
-    let pass = Pass::of_member(conn, tenant, member.id)?;
-    send(conn, channels, tenant, Card::Member(member.id), pass, text)
+    conn.transaction(|conn| {
+        // Under the member's lock, as points are: an erasure running at the same time is
+        // seen (410), not written over.
+        crate::loyalty::ledger::lock_member(conn, tenant, member_id)?;
+        let pass = Pass::of_member(conn, tenant, member_id)?;
+        send(conn, channels, tenant, Card::Member(member_id), pass, text)
+    })
 }
 
 /// Sends `text` to a gift card.

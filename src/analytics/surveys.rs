@@ -5,7 +5,6 @@
 //! report (docs/ANALYTICS.md).
 
 use crate::db::Tenant;
-use crate::messages::{self, Text};
 use crate::models::Program;
 use crate::pass_events::Channels;
 use crate::problem::{ApiError, FieldProblem};
@@ -132,6 +131,9 @@ pub fn survey_path(token: &str) -> String {
     format!("/s/{token}")
 }
 
+/// The invitation's header on the pass (the body carries the link).
+const HEADER: &str = "How was your visit? / Как вам у нас?";
+
 /// Invites the members whose purchases are due as of `now`, one transaction for the
 /// batch; returns how many were invited. Runs under a transaction-wide advisory lock, so
 /// two workers never judge "once per N days" on the same member at the same time.
@@ -173,8 +175,18 @@ pub fn invite_due(
         .bind::<Integer, _>(LATE_DAYS)
         .bind::<diesel::sql_types::BigInt, _>(BATCH)
         .load(conn)?;
-        let mut invited = 0;
+        // The members locked in id order, as tills and the other jobs take them: an
+        // erasure under way is waited for and its member left out.
+        let mut due = due;
+        due.sort_by_key(|d| d.member_id);
+        let mut messages = crate::pass_events::Messages::default();
         for d in due {
+            let tenant = Tenant::of_authenticated(d.merchant_id);
+            match crate::loyalty::ledger::lock_member(conn, &tenant, d.member_id) {
+                Ok(()) => {}
+                Err(e) if e.kind == crate::problem::ProblemKind::Gone => continue,
+                Err(e) => return Err(anyhow::anyhow!("survey invitation: {}", e.detail)),
+            }
             let token = crate::domain::tokens::secret(TOKEN_LEN);
             let fresh = diesel::insert_into(survey_invitations::table)
                 .values((
@@ -192,19 +204,21 @@ pub fn invite_due(
                 continue;
             }
             let url = format!("{public_url}{}", survey_path(&token));
-            let text = Text::parse(
-                "How was your visit? / Как вам у нас?",
-                &format!("Rate us from 0 to 10 / Оцените нас от 0 до 10: {url}"),
-            )
-            .map_err(|_| anyhow::anyhow!("survey message does not fit"))?;
-            // The message is the pass's back field and its change message on the lock
-            // screen (members without a pass were not chosen above).
-            let tenant = Tenant::of_authenticated(d.merchant_id);
-            match messages::to_member(conn, channels, &tenant, d.member_id, &text) {
-                Ok(_) => invited += 1,
-                Err(e) => return Err(anyhow::anyhow!("survey message: {}", e.detail)),
-            }
+            messages.push(
+                d.merchant_id,
+                d.member_id,
+                HEADER.to_string(),
+                format!("Rate us from 0 to 10 / Оцените нас от 0 до 10: {url}"),
+            );
         }
+        // The messages in one statement: each pass's back field and its change message
+        // on the lock screen (members without a pass were not chosen above).
+        let invited = if messages.is_empty() {
+            0
+        } else {
+            crate::pass_events::messages_posted(conn, &messages, now, "message", channels.all())?
+                .len()
+        };
         Ok(invited)
     })
 }

@@ -164,13 +164,11 @@ impl AutomationRow {
     }
 
     pub fn texts(&self) -> BTreeMap<String, MessageText> {
-        serde_json::from_value(self.message.clone()).unwrap_or_default()
+        super::stored_texts(&self.message)
     }
 
     pub fn offer_parsed(&self) -> Option<Offer> {
-        self.offer
-            .as_ref()
-            .and_then(|o| serde_json::from_value(o.clone()).ok())
+        super::stored_offer(self.offer.as_ref())
     }
 }
 

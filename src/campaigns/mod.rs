@@ -144,8 +144,23 @@ impl CampaignRow {
 
     /// The message per language, as stored.
     pub fn texts(&self) -> BTreeMap<String, MessageText> {
-        serde_json::from_value(self.message.clone()).unwrap_or_default()
+        stored_texts(&self.message)
     }
+
+    /// The offer, as stored.
+    pub fn offer_parsed(&self) -> Option<Offer> {
+        stored_offer(self.offer.as_ref())
+    }
+}
+
+/// A stored message (a campaign's or an automation's), written from a checked map.
+pub(crate) fn stored_texts(message: &serde_json::Value) -> BTreeMap<String, MessageText> {
+    serde_json::from_value(message.clone()).unwrap_or_default()
+}
+
+/// A stored offer, written from a checked one.
+pub(crate) fn stored_offer(offer: Option<&serde_json::Value>) -> Option<Offer> {
+    offer.and_then(|o| serde_json::from_value(o.clone()).ok())
 }
 
 /// A campaign as the API shows it.
@@ -181,7 +196,7 @@ pub struct CampaignView {
 
 impl CampaignView {
     fn of(row: CampaignRow, counts: results::Counts, results: Option<results::Results>) -> Self {
-        let texts = row.texts();
+        let (texts, offer) = (row.texts(), row.offer_parsed());
         CampaignView {
             id: row.id,
             program_id: row.program_id,
@@ -190,7 +205,7 @@ impl CampaignView {
             holdout_percent: row.holdout_percent,
             message: texts,
             bonus_points: row.bonus_points,
-            offer: row.offer.and_then(|o| serde_json::from_value(o).ok()),
+            offer,
             attribution_days: row.attribution_days,
             cost_per_message: row.cost_per_message,
             requested_send_at: row.requested_send_at,

@@ -111,14 +111,6 @@ fn one(
     Ok(done)
 }
 
-impl CampaignRow {
-    fn offer_parsed(&self) -> Option<Offer> {
-        self.offer
-            .as_ref()
-            .and_then(|o| serde_json::from_value(o.clone()).ok())
-    }
-}
-
 /// The (header, body) of each language, the offer added to the body: its text, the coupon
 /// code and the last day, labelled in Russian for `ru` and in English otherwise.
 pub fn texts(
@@ -151,6 +143,21 @@ pub fn texts(
         .collect()
 }
 
+/// Takes the campaign's row lock for the transaction if it is in `state`; false when
+/// another worker holds it or it has moved on.
+fn lock(conn: &mut PgConnection, campaign: &CampaignRow, state: &str) -> QueryResult<bool> {
+    Ok(campaigns::table
+        .filter(campaigns::merchant_id.eq(campaign.merchant_id))
+        .filter(campaigns::id.eq(campaign.id))
+        .filter(campaigns::state.eq(state))
+        .for_update()
+        .skip_locked()
+        .select(campaigns::id)
+        .first::<Uuid>(conn)
+        .optional()?
+        .is_some())
+}
+
 /// Fixes the audience of a scheduled campaign and draws its holdout; false when another
 /// worker holds the campaign or it is no longer scheduled.
 fn fix_audience(
@@ -160,16 +167,7 @@ fn fix_audience(
 ) -> QueryResult<bool> {
     let audience: Audience = serde_json::from_value(campaign.audience.clone()).unwrap_or_default();
     conn.transaction(|conn| {
-        let locked: Option<Uuid> = campaigns::table
-            .filter(campaigns::merchant_id.eq(campaign.merchant_id))
-            .filter(campaigns::id.eq(campaign.id))
-            .filter(campaigns::state.eq("scheduled"))
-            .for_update()
-            .skip_locked()
-            .select(campaigns::id)
-            .first(conn)
-            .optional()?;
-        if locked.is_none() {
+        if !lock(conn, campaign, "scheduled")? {
             return Ok(false);
         }
         let kinds = [
@@ -251,16 +249,7 @@ fn batch(
     (now, size): (DateTime<Utc>, i64),
 ) -> anyhow::Result<Option<usize>> {
     conn.transaction(|conn| {
-        let locked: Option<Uuid> = campaigns::table
-            .filter(campaigns::merchant_id.eq(campaign.merchant_id))
-            .filter(campaigns::id.eq(campaign.id))
-            .filter(campaigns::state.eq("sending"))
-            .for_update()
-            .skip_locked()
-            .select(campaigns::id)
-            .first(conn)
-            .optional()?;
-        if locked.is_none() {
+        if !lock(conn, campaign, "sending")? {
             return Ok(None);
         }
         let pending: Vec<Uuid> = diesel::sql_query(
