@@ -105,7 +105,7 @@ fn lock(conn: &mut PgConnection, row: &AutomationRow) -> QueryResult<bool> {
 
 /// The statement that turns the events `events` selects (`member_id, event, event_at`)
 /// into firings: the earliest event per member not covered by an earlier firing in the
-/// period. $1 automation, $2 merchant, $3 program, $4 now, $5 since, $6 period days,
+/// period, each told to the merchant's webhooks (`automation.fired`). Answers the firings. $1 automation, $2 merchant, $3 program, $4 now, $5 since, $6 period days,
 /// $7 holdout percent; the events' own parameters from $8.
 fn fire_statement(events: &str) -> String {
     format!(
@@ -119,7 +119,8 @@ fn fire_statement(events: &str) -> String {
                        AND f.automation_id = $1
                        AND (f.event = e.event OR $6::int IS NULL
                             OR f.event_at > e.event_at - make_interval(days => $6::int)))
-              ORDER BY e.member_id, e.event_at, e.event)
+              ORDER BY e.member_id, e.event_at, e.event),
+         ins AS (
          INSERT INTO automation_firings (automation_id, member_id, merchant_id, event, event_at,
                                          fired_at, held_out, pass_id, apple_devices,
                                          google_saved)
@@ -129,8 +130,27 @@ fn fire_statement(events: &str) -> String {
                 coalesce((SELECT gi.saved FROM google_installs gi
                            WHERE gi.merchant_id = $2 AND gi.pass_id = p.id), false)
            FROM due d LEFT JOIN passes p ON p.merchant_id = $2 AND p.member_id = d.member_id
-         ON CONFLICT DO NOTHING"
+         ON CONFLICT DO NOTHING
+         RETURNING member_id, event, event_at, held_out)
+         -- `automation.fired` for the merchant's webhooks, in the same transaction.
+         SELECT (SELECT count(*) FROM ins) AS fired,
+                (SELECT passfold_webhook_events(
+                            array_agg($2::uuid ORDER BY i.member_id),
+                            'automation.fired',
+                            array_agg(jsonb_build_object(
+                                'automation_id', $1::uuid, 'program_id', $3::uuid,
+                                'member_id', i.member_id, 'event', i.event,
+                                'event_at', i.event_at, 'held_out', i.held_out)
+                                ORDER BY i.member_id),
+                            array_agg($4::timestamptz ORDER BY i.member_id))
+                   FROM ins i) AS told"
     )
+}
+
+#[derive(QueryableByName)]
+struct Fired {
+    #[diesel(sql_type = BigInt)]
+    fired: i64,
 }
 
 /// Members entering the stage ($8) since $5, still in it.
@@ -202,9 +222,9 @@ fn fire(
                 .bind::<Nullable<Integer>, _>(row.period_days)
                 .bind::<SmallInt, _>(row.holdout_percent);
             let n = match &trigger {
-                Trigger::StageEntered { stage } => q.bind::<Text, _>(stage).execute(conn)?,
-                Trigger::FirstPurchase => q.bind::<BigInt, _>(1i64).execute(conn)?,
-                Trigger::NthPurchase { n } => q.bind::<BigInt, _>(*n).execute(conn)?,
+                Trigger::StageEntered { stage } => q.bind::<Text, _>(stage).get_result(conn)?,
+                Trigger::FirstPurchase => q.bind::<BigInt, _>(1i64).get_result(conn)?,
+                Trigger::NthPurchase { n } => q.bind::<BigInt, _>(*n).get_result(conn)?,
                 Trigger::Birthday => q
                     .bind::<Array<Int2>, _>(birthdays.iter().map(|d| d.0).collect::<Vec<_>>())
                     .bind::<Array<Int2>, _>(birthdays.iter().map(|d| d.1).collect::<Vec<_>>())
@@ -212,8 +232,9 @@ fn fire(
                         birthdays.iter().map(|d| d.2).collect::<Vec<_>>(),
                     )
                     .bind::<Array<Int4>, _>(birthdays.iter().map(|d| d.3).collect::<Vec<_>>())
-                    .execute(conn)?,
+                    .get_result(conn)?,
             };
+            let Fired { fired: n } = n;
             if n == 0 {
                 break;
             }

@@ -213,6 +213,18 @@ pub const SCHEMAS: &[(&str, &str, Fields)] = &[
         ],
     ),
     (
+        "automation.fired",
+        "An automation fired for a member: its message goes to their pass (or, held out, nothing does).",
+        &[
+            ("automation_id", "uuid"),
+            ("program_id", "uuid"),
+            ("member_id", "uuid"),
+            ("event", "string"),
+            ("event_at", "time"),
+            ("held_out", "boolean"),
+        ],
+    ),
+    (
         ENDPOINT_DISABLED,
         "Another of the merchant's endpoints was disabled after failing for 3 days (sent to every enabled endpoint).",
         &[

@@ -30,5 +30,6 @@ pub const EVENT_TYPES: &[&str] = &[
     "referral.joined",
     "referral.rewarded",
     "campaign.sent",
+    "automation.fired",
     events::ENDPOINT_DISABLED,
 ];

@@ -414,9 +414,21 @@ async fn rules_are_checked_and_other_merchants_cannot_see_them() {
 async fn purchase_and_birthday_rules_fire_for_what_happens_after_they_exist() {
     let start = noon_today();
     let clock = Clock::manual(start);
-    let app = spawn_app_on(clock.clone(), |_| {}).await;
+    let app = spawn_app_on(clock.clone(), |s| s.webhooks_allow_private = true).await;
     app.stop_workers().await;
     let m = app.create_merchant("Triggers");
+    // The merchant's CRM hears of each firing (what reaches a receiver is
+    // tests/api/webhooks.rs's business; here, what is written with the firing).
+    TestApp::expect_json(
+        app.post_json(
+            "/api/v1/webhooks",
+            &m.admin_key,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["automation.fired"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let pid = id_of(&program).to_string();
     let join = |name: &'static str, birth: Option<String>| {
@@ -506,6 +518,33 @@ async fn purchase_and_birthday_rules_fire_for_what_happens_after_they_exist() {
     // The birthday began before the rule, but had not ended.
     assert_eq!(who(&rules[2]), BTreeSet::from([birthday.clone()]));
     assert_eq!(sent, 4, "holdout 0: every firing sent");
+    let told: Vec<serde_json::Value> = {
+        use passfold::schema::webhook_messages::dsl as w;
+        w::webhook_messages
+            .filter(w::type_.eq("automation.fired"))
+            .select(w::data)
+            .load(&mut app.db.connect())
+            .unwrap()
+    };
+    let mut told: Vec<(String, String, bool)> = told
+        .iter()
+        .map(|d| {
+            (
+                d["automation_id"].as_str().unwrap().to_string(),
+                d["member_id"].as_str().unwrap().to_string(),
+                d["held_out"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    told.sort();
+    let mut want = vec![
+        (rules[0].clone(), new_buyer.clone(), false),
+        (rules[1].clone(), new_buyer.clone(), false),
+        (rules[1].clone(), old_buyer.clone(), false),
+        (rules[2].clone(), birthday.clone(), false),
+    ];
+    want.sort();
+    assert_eq!(told, want, "one automation.fired per firing");
     assert_eq!(tokio::task::spawn_blocking(run(at)).await.unwrap(), 0);
     // A year on the birthday fires again (its period is 300 days); the purchases never.
     let next_year = start + Duration::days(365);
