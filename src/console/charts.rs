@@ -248,7 +248,9 @@ pub fn lines(
                 }
                 @for (i, label) in x_labels.iter().enumerate() {
                     @if i % every == 0 {
-                        text x=(n(x_of(i, count))) y=(n(LINE_H - 8.0)) text-anchor="middle" fill="#555555" { (label) }
+                        // The ends' labels lean inwards, so that none is cut at the edge.
+                        @let anchor = if count > 1 && i == 0 { "start" } else if count > 1 && i + every >= count { "end" } else { "middle" };
+                        text x=(n(x_of(i, count))) y=(n(LINE_H - 8.0)) text-anchor=(anchor) fill="#555555" { (label) }
                     }
                 }
                 @for (k, s) in series.iter().enumerate() {
@@ -325,20 +327,26 @@ pub fn interval(
         return empty(frame);
     }
     let (low, high) = (low.min(high), low.max(high));
-    let x = Scale::covering([low, high, estimate], 16.0, INTERVAL_W - 16.0, 4);
+    // Room at both ends for a label centred on the end of the axis.
+    let (left, right) = (40.0, INTERVAL_W - 40.0);
+    let x = Scale::covering([low, high, estimate], left, right, 4);
     let title_id = format!("{}-title", frame.id);
     html! {
         figure class="chart" id=(frame.id) {
             svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {} {}", n(INTERVAL_W), n(INTERVAL_H)))
                 width="100%" role="img" aria-labelledby=(title_id) font-size="11" {
                 title id=(title_id) { (frame.title) ": " (fmt(estimate)) " [" (fmt(low)) "; " (fmt(high)) "]" }
-                line x1=(n(16.0)) x2=(n(INTERVAL_W - 16.0)) y1="34" y2="34" stroke="#d6d6d2" stroke-width="1" {}
+                line x1=(n(left)) x2=(n(right)) y1="34" y2="34" stroke="#d6d6d2" stroke-width="1" {}
                 line x1=(n(x.at(0.0))) x2=(n(x.at(0.0))) y1="10" y2="44" stroke="#555555" stroke-width="1" stroke-dasharray="3 3" {}
                 rect x=(n(x.at(low))) y="28" width=(n((x.at(high) - x.at(low)).max(1.0))) height="12" fill=(PALETTE[0]) fill-opacity="0.35" {}
                 circle cx=(n(x.at(estimate))) cy="34" r="5" fill=(PALETTE[0]) {}
                 text x=(n(x.at(estimate))) y="20" text-anchor="middle" fill="#151515" { (fmt(estimate)) }
-                text x=(n(x.at(low))) y="58" text-anchor="end" fill="#555555" { (fmt(low)) }
-                text x=(n(x.at(high))) y="58" text-anchor="start" fill="#555555" { (fmt(high)) }
+                // The ends are written when they do not run into each other (else the
+                // title and the page's figures give them).
+                @if x.at(high) - x.at(low) >= 48.0 {
+                    text x=(n(x.at(low))) y="58" text-anchor="middle" fill="#555555" { (fmt(low)) }
+                    text x=(n(x.at(high))) y="58" text-anchor="middle" fill="#555555" { (fmt(high)) }
+                }
             }
         }
     }
