@@ -63,9 +63,12 @@ fn assert_finite_charts(page: &Page) {
     assert!(charts > 0, "no chart on the page");
 }
 
+/// A member's expected group, stage and cell, and purchases.
+type History = (&'static str, &'static str, &'static str, Vec<(i64, i64)>);
+
 /// (days before `start`, euro cents) of each member: four champions (cell 333), two new
 /// (311), two lost (111) and one who never bought, under the thresholds below.
-fn histories() -> Vec<(&'static str, &'static str, &'static str, Vec<(i64, i64)>)> {
+fn histories() -> Vec<History> {
     let mut out = Vec::new();
     for i in 0..4 {
         out.push((
