@@ -94,6 +94,9 @@ pub async fn list(
     let first = after.map(|_| base.clone());
     let body = html! {
         (tabs(&session, &program, "campaigns"))
+        @if Section::CampaignChanges.allows(session.role) {
+            p { a class="button secondary" id="new-campaign" href=(format!("{base}/new")) { (i.new_campaign) } }
+        }
         section class="panel" {
             @if page.campaigns.is_empty() {
                 p class="note" id="no-campaigns" { (i.no_campaigns) }
@@ -209,6 +212,7 @@ async fn load(session: &StaffSession, state: &AppState, raw: &str) -> Result<Sho
 #[serde(default)]
 pub struct ShowQuery {
     cancelled: Option<String>,
+    created: Option<String>,
 }
 
 pub async fn show(
@@ -220,7 +224,11 @@ pub async fn show(
     session.require(Section::Insights)?;
     let shown = load(&session, &state, &path).await?;
     let i = session.texts().insights();
-    let notice = query.cancelled.is_some().then_some(i.cancelled_notice);
+    let notice = match (&query.cancelled, &query.created) {
+        (Some(_), _) => Some(i.cancelled_notice),
+        (None, Some(_)) => Some(i.created_notice),
+        (None, None) => None,
+    };
     Ok(render(&session, StatusCode::OK, shown, notice, None))
 }
 

@@ -22,6 +22,7 @@ pub mod analytics_page;
 pub mod api_keys_page;
 pub mod assets;
 pub mod audit_page;
+pub mod campaign_form;
 pub mod campaigns_page;
 pub mod charts;
 pub mod csrf;
@@ -152,6 +153,14 @@ pub fn scope() -> actix_web::Scope<
         .route(
             "/programs/{id}/campaigns",
             web::get().to(campaigns_page::list),
+        )
+        .route(
+            "/programs/{id}/campaigns",
+            web::post().to(campaign_form::create),
+        )
+        .route(
+            "/programs/{id}/campaigns/new",
+            web::get().to(campaign_form::new),
         )
         .route("/campaigns/{id}", web::get().to(campaigns_page::show))
         .route(

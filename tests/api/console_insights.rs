@@ -748,3 +748,154 @@ async fn the_insight_pages_fit_a_phone_with_nothing_blocked() {
     assert_eq!(browser.resource_hosts().await, vec![app_host]);
     browser.close().await;
 }
+
+/// The value of the first hidden field `name` on the page.
+fn hidden(page: &Page, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {}", page.body))
+        + marker.len();
+    let end = page.body[start..].find('"').unwrap() + start;
+    page.body[start..end].to_string()
+}
+
+#[tokio::test]
+async fn an_owner_schedules_a_campaign_from_the_form_once() {
+    let start = noon_today();
+    let app = spawn_app_on(Clock::manual(start), |_| {}).await;
+    let Shop { m, program, .. } = shop(&app, start).await;
+    staff(&app, m.id, "owner@form.example", Role::Owner);
+    staff(&app, m.id, "till@form.example", Role::Cashier);
+    let new = format!("/console/programs/{program}/campaigns/new");
+    let post = format!("/console/programs/{program}/campaigns");
+
+    let mut cashier = Console::signed_in(&app, "till@form.example").await;
+    assert_eq!(cashier.get(&new).await.status, 403);
+    let list = cashier.get(&post).await;
+    assert!(!list.body.contains(r#"id="new-campaign""#));
+    let refused = cashier
+        .post(
+            &post,
+            &[
+                ("csrf", list.csrf().as_str()),
+                ("groups", "champions"),
+                ("message_en", "Hello"),
+                ("idempotency_key", &uuid::Uuid::new_v4().to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let mut owner = Console::signed_in(&app, "owner@form.example").await;
+    let list = owner.get(&post).await;
+    assert!(list.body.contains(r#"id="new-campaign""#));
+    let page = owner.get(&new).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (csrf, key) = (page.csrf(), hidden(&page, "idempotency_key"));
+    let tomorrow = (start + Duration::days(1)).date_naive();
+    let send_at = format!("{tomorrow}T10:30");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("groups", "champions"),
+        ("groups", "new"),
+        ("holdout_percent", "20"),
+        ("message_en", "Double points"),
+        ("message_ru", "Двойные баллы"),
+        ("header_en", ""),
+        ("bonus_points", "10"),
+        ("offer_text", "A free cake"),
+        ("coupon_code", "CAKE"),
+        ("valid_until", "2030-01-31"),
+        ("send_at", send_at.as_str()),
+        ("cost_per_message", "3"),
+    ];
+    let made = owner.post(&post, &form).await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert!(made.location().ends_with("?created=1"));
+    let again = owner.post(&post, &form).await;
+    assert_eq!(again.location(), made.location(), "one campaign per form");
+    let shown = owner.get(made.location()).await;
+    assert!(shown.body.contains(r#"id="campaign-notice""#));
+    assert!(shown.body.contains(r#"id="cancel-campaign""#));
+
+    let api = app
+        .get_json(
+            &format!("/api/v1/programs/{program}/campaigns"),
+            &m.admin_key,
+        )
+        .await;
+    let campaigns = api["campaigns"].as_array().unwrap();
+    assert_eq!(campaigns.len(), 1);
+    let c = &campaigns[0];
+    assert_eq!(c["audience"], json!({"groups": ["champions", "new"]}));
+    assert_eq!(c["holdout_percent"], 20);
+    assert_eq!(c["bonus_points"], 10);
+    assert_eq!(c["cost_per_message"], 3);
+    assert_eq!(c["message"]["ru"]["body"], "Двойные баллы");
+    assert_eq!(c["message"]["en"]["header"], "Coffee Club");
+    assert_eq!(c["offer"]["coupon_code"], "CAKE");
+    assert_eq!(c["state"], "scheduled");
+    // The program's time zone is UTC: 10:30 local is 10:30Z.
+    let requested: DateTime<Utc> = c["requested_send_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        requested,
+        Utc.from_utc_datetime(&tomorrow.and_hms_opt(10, 30, 0).unwrap())
+    );
+
+    // What the console cannot read, and what the domain refuses, come back on the form.
+    for (field, value, pointer_label) in [
+        ("holdout_percent", "lots", "Holdout"),
+        ("holdout_percent", "90", "Holdout"),
+        ("send_at", "tomorrow", "Send time"),
+    ] {
+        let page = owner.get(&new).await;
+        let key = hidden(&page, "idempotency_key");
+        let refused = owner
+            .post(
+                &post,
+                &[
+                    ("csrf", page.csrf().as_str()),
+                    ("idempotency_key", key.as_str()),
+                    ("groups", "champions"),
+                    ("message_en", "Hi"),
+                    (field, value),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{field}={value}: {}", refused.body);
+        assert!(refused.body.contains(r#"id="campaign-errors""#));
+        assert!(refused.body.contains(pointer_label), "{field}={value}");
+        // What was typed stays.
+        assert!(refused.body.contains(r#"value="champions" checked"#));
+    }
+    let page = owner.get(&new).await;
+    let no_audience = owner
+        .post(
+            &post,
+            &[
+                ("csrf", page.csrf().as_str()),
+                ("idempotency_key", hidden(&page, "idempotency_key").as_str()),
+                ("message_en", "Hi"),
+            ],
+        )
+        .await;
+    assert_eq!(no_audience.status, 422);
+    let api = app
+        .get_json(
+            &format!("/api/v1/programs/{program}/campaigns"),
+            &m.admin_key,
+        )
+        .await;
+    assert_eq!(api["campaigns"].as_array().unwrap().len(), 1);
+    let audit = owner.get("/console/audit").await;
+    assert_eq!(
+        audit
+            .body
+            .matches(r#"data-action="campaign_create""#)
+            .count(),
+        1
+    );
+}
