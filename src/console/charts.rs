@@ -132,12 +132,11 @@ pub struct Frame<'a> {
     pub empty: &'a str,
 }
 
-/// One bar of a bar chart.
+/// One bar of a bar chart. (No link: an `img` has no interactive parts; the table beside
+/// the chart carries the links.)
 pub struct Bar {
     pub label: String,
     pub value: f64,
-    /// Where the bar leads (the members it counts).
-    pub href: Option<String>,
 }
 
 const BAR_W: f64 = 360.0;
@@ -164,18 +163,12 @@ pub fn bars(frame: &Frame, items: &[Bar], fmt: &dyn Fn(f64) -> String) -> Markup
                     @let end = x.at(b.value);
                     @let shown = if b.value.is_finite() { fmt(b.value) } else { "—".to_string() };
                     @let (left, width) = if end >= zero { (zero, end - zero) } else { (end, zero - end) };
-                    @let bar = html! {
-                        text x="0" y=(n(top + 12.0)) fill="#151515" { (b.label) }
-                        rect x=(n(left)) y=(n(top + 16.0)) width=(n(width.max(1.0))) height="14"
-                            fill=(PALETTE[0]) {
-                            title { (b.label) ": " (shown) }
-                        }
-                        text x=(n(end.max(zero) + 4.0)) y=(n(top + 27.0)) fill="#151515" { (shown) }
-                    };
-                    @match &b.href {
-                        Some(href) => a href=(href) { (bar) },
-                        None => g { (bar) },
+                    text x="0" y=(n(top + 12.0)) fill="#151515" { (b.label) }
+                    rect x=(n(left)) y=(n(top + 16.0)) width=(n(width.max(1.0))) height="14"
+                        fill=(PALETTE[0]) {
+                        title { (b.label) ": " (shown) }
                     }
+                    text x=(n(end.max(zero) + 4.0)) y=(n(top + 27.0)) fill="#151515" { (shown) }
                 }
                 line x1=(n(zero)) y1="14" x2=(n(zero)) y2=(n(height)) stroke="#555555" stroke-width="1" {}
             }
@@ -459,12 +452,10 @@ mod tests {
         let bar = |label: &str, value: f64| Bar {
             label: label.into(),
             value,
-            href: Some("/x?a=1&b=2".into()),
         };
         let one = bars(&f, &[bar("Only", 5.0)], &fmt).into_string();
         assert!(one.contains("<title id=\"c-title\">Chart</title>"));
         assert!(one.contains("aria-labelledby=\"c-title\""));
-        assert!(one.contains("href=\"/x?a=1&amp;b=2\""));
         finite(&one);
         let odd = bars(
             &f,

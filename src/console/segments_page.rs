@@ -52,10 +52,9 @@ fn sized(
     let i = session.texts().insights();
     let bars: Vec<Bar> = rows
         .iter()
-        .map(|(_, name, members, href)| Bar {
+        .map(|(_, name, members, _)| Bar {
             label: (*name).to_string(),
             value: *members as f64,
-            href: Some(href.clone()),
         })
         .collect();
     let frame = Frame {

@@ -8,6 +8,7 @@
 
 use crate::browser::Browser;
 use crate::console_auth::{staff, Console, Page, PASSWORD};
+use crate::console_designer_browser::assert_accessible;
 use crate::console_pages::{assert_no_overflow, Cdp};
 use crate::helpers::{id_of, spawn_app_on, TestApp, TestMerchant};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -698,6 +699,7 @@ async fn the_insight_pages_fit_a_phone_with_nothing_blocked() {
         browser.goto(&app.url(&path)).await;
         browser.wait_for(marker, wait).await;
         assert_no_overflow(&browser).await;
+        assert_accessible(&browser, &path).await;
         // The chart is drawn: the stylesheet sized it, and it has a height.
         let height = browser
             .execute(
