@@ -185,16 +185,26 @@ pub struct Series {
 
 const LINE_W: f64 = 360.0;
 const LINE_H: f64 = 200.0;
-const LEFT: f64 = 58.0;
+/// The value axis' room: at least this, more for long tick labels, at most a third.
+const LEFT: f64 = 40.0;
+const LEFT_MAX: f64 = 120.0;
+/// Width of a character of the axis' 11-unit text, roughly (digits and separators).
+const CHAR_W: f64 = 6.4;
 const RIGHT: f64 = 10.0;
 const TOP: f64 = 10.0;
 const BOTTOM: f64 = 28.0;
 /// X labels written at most (the others are in the table).
 const X_LABELS: usize = 4;
 
-/// The x of point `i` of `count` across the plot (one point: the middle).
-pub fn x_of(i: usize, count: usize) -> f64 {
-    let (from, to) = (LEFT + 8.0, LINE_W - RIGHT - 8.0);
+/// The room the value axis' labels need (chars of the longest).
+pub fn left_for(labels: &[String]) -> f64 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    (8.0 + CHAR_W * longest as f64).clamp(LEFT, LEFT_MAX)
+}
+
+/// The x of point `i` of `count` across the plot right of `left` (one point: the middle).
+pub fn x_of(left: f64, i: usize, count: usize) -> f64 {
+    let (from, to) = (left + 8.0, LINE_W - RIGHT - 8.0);
     if count <= 1 {
         return (from + to) / 2.0;
     }
@@ -228,16 +238,19 @@ pub fn lines(
         4,
     );
     let every = count.div_ceil(X_LABELS).max(1);
+    let ticks: Vec<(f64, String)> = y.ticks().into_iter().map(|t| (t, fmt(t))).collect();
+    let left = left_for(&ticks.iter().map(|t| t.1.clone()).collect::<Vec<_>>());
+    let x_of = |i: usize, count: usize| x_of(left, i, count);
     let title_id = format!("{}-title", frame.id);
     html! {
         figure class="chart" id=(frame.id) {
             svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {} {}", n(LINE_W), n(LINE_H)))
                 width="100%" role="img" aria-labelledby=(title_id) font-size="11" {
                 title id=(title_id) { (frame.title) }
-                @for tick in y.ticks() {
-                    line x1=(n(LEFT)) x2=(n(LINE_W - RIGHT)) y1=(n(y.at(tick))) y2=(n(y.at(tick)))
-                        stroke=(if tick == 0.0 { "#555555" } else { "#d6d6d2" }) stroke-width="1" {}
-                    text x=(n(LEFT - 4.0)) y=(n(y.at(tick) + 4.0)) text-anchor="end" fill="#555555" { (fmt(tick)) }
+                @for (tick, label) in &ticks {
+                    line x1=(n(left)) x2=(n(LINE_W - RIGHT)) y1=(n(y.at(*tick))) y2=(n(y.at(*tick)))
+                        stroke=(if *tick == 0.0 { "#555555" } else { "#d6d6d2" }) stroke-width="1" {}
+                    text x=(n(left - 4.0)) y=(n(y.at(*tick) + 4.0)) text-anchor="end" fill="#555555" { (label) }
                 }
                 @for (i, label) in x_labels.iter().enumerate() {
                     @if i % every == 0 {
@@ -552,6 +565,18 @@ mod tests {
         finite(&interval(&f, 1.0, 3.0, -1.0, &fmt).into_string());
         let broken = interval(&f, f64::NAN, 0.0, 1.0, &fmt).into_string();
         assert!(broken.contains("Nothing yet") && !broken.contains("NaN"));
+    }
+
+    #[test]
+    fn the_value_axis_makes_room_for_long_labels() {
+        assert_eq!(left_for(&[]), LEFT);
+        assert_eq!(left_for(&["0".into(), "200".into()]), LEFT);
+        let wide = left_for(&["12,000,000".into()]);
+        assert!(wide >= 8.0 + 10.0 * CHAR_W - 0.01, "{wide}");
+        assert_eq!(left_for(&["9".repeat(100)]), LEFT_MAX);
+        // The points stay right of the axis whatever its room.
+        assert!(x_of(LEFT_MAX, 0, 5) > LEFT_MAX);
+        assert!(x_of(LEFT_MAX, 4, 5) < LINE_W);
     }
 
     #[test]
