@@ -177,16 +177,12 @@ fn audience_text(lang: Language, i: &InsightTexts, a: &Audience) -> Vec<(String,
         out.push(("RFM".to_string(), cells.join(", ")));
     }
     if let Some(tiers) = &a.tiers {
-        out.push((session_tier_label(lang).to_string(), tiers.join(", ")));
+        out.push((i.tiers_title.to_string(), tiers.join(", ")));
     }
     if let Some(ids) = a.member_ids.as_ref().filter(|ids| !ids.is_empty()) {
         out.push((i.members.to_string(), number(lang, ids.len() as i64)));
     }
     out
-}
-
-fn session_tier_label(lang: Language) -> &'static str {
-    super::i18n::page_texts(lang).tier
 }
 
 struct Shown {

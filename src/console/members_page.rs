@@ -1,5 +1,7 @@
 //! Members: a search (name, email, phone or card number; the API's `Member::search`, a
-//! page at a time by cursor, "Next" and back to the first page), a member's page (points,
+//! page at a time by cursor, "Next" and back to the first page; narrowed to a program's
+//! RFM group, cell or lifecycle stage as the API's list is, which is where the segments
+//! page's counts lead), a member's page (points,
 //! tier, ledger, installed cards, referrals made), and the owner's "Adjust points" form,
 //! which moves points through `loyalty::points::adjust` under the API's idempotency, with
 //! the key a hidden field made when the form was rendered: a double submit moves once.
