@@ -55,6 +55,37 @@ pub fn money(lang: Language, minor: i64, currency: Currency) -> String {
     format!("{sign}{amount}{NBSP}{}", currency.code())
 }
 
+/// A fraction of a whole number with `digits` decimals, in the language's way: "1,234.5"
+/// or "1 234,5"; "—" for what is not a number (a rate over nobody).
+pub fn decimal(lang: Language, x: f64, digits: usize) -> String {
+    if !x.is_finite() {
+        return "—".into();
+    }
+    let text = format!("{:.digits$}", x.abs());
+    let (whole, fraction) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let (group_sep, point) = match lang {
+        Language::En => (',', '.'),
+        Language::Ru => (NBSP, ','),
+    };
+    // "-0.0" is zero.
+    let negative = x < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let sign = if negative { "-" } else { "" };
+    let whole = group(whole, group_sep);
+    if fraction.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}{point}{fraction}")
+    }
+}
+
+/// A share given as a fraction (0.125) in percent: "12.5%" / "12,5%".
+pub fn percent_of(lang: Language, fraction: f64, digits: usize) -> String {
+    match fraction.is_finite() {
+        true => format!("{}%", decimal(lang, fraction * 100.0, digits)),
+        false => "—".into(),
+    }
+}
+
 /// A moment in UTC, to the minute.
 pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M").to_string()
@@ -75,5 +106,14 @@ mod tests {
         assert_eq!(number(Language::En, 1234567), "1,234,567");
         assert_eq!(number(Language::En, i64::MIN), "-9,223,372,036,854,775,808");
         assert_eq!(delta(Language::En, 5), "+5");
+        assert_eq!(decimal(Language::En, 1234.56, 1), "1,234.6");
+        assert_eq!(decimal(Language::Ru, -1234.5, 2), "-1\u{a0}234,50");
+        assert_eq!(decimal(Language::En, -0.001, 1), "0.0");
+        assert_eq!(decimal(Language::En, f64::NAN, 1), "—");
+        assert_eq!(
+            decimal(Language::En, 1e20, 0),
+            "100,000,000,000,000,000,000"
+        );
+        assert_eq!(percent_of(Language::Ru, 0.125, 1), "12,5%");
     }
 }

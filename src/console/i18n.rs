@@ -5,6 +5,9 @@
 use crate::domain::{Language, Role, TemplateKind};
 use crate::template::reason::{ImageSize, PixelFormat, Reason};
 
+mod insights;
+pub use insights::{insight_texts, name_in, InsightTexts, FIGURE_KEYS};
+
 pub fn texts(lang: Language) -> &'static Texts {
     match lang {
         Language::En => &EN,
@@ -115,6 +118,15 @@ impl Texts {
             &PAGES_RU
         } else {
             &PAGES_EN
+        }
+    }
+
+    /// The segments', campaigns' and analytics pages' words in the same language.
+    pub fn insights(&self) -> &'static InsightTexts {
+        if std::ptr::eq(self, &RU) {
+            insight_texts(Language::Ru)
+        } else {
+            insight_texts(Language::En)
         }
     }
 

@@ -1,5 +1,7 @@
 //! Members: a search (name, email, phone or card number; the API's `Member::search`, a
-//! page at a time by cursor, "Next" and back to the first page), a member's page (points,
+//! page at a time by cursor, "Next" and back to the first page; narrowed to a program's
+//! RFM group, cell or lifecycle stage as the API's list is, which is where the segments
+//! page's counts lead), a member's page (points,
 //! tier, ledger, installed cards, referrals made), and the owner's "Adjust points" form,
 //! which moves points through `loyalty::points::adjust` under the API's idempotency, with
 //! the key a hidden field made when the form was rendered: a double submit moves once.
@@ -20,6 +22,7 @@ use crate::models::member::{Member, SearchQuery};
 use crate::models::point_activity::PointActivity;
 use crate::models::{Pass, Program};
 use crate::problem::{ApiError, ProblemKind};
+use crate::segments;
 use crate::staff::audit;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -32,6 +35,58 @@ use uuid::Uuid;
 pub struct SearchForm {
     q: String,
     cursor: Option<String>,
+    /// A program and one of its segments (the segments page's links), as the API's list
+    /// narrows: `group`, `cell` or `stage`.
+    program: Option<String>,
+    group: Option<String>,
+    cell: Option<String>,
+    stage: Option<String>,
+}
+
+impl SearchForm {
+    /// The narrowing as a query string to carry to the next page ("" for none).
+    fn narrowing(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in [
+            ("program", &self.program),
+            ("group", &self.group),
+            ("cell", &self.cell),
+            ("stage", &self.stage),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                out.push_str(&format!("&{name}={}", q(v)));
+            }
+        }
+        out
+    }
+
+    /// The program and segment asked for; `Err` for what is no program id or no segment.
+    fn segment(&self) -> Result<(Option<Uuid>, Option<segments::Filter>), ()> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let program = match given(&self.program) {
+            Some(p) => Some(Uuid::parse_str(&p).map_err(|_| ())?),
+            None => None,
+        };
+        let (group, cell, stage) = (given(&self.group), given(&self.cell), given(&self.stage));
+        let filter = segments::Filter::parse(group.as_deref(), cell.as_deref(), stage.as_deref())
+            .map_err(|_| ())?;
+        Ok((program, filter))
+    }
+}
+
+/// A segment's name in the staff member's language.
+fn segment_name(lang: crate::domain::Language, filter: &segments::Filter) -> String {
+    use super::i18n::name_in;
+    match filter {
+        segments::Filter::Group(g) => name_in(lang, g.name_en(), g.name_ru()).to_string(),
+        segments::Filter::Stage(s) => name_in(lang, s.name_en(), s.name_ru()).to_string(),
+        segments::Filter::Cell(c) => {
+            let group = segments::rfm::group_of(c)
+                .map(|g| name_in(lang, g.name_en(), g.name_ru()))
+                .unwrap_or("");
+            format!("RFM {c} ({group})")
+        }
+    }
 }
 
 pub async fn search(
@@ -43,7 +98,13 @@ pub async fn search(
     let t = session.texts();
     let w = t.pages();
     let lang = session.lang;
-    let term = SearchTerm::parse(Some(&form.q));
+    let narrowed = form.segment();
+    let term = match narrowed {
+        Ok(_) => SearchTerm::parse(Some(&form.q)),
+        Err(()) => Err(String::new()),
+    };
+    let (program_id, segment) = narrowed.unwrap_or_default();
+    let narrowing = form.narrowing();
     let after = match form.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(PageCursor::decode(c).map_err(|_| PageError::NotFound(lang))?),
         None => None,
@@ -52,9 +113,9 @@ pub async fn search(
         Ok(term) => {
             let tenant = session.tenant;
             let query = SearchQuery {
-                program_id: None,
+                program_id,
                 term,
-                segment: None,
+                segment: segment.clone(),
                 narrow: Default::default(),
             };
             let rows = db::run(&state.pool, move |conn| {
@@ -75,7 +136,11 @@ pub async fn search(
                     id: last.member.id,
                 }
                 .encode();
-                format!("/console/members?q={}&cursor={}", q(&form.q), cursor)
+                format!(
+                    "/console/members?q={}{narrowing}&cursor={}",
+                    q(&form.q),
+                    cursor
+                )
             });
             (Some(rows), next)
         }
@@ -84,10 +149,22 @@ pub async fn search(
     let first = form
         .cursor
         .is_some()
-        .then(|| format!("/console/members?q={}", q(&form.q)));
+        .then(|| format!("/console/members?q={}{narrowing}", q(&form.q)));
+    let i = t.insights();
     let body = html! {
         section class="panel" {
+            @if let Some(filter) = &segment {
+                p class="notice" id="segment-filter" {
+                    (super::i18n::fill(i.only_segment, "segment", &segment_name(lang, filter)))
+                    " · " a href="/console/members" { (i.all_members) }
+                }
+            }
             form class="search" method="get" action="/console/members" role="search" {
+                @for (name, value) in [("program", &form.program), ("group", &form.group), ("cell", &form.cell), ("stage", &form.stage)] {
+                    @if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                        input type="hidden" name=(name) value=(v);
+                    }
+                }
                 div {
                     label for="member-q" { (w.search_label) }
                     input type="search" id="member-q" name="q" value=(form.q) maxlength="254";

@@ -18,9 +18,13 @@
 //! Russian, in the staff member's own language (switchable on the account page).
 
 pub mod account;
+pub mod analytics_page;
 pub mod api_keys_page;
 pub mod assets;
 pub mod audit_page;
+pub mod campaign_form;
+pub mod campaigns_page;
+pub mod charts;
 pub mod csrf;
 pub mod designer;
 pub mod document;
@@ -29,11 +33,13 @@ pub mod format;
 pub mod gift_cards_page;
 pub mod home;
 pub mod i18n;
+pub mod insights_page;
 pub mod invitation;
 pub mod layout;
 pub mod members_page;
 pub mod paging;
 pub mod programs_page;
+pub mod segments_page;
 pub mod session;
 pub mod sign_in;
 pub mod staff_page;
@@ -135,6 +141,44 @@ pub fn scope() -> actix_web::Scope<
         .route("/programs", web::get().to(programs_page::list))
         .route("/programs/{id}", web::get().to(programs_page::show))
         .route("/programs/{id}", web::post().to(programs_page::change))
+        .route("/insights", web::get().to(insights_page::list))
+        .route(
+            "/programs/{id}/segments",
+            web::get().to(segments_page::show),
+        )
+        .route(
+            "/programs/{id}/segments.csv",
+            web::get().to(segments_page::download),
+        )
+        .route(
+            "/programs/{id}/campaigns",
+            web::get().to(campaigns_page::list),
+        )
+        .route(
+            "/programs/{id}/campaigns",
+            web::post().to(campaign_form::create),
+        )
+        .route(
+            "/programs/{id}/campaigns/new",
+            web::get().to(campaign_form::new),
+        )
+        .route("/campaigns/{id}", web::get().to(campaigns_page::show))
+        .route(
+            "/campaigns/{id}/cancel",
+            web::post().to(campaigns_page::cancel),
+        )
+        .route(
+            "/programs/{id}/analytics",
+            web::get().to(analytics_page::show),
+        )
+        .route(
+            "/programs/{id}/analytics.csv",
+            web::get().to(analytics_page::download),
+        )
+        .route(
+            "/programs/{id}/cohorts.csv",
+            web::get().to(analytics_page::download_cohorts),
+        )
         .route("/gift-cards", web::get().to(gift_cards_page::find))
         .route("/gift-cards/{gan}", web::get().to(gift_cards_page::show))
         .route(

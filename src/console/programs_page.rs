@@ -436,6 +436,8 @@ fn render(
     let referral_on = v.get("referral").is_some_and(|r| r == "on");
     let trigger = v.get("trigger").map(String::as_str).unwrap_or("join");
     let body = html! {
+        // The program's segments, campaigns and analytics.
+        (super::insights_page::tabs(session, program, ""))
         @match &outcome {
             Outcome::Problems(problems) => {
                 div class="errors" role="alert" id="program-errors" {

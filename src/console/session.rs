@@ -31,6 +31,10 @@ pub enum Section {
     CardChanges,
     ApiKeys,
     Webhooks,
+    /// A program's segments, campaigns and analytics: figures, not changes.
+    Insights,
+    /// Cancelling a campaign from its page: no navigation, the form on the page.
+    CampaignChanges,
     Staff,
     Audit,
     Account,
@@ -44,6 +48,7 @@ impl Section {
         Section::Programs,
         Section::Members,
         Section::GiftCards,
+        Section::Insights,
         Section::ApiKeys,
         Section::Webhooks,
         Section::Staff,
@@ -57,8 +62,11 @@ impl Section {
             Section::Templates => &[Role::Owner, Role::Designer],
             // Cashiers look members and cards up; moving points or money is the owner's.
             Section::Members | Section::GiftCards => &[Role::Owner, Role::Cashier],
+            // The figures are read as the home page's are; a campaign is the owner's.
+            Section::Insights => &[Role::Owner, Role::Cashier],
             Section::Programs
             | Section::CardChanges
+            | Section::CampaignChanges
             | Section::ApiKeys
             | Section::Webhooks
             | Section::Staff
@@ -79,6 +87,7 @@ impl Section {
             Section::GiftCards | Section::CardChanges => "/console/gift-cards",
             Section::ApiKeys => "/console/api-keys",
             Section::Webhooks => "/console/webhooks",
+            Section::Insights | Section::CampaignChanges => "/console/insights",
             Section::Staff => "/console/staff",
             Section::Audit => "/console/audit",
             Section::Account => "/console/account",
@@ -96,6 +105,8 @@ impl Section {
             Section::CardChanges => "card-changes",
             Section::ApiKeys => "api-keys",
             Section::Webhooks => "webhooks",
+            Section::Insights => "insights",
+            Section::CampaignChanges => "campaign-changes",
             Section::Staff => "staff",
             Section::Audit => "audit",
             Section::Account => "account",
@@ -111,6 +122,7 @@ impl Section {
             Section::GiftCards | Section::CardChanges => t.pages().nav_gift_cards,
             Section::ApiKeys => t.pages().nav_api_keys,
             Section::Webhooks => t.pages().nav_webhooks,
+            Section::Insights | Section::CampaignChanges => t.insights().nav_insights,
             Section::Staff => t.nav_staff,
             Section::Audit => t.nav_audit,
             Section::Account => t.nav_account,

@@ -50,6 +50,8 @@ pub const WEBHOOK_CHANGE: &str = "webhook_change";
 pub const WEBHOOK_ROTATE: &str = "webhook_rotate";
 pub const WEBHOOK_DELETE: &str = "webhook_delete";
 pub const WEBHOOK_RESEND: &str = "webhook_resend";
+pub const CAMPAIGN_CREATE: &str = "campaign_create";
+pub const CAMPAIGN_CANCEL: &str = "campaign_cancel";
 
 /// Appends one line.
 pub fn record(

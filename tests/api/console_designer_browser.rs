@@ -63,7 +63,7 @@ async fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
 
 /// Runs axe-core's WCAG 2 A/AA rules on the current page and fails with every violation
 /// (rule, impact, the offending elements) when there is one.
-async fn assert_accessible(browser: &Browser, page: &str) {
+pub(crate) async fn assert_accessible(browser: &Browser, page: &str) {
     // WebDriver runs the script outside the page's CSP, so the library needs no route in
     // the product and no 'unsafe-eval'.
     let loaded = browser

@@ -624,7 +624,7 @@ async fn an_owner_adjusts_points_with_the_keyboard_in_a_real_browser() {
 /// ChromeDriver's pass-through to the DevTools protocol: the harness emulates a 412 px
 /// phone, and only DevTools can narrow the viewport under that emulation.
 #[derive(Debug)]
-struct Cdp(&'static str, serde_json::Value);
+pub(crate) struct Cdp(pub(crate) &'static str, pub(crate) serde_json::Value);
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
     fn endpoint(
@@ -645,7 +645,7 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
 }
 
 /// At 375 px the page does not scroll sideways.
-async fn assert_no_overflow(browser: &Browser) {
+pub(crate) async fn assert_no_overflow(browser: &Browser) {
     browser
         .client()
         .issue_cmd(Cdp(

@@ -10,6 +10,7 @@ mod campaigns;
 mod console_auth;
 mod console_designer;
 mod console_designer_browser;
+mod console_insights;
 mod console_pages;
 mod console_webhooks;
 mod dashboard;
