@@ -189,9 +189,14 @@ impl Writer for Purchases {
             }
         }
         let wanted: Vec<&str> = valid.iter().map(|v| v.external_id.as_str()).collect();
+        // One probe of the unique index per distinct id (see `members::existing_ids`: the
+        // members file just imported has no statistics yet).
         let members: HashMap<String, Uuid> = diesel::sql_query(
-            "SELECT id, external_id FROM members
-              WHERE merchant_id = $1 AND program_id = $2 AND external_id = ANY ($3)",
+            "SELECT m.id, x.external_id FROM (SELECT DISTINCT unnest($3::text[])) AS x (external_id)
+               CROSS JOIN LATERAL (SELECT id FROM members
+                                    WHERE program_id = $2 AND external_id = x.external_id
+                                      AND merchant_id = $1
+                                    LIMIT 1) AS m",
         )
         .bind::<SqlUuid, _>(self.tenant.merchant_id())
         .bind::<SqlUuid, _>(self.program.id)

@@ -394,6 +394,173 @@ async fn twenty_thousand_members_with_one_percent_bad_import_in_seconds() {
 }
 
 #[tokio::test]
+async fn an_external_id_twice_in_one_file_makes_one_member_from_its_first_row() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Twice");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let query = format!("kind=members&program_id={}", id_of(&program));
+    // The repeats sit in the same batch as their first row (the batch's own dedup, not the
+    // database's, must catch them): a later row neither replaces nor adds to the first.
+    let file = "external_id,name,email,points\n\
+d-1,Anna,anna@example.com,100\n\
+d-2,Boris,,50\n\
+d-1,Anna Again,anna2@example.com,300\n\
+d-1,Anna Thrice,,7\n";
+    let view = import(&app, &m.admin_key, &query, file).await;
+    assert_eq!(
+        (&view["imported"], &view["skipped"], &view["error_count"]),
+        (&json!(2), &json!(2), &json!(0)),
+        "{view}"
+    );
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM members"), 2);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM passes"), 2);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM members WHERE external_id = 'd-1' AND name = 'Anna' \
+             AND email = 'anna@example.com' AND points = 100"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT coalesce(sum(delta), 0)::bigint AS n FROM point_activities \
+             WHERE type = 'import'"
+        ),
+        150
+    );
+    app.verify_ledger(&m.admin_key).await;
+}
+
+#[tokio::test]
+async fn an_import_stopped_between_batches_resumes_and_writes_every_row_once() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    let m = app.create_merchant("Stopped");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let batch = passfold::imports::BATCH;
+    let total = batch + 2000;
+    let mut file = String::from("external_id,name,email,points\n");
+    for i in 0..total {
+        file.push_str(&format!("r-{i},Member {i},r{i}@example.com,{}\n", i % 7));
+    }
+    // The second batch fails inside its transaction, as a worker killed in the middle of
+    // it would leave it: the first batch committed, nothing of the second.
+    let mut conn = app.db.connect();
+    conn.batch_execute(&format!(
+        "CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'worker stopped'; END $$;
+         CREATE TRIGGER test_boom BEFORE INSERT ON members FOR EACH ROW
+           WHEN (NEW.external_id = 'r-{}') EXECUTE FUNCTION test_boom();",
+        batch + 1000
+    ))
+    .unwrap();
+    let accepted = TestApp::expect_json(
+        upload(
+            &app,
+            &m.admin_key,
+            &format!("kind=members&program_id={}", id_of(&program)),
+            file.into_bytes(),
+        )
+        .await,
+        202,
+    )
+    .await;
+    let id = id_of(&accepted).to_string();
+    let path = format!("/api/v1/imports/{id}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let view = app.get_json(&path, &m.admin_key).await;
+        if view["rows"] == json!(batch) {
+            break;
+        }
+        assert!(
+            view["state"] == "queued" || view["state"] == "importing",
+            "{view}"
+        );
+        assert!(Instant::now() < deadline, "import still {view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The failed batch was tried, and its worker's lease keeps the import from being retried
+    // at once: it stays at its checkpoint.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stopped = app.get_json(&path, &m.admin_key).await;
+    assert_eq!(
+        (&stopped["state"], &stopped["rows"], &stopped["imported"]),
+        (&json!("importing"), &json!(batch), &json!(batch)),
+        "{stopped}"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM members"),
+        batch as i64
+    );
+    // The cause is gone and the lease lapses: the next worker resumes at the checkpoint.
+    conn.batch_execute(&format!(
+        "DROP TRIGGER test_boom ON members;
+         UPDATE imports SET leased_until = now() - interval '1 second' WHERE id = '{id}';"
+    ))
+    .unwrap();
+    let view = loop {
+        let view = app.get_json(&path, &m.admin_key).await;
+        if view["state"] == "done" || view["state"] == "failed" {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "import still {view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (
+            &view["state"],
+            &view["rows"],
+            &view["imported"],
+            &view["skipped"],
+            &view["error_count"]
+        ),
+        (
+            &json!("done"),
+            &json!(total),
+            &json!(total),
+            &json!(0),
+            &json!(0)
+        ),
+        "{view}"
+    );
+    let total = total as i64;
+    assert_eq!(
+        count(&app, "SELECT count(DISTINCT external_id) AS n FROM members"),
+        total
+    );
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM members"), total);
+    assert_eq!(
+        count(&app, "SELECT count(DISTINCT member_id) AS n FROM passes"),
+        total
+    );
+    let with_points = (0..total).filter(|i| i % 7 != 0).count() as i64;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM point_activities WHERE type = 'import'"
+        ),
+        with_points
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM point_lots"),
+        with_points
+    );
+    // Each new pass is announced once (its creation queued for Google Wallet), none twice.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM (SELECT pass_id FROM outbox WHERE reason = 'created' \
+             GROUP BY pass_id, channel HAVING count(*) > 1) AS twice"
+        ),
+        0
+    );
+    app.verify_ledger(&m.admin_key).await;
+}
+
+#[tokio::test]
 async fn hostile_uploads_are_refused_or_reported_never_a_500() {
     let app = spawn_app().await;
     let m = app.create_merchant("Hostile");
