@@ -9,7 +9,8 @@
 //!
 //! Two shapes: one endpoint, and ten endpoints of one merchant each receiving every event.
 //!
-//! Run: `cargo bench --bench webhooks` (`WEBHOOK_EVENTS`, default 20000 per shape).
+//! Run: `cargo bench --bench webhooks` (`WEBHOOK_EVENTS`, default 20000 per shape;
+//! `WEBHOOK_SERVER_LOG` for the server's `RUST_LOG`).
 
 #[path = "support/members.rs"]
 mod support;
@@ -119,7 +120,14 @@ async fn main() {
     let server_handle = server.handle();
     tokio::spawn(server);
 
-    let bench = Bench::start("webhooks", &[("PASSFOLD_WEBHOOKS_ALLOW_PRIVATE", "1")]).await;
+    // `WEBHOOK_SERVER_LOG=passfold::outbox=debug` shows each batch's claim, plan, send and
+    // settle times.
+    let log = std::env::var("WEBHOOK_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+    let bench = Bench::start(
+        "webhooks",
+        &[("PASSFOLD_WEBHOOKS_ALLOW_PRIVATE", "1"), ("RUST_LOG", &log)],
+    )
+    .await;
     let mut conn = bench.connect();
     let pid = bench.server_pid();
 

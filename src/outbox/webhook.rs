@@ -28,7 +28,17 @@ pub struct WebhookDeliveries {
     pub metrics: crate::metrics::Metrics,
     /// `PASSFOLD_WEBHOOKS_ALLOW_PRIVATE`: http and private addresses allowed.
     pub allow_private: bool,
+    /// Clients by host and the address it was checked to resolve to: a batch whose host
+    /// still resolves to the same address reuses the client and its open connections.
+    pub clients: Clients,
 }
+
+/// HTTP clients of the endpoints' hosts (see [`WebhookDeliveries::clients`]).
+#[derive(Default)]
+pub struct Clients(std::sync::Mutex<HashMap<(String, std::net::SocketAddr), reqwest::Client>>);
+
+/// Hosts whose clients are kept; past it the cache starts over.
+const MAX_CLIENTS: usize = 1_000;
 
 /// One endpoint's messages, ready to send.
 pub struct Batch {
@@ -287,17 +297,36 @@ impl WebhookDeliveries {
 
     /// A client bound to the address the endpoint's host resolves to now, once checked:
     /// a name cannot be re-pointed at a private address between the check and the connection.
+    /// The check runs for every batch; the client (and its open connections) is reused while
+    /// the host resolves to the same address.
     async fn client_for(&self, url: &str) -> Result<reqwest::Client, String> {
         let target = safety::parse(url, self.allow_private)?;
         let addr = safety::resolve(&target, self.allow_private).await?;
-        reqwest::Client::builder()
+        let key = (target.host.clone(), addr);
+        if let Some(client) = self
+            .clients
+            .0
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .resolve(&target.host, addr)
             .user_agent(concat!("passfold-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("no HTTP client: {e}"))
+            .map_err(|e| format!("no HTTP client: {e}"))?;
+        if let Ok(mut clients) = self.clients.0.lock() {
+            if clients.len() >= MAX_CLIENTS {
+                clients.clear();
+            }
+            clients.insert(key, client.clone());
+        }
+        Ok(client)
     }
 }
 

@@ -65,6 +65,7 @@ pub fn spawn_all(
                 clock: clock.clone(),
                 metrics: metrics.clone(),
                 allow_private: settings.webhooks_allow_private,
+                clients: Default::default(),
             }),
             lease,
             metrics.clone(),
@@ -132,6 +133,7 @@ pub async fn run_once(
         clock: crate::clock::Clock::manual(at),
         metrics: metrics.clone(),
         allow_private: settings.webhooks_allow_private,
+        clients: Default::default(),
     });
     delivered.insert(
         Channel::Webhook.as_str(),
