@@ -5,7 +5,9 @@
 use crate::domain::{Language, Role, TemplateKind};
 use crate::template::reason::{ImageSize, PixelFormat, Reason};
 
+mod automations;
 mod insights;
+pub use automations::{automation_texts, AutomationTexts};
 pub use insights::{insight_texts, name_in, InsightTexts, FIGURE_KEYS};
 
 pub fn texts(lang: Language) -> &'static Texts {
@@ -127,6 +129,15 @@ impl Texts {
             insight_texts(Language::Ru)
         } else {
             insight_texts(Language::En)
+        }
+    }
+
+    /// The automations pages' words in the same language.
+    pub fn automations(&self) -> &'static AutomationTexts {
+        if std::ptr::eq(self, &RU) {
+            automation_texts(Language::Ru)
+        } else {
+            automation_texts(Language::En)
         }
     }
 

@@ -22,6 +22,8 @@ pub mod analytics_page;
 pub mod api_keys_page;
 pub mod assets;
 pub mod audit_page;
+pub mod automation_form;
+pub mod automations_page;
 pub mod campaign_form;
 pub mod campaigns_page;
 pub mod charts;
@@ -166,6 +168,27 @@ pub fn scope() -> actix_web::Scope<
         .route(
             "/campaigns/{id}/cancel",
             web::post().to(campaigns_page::cancel),
+        )
+        .route(
+            "/programs/{id}/automations",
+            web::get().to(automations_page::list),
+        )
+        .route(
+            "/programs/{id}/automations",
+            web::post().to(automation_form::create),
+        )
+        .route(
+            "/programs/{id}/automations/new",
+            web::get().to(automation_form::new),
+        )
+        .route("/automations/{id}", web::get().to(automations_page::show))
+        .route(
+            "/automations/{id}/pause",
+            web::post().to(automations_page::pause),
+        )
+        .route(
+            "/automations/{id}/resume",
+            web::post().to(automations_page::resume),
         )
         .route(
             "/programs/{id}/analytics",

@@ -52,6 +52,9 @@ pub const WEBHOOK_DELETE: &str = "webhook_delete";
 pub const WEBHOOK_RESEND: &str = "webhook_resend";
 pub const CAMPAIGN_CREATE: &str = "campaign_create";
 pub const CAMPAIGN_CANCEL: &str = "campaign_cancel";
+pub const AUTOMATION_CREATE: &str = "automation_create";
+pub const AUTOMATION_PAUSE: &str = "automation_pause";
+pub const AUTOMATION_RESUME: &str = "automation_resume";
 
 /// Appends one line.
 pub fn record(

@@ -1,0 +1,553 @@
+//! Automations in the console (issue 16): an owner creates one from the form (once per
+//! form, through the API's own code, with an audit line), it fires for the members who buy,
+//! and its pages show the counts and results worked out here from its firings; owners pause
+//! and resume it, cashiers only look, designers are refused, another merchant finds
+//! nothing, a POST without its CSRF token is refused; and the pages fit 375 px in headless
+//! Chromium with nothing blocked by the CSP.
+
+use crate::browser::Browser;
+use crate::console_auth::{staff, Console, PASSWORD};
+use crate::console_designer_browser::assert_accessible;
+use crate::console_insights::{eur, figure, figure_in, from, hidden, noon_today};
+use crate::console_pages::{assert_no_overflow, Cdp};
+use crate::helpers::{id_of, spawn_app_on, TestApp, TestMerchant};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use passfold::clock::Clock;
+use passfold::domain::Role;
+use passfold::jobs::Job;
+use passfold::pass_events::Channels;
+use serde_json::json;
+
+/// Members enrolled in the program; how many of them buy once after the rule exists.
+const MEMBERS: usize = 10;
+const BUYERS: usize = 8;
+
+struct Shop {
+    m: TestMerchant,
+    program: String,
+    members: Vec<String>,
+}
+
+/// A program whose points are worth 2 cents, with members who have not bought yet.
+async fn shop(app: &TestApp, name: &str) -> Shop {
+    let m = app.create_merchant(name);
+    let program = TestApp::expect_json(
+        app.post_json(
+            "/api/v1/programs",
+            &m.admin_key,
+            &json!({"name": "Coffee Club", "template": "loyalty-default", "currency": "EUR",
+                    "points_per_unit": 10, "point_value": 2}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let program = id_of(&program).to_string();
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        let member = app
+            .enroll(&m.admin_key, &program, &format!("Member {i}"))
+            .await;
+        members.push(id_of(&member).to_string());
+    }
+    Shop {
+        m,
+        program,
+        members,
+    }
+}
+
+/// The automation's firings: (member, held out).
+fn firings(app: &TestApp, automation: &str) -> Vec<(uuid::Uuid, bool)> {
+    use passfold::schema::automation_firings as f;
+    f::table
+        .filter(f::automation_id.eq(uuid::Uuid::parse_str(automation).unwrap()))
+        .select((f::member_id, f::held_out))
+        .load(&mut app.db.connect())
+        .unwrap()
+}
+
+fn fire(app: &TestApp, at: DateTime<Utc>) {
+    let job = passfold::jobs::automations::Automations {
+        channels: Channels::new(false),
+    };
+    job.run(&mut app.db.connect(), at).unwrap();
+}
+
+/// The form an owner fills in: a first purchase, half held out, 10 points and 5 cents.
+fn first_purchase_form<'a>(csrf: &'a str, key: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("idempotency_key", key),
+        ("name", "Welcome"),
+        ("trigger_kind", "first_purchase"),
+        ("trigger_stage", "cooling"),
+        ("trigger_n", ""),
+        ("period_days", ""),
+        ("holdout_percent", "50"),
+        ("message_en", "Thank you for your first visit"),
+        ("message_ru", "Спасибо за первый визит"),
+        ("header_en", "Welcome"),
+        ("bonus_points", "10"),
+        ("bonus_expire_days", "30"),
+        ("offer_text", "A free cake"),
+        ("coupon_code", "CAKE"),
+        ("valid_until", "2030-01-31"),
+        ("attribution_days", "7"),
+        ("cost_per_message", "5"),
+    ]
+}
+
+#[tokio::test]
+async fn an_owner_creates_an_automation_whose_pages_show_its_firings_and_results() {
+    let start = noon_today();
+    let clock = Clock::manual(start);
+    let app = spawn_app_on(clock.clone(), |_| {}).await;
+    let Shop {
+        m,
+        program,
+        members,
+    } = shop(&app, "Automation Café").await;
+    staff(&app, m.id, "owner@auto.example", Role::Owner);
+    let mut owner = Console::signed_in(&app, "owner@auto.example").await;
+    let list_path = format!("/console/programs/{program}/automations");
+
+    let empty = owner.get(&list_path).await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert!(empty.body.contains(r#"id="no-automations""#));
+    assert!(empty.body.contains(r#"id="tab-automations""#));
+    let page = owner.get(&format!("{list_path}/new")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (csrf, key) = (page.csrf(), hidden(&page, "idempotency_key"));
+    let form = first_purchase_form(&csrf, &key);
+    let made = owner.post(&list_path, &form).await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert!(made.location().ends_with("?created=1"));
+    let again = owner.post(&list_path, &form).await;
+    assert_eq!(again.location(), made.location(), "one automation per form");
+    let automation = made
+        .location()
+        .trim_start_matches("/console/automations/")
+        .trim_end_matches("?created=1")
+        .to_string();
+
+    // The API reads what the form said.
+    let api = app
+        .get_json(&format!("/api/v1/automations/{automation}"), &m.admin_key)
+        .await;
+    assert_eq!(api["name"], "Welcome");
+    assert_eq!(api["trigger"], json!({"kind": "first_purchase"}));
+    assert_eq!(api["period_days"], json!(null));
+    assert_eq!(api["holdout_percent"], 50);
+    assert_eq!(api["bonus_points"], 10);
+    assert_eq!(api["bonus_expire_days"], 30);
+    assert_eq!(api["attribution_days"], 7);
+    assert_eq!(api["cost_per_message"], 5);
+    assert_eq!(api["enabled"], true);
+    assert_eq!(api["message"]["ru"]["body"], "Спасибо за первый визит");
+    assert_eq!(api["message"]["ru"]["header"], "Coffee Club");
+    assert_eq!(api["offer"]["coupon_code"], "CAKE");
+    let listed = app
+        .get_json(
+            &format!("/api/v1/programs/{program}/automations"),
+            &m.admin_key,
+        )
+        .await;
+    assert_eq!(listed["automations"].as_array().unwrap().len(), 1);
+
+    // Eight members make their first purchase; the worker fires for each.
+    clock.set(start + Duration::minutes(10));
+    for (i, member) in members.iter().take(BUYERS).enumerate() {
+        app.pos_ok(
+            &format!("/api/v1/members/{member}/purchases"),
+            &m.admin_key,
+            &format!("first-{i}"),
+            &json!({"amount": 2_000, "currency": "EUR"}),
+        )
+        .await;
+    }
+    fire(&app, start + Duration::hours(1));
+    let fired = firings(&app, &automation);
+    assert_eq!(fired.len(), BUYERS);
+    let held = fired.iter().filter(|f| f.1).count() as i64;
+    let sent = BUYERS as i64 - held;
+    // One member of the sent group (when there is one) comes back within the window.
+    clock.set(start + Duration::hours(2));
+    if let Some((member, _)) = fired.iter().find(|f| !f.1) {
+        app.pos_ok(
+            &format!("/api/v1/members/{member}/purchases"),
+            &m.admin_key,
+            "came-back",
+            &json!({"amount": 5_000, "currency": "EUR"}),
+        )
+        .await;
+    }
+    let api = app
+        .get_json(&format!("/api/v1/automations/{automation}"), &m.admin_key)
+        .await;
+    assert_eq!(api["targeted"], BUYERS as i64);
+    assert_eq!(api["held_out"], held);
+    assert_eq!(api["sent"], sent);
+
+    // Two hours on, the first session has been idle too long: a new one.
+    let mut owner = Console::signed_in(&app, "owner@auto.example").await;
+    let list = owner.get(&list_path).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let row = from(&list, &format!(r#"data-automation="{automation}""#));
+    assert!(row.contains(r#"data-enabled="true""#));
+    assert!(row.contains("First purchase"));
+    assert_eq!(
+        figure(&list, r#"data-figure="targeted""#),
+        BUYERS.to_string()
+    );
+    assert_eq!(figure(&list, r#"data-figure="held_out""#), held.to_string());
+    assert_eq!(figure(&list, r#"data-figure="sent""#), sent.to_string());
+
+    let page = owner
+        .get(&format!("/console/automations/{automation}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        figure(&page, r#"id="automation-trigger""#),
+        "First purchase"
+    );
+    assert_eq!(figure(&page, r#"data-figure="period_days""#), "never again");
+    assert_eq!(figure(&page, r#"data-figure="holdout_percent""#), "50%");
+    assert_eq!(
+        figure(&page, r#"data-figure="targeted""#),
+        BUYERS.to_string()
+    );
+    let members_row = from(&page, r#"data-row="members""#);
+    assert_eq!(
+        figure_in(members_row, r#"data-group="sent""#),
+        sent.to_string()
+    );
+    assert_eq!(
+        figure_in(members_row, r#"data-group="holdout""#),
+        held.to_string()
+    );
+    let converted = from(&page, r#"data-row="converted""#);
+    assert_eq!(
+        figure_in(converted, r#"data-group="sent""#),
+        if sent > 0 { "1" } else { "0" }
+    );
+    assert_eq!(figure_in(converted, r#"data-group="holdout""#), "0");
+    let revenue = from(&page, r#"data-row="revenue""#);
+    assert_eq!(
+        figure_in(revenue, r#"data-group="sent""#),
+        eur(if sent > 0 { 5_000 } else { 0 })
+    );
+    // Each sent message: 10 points at 2 cents and 5 cents for the message.
+    let cost = sent * (10 * 2 + 5);
+    assert_eq!(figure(&page, r#"data-figure="cost""#), eur(cost));
+    assert_eq!(
+        api["results"]["cost"]["total"].as_i64().unwrap(),
+        cost,
+        "{api}"
+    );
+    if sent > 0 && held > 0 {
+        assert!(page.body.contains(r#"id="chart-difference""#));
+        // 1 of `sent` bought against none held out.
+        let difference = 100.0 / sent as f64;
+        assert_eq!(
+            figure(&page, r#"data-figure="conversion_difference""#),
+            format!("+{difference:.1}%")
+        );
+        let romi = api["results"]["romi"].as_f64().unwrap();
+        let incremental = 5_000.0 / sent as f64 * sent as f64;
+        assert!((romi - (incremental - cost as f64) / cost as f64).abs() < 1e-9);
+    }
+    assert!(page.body.contains(r#"data-row="csi""#));
+    assert!(page.body.contains(r#"id="pause-automation""#));
+
+    // Paused, then resumed: one audit line each, the API agrees, a second pause is quiet.
+    let paused = owner
+        .post(
+            &format!("/console/automations/{automation}/pause"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(paused.status, 303, "{}", paused.body);
+    let shown = owner.get(paused.location()).await;
+    assert!(shown.body.contains(r#"id="automation-notice""#));
+    assert!(shown.body.contains(r#"data-enabled="false""#));
+    assert!(shown.body.contains(r#"id="resume-automation""#));
+    let again = owner
+        .post(
+            &format!("/console/automations/{automation}/pause"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(again.status, 303);
+    let api = app
+        .get_json(&format!("/api/v1/automations/{automation}"), &m.admin_key)
+        .await;
+    assert_eq!(api["enabled"], false);
+    let resumed = owner
+        .post(
+            &format!("/console/automations/{automation}/resume"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(resumed.status, 303);
+    let api = app
+        .get_json(&format!("/api/v1/automations/{automation}"), &m.admin_key)
+        .await;
+    assert_eq!(api["enabled"], true);
+    let audit = owner.get("/console/audit").await;
+    for (action, n) in [
+        ("automation_create", 1),
+        ("automation_pause", 1),
+        ("automation_resume", 1),
+    ] {
+        assert_eq!(
+            audit
+                .body
+                .matches(&format!(r#"data-action="{action}""#))
+                .count(),
+            n,
+            "{action}"
+        );
+    }
+
+    // What the console cannot read, and what the domain refuses, come back on the form.
+    for (field, value, label) in [
+        ("holdout_percent", "lots", "Holdout"),
+        ("holdout_percent", "90", "Holdout"),
+        ("trigger_n", "1", "Purchase number"),
+        ("period_days", "0", "Not again for"),
+    ] {
+        let page = owner.get(&format!("{list_path}/new")).await;
+        let (csrf, key) = (page.csrf(), hidden(&page, "idempotency_key"));
+        let mut form = first_purchase_form(&csrf, &key);
+        form.retain(|(k, _)| *k != field && *k != "trigger_kind");
+        form.push(("trigger_kind", "nth_purchase"));
+        if field != "trigger_n" {
+            form.retain(|(k, _)| *k != "trigger_n");
+            form.push(("trigger_n", "3"));
+        }
+        form.push((field, value));
+        let refused = owner.post(&list_path, &form).await;
+        assert_eq!(refused.status, 422, "{field}={value}: {}", refused.body);
+        assert!(refused.body.contains(r#"id="automation-errors""#));
+        assert!(refused.body.contains(label), "{field}={value}");
+        // What was typed stays.
+        assert!(refused.body.contains(r#"value="nth_purchase" checked"#));
+    }
+    let listed = app
+        .get_json(
+            &format!("/api/v1/programs/{program}/automations"),
+            &m.admin_key,
+        )
+        .await;
+    assert_eq!(listed["automations"].as_array().unwrap().len(), 1);
+
+    // In Russian.
+    let csrf = owner.get("/console/account").await.csrf();
+    owner
+        .post(
+            "/console/account/language",
+            &[("language", "ru"), ("csrf", &csrf)],
+        )
+        .await;
+    let ru = owner
+        .get(&format!("/console/automations/{automation}"))
+        .await;
+    assert!(ru.body.contains("Первая покупка"), "{}", ru.body);
+    assert!(ru.body.contains("Результаты против контрольной группы"));
+    assert!(ru.body.contains("Работает"));
+}
+
+#[tokio::test]
+async fn cashiers_look_designers_and_strangers_are_refused_and_csrf_is_required() {
+    let start = noon_today();
+    let app = spawn_app_on(Clock::manual(start), |_| {}).await;
+    let Shop { m, program, .. } = shop(&app, "Guarded Café").await;
+    let created = TestApp::expect_json(
+        app.pos(
+            &format!("/api/v1/programs/{program}/automations"),
+            &m.admin_key,
+            "rule-1",
+            &json!({"name": "Cooling", "trigger": {"kind": "stage_entered", "stage": "cooling"},
+                    "message": {"en": "We miss you"}}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let automation = id_of(&created).to_string();
+    staff(&app, m.id, "owner@guard.example", Role::Owner);
+    staff(&app, m.id, "till@guard.example", Role::Cashier);
+    staff(&app, m.id, "design@guard.example", Role::Designer);
+    let list_path = format!("/console/programs/{program}/automations");
+    let page_path = format!("/console/automations/{automation}");
+
+    let mut cashier = Console::signed_in(&app, "till@guard.example").await;
+    let list = cashier.get(&list_path).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.body.contains("Enters a stage: Cooling"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains(r#"id="new-automation""#));
+    let page = cashier.get(&page_path).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(figure(&page, r#"data-figure="period_days""#), "90 days");
+    assert!(!page.body.contains(r#"id="pause-automation""#));
+    assert_eq!(cashier.get(&format!("{list_path}/new")).await.status, 403);
+    let csrf = page.csrf();
+    for path in [format!("{page_path}/pause"), format!("{page_path}/resume")] {
+        let refused = cashier.post(&path, &[("csrf", &csrf)]).await;
+        assert_eq!(refused.status, 403, "{path}");
+    }
+    let key = uuid::Uuid::new_v4().to_string();
+    let refused = cashier
+        .post(&list_path, &first_purchase_form(&csrf, &key))
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let mut designer = Console::signed_in(&app, "design@guard.example").await;
+    for path in [&list_path, &page_path] {
+        assert_eq!(designer.get(path).await.status, 403, "{path}");
+    }
+
+    let other = app.create_merchant("Elsewhere");
+    staff(&app, other.id, "owner@elsewhere.example", Role::Owner);
+    let mut stranger = Console::signed_in(&app, "owner@elsewhere.example").await;
+    for path in [
+        list_path.clone(),
+        format!("{list_path}/new"),
+        page_path.clone(),
+        "/console/automations/not-a-uuid".to_string(),
+        format!("{list_path}?after=nonsense"),
+    ] {
+        let page = stranger.get(&path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+    }
+    let home = stranger.get("/console/insights").await;
+    let csrf = home.csrf();
+    let stolen = stranger
+        .post(&format!("{page_path}/pause"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(stolen.status, 404);
+    let key = uuid::Uuid::new_v4().to_string();
+    let stolen = stranger
+        .post(&list_path, &first_purchase_form(&csrf, &key))
+        .await;
+    assert_eq!(stolen.status, 404);
+
+    // The owner's POSTs without the token are refused and change nothing.
+    let mut owner = Console::signed_in(&app, "owner@guard.example").await;
+    let forged = owner.post(&format!("{page_path}/pause"), &[]).await;
+    assert_eq!(forged.status, 403);
+    let key = uuid::Uuid::new_v4().to_string();
+    let mut form = first_purchase_form("", &key);
+    form.retain(|(k, _)| *k != "csrf");
+    assert_eq!(owner.post(&list_path, &form).await.status, 403);
+    let api = app
+        .get_json(&format!("/api/v1/automations/{automation}"), &m.admin_key)
+        .await;
+    assert_eq!(api["enabled"], true);
+    let listed = app
+        .get_json(
+            &format!("/api/v1/programs/{program}/automations"),
+            &m.admin_key,
+        )
+        .await;
+    assert_eq!(listed["automations"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_automation_pages_fit_a_phone_with_nothing_blocked() {
+    let start = noon_today();
+    let clock = Clock::manual(start);
+    let app = spawn_app_on(clock.clone(), |_| {}).await;
+    let Shop {
+        m,
+        program,
+        members,
+    } = shop(&app, "Phone Café").await;
+    let created = TestApp::expect_json(
+        app.pos(
+            &format!("/api/v1/programs/{program}/automations"),
+            &m.admin_key,
+            "rule-phone",
+            &json!({"name": "A long automation name for a narrow screen",
+                    "trigger": {"kind": "first_purchase"}, "holdout_percent": 50,
+                    "message": {"en": "Thank you"}}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let automation = id_of(&created).to_string();
+    clock.set(start + Duration::minutes(10));
+    for (i, member) in members.iter().enumerate() {
+        app.pos_ok(
+            &format!("/api/v1/members/{member}/purchases"),
+            &m.admin_key,
+            &format!("buy-{i}"),
+            &json!({"amount": 1_000, "currency": "EUR"}),
+        )
+        .await;
+    }
+    fire(&app, start + Duration::minutes(30));
+    let fired = firings(&app, &automation);
+    let both = fired.iter().any(|f| f.1) && fired.iter().any(|f| !f.1);
+    staff(&app, m.id, "owner@phone.example", Role::Owner);
+
+    let browser = Browser::start_sized(375, 812).await;
+    browser
+        .client()
+        .issue_cmd(Cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.blocked = []; document.addEventListener(\
+                'securitypolicyviolation', e => window.blocked.push(\
+                e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample));"}),
+        ))
+        .await
+        .expect("a script on every new document");
+    browser.goto(&app.url("/console/")).await;
+    let wait = std::time::Duration::from_secs(10);
+    browser.wait_for("#sign-in", wait).await;
+    browser.fill("#email", "owner@phone.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_for("#dashboard", wait).await;
+    let chart = if both {
+        "#chart-difference svg"
+    } else {
+        "#results-table"
+    };
+    for (path, marker) in [
+        (
+            format!("/console/programs/{program}/automations"),
+            "#automations",
+        ),
+        (format!("/console/automations/{automation}"), chart),
+        (
+            format!("/console/programs/{program}/automations/new"),
+            "#automation-form",
+        ),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.wait_for(marker, wait).await;
+        assert_no_overflow(&browser).await;
+        assert_accessible(&browser, &path).await;
+        assert_eq!(
+            browser.execute("return window.blocked", vec![]).await,
+            json!([]),
+            "the CSP blocked something on {path}"
+        );
+    }
+    browser
+        .goto(&app.url(&format!("/console/automations/{automation}")))
+        .await;
+    browser.wait_for(chart, wait).await;
+    browser
+        .screenshot_of("#results", "console-automation-results")
+        .await;
+    browser.close().await;
+}
