@@ -6,8 +6,10 @@ use crate::domain::{Language, Role, TemplateKind};
 use crate::template::reason::{ImageSize, PixelFormat, Reason};
 
 mod automations;
+mod imports;
 mod insights;
 pub use automations::{automation_texts, AutomationTexts};
+pub use imports::{import_texts, ImportTexts};
 pub use insights::{insight_texts, name_in, InsightTexts, FIGURE_KEYS};
 
 pub fn texts(lang: Language) -> &'static Texts {
@@ -138,6 +140,15 @@ impl Texts {
             automation_texts(Language::Ru)
         } else {
             automation_texts(Language::En)
+        }
+    }
+
+    /// The imports pages' words in the same language.
+    pub fn imports(&self) -> &'static ImportTexts {
+        if std::ptr::eq(self, &RU) {
+            import_texts(Language::Ru)
+        } else {
+            import_texts(Language::En)
         }
     }
 

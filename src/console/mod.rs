@@ -35,6 +35,7 @@ pub mod format;
 pub mod gift_cards_page;
 pub mod home;
 pub mod i18n;
+pub mod imports_page;
 pub mod insights_page;
 pub mod invitation;
 pub mod layout;
@@ -202,6 +203,8 @@ pub fn scope() -> actix_web::Scope<
             "/programs/{id}/cohorts.csv",
             web::get().to(analytics_page::download_cohorts),
         )
+        .route("/imports", web::get().to(imports_page::list))
+        .route("/imports/{id}", web::get().to(imports_page::show))
         .route("/gift-cards", web::get().to(gift_cards_page::find))
         .route("/gift-cards/{gan}", web::get().to(gift_cards_page::show))
         .route(

@@ -551,3 +551,238 @@ async fn the_automation_pages_fit_a_phone_with_nothing_blocked() {
         .await;
     browser.close().await;
 }
+
+/// Five good members and 55 with an address that is not one: 60 rows, 55 errors.
+fn members_file() -> String {
+    let mut file = String::from("external_id,name,email\n");
+    for i in 0..5 {
+        file.push_str(&format!("g-{i},Good {i},good{i}@example.com\n"));
+    }
+    for i in 0..55 {
+        file.push_str(&format!("b-{i},Bad {i},not-an-email\n"));
+    }
+    file
+}
+
+/// Uploads the file as the API takes it and waits for the worker to finish it.
+async fn imported(app: &TestApp, key: &str, program: &str, file: &str) -> serde_json::Value {
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/imports?kind=members&program_id={program}"
+        )))
+        .bearer_auth(key)
+        .header("Content-Type", "text/csv")
+        .body(file.to_string())
+        .send()
+        .await
+        .unwrap();
+    let accepted = TestApp::expect_json(res, 202).await;
+    let path = format!("/api/v1/imports/{}", id_of(&accepted));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let view = app.get_json(&path, key).await;
+        if view["state"] == "done" || view["state"] == "failed" {
+            return view;
+        }
+        assert!(std::time::Instant::now() < deadline, "import still {view}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_imports_progress_and_errors_are_shown_to_owners_and_cashiers() {
+    let app = crate::helpers::spawn_app().await;
+    let m = app.create_merchant("Import Café");
+    let program = id_of(&app.create_program(&m.admin_key, "loyalty-default").await).to_string();
+    let api = imported(&app, &m.admin_key, &program, &members_file()).await;
+    let import = id_of(&api).to_string();
+    assert_eq!(api["state"], "done");
+    assert_eq!(api["rows"], 60);
+    assert_eq!(api["imported"], 5);
+    assert_eq!(api["error_count"], 55);
+    staff(&app, m.id, "owner@import.example", Role::Owner);
+    staff(&app, m.id, "till@import.example", Role::Cashier);
+    staff(&app, m.id, "design@import.example", Role::Designer);
+
+    for email in ["owner@import.example", "till@import.example"] {
+        let mut console = Console::signed_in(&app, email).await;
+        let list = console.get("/console/imports").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        assert!(list.body.contains(r#"id="nav-imports""#));
+        let row = from(&list, &format!(r#"data-import="{import}""#));
+        assert!(row.contains(r#"data-state="done""#));
+        assert_eq!(figure_in(row, r#"data-figure="rows""#), "60");
+        assert_eq!(figure_in(row, r#"data-figure="imported""#), "5");
+        assert_eq!(figure_in(row, r#"data-figure="error_count""#), "55");
+
+        let page = console.get(&format!("/console/imports/{import}")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(figure(&page, r#"id="import-state""#), "Done");
+        assert_eq!(figure(&page, r#"data-figure="rows""#), "60");
+        assert_eq!(figure(&page, r#"data-figure="imported""#), "5");
+        assert_eq!(figure(&page, r#"data-figure="skipped""#), "0");
+        assert_eq!(figure(&page, r#"data-figure="error_count""#), "55");
+        assert!(page.body.contains(r#"max="1" value="1""#), "a full bar");
+        assert!(page.headers.get("refresh").is_none());
+        // The first 50 refused rows, by line (the header is line 1) and column.
+        assert_eq!(page.body.matches("data-line=").count(), 50);
+        let first = from(&page, r#"data-line="7""#);
+        assert!(figure_in(first, "<code").contains("email"), "{first}");
+        assert!(!page.body.contains(r#"data-line="57""#));
+        let second = console
+            .get(&format!("/console/imports/{import}?errors_from=50"))
+            .await;
+        assert_eq!(second.status, 200);
+        let lines: Vec<String> = (57..=61).map(|l| format!(r#"data-line="{l}""#)).collect();
+        assert_eq!(second.body.matches("data-line=").count(), 5);
+        assert!(lines.iter().all(|l| second.body.contains(l.as_str())));
+        for bad in ["?errors_from=100", "?errors_from=7", "?errors_from=x"] {
+            let page = console
+                .get(&format!("/console/imports/{import}{bad}"))
+                .await;
+            assert_eq!(page.status, 404, "{bad}");
+        }
+    }
+
+    // A running import: an empty bar, rows so far, and a page that reloads itself.
+    {
+        use passfold::schema::imports::dsl as i;
+        diesel::update(i::imports.filter(i::id.eq(uuid::Uuid::parse_str(&import).unwrap())))
+            .set((
+                i::state.eq("importing"),
+                i::finished_at.eq(None::<DateTime<Utc>>),
+                i::leased_until.eq(Some(Utc::now() + Duration::hours(1))),
+            ))
+            .execute(&mut app.db.connect())
+            .unwrap();
+    }
+    let mut owner = Console::signed_in(&app, "owner@import.example").await;
+    let page = owner.get(&format!("/console/imports/{import}")).await;
+    assert_eq!(page.headers["refresh"], "2");
+    assert!(page.body.contains(r#"id="refreshing""#));
+    let still = owner
+        .get(&format!(
+            "/console/imports/{import}?errors_from=0&follow=off"
+        ))
+        .await;
+    assert!(still.headers.get("refresh").is_none());
+    assert!(still.body.contains(r#"id="start-refreshing""#));
+    assert!(page.body.contains(
+        r#"<progress id="import-progress" aria-labelledby="progress-label"></progress>"#
+    ));
+    assert_eq!(
+        figure(&page, r#"id="progress-text""#),
+        "60 of 60 rows read so far"
+    );
+
+    let mut designer = Console::signed_in(&app, "design@import.example").await;
+    for path in [
+        "/console/imports".to_string(),
+        format!("/console/imports/{import}"),
+    ] {
+        assert_eq!(designer.get(&path).await.status, 403, "{path}");
+    }
+    let other = app.create_merchant("Elsewhere");
+    staff(&app, other.id, "owner@elsewhere.example", Role::Owner);
+    let mut stranger = Console::signed_in(&app, "owner@elsewhere.example").await;
+    let list = stranger.get("/console/imports").await;
+    assert!(list.body.contains(r#"id="no-imports""#));
+    for path in [
+        format!("/console/imports/{import}"),
+        "/console/imports/not-a-uuid".to_string(),
+        format!("/console/imports?after={import}"),
+    ] {
+        assert_eq!(stranger.get(&path).await.status, 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_import_pages_fit_a_phone_and_a_running_one_reloads_itself_under_the_csp() {
+    let app = crate::helpers::spawn_app().await;
+    let m = app.create_merchant("Phone Imports");
+    let program = id_of(&app.create_program(&m.admin_key, "loyalty-default").await).to_string();
+    let done = id_of(&imported(&app, &m.admin_key, &program, &members_file()).await).to_string();
+    let running = id_of(&imported(&app, &m.admin_key, &program, &members_file()).await).to_string();
+    {
+        use passfold::schema::imports::dsl as i;
+        diesel::update(i::imports.filter(i::id.eq(uuid::Uuid::parse_str(&running).unwrap())))
+            // Held by a worker that is not there: the app's own leaves it alone.
+            .set((
+                i::state.eq("importing"),
+                i::finished_at.eq(None::<DateTime<Utc>>),
+                i::leased_until.eq(Some(Utc::now() + Duration::hours(1))),
+            ))
+            .execute(&mut app.db.connect())
+            .unwrap();
+    }
+    staff(&app, m.id, "owner@phone-imports.example", Role::Owner);
+
+    let browser = Browser::start_sized(375, 812).await;
+    browser
+        .client()
+        .issue_cmd(Cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.blocked = []; document.addEventListener(\
+                'securitypolicyviolation', e => window.blocked.push(\
+                e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample));"}),
+        ))
+        .await
+        .expect("a script on every new document");
+    browser.goto(&app.url("/console/")).await;
+    let wait = std::time::Duration::from_secs(10);
+    browser.wait_for("#sign-in", wait).await;
+    browser.fill("#email", "owner@phone-imports.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_for("#dashboard", wait).await;
+    for (path, marker) in [
+        ("/console/imports".to_string(), "#imports"),
+        (format!("/console/imports/{done}"), "#error-table"),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.wait_for(marker, wait).await;
+        assert_no_overflow(&browser).await;
+        assert_accessible(&browser, &path).await;
+        assert_eq!(
+            browser.execute("return window.blocked", vec![]).await,
+            json!([]),
+            "the CSP blocked something on {path}"
+        );
+    }
+    browser
+        .screenshot_of("#import", "console-import-done")
+        .await;
+    // The running one: a mark left on the document is gone once the page has reloaded.
+    let path = format!("/console/imports/{running}");
+    browser.goto(&app.url(&path)).await;
+    browser.wait_for("#refreshing", wait).await;
+    assert_no_overflow(&browser).await;
+    assert_accessible(&browser, &path).await;
+    browser
+        .execute("window.left = 1; return null", vec![])
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let left = browser
+            .execute(
+                "return window.left === undefined && !!document.querySelector('#import-progress')",
+                vec![],
+            )
+            .await;
+        if left == json!(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page did not reload"
+        );
+    }
+    assert_eq!(
+        browser.execute("return window.blocked", vec![]).await,
+        json!([]),
+        "the CSP blocked something on {path}"
+    );
+    browser.close().await;
+}

@@ -1,0 +1,264 @@
+//! The merchant's CSV imports (issue 17): a list, newest first, and one import's page with
+//! a progress bar, its figures and its refused rows by line and column, paged. Read through
+//! `imports::page` and `imports::find` only, the API's own reads (`GET /api/v1/imports`,
+//! `GET /api/v1/imports/{id}`), so the console shows what the API says. Owners and cashiers
+//! look ([`Section::Imports`]).
+//!
+//! While an import runs its page reloads itself every 2 seconds, by the HTTP `Refresh`
+//! header: no script, nothing the CSP has to allow. Not by `<meta http-equiv="refresh">`,
+//! which axe-core refuses (WCAG 2.2.1: a timed reload disorients screen-reader users unless
+//! they can stop it); the page carries a link that stops it (`?follow=off`) and one that
+//! starts it again, which is what 2.2.1 asks of a reload whichever way it is sent.
+//!
+//! How many rows a file holds is known only once it has been read to its end, so the bar
+//! of a running import has no value (an indeterminate `<progress>`) and its words say how
+//! many rows were handled of those read so far; once it ends, the bar is full.
+
+use super::error::PageError;
+use super::format::{number, when};
+use super::i18n::fill;
+use super::insights_page::parse_id;
+use super::paging::{pager, PAGE};
+use super::session::{Section, StaffSession};
+use crate::app::AppState;
+use crate::db;
+use crate::imports::{self, ImportView};
+use crate::problem::ApiError;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// Refused rows shown per page of an import.
+const ERRORS_PAGE: usize = 50;
+
+/// Seconds between reloads of a running import's page.
+const REFRESH_SECONDS: u32 = 2;
+
+/// Whether the import is still at work (its page follows it).
+fn running(v: &ImportView) -> bool {
+    matches!(v.state.as_str(), "queued" | "validating" | "importing")
+}
+
+/// A not-found answer of the imports' reads as the not-found page; the rest as failures.
+fn failed(session: &StaffSession, e: diesel::result::Error) -> PageError {
+    match e {
+        diesel::result::Error::NotFound => PageError::NotFound(session.lang),
+        e => session.failed(ApiError::from(e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ListQuery {
+    after: Option<String>,
+}
+
+pub async fn list(
+    session: StaffSession,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, PageError> {
+    session.require(Section::Imports)?;
+    let lang = session.lang;
+    let m = session.texts().imports();
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => Some(parse_id(&session, a)?),
+        None => None,
+    };
+    let tenant = session.tenant;
+    let (rows, next) = db::run(&state.pool, move |conn| {
+        Ok(imports::page(conn, &tenant, PAGE, after))
+    })
+    .await
+    .map_err(|e| session.failed(e))?
+    .map_err(|e| failed(&session, e))?;
+    let next = next.map(|c| format!("/console/imports?after={c}"));
+    let first = after.map(|_| "/console/imports".to_string());
+    let body = html! {
+        section class="panel" {
+            p class="note" { (m.imports_note) }
+            @if rows.is_empty() {
+                p class="note" id="no-imports" { (m.no_imports) }
+            } @else {
+                div class="table-wrap" {
+                    table class="cards" id="imports" {
+                        thead { tr {
+                            th scope="col" { (m.created) }
+                            th scope="col" { (m.kind) }
+                            th scope="col" { (m.state) }
+                            th scope="col" { (m.rows) }
+                            th scope="col" { (m.imported) }
+                            th scope="col" { (m.skipped) }
+                            th scope="col" { (m.errors) }
+                        } }
+                        tbody {
+                            @for v in &rows {
+                                tr data-import=(v.id) data-state=(v.state) {
+                                    td data-label=(m.created) {
+                                        a href=(format!("/console/imports/{}", v.id)) { (when(v.created_at)) }
+                                    }
+                                    td data-label=(m.kind) {
+                                        (m.kind(v.kind))
+                                        @if v.dry_run { " · " (m.dry_run) }
+                                    }
+                                    td data-label=(m.state) { (m.state(&v.state)) }
+                                    td data-label=(m.rows) data-figure="rows" { (number(lang, v.rows)) }
+                                    td data-label=(m.imported) data-figure="imported" { (number(lang, v.imported)) }
+                                    td data-label=(m.skipped) data-figure="skipped" { (number(lang, v.skipped)) }
+                                    td data-label=(m.errors) data-figure="error_count" { (number(lang, v.error_count)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (pager(session.texts(), "imports-pager", next, first))
+        }
+    };
+    Ok(session.page(Section::Imports, m.imports_title, body))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ShowQuery {
+    /// The first refused row shown (0-based, a multiple of the errors' page).
+    errors_from: Option<String>,
+    /// `off`: a running import's page does not reload itself.
+    follow: Option<String>,
+}
+
+pub async fn show(
+    session: StaffSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ShowQuery>,
+) -> Result<HttpResponse, PageError> {
+    session.require(Section::Imports)?;
+    let id = parse_id(&session, &path)?;
+    let from = match query.errors_from.as_deref().filter(|v| !v.is_empty()) {
+        None => 0,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| n % ERRORS_PAGE == 0)
+            .ok_or(PageError::NotFound(session.lang))?,
+    };
+    let tenant = session.tenant;
+    let view = db::run(&state.pool, move |conn| {
+        Ok(imports::find(conn, &tenant, id))
+    })
+    .await
+    .map_err(|e| session.failed(e))?
+    .map_err(|e| failed(&session, e))?;
+    if from > 0 && from >= view.errors.len() {
+        return Err(PageError::NotFound(session.lang));
+    }
+    let m = session.texts().imports();
+    let follow = running(&view) && query.follow.as_deref() != Some("off");
+    let body = html! {
+        (summary(&session, &view, follow, from))
+        (errors(&session, &view, from))
+    };
+    let title = format!("{} · {}", m.import_title, m.kind(view.kind));
+    let mut page = session.page(Section::Imports, &title, body);
+    if follow {
+        page.headers_mut().insert(
+            header::HeaderName::from_static("refresh"),
+            header::HeaderValue::from(REFRESH_SECONDS),
+        );
+    }
+    Ok(page)
+}
+
+fn summary(session: &StaffSession, v: &ImportView, follow: bool, from: usize) -> Markup {
+    let lang = session.lang;
+    let m = session.texts().imports();
+    let handled = v.imported + v.skipped + v.error_count;
+    html! {
+        section class="panel" id="import" data-import=(v.id) data-state=(v.state) aria-labelledby="progress-label" {
+            h2 id="progress-label" { (m.progress) }
+            @if running(v) {
+                progress id="import-progress" aria-labelledby="progress-label" {}
+                p id="progress-text" {
+                    (fill(&fill(m.progress_text, "done", &number(lang, handled.min(v.rows))), "rows", &number(lang, v.rows)))
+                }
+                @let here = format!("/console/imports/{}?errors_from={from}", v.id);
+                @if follow {
+                    p class="note" id="refreshing" {
+                        (m.refreshing) " "
+                        a href=(format!("{here}&follow=off")) id="stop-refreshing" { (m.stop_refreshing) }
+                    }
+                } @else {
+                    p class="note" id="not-refreshing" {
+                        a href=(here) id="start-refreshing" { (m.start_refreshing) }
+                    }
+                }
+            } @else {
+                progress id="import-progress" aria-labelledby="progress-label" max="1" value="1" {}
+            }
+            dl class="figure-list" id="import-figures" {
+                div { dt { (m.state) } dd id="import-state" { (m.state(&v.state)) } }
+                div { dt { (m.kind) } dd { (m.kind(v.kind)) } }
+                div { dt { (m.dry_run) } dd { (if v.dry_run { m.yes } else { m.no }) } }
+                div { dt { (m.rows_read) } dd data-figure="rows" { (number(lang, v.rows)) } }
+                div { dt { (m.imported) } dd data-figure="imported" { (number(lang, v.imported)) } }
+                div { dt { (m.skipped) } dd data-figure="skipped" { (number(lang, v.skipped)) } }
+                div { dt { (m.errors) } dd data-figure="error_count" { (number(lang, v.error_count)) } }
+                div { dt { (m.size) } dd data-figure="bytes" { (number(lang, v.bytes)) } }
+                div { dt { (m.created) } dd { (when(v.created_at)) } }
+                @if let Some(at) = v.finished_at {
+                    div { dt { (m.finished) } dd { (when(at)) } }
+                }
+            }
+            @if let Some(failure) = &v.failure {
+                p class="errors" role="alert" id="import-failure" { (m.failure) ": " (failure) }
+            }
+        }
+    }
+}
+
+fn errors(session: &StaffSession, v: &ImportView, from: usize) -> Markup {
+    let m = session.texts().imports();
+    let shown = v.errors.iter().skip(from).take(ERRORS_PAGE);
+    let base = format!("/console/imports/{}", v.id);
+    let next = (from + ERRORS_PAGE < v.errors.len())
+        .then(|| format!("{base}?errors_from={}", from + ERRORS_PAGE));
+    let first = (from > 0).then(|| base.clone());
+    let kept = v.errors.len() as i64;
+    html! {
+        section class="panel" aria-labelledby="errors-title" id="import-errors" {
+            h2 id="errors-title" { (m.errors_title) }
+            @if v.errors.is_empty() {
+                p class="note" id="no-errors" { (m.no_errors) }
+            } @else {
+                @if v.error_count > kept {
+                    p class="note" id="errors-kept" {
+                        (fill(&fill(m.errors_kept, "kept", &number(session.lang, kept)), "all", &number(session.lang, v.error_count)))
+                    }
+                }
+                div class="table-wrap" {
+                    table class="cards" id="error-table" {
+                        thead { tr {
+                            th scope="col" { (m.line) }
+                            th scope="col" { (m.column) }
+                            th scope="col" { (m.message) }
+                        } }
+                        tbody {
+                            @for e in shown {
+                                tr data-line=(e.line) {
+                                    td data-label=(m.line) { (e.line) }
+                                    td data-label=(m.column) {
+                                        @match &e.column { Some(c) => code { (c) }, None => (m.whole_row) }
+                                    }
+                                    td data-label=(m.message) { (e.message) }
+                                }
+                            }
+                        }
+                    }
+                }
+                (pager(session.texts(), "errors-pager", next, first))
+            }
+        }
+    }
+}
