@@ -8,9 +8,11 @@ use crate::template::reason::{ImageSize, PixelFormat, Reason};
 mod automations;
 mod imports;
 mod insights;
+mod privacy;
 pub use automations::{automation_texts, AutomationTexts};
 pub use imports::{import_texts, ImportTexts};
 pub use insights::{insight_texts, name_in, InsightTexts, FIGURE_KEYS};
+pub use privacy::{privacy_texts, PrivacyTexts};
 
 pub fn texts(lang: Language) -> &'static Texts {
     match lang {
@@ -149,6 +151,15 @@ impl Texts {
             import_texts(Language::Ru)
         } else {
             import_texts(Language::En)
+        }
+    }
+
+    /// The downloads' and the erasure's words in the same language.
+    pub fn privacy(&self) -> &'static PrivacyTexts {
+        if std::ptr::eq(self, &RU) {
+            privacy_texts(Language::Ru)
+        } else {
+            privacy_texts(Language::En)
         }
     }
 

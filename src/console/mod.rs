@@ -31,6 +31,7 @@ pub mod csrf;
 pub mod designer;
 pub mod document;
 pub mod error;
+pub mod exports_page;
 pub mod format;
 pub mod gift_cards_page;
 pub mod home;
@@ -206,6 +207,7 @@ pub fn scope() -> actix_web::Scope<
         .route("/imports", web::get().to(imports_page::list))
         .route("/imports/{id}", web::get().to(imports_page::show))
         .route("/gift-cards", web::get().to(gift_cards_page::find))
+        .route("/gift-cards.csv", web::get().to(exports_page::gift_cards))
         .route("/gift-cards/{gan}", web::get().to(gift_cards_page::show))
         .route(
             "/gift-cards/{gan}/deactivate",
@@ -241,6 +243,8 @@ pub fn scope() -> actix_web::Scope<
             web::post().to(webhooks_page::resend),
         )
         .route("/members", web::get().to(members_page::search))
+        .route("/members.csv", web::get().to(exports_page::members))
+        .route("/members/{id}/erase", web::post().to(members_page::erase))
         .route("/members/{id}", web::get().to(members_page::show))
         .route("/members/{id}/points", web::post().to(members_page::adjust))
         .route("/assets/{file}", web::get().to(assets::serve))

@@ -55,6 +55,7 @@ pub const CAMPAIGN_CANCEL: &str = "campaign_cancel";
 pub const AUTOMATION_CREATE: &str = "automation_create";
 pub const AUTOMATION_PAUSE: &str = "automation_pause";
 pub const AUTOMATION_RESUME: &str = "automation_resume";
+pub const MEMBER_ERASE: &str = "member_erase";
 
 /// Appends one line.
 pub fn record(

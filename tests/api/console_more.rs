@@ -786,3 +786,222 @@ async fn the_import_pages_fit_a_phone_and_a_running_one_reloads_itself_under_the
     );
     browser.close().await;
 }
+
+/// The API's export at `path`, as text.
+async fn api_csv(app: &TestApp, key: &str, path: &str) -> String {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn downloads_are_the_apis_and_an_owner_erases_a_member_after_confirming() {
+    let start = noon_today();
+    let app = spawn_app_on(Clock::manual(start), |_| {}).await;
+    let Shop {
+        m,
+        program,
+        members,
+    } = shop(&app, "Export Café").await;
+    let gans: Vec<String> = {
+        let mut out = Vec::new();
+        for balance in [1_000, 2_500] {
+            let card = app.issue_gift_card(&m.admin_key, "EUR", balance).await;
+            out.push(card["gan"].as_str().unwrap().to_string());
+        }
+        out
+    };
+    staff(&app, m.id, "owner@export.example", Role::Owner);
+    staff(&app, m.id, "till@export.example", Role::Cashier);
+    let mut owner = Console::signed_in(&app, "owner@export.example").await;
+    let mut cashier = Console::signed_in(&app, "till@export.example").await;
+
+    // The members page links to the program's export; it is the API's, byte for byte.
+    let page = owner.get("/console/members").await;
+    let link = format!("/console/members.csv?program_id={program}");
+    assert!(
+        page.body.contains(&format!(r#"href="{link}""#)),
+        "{}",
+        page.body
+    );
+    let narrowed = owner
+        .get(&format!("/console/members?program={program}&q=Member"))
+        .await;
+    assert!(narrowed
+        .body
+        .contains(&format!(r#"href="{link}&amp;q=Member""#)));
+    let from_api = api_csv(
+        &app,
+        &m.admin_key,
+        &format!("/api/v1/exports/members.csv?program_id={program}"),
+    )
+    .await;
+    assert_eq!(from_api.lines().count(), 1 + MEMBERS);
+    for console in [&mut owner, &mut cashier] {
+        let csv = console.get(&link).await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        assert_eq!(csv.body, from_api);
+    }
+    let some = owner.get(&format!("{link}&q=Member%201")).await;
+    let some_api = api_csv(
+        &app,
+        &m.admin_key,
+        &format!("/api/v1/exports/members.csv?program_id={program}&q=Member%201"),
+    )
+    .await;
+    assert_eq!(some.body, some_api);
+    // The gift cards page links to theirs.
+    let page = owner.get("/console/gift-cards").await;
+    assert!(page.body.contains(r#"href="/console/gift-cards.csv""#));
+    let cards = owner.get("/console/gift-cards.csv").await;
+    assert_eq!(cards.status, 200);
+    assert_eq!(
+        cards.body,
+        api_csv(&app, &m.admin_key, "/api/v1/exports/gift-cards.csv").await
+    );
+    assert_eq!(cards.body.lines().count(), 1 + gans.len());
+    assert!(gans.iter().all(|g| cards.body.contains(g.as_str())));
+
+    // Another merchant downloads nothing of this one's.
+    let other = app.create_merchant("Elsewhere");
+    staff(&app, other.id, "owner@elsewhere.example", Role::Owner);
+    let mut stranger = Console::signed_in(&app, "owner@elsewhere.example").await;
+    assert_eq!(stranger.get(&link).await.status, 404);
+    let theirs = stranger.get("/console/gift-cards.csv").await;
+    assert_eq!(theirs.body.lines().count(), 1, "{}", theirs.body);
+
+    // Erasure: the owner's only, confirmed, with the CSRF token, of this merchant's member.
+    let member = &members[0];
+    let path = format!("/console/members/{member}");
+    let erase = format!("{path}/erase");
+    let seen = cashier.get(&path).await;
+    assert_eq!(seen.status, 200);
+    assert!(!seen.body.contains(r#"id="erase""#));
+    let refused = cashier
+        .post(&erase, &[("csrf", &seen.csrf()), ("confirm", "yes")])
+        .await;
+    assert_eq!(refused.status, 403);
+    let home = stranger.get("/console/").await;
+    let stolen = stranger
+        .post(&erase, &[("csrf", &home.csrf()), ("confirm", "yes")])
+        .await;
+    assert_eq!(stolen.status, 404);
+    let forged = owner.post(&erase, &[("confirm", "yes")]).await;
+    assert_eq!(forged.status, 403);
+    let page = owner.get(&path).await;
+    assert!(page.body.contains(r#"id="erase""#));
+    let unconfirmed = owner.post(&erase, &[("csrf", &page.csrf())]).await;
+    assert_eq!(unconfirmed.status, 422);
+    assert!(unconfirmed.body.contains(r#"id="erase-error""#));
+    let api = app
+        .get_json(&format!("/api/v1/members/{member}"), &m.admin_key)
+        .await;
+    assert_eq!(api["erased_at"], json!(null));
+    assert_eq!(api["name"], "Member 0");
+
+    let done = owner
+        .post(&erase, &[("csrf", &page.csrf()), ("confirm", "yes")])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let shown = owner.get(done.location()).await;
+    assert!(shown.body.contains(r#"id="erased""#));
+    assert!(shown.body.contains(r#"id="member-erased""#));
+    assert!(!shown.body.contains(r#"id="erase""#));
+    assert!(!shown.body.contains(r#"id="adjust""#));
+    let api = app
+        .get_json(&format!("/api/v1/members/{member}"), &m.admin_key)
+        .await;
+    assert!(api["erased_at"].is_string());
+    assert_eq!(api["name"], "Erased member");
+    assert!(shown.body.contains("Erased member"));
+    assert!(!shown.body.contains("Member 0<"));
+    assert_eq!(
+        figure(&shown, r#"id="member-card-number""#),
+        api["card_number"].as_str().unwrap()
+    );
+    // Again: nothing changes, no second audit line; the export leaves the member out, as
+    // the API's does.
+    let again = owner
+        .post(&erase, &[("csrf", &page.csrf()), ("confirm", "yes")])
+        .await;
+    assert_eq!(again.status, 303);
+    let audit = owner.get("/console/audit").await;
+    assert_eq!(
+        audit.body.matches(r#"data-action="member_erase""#).count(),
+        1
+    );
+    let csv = owner.get(&link).await;
+    assert_eq!(
+        csv.body,
+        api_csv(
+            &app,
+            &m.admin_key,
+            &format!("/api/v1/exports/members.csv?program_id={program}"),
+        )
+        .await
+    );
+    assert!(!csv.body.contains("Member 0,"));
+}
+
+#[tokio::test]
+async fn the_download_links_and_the_erase_form_fit_a_phone_with_nothing_blocked() {
+    let app = spawn_app_on(Clock::manual(noon_today()), |_| {}).await;
+    let Shop { m, members, .. } = shop(&app, "Phone Exports").await;
+    app.issue_gift_card(&m.admin_key, "EUR", 1_000).await;
+    staff(&app, m.id, "owner@phone-exports.example", Role::Owner);
+
+    let browser = Browser::start_sized(375, 812).await;
+    browser
+        .client()
+        .issue_cmd(Cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.blocked = []; document.addEventListener(\
+                'securitypolicyviolation', e => window.blocked.push(\
+                e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sample));"}),
+        ))
+        .await
+        .expect("a script on every new document");
+    browser.goto(&app.url("/console/")).await;
+    let wait = std::time::Duration::from_secs(10);
+    browser.wait_for("#sign-in", wait).await;
+    browser.fill("#email", "owner@phone-exports.example").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_for("#dashboard", wait).await;
+    let member = format!("/console/members/{}", members[0]);
+    for (path, marker) in [
+        ("/console/members".to_string(), "#downloads"),
+        ("/console/gift-cards".to_string(), "#download-cards"),
+        (member.clone(), "#erase"),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.wait_for(marker, wait).await;
+        assert_no_overflow(&browser).await;
+        assert_accessible(&browser, &path).await;
+        assert_eq!(
+            browser.execute("return window.blocked", vec![]).await,
+            json!([]),
+            "the CSP blocked something on {path}"
+        );
+    }
+    // Without the box ticked the browser does not send the form; ticked, it erases.
+    browser.click("#erase-submit").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(browser.find_all("#erased").await.is_empty());
+    browser.click("#erase-confirm").await;
+    browser.click("#erase-submit").await;
+    browser.wait_for("#erased", wait).await;
+    assert_no_overflow(&browser).await;
+    assert_accessible(&browser, &member).await;
+    browser.close().await;
+}
