@@ -20,12 +20,18 @@ use super::i18n::fill;
 use super::insights_page::parse_id;
 use super::paging::{pager, PAGE};
 use super::session::{Section, StaffSession};
+use super::sign_in::to;
 use crate::app::AppState;
 use crate::db;
-use crate::imports::{self, ImportView};
-use crate::problem::ApiError;
-use actix_web::http::header;
+use crate::imports::{self, ImportView, Kind};
+use crate::models::Program;
+use crate::problem::{ApiError, FieldProblem};
+use crate::routes::{self, imports::ImportQuery};
+use crate::staff::audit;
+use actix_multipart::Multipart;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -60,22 +66,45 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Imports)?;
-    let lang = session.lang;
-    let m = session.texts().imports();
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
         Some(a) => Some(parse_id(&session, a)?),
         None => None,
     };
+    list_page(&session, &state, after, StatusCode::OK, None).await
+}
+
+/// The list (from after `after`), with the owner's form and why it was refused, if it was.
+async fn list_page(
+    session: &StaffSession,
+    state: &AppState,
+    after: Option<uuid::Uuid>,
+    status: StatusCode,
+    refused: Option<&[FieldProblem]>,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    let m = session.texts().imports();
     let tenant = session.tenant;
     let (rows, next) = db::run(&state.pool, move |conn| {
         Ok(imports::page(conn, &tenant, PAGE, after))
     })
     .await
     .map_err(|e| session.failed(e))?
-    .map_err(|e| failed(&session, e))?;
+    .map_err(|e| failed(session, e))?;
+    let programs = if Section::ImportChanges.allows(session.role) {
+        db::run(&state.pool, move |conn| {
+            Ok(Program::page(conn, &tenant, None, PAGE)?)
+        })
+        .await
+        .map_err(|e| session.failed(e))?
+    } else {
+        Vec::new()
+    };
     let next = next.map(|c| format!("/console/imports?after={c}"));
     let first = after.map(|_| "/console/imports".to_string());
     let body = html! {
+        @if Section::ImportChanges.allows(session.role) {
+            (start_form(session, &programs, refused))
+        }
         section class="panel" {
             p class="note" { (m.imports_note) }
             @if rows.is_empty() {
@@ -116,7 +145,149 @@ pub async fn list(
             (pager(session.texts(), "imports-pager", next, first))
         }
     };
-    Ok(session.page(Section::Imports, m.imports_title, body))
+    Ok(session.page_with_status(status, Section::Imports, m.imports_title, body))
+}
+
+/// The owner's upload form: multipart, so its CSRF token rides in the action's query.
+fn start_form(
+    session: &StaffSession,
+    programs: &[Program],
+    refused: Option<&[FieldProblem]>,
+) -> Markup {
+    let m = session.texts().imports();
+    html! {
+        section class="panel" aria-labelledby="start-title" {
+            h2 id="start-title" { (m.start_title) }
+            p class="note" { (m.start_note) }
+            @if let Some(problems) = refused {
+                div class="errors" role="alert" id="import-start-errors" {
+                    p { (m.start_refused) }
+                    ul { @for p in problems { li {
+                        @if !p.pointer.is_empty() { code { (p.pointer.trim_start_matches('/')) } ": " }
+                        (p.detail)
+                    } } }
+                }
+            }
+            form class="stack" id="import-form" method="post" enctype="multipart/form-data"
+                action=(format!("/console/imports?csrf={}", session.csrf)) {
+                div {
+                    label for="import-kind" { (m.kind) }
+                    select id="import-kind" name="kind" {
+                        @for kind in [Kind::Members, Kind::Purchases, Kind::GiftCards] {
+                            option value=(kind.as_str()) { (m.kind(kind)) }
+                        }
+                    }
+                }
+                div {
+                    label for="import-program" { (m.program) }
+                    select id="import-program" name="program_id" {
+                        option value="" { "—" }
+                        @for p in programs {
+                            option value=(p.id) { (p.name) }
+                        }
+                    }
+                }
+                label class="check" {
+                    input type="checkbox" name="dry_run" value="true";
+                    (m.dry_run_check)
+                }
+                div {
+                    label for="import-file" { (m.file) }
+                    input type="file" id="import-file" name="file" accept=".csv,text/csv" required;
+                }
+                button type="submit" id="import-submit" { (m.start_button) }
+            }
+        }
+    }
+}
+
+/// Starts an import from the form through the API's own upload (`routes::imports::request`
+/// reads the same fields the API's query has, `receive` stores the file the same way); the
+/// fields come before the file in the form, so the file is streamed, never held whole.
+pub async fn start(
+    session: StaffSession,
+    state: web::Data<AppState>,
+    mut payload: Multipart,
+) -> Result<HttpResponse, PageError> {
+    // Refused on the server for cashiers, whatever the page showed them.
+    session.require(Section::ImportChanges)?;
+    let mut fields: std::collections::BTreeMap<String, String> = Default::default();
+    let mut outcome: Option<Result<uuid::Uuid, ApiError>> = None;
+    while let Some(field) = payload.next().await {
+        let Ok(mut field) = field else {
+            outcome = Some(Err(ApiError::bad_request("the form could not be read")));
+            break;
+        };
+        let name = field
+            .content_disposition()
+            .and_then(|cd| cd.get_name())
+            .unwrap_or_default()
+            .to_string();
+        if name == "file" {
+            let given = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
+            let query = ImportQuery {
+                kind: given("kind"),
+                program_id: given("program_id"),
+                dry_run: given("dry_run"),
+                template: given("template"),
+            };
+            outcome = Some(match routes::imports::request(&query) {
+                Ok(request) => {
+                    routes::imports::receive(&state, session.tenant, request, field).await
+                }
+                Err(e) => Err(e),
+            });
+            break;
+        }
+        // A short text field (kind, program, dry run): read to its end, kept to 200 bytes
+        // (anything longer is not this form's and is not held).
+        let mut text = Vec::new();
+        while let Some(Ok(chunk)) = field.next().await {
+            if text.len() + chunk.len() <= 200 {
+                text.extend_from_slice(&chunk);
+            }
+        }
+        fields.insert(name, String::from_utf8_lossy(&text).trim().to_string());
+    }
+    let outcome = outcome.unwrap_or_else(|| {
+        Err(ApiError::bad_request(
+            "the body is empty: send the CSV file",
+        ))
+    });
+    match outcome {
+        Ok(id) => {
+            // After the file is stored: the upload spans many transactions, and this line
+            // says an import was started by whom (its progress is the import's own record).
+            let (actor, now) = (session.actor(), state.clock.now());
+            let kind = fields.get("kind").cloned().unwrap_or_default();
+            db::run(&state.pool, move |conn| {
+                Ok(audit::record(
+                    conn,
+                    &actor,
+                    now,
+                    audit::IMPORT_START,
+                    serde_json::json!({"import": id, "kind": kind}),
+                )?)
+            })
+            .await
+            .map_err(|e| session.failed(e))?;
+            Ok(to(&format!("/console/imports/{id}?started=1")))
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let problems = if e.errors.is_empty() {
+                vec![FieldProblem::new("", e.detail.clone())]
+            } else {
+                e.errors.clone()
+            };
+            let status = if e.status == StatusCode::NOT_FOUND {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                e.status
+            };
+            list_page(&session, &state, None, status, Some(&problems)).await
+        }
+        Err(e) => Err(session.failed(e)),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -126,6 +297,7 @@ pub struct ShowQuery {
     errors_from: Option<String>,
     /// `off`: a running import's page does not reload itself.
     follow: Option<String>,
+    started: Option<String>,
 }
 
 pub async fn show(
@@ -157,6 +329,9 @@ pub async fn show(
     let m = session.texts().imports();
     let follow = running(&view) && query.follow.as_deref() != Some("off");
     let body = html! {
+        @if query.started.is_some() {
+            p class="notice" role="status" id="import-started" { (m.started_notice) }
+        }
         (summary(&session, &view, follow, from))
         (errors(&session, &view, from))
     };

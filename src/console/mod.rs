@@ -205,6 +205,7 @@ pub fn scope() -> actix_web::Scope<
             web::get().to(analytics_page::download_cohorts),
         )
         .route("/imports", web::get().to(imports_page::list))
+        .route("/imports", web::post().to(imports_page::start))
         .route("/imports/{id}", web::get().to(imports_page::show))
         .route("/gift-cards", web::get().to(gift_cards_page::find))
         .route("/gift-cards.csv", web::get().to(exports_page::gift_cards))

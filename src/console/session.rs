@@ -28,6 +28,8 @@ pub enum Section {
     GiftCards,
     /// The merchant's CSV imports and their progress: read, not changed.
     Imports,
+    /// Starting an import from the console: no navigation, the form on the imports page.
+    ImportChanges,
     /// Moving a member's points or deactivating a gift card from the console: not a page
     /// of its own (no navigation), the forms on the members' and cards' pages.
     CardChanges,
@@ -72,6 +74,7 @@ impl Section {
             Section::Programs
             | Section::CardChanges
             | Section::CampaignChanges
+            | Section::ImportChanges
             | Section::ApiKeys
             | Section::Webhooks
             | Section::Staff
@@ -90,7 +93,7 @@ impl Section {
             Section::Programs => "/console/programs",
             Section::Members => "/console/members",
             Section::GiftCards | Section::CardChanges => "/console/gift-cards",
-            Section::Imports => "/console/imports",
+            Section::Imports | Section::ImportChanges => "/console/imports",
             Section::ApiKeys => "/console/api-keys",
             Section::Webhooks => "/console/webhooks",
             Section::Insights | Section::CampaignChanges => "/console/insights",
@@ -110,6 +113,7 @@ impl Section {
             Section::GiftCards => "gift-cards",
             Section::CardChanges => "card-changes",
             Section::Imports => "imports",
+            Section::ImportChanges => "import-changes",
             Section::ApiKeys => "api-keys",
             Section::Webhooks => "webhooks",
             Section::Insights => "insights",
@@ -127,7 +131,7 @@ impl Section {
             Section::Programs => t.pages().nav_programs,
             Section::Members => t.pages().nav_members,
             Section::GiftCards | Section::CardChanges => t.pages().nav_gift_cards,
-            Section::Imports => t.imports().nav_imports,
+            Section::Imports | Section::ImportChanges => t.imports().nav_imports,
             Section::ApiKeys => t.pages().nav_api_keys,
             Section::Webhooks => t.pages().nav_webhooks,
             Section::Insights | Section::CampaignChanges => t.insights().nav_insights,

@@ -56,6 +56,7 @@ pub const AUTOMATION_CREATE: &str = "automation_create";
 pub const AUTOMATION_PAUSE: &str = "automation_pause";
 pub const AUTOMATION_RESUME: &str = "automation_resume";
 pub const MEMBER_ERASE: &str = "member_erase";
+pub const IMPORT_START: &str = "import_start";
 
 /// Appends one line.
 pub fn record(

@@ -1005,3 +1005,111 @@ async fn the_download_links_and_the_erase_form_fit_a_phone_with_nothing_blocked(
     assert_accessible(&browser, &member).await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_owner_starts_an_import_from_the_console_as_the_api_would() {
+    let app = crate::helpers::spawn_app().await;
+    let m = app.create_merchant("Upload Café");
+    let program = id_of(&app.create_program(&m.admin_key, "loyalty-default").await).to_string();
+    staff(&app, m.id, "owner@upload.example", Role::Owner);
+    staff(&app, m.id, "till@upload.example", Role::Cashier);
+
+    let mut cashier = Console::signed_in(&app, "till@upload.example").await;
+    let list = cashier.get("/console/imports").await;
+    assert!(!list.body.contains(r#"id="import-form""#));
+    let csrf = list.csrf();
+    let refused = cashier
+        .upload_form(
+            &format!("/console/imports?csrf={csrf}"),
+            &[("kind", "members"), ("program_id", &program)],
+            members_file().as_bytes(),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let mut owner = Console::signed_in(&app, "owner@upload.example").await;
+    let list = owner.get("/console/imports").await;
+    assert!(list.body.contains(r#"id="import-form""#));
+    let csrf = list.csrf();
+    let action = format!("/console/imports?csrf={csrf}");
+    // Without the token in the action: refused before anything is read.
+    let forged = owner
+        .upload_form(
+            "/console/imports",
+            &[("kind", "members"), ("program_id", &program)],
+            members_file().as_bytes(),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    // What the API refuses is said on the page.
+    let no_program = owner
+        .upload_form(&action, &[("kind", "members")], members_file().as_bytes())
+        .await;
+    assert_eq!(no_program.status, 422, "{}", no_program.body);
+    assert!(no_program.body.contains(r#"id="import-start-errors""#));
+    assert!(no_program.body.contains("program_id"));
+    let empty = owner
+        .upload_form(
+            &action,
+            &[("kind", "members"), ("program_id", &program)],
+            b"",
+        )
+        .await;
+    assert_eq!(empty.status, 400, "{}", empty.body);
+
+    let started = owner
+        .upload_form(
+            &action,
+            &[("kind", "members"), ("program_id", &program)],
+            members_file().as_bytes(),
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let import = started
+        .location()
+        .trim_start_matches("/console/imports/")
+        .trim_end_matches("?started=1")
+        .to_string();
+    let path = format!("/api/v1/imports/{import}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let api = loop {
+        let view = app.get_json(&path, &m.admin_key).await;
+        if view["state"] == "done" || view["state"] == "failed" {
+            break view;
+        }
+        assert!(std::time::Instant::now() < deadline, "import still {view}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // The same file over the API makes the same import: 5 members, 55 errors.
+    assert_eq!(api["kind"], "members");
+    assert_eq!(api["dry_run"], false);
+    assert_eq!(api["rows"], 60);
+    assert_eq!(api["imported"], 5);
+    assert_eq!(api["error_count"], 55);
+    assert_eq!(api["bytes"], members_file().len() as i64);
+    let page = owner.get(started.location()).await;
+    assert!(page.body.contains(r#"id="import-started""#));
+    assert_eq!(figure(&page, r#"data-figure="imported""#), "5");
+    let audit = owner.get("/console/audit").await;
+    assert_eq!(
+        audit.body.matches(r#"data-action="import_start""#).count(),
+        1
+    );
+    // A dry run checks and imports nothing; the same members again are skipped.
+    let dry = owner
+        .upload_form(
+            &action,
+            &[
+                ("kind", "members"),
+                ("program_id", &program),
+                ("dry_run", "true"),
+            ],
+            members_file().as_bytes(),
+        )
+        .await;
+    assert_eq!(dry.status, 303);
+    let listed = app.get_json("/api/v1/imports", &m.admin_key).await;
+    let imports = listed["imports"].as_array().unwrap();
+    assert_eq!(imports.len(), 2);
+    assert_eq!(imports[0]["dry_run"], true);
+}
