@@ -19,12 +19,13 @@ use crate::db;
 use crate::domain::{Language, PageLimit, Paging};
 use crate::models::Program;
 use crate::problem::ApiError;
+use crate::schema;
 use crate::segments::Stage;
 use crate::staff::audit;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use diesel::Connection;
+use diesel::prelude::*;
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -315,9 +316,17 @@ async fn set_enabled(
     };
     db::run(&state.pool, move |conn| {
         conn.transaction::<_, ApiError, _>(|conn| {
-            let before = automations::get(conn, &tenant, id)?;
+            // Locked first, so two pauses at once write one audit line between them.
+            let before: bool = schema::automations::table
+                .filter(schema::automations::merchant_id.eq(tenant.merchant_id()))
+                .filter(schema::automations::id.eq(id))
+                .for_update()
+                .select(schema::automations::enabled)
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("no such automation"))?;
             let view = automations::change(conn, &tenant, id, &change, now)?;
-            if before.enabled != view.enabled {
+            if before != view.enabled {
                 let action = if enabled {
                     audit::AUTOMATION_RESUME
                 } else {
