@@ -13,6 +13,7 @@ use super::paging::{pager, q, PAGE};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
 use crate::app::AppState;
+use crate::campaigns::results::{GroupResult, Uplift};
 use crate::campaigns::{self, Audience, CampaignRow, CampaignView};
 use crate::db;
 use crate::domain::{Currency, Language, PageLimit, Paging};
@@ -34,7 +35,7 @@ pub struct ListQuery {
 }
 
 /// A signed percentage-point difference: "+5.0%".
-fn signed_percent(lang: Language, fraction: f64) -> String {
+pub fn signed_percent(lang: Language, fraction: f64) -> String {
     let text = percent_of(lang, fraction, 1);
     if fraction > 0.0 && fraction.is_finite() {
         format!("+{text}")
@@ -44,7 +45,7 @@ fn signed_percent(lang: Language, fraction: f64) -> String {
 }
 
 /// Minor units that may be fractional (per member), rounded to a minor unit.
-fn money_f(lang: Language, minor: f64, currency: Currency) -> String {
+pub fn money_f(lang: Language, minor: f64, currency: Currency) -> String {
     if minor.is_finite() {
         money(lang, minor.round() as i64, currency)
     } else {
@@ -306,7 +307,6 @@ fn render(
 }
 
 fn results(session: &StaffSession, c: &CampaignView, currency: Currency) -> Markup {
-    let lang = session.lang;
     let i = session.texts().insights();
     let Some(r) = &c.results else {
         return html! {
@@ -316,98 +316,122 @@ fn results(session: &StaffSession, c: &CampaignView, currency: Currency) -> Mark
             }
         };
     };
-    let nps = |n: Option<f64>| n.map_or("—".to_string(), |v| decimal(lang, v, 1));
-    let rows: [(&str, &str, String, String); 7] = [
-        (
-            "members",
-            i.members,
-            number(lang, r.sent.members),
-            number(lang, r.holdout.members),
-        ),
-        (
-            "converted",
-            i.converted,
-            number(lang, r.sent.converted),
-            number(lang, r.holdout.converted),
-        ),
-        (
-            "conversion_rate",
-            i.conversion,
-            percent_of(lang, r.sent.conversion_rate, 1),
-            percent_of(lang, r.holdout.conversion_rate, 1),
-        ),
-        (
-            "purchases",
-            i.purchases,
-            number(lang, r.sent.purchases),
-            number(lang, r.holdout.purchases),
-        ),
-        (
-            "revenue",
-            i.revenue,
-            money(lang, r.sent.revenue, currency),
-            money(lang, r.holdout.revenue, currency),
-        ),
-        (
-            "revenue_per_member",
-            i.revenue_per_member,
-            money_f(lang, r.sent.revenue_per_member, currency),
-            money_f(lang, r.holdout.revenue_per_member, currency),
-        ),
-        ("nps", i.nps, nps(r.sent.nps.nps), nps(r.holdout.nps.nps)),
-    ];
     let window = fill(
         &fill(i.window, "from", &when(r.window_from)),
         "until",
         &when(r.window_until),
     );
+    let uplift = Uplift {
+        conversion_difference: r.conversion_difference,
+        conversion_difference_ci95: r.conversion_difference_ci95.clone(),
+        revenue_per_member_difference: r.revenue_per_member_difference,
+        incremental_revenue: r.incremental_revenue,
+        cost: r.cost.clone(),
+        romi: r.romi,
+    };
     html! {
         section class="panel" aria-labelledby="results-title" id="results" {
             h2 id="results-title" { (i.results_title) }
             p class="note" { (window) }
             @if !r.complete { p class="note" id="window-open" { (i.window_open) } }
-            div class="table-wrap" {
-                table id="results-table" {
-                    thead { tr {
-                        th scope="col" { }
-                        th scope="col" { (i.group_sent) }
-                        th scope="col" { (i.group_holdout) }
-                    } }
-                    tbody {
-                        @for (key, label, sent, holdout) in &rows {
-                            tr data-row=(key) {
-                                th scope="row" { (label) }
-                                td data-group="sent" { (sent) }
-                                td data-group="holdout" { (holdout) }
-                            }
+            (comparison(session, &r.sent, &r.holdout, &uplift, currency))
+        }
+    }
+}
+
+/// The sent group against the holdout (a table), the conversion difference's interval
+/// drawn, and what it brought and cost: a campaign's results and an automation's.
+pub fn comparison(
+    session: &StaffSession,
+    sent: &GroupResult,
+    holdout: &GroupResult,
+    u: &Uplift,
+    currency: Currency,
+) -> Markup {
+    let lang = session.lang;
+    let i = session.texts().insights();
+    let nps = |n: Option<f64>| n.map_or("—".to_string(), |v| decimal(lang, v, 1));
+    let rows: [(&str, &str, String, String); 7] = [
+        (
+            "members",
+            i.members,
+            number(lang, sent.members),
+            number(lang, holdout.members),
+        ),
+        (
+            "converted",
+            i.converted,
+            number(lang, sent.converted),
+            number(lang, holdout.converted),
+        ),
+        (
+            "conversion_rate",
+            i.conversion,
+            percent_of(lang, sent.conversion_rate, 1),
+            percent_of(lang, holdout.conversion_rate, 1),
+        ),
+        (
+            "purchases",
+            i.purchases,
+            number(lang, sent.purchases),
+            number(lang, holdout.purchases),
+        ),
+        (
+            "revenue",
+            i.revenue,
+            money(lang, sent.revenue, currency),
+            money(lang, holdout.revenue, currency),
+        ),
+        (
+            "revenue_per_member",
+            i.revenue_per_member,
+            money_f(lang, sent.revenue_per_member, currency),
+            money_f(lang, holdout.revenue_per_member, currency),
+        ),
+        ("nps", i.nps, nps(sent.nps.nps), nps(holdout.nps.nps)),
+    ];
+    html! {
+        div class="table-wrap" {
+            table id="results-table" {
+                thead { tr {
+                    th scope="col" { }
+                    th scope="col" { (i.group_sent) }
+                    th scope="col" { (i.group_holdout) }
+                } }
+                tbody {
+                    @for (key, label, sent, holdout) in &rows {
+                        tr data-row=(key) {
+                            th scope="row" { (label) }
+                            td data-group="sent" { (sent) }
+                            td data-group="holdout" { (holdout) }
                         }
                     }
                 }
             }
-            @match (r.conversion_difference, &r.conversion_difference_ci95) {
-                (Some(d), Some(ci)) => {
-                    (charts::interval(
-                        &Frame { id: "chart-difference", title: i.chart_difference, empty: i.no_comparison },
-                        d, ci.low, ci.high, &|v| signed_percent(lang, v),
-                    ))
-                    dl class="figure-list" id="difference" {
-                        div { dt { (i.difference) } dd data-figure="conversion_difference" { (signed_percent(lang, d)) } }
-                        div { dt { (i.interval95) } dd data-figure="ci95" { (signed_percent(lang, ci.low)) " … " (signed_percent(lang, ci.high)) } }
-                    }
+        }
+        @match (u.conversion_difference, &u.conversion_difference_ci95) {
+            (Some(d), Some(ci)) => {
+                (charts::interval(
+                    &Frame { id: "chart-difference", title: i.chart_difference, empty: i.no_comparison },
+                    d, ci.low, ci.high, &|v| signed_percent(lang, v),
+                ))
+                dl class="figure-list" id="difference" {
+                    div { dt { (i.difference) } dd data-figure="conversion_difference" { (signed_percent(lang, d)) } }
+                    div { dt { (i.interval95) } dd data-figure="ci95" { (signed_percent(lang, ci.low)) " … " (signed_percent(lang, ci.high)) } }
                 }
-                _ => p class="note" id="no-comparison" { (i.no_comparison) },
             }
-            dl class="figure-list" id="money" {
-                div { dt { (i.incremental_revenue) } dd data-figure="incremental_revenue" {
-                    @match r.incremental_revenue { Some(v) => (money_f(lang, v, currency)), None => "—" }
-                } }
-                div { dt { (i.cost_points) } dd data-figure="cost_points" { (money(lang, r.cost.bonus_points, currency)) } }
-                div { dt { (i.cost_messages) } dd data-figure="cost_messages" { (money(lang, r.cost.messages, currency)) } }
-                div { dt { (i.cost) } dd data-figure="cost" { (money(lang, r.cost.total, currency)) } }
-                div { dt { (i.romi) } dd data-figure="romi" {
-                    @match r.romi { Some(v) => (percent_of(lang, v, 0)), None => "—" }
-                } }
-            }
+            _ => p class="note" id="no-comparison" { (i.no_comparison) },
+        }
+        dl class="figure-list" id="money" {
+            div { dt { (i.incremental_revenue) } dd data-figure="incremental_revenue" {
+                @match u.incremental_revenue { Some(v) => (money_f(lang, v, currency)), None => "—" }
+            } }
+            div { dt { (i.cost_points) } dd data-figure="cost_points" { (money(lang, u.cost.bonus_points, currency)) } }
+            div { dt { (i.cost_messages) } dd data-figure="cost_messages" { (money(lang, u.cost.messages, currency)) } }
+            div { dt { (i.cost) } dd data-figure="cost" { (money(lang, u.cost.total, currency)) } }
+            div { dt { (i.romi) } dd data-figure="romi" {
+                @match u.romi { Some(v) => (percent_of(lang, v, 0)), None => "—" }
+            } }
         }
     }
 }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 fn find_form(session: &StaffSession, gan: &str, problem: Option<&str>) -> Markup {
     let w = session.texts().pages();
+    let p = session.texts().privacy();
     html! {
         section class="panel" {
             @if let Some(problem) = problem {
@@ -37,6 +38,11 @@ fn find_form(session: &StaffSession, gan: &str, problem: Option<&str>) -> Markup
                 }
                 button type="submit" id="gan-find" { (w.find_button) }
             }
+        }
+        section class="panel" aria-labelledby="download-title" id="downloads" {
+            h2 id="download-title" { (p.download_title) }
+            p class="note" { (p.download_cards_note) }
+            p { a href="/console/gift-cards.csv" download id="download-cards" { (p.download_cards) } }
         }
     }
 }

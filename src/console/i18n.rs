@@ -5,8 +5,14 @@
 use crate::domain::{Language, Role, TemplateKind};
 use crate::template::reason::{ImageSize, PixelFormat, Reason};
 
+mod automations;
+mod imports;
 mod insights;
+mod privacy;
+pub use automations::{automation_texts, AutomationTexts};
+pub use imports::{import_texts, ImportTexts};
 pub use insights::{insight_texts, name_in, InsightTexts, FIGURE_KEYS};
+pub use privacy::{privacy_texts, PrivacyTexts};
 
 pub fn texts(lang: Language) -> &'static Texts {
     match lang {
@@ -127,6 +133,33 @@ impl Texts {
             insight_texts(Language::Ru)
         } else {
             insight_texts(Language::En)
+        }
+    }
+
+    /// The automations pages' words in the same language.
+    pub fn automations(&self) -> &'static AutomationTexts {
+        if std::ptr::eq(self, &RU) {
+            automation_texts(Language::Ru)
+        } else {
+            automation_texts(Language::En)
+        }
+    }
+
+    /// The imports pages' words in the same language.
+    pub fn imports(&self) -> &'static ImportTexts {
+        if std::ptr::eq(self, &RU) {
+            import_texts(Language::Ru)
+        } else {
+            import_texts(Language::En)
+        }
+    }
+
+    /// The downloads' and the erasure's words in the same language.
+    pub fn privacy(&self) -> &'static PrivacyTexts {
+        if std::ptr::eq(self, &RU) {
+            privacy_texts(Language::Ru)
+        } else {
+            privacy_texts(Language::En)
         }
     }
 

@@ -31,7 +31,7 @@ pub async fn list(
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Insights)?;
     let t = session.texts();
-    let (w, i) = (t.pages(), t.insights());
+    let (w, i, a) = (t.pages(), t.insights(), t.automations());
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
         Some(a) => Some(parse_time_cursor(a).ok_or(PageError::NotFound(session.lang))?),
         None => None,
@@ -63,6 +63,7 @@ pub async fn list(
                             th scope="col" { (w.created) }
                             th scope="col" { (i.segments) }
                             th scope="col" { (i.campaigns) }
+                            th scope="col" { (a.automations) }
                             th scope="col" { (i.analytics) }
                         } }
                         tbody {
@@ -72,6 +73,7 @@ pub async fn list(
                                     td data-label=(w.created) { (when(p.created_at)) }
                                     td data-label=(i.segments) { a href=(format!("/console/programs/{}/segments", p.id)) { (i.segments) } }
                                     td data-label=(i.campaigns) { a href=(format!("/console/programs/{}/campaigns", p.id)) { (i.campaigns) } }
+                                    td data-label=(a.automations) { a href=(format!("/console/programs/{}/automations", p.id)) { (a.automations) } }
                                     td data-label=(i.analytics) { a href=(format!("/console/programs/{}/analytics", p.id)) { (i.analytics) } }
                                 }
                             }
@@ -127,6 +129,7 @@ pub fn tabs(session: &StaffSession, program: &Program, current: &str) -> maud::M
     let links = [
         ("segments", i.segments),
         ("campaigns", i.campaigns),
+        ("automations", session.texts().automations().automations),
         ("analytics", i.analytics),
     ];
     html! {

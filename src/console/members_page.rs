@@ -21,6 +21,7 @@ use crate::loyalty::referral::{self, ReferralEntry};
 use crate::models::member::{Member, SearchQuery};
 use crate::models::point_activity::PointActivity;
 use crate::models::{Pass, Program};
+use crate::privacy::erasure;
 use crate::problem::{ApiError, ProblemKind};
 use crate::segments;
 use crate::staff::audit;
@@ -151,6 +152,12 @@ pub async fn search(
         .is_some()
         .then(|| format!("/console/members?q={}{narrowing}", q(&form.q)));
     let i = t.insights();
+    let tenant = session.tenant;
+    let programs = db::run(&state.pool, move |conn| {
+        Ok(Program::page(conn, &tenant, None, PAGE)?)
+    })
+    .await
+    .map_err(|e| session.failed(e))?;
     let body = html! {
         section class="panel" {
             @if let Some(filter) = &segment {
@@ -207,8 +214,46 @@ pub async fn search(
             }
             (pager(t, "member-pager", next, first))
         }
+        (downloads(&session, &programs, &form))
     };
     Ok(session.page(Section::Members, w.members, body))
+}
+
+/// "Download CSV": the export of `GET /api/v1/exports/members.csv`, with the search's
+/// words and segment, for the program searched in or else for each program.
+fn downloads(session: &StaffSession, programs: &[Program], form: &SearchForm) -> Markup {
+    let p = session.texts().privacy();
+    let mut filters = String::new();
+    for (name, value) in [
+        ("q", Some(&form.q)),
+        ("group", form.group.as_ref()),
+        ("cell", form.cell.as_ref()),
+        ("stage", form.stage.as_ref()),
+    ] {
+        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
+            filters.push_str(&format!("&{name}={}", q(v.trim())));
+        }
+    }
+    let wanted = form.program.as_deref().filter(|p| !p.is_empty());
+    let shown: Vec<&Program> = programs
+        .iter()
+        .filter(|p| wanted.is_none_or(|w| w == p.id.to_string()))
+        .collect();
+    html! {
+        @if !shown.is_empty() {
+            section class="panel" aria-labelledby="download-title" id="downloads" {
+                h2 id="download-title" { (p.download_title) }
+                p class="note" { (p.download_members_note) }
+                ul {
+                    @for program in shown {
+                        li { a href=(format!("/console/members.csv?program_id={}{filters}", program.id)) download data-program=(program.id) {
+                            (super::i18n::fill(p.download_program, "program", &program.name))
+                        } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn kind_text(w: &PageTexts, kind: PointActivityType) -> &'static str {
@@ -244,6 +289,7 @@ pub struct MemberQuery {
     /// The referrals' cursor.
     referrals: Option<String>,
     adjusted: Option<String>,
+    erased: Option<String>,
 }
 
 /// What the member's page shows.
@@ -346,12 +392,15 @@ fn adjust_form(session: &StaffSession, member: Uuid, problem: Option<&str>) -> M
     }
 }
 
+/// The member's page; `notice` is (its id, its words); `problem` is the adjust form's,
+/// `erase_problem` the erase form's.
 fn render(
     session: &StaffSession,
     status: StatusCode,
     data: MemberData,
-    notice: Option<&str>,
+    notice: Option<(&str, &str)>,
     problem: Option<&str>,
+    erase_problem: Option<&str>,
 ) -> HttpResponse {
     let t = session.texts();
     let w = t.pages();
@@ -375,7 +424,7 @@ fn render(
         });
     let body = html! {
         @if let Some(notice) = notice {
-            p class="notice" role="status" id="adjusted" { (notice) }
+            p class="notice" role="status" id=(notice.0) { (notice.1) }
         }
         section class="panel" aria-label=(m.name) {
             dl class="figure-list" id="member-figures" {
@@ -392,9 +441,13 @@ fn render(
                 }
                 @if let Some(email) = &m.email { div { dt { (t.email) } dd { (email) } } }
                 @if let Some(phone) = &m.phone { div { dt { (w.phone) } dd { (phone) } } }
+                @if let Some(at) = m.erased_at {
+                    div { dt { (session.texts().privacy().erased_at) } dd id="member-erased" { (when(at)) } }
+                }
             }
         }
-        @if Section::CardChanges.allows(session.role) {
+        // An erased member's points can no longer move (the API answers 410): no forms.
+        @if Section::CardChanges.allows(session.role) && m.erased_at.is_none() {
             (adjust_form(session, m.id, problem))
         }
         section class="panel" aria-labelledby="devices-title" {
@@ -467,8 +520,103 @@ fn render(
             }
             (pager(t, "referrals-pager", referrals_next, data.later_pages.then(|| base.clone())))
         }
+        @if Section::CardChanges.allows(session.role) && m.erased_at.is_none() {
+            (erase_form(session, m.id, erase_problem))
+        }
     };
     session.page_with_status(status, Section::Members, &m.name, body)
+}
+
+/// The owner's erasure: a checkbox to confirm, checked on the server too.
+fn erase_form(session: &StaffSession, member: Uuid, problem: Option<&str>) -> Markup {
+    let p = session.texts().privacy();
+    html! {
+        section class="panel" aria-labelledby="erase-title" {
+            h2 id="erase-title" { (p.erase_title) }
+            p class="note" { (p.erase_note) }
+            @if let Some(problem) = problem {
+                p class="errors" role="alert" id="erase-error" { (problem) }
+            }
+            form class="stack" id="erase" method="post" action=(format!("/console/members/{member}/erase")) {
+                (session.csrf_field())
+                label class="check" {
+                    input type="checkbox" name="confirm" value="yes" id="erase-confirm" required;
+                    (p.erase_confirm)
+                }
+                button type="submit" class="danger" id="erase-submit" { (p.erase_button) }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EraseForm {
+    confirm: String,
+}
+
+/// Erases the member's personal data through `privacy::erasure::erase` (the code of
+/// `DELETE /api/v1/members/{id}`), with the audit line `member_erase` in the same
+/// transaction when it erased anything (a second erasure changes nothing and writes
+/// nothing); then the member's page, erased.
+pub async fn erase(
+    session: StaffSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<EraseForm>,
+) -> Result<HttpResponse, PageError> {
+    // Refused on the server for cashiers, whatever the page showed them.
+    session.require(Section::CardChanges)?;
+    let id = parse_id(&session, &path)?;
+    if form.confirm != "yes" {
+        let data = load(&session, &state, id, &MemberQuery::default()).await?;
+        let problem = session.texts().privacy().erase_unconfirmed;
+        return Ok(render(
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            data,
+            None,
+            None,
+            Some(problem),
+        ));
+    }
+    let (tenant, actor, now, channels) = (
+        session.tenant,
+        session.actor(),
+        state.clock.now(),
+        state.channels,
+    );
+    let erased = db::run(&state.pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction::<_, ApiError, _>(|conn| {
+            let erased = erasure::erase(conn, channels, &tenant, id, now)?;
+            if erased.now {
+                // The member's id only: an erasure wipes names from audit lines anyway.
+                audit::record(
+                    conn,
+                    &actor,
+                    now,
+                    audit::MEMBER_ERASE,
+                    serde_json::json!({ "member": id }),
+                )?;
+            }
+            Ok(erased)
+        })
+    })
+    .await;
+    match erased {
+        Ok(erased) => {
+            for pass_id in erased.pass_ids {
+                state.pass_cache.evict_pass(pass_id);
+            }
+            if erased.now {
+                tracing::info!(member_id = %erased.member_id, "erased a member's personal data");
+            }
+            Ok(to(&format!("/console/members/{id}?erased=1")))
+        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError::NotFound(session.lang)),
+        Err(e) => Err(session.failed(e)),
+    }
 }
 
 pub async fn show(
@@ -481,8 +629,12 @@ pub async fn show(
     let id = parse_id(&session, &path)?;
     let data = load(&session, &state, id, &query).await?;
     let w = session.texts().pages();
-    let notice = query.adjusted.is_some().then_some(w.adjusted);
-    Ok(render(&session, StatusCode::OK, data, notice, None))
+    let notice = if query.erased.is_some() {
+        Some(("erased", session.texts().privacy().erased_notice))
+    } else {
+        query.adjusted.is_some().then_some(("adjusted", w.adjusted))
+    };
+    Ok(render(&session, StatusCode::OK, data, notice, None, None))
 }
 
 #[derive(Deserialize, Default)]
@@ -502,7 +654,7 @@ async fn refused(
     problem: &str,
 ) -> Result<HttpResponse, PageError> {
     let data = load(session, state, id, &MemberQuery::default()).await?;
-    Ok(render(session, status, data, None, Some(problem)))
+    Ok(render(session, status, data, None, Some(problem), None))
 }
 
 fn refusal_of(w: &PageTexts, kind: ProblemKind) -> &'static str {

@@ -22,6 +22,8 @@ pub mod analytics_page;
 pub mod api_keys_page;
 pub mod assets;
 pub mod audit_page;
+pub mod automation_form;
+pub mod automations_page;
 pub mod campaign_form;
 pub mod campaigns_page;
 pub mod charts;
@@ -29,10 +31,12 @@ pub mod csrf;
 pub mod designer;
 pub mod document;
 pub mod error;
+pub mod exports_page;
 pub mod format;
 pub mod gift_cards_page;
 pub mod home;
 pub mod i18n;
+pub mod imports_page;
 pub mod insights_page;
 pub mod invitation;
 pub mod layout;
@@ -168,6 +172,27 @@ pub fn scope() -> actix_web::Scope<
             web::post().to(campaigns_page::cancel),
         )
         .route(
+            "/programs/{id}/automations",
+            web::get().to(automations_page::list),
+        )
+        .route(
+            "/programs/{id}/automations",
+            web::post().to(automation_form::create),
+        )
+        .route(
+            "/programs/{id}/automations/new",
+            web::get().to(automation_form::new),
+        )
+        .route("/automations/{id}", web::get().to(automations_page::show))
+        .route(
+            "/automations/{id}/pause",
+            web::post().to(automations_page::pause),
+        )
+        .route(
+            "/automations/{id}/resume",
+            web::post().to(automations_page::resume),
+        )
+        .route(
             "/programs/{id}/analytics",
             web::get().to(analytics_page::show),
         )
@@ -179,7 +204,11 @@ pub fn scope() -> actix_web::Scope<
             "/programs/{id}/cohorts.csv",
             web::get().to(analytics_page::download_cohorts),
         )
+        .route("/imports", web::get().to(imports_page::list))
+        .route("/imports", web::post().to(imports_page::start))
+        .route("/imports/{id}", web::get().to(imports_page::show))
         .route("/gift-cards", web::get().to(gift_cards_page::find))
+        .route("/gift-cards.csv", web::get().to(exports_page::gift_cards))
         .route("/gift-cards/{gan}", web::get().to(gift_cards_page::show))
         .route(
             "/gift-cards/{gan}/deactivate",
@@ -215,6 +244,8 @@ pub fn scope() -> actix_web::Scope<
             web::post().to(webhooks_page::resend),
         )
         .route("/members", web::get().to(members_page::search))
+        .route("/members.csv", web::get().to(exports_page::members))
+        .route("/members/{id}/erase", web::post().to(members_page::erase))
         .route("/members/{id}", web::get().to(members_page::show))
         .route("/members/{id}/points", web::post().to(members_page::adjust))
         .route("/assets/{file}", web::get().to(assets::serve))

@@ -26,6 +26,10 @@ pub enum Section {
     Programs,
     Members,
     GiftCards,
+    /// The merchant's CSV imports and their progress: read, not changed.
+    Imports,
+    /// Starting an import from the console: no navigation, the form on the imports page.
+    ImportChanges,
     /// Moving a member's points or deactivating a gift card from the console: not a page
     /// of its own (no navigation), the forms on the members' and cards' pages.
     CardChanges,
@@ -48,6 +52,7 @@ impl Section {
         Section::Programs,
         Section::Members,
         Section::GiftCards,
+        Section::Imports,
         Section::Insights,
         Section::ApiKeys,
         Section::Webhooks,
@@ -62,11 +67,14 @@ impl Section {
             Section::Templates => &[Role::Owner, Role::Designer],
             // Cashiers look members and cards up; moving points or money is the owner's.
             Section::Members | Section::GiftCards => &[Role::Owner, Role::Cashier],
+            // What an import did is read as the members it made are.
+            Section::Imports => &[Role::Owner, Role::Cashier],
             // The figures are read as the home page's are; a campaign is the owner's.
             Section::Insights => &[Role::Owner, Role::Cashier],
             Section::Programs
             | Section::CardChanges
             | Section::CampaignChanges
+            | Section::ImportChanges
             | Section::ApiKeys
             | Section::Webhooks
             | Section::Staff
@@ -85,6 +93,7 @@ impl Section {
             Section::Programs => "/console/programs",
             Section::Members => "/console/members",
             Section::GiftCards | Section::CardChanges => "/console/gift-cards",
+            Section::Imports | Section::ImportChanges => "/console/imports",
             Section::ApiKeys => "/console/api-keys",
             Section::Webhooks => "/console/webhooks",
             Section::Insights | Section::CampaignChanges => "/console/insights",
@@ -103,6 +112,8 @@ impl Section {
             Section::Members => "members",
             Section::GiftCards => "gift-cards",
             Section::CardChanges => "card-changes",
+            Section::Imports => "imports",
+            Section::ImportChanges => "import-changes",
             Section::ApiKeys => "api-keys",
             Section::Webhooks => "webhooks",
             Section::Insights => "insights",
@@ -120,6 +131,7 @@ impl Section {
             Section::Programs => t.pages().nav_programs,
             Section::Members => t.pages().nav_members,
             Section::GiftCards | Section::CardChanges => t.pages().nav_gift_cards,
+            Section::Imports | Section::ImportChanges => t.imports().nav_imports,
             Section::ApiKeys => t.pages().nav_api_keys,
             Section::Webhooks => t.pages().nav_webhooks,
             Section::Insights | Section::CampaignChanges => t.insights().nav_insights,

@@ -87,10 +87,19 @@ pub async fn members(
     program: web::Query<ProgramParam>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    members_csv(&state, caller.0.tenant, &program, &query).await
+}
+
+/// The members export of `tenant`: the API's answer, and the console's download.
+pub async fn members_csv(
+    state: &web::Data<AppState>,
+    tenant: crate::db::Tenant,
+    program: &ProgramParam,
+    query: &ListQuery,
+) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
     let parsed = query.parse(None, &mut problems);
-    let tenant = caller.0.tenant;
-    let program_id = program_of(&state, tenant, &program, problems).await?;
+    let program_id = program_of(state, tenant, program, problems).await?;
     let Some((mut search, paging)) = parsed else {
         return Err(ApiError::internal("unreachable: problems were reported"));
     };
@@ -151,11 +160,19 @@ pub async fn gift_cards(
     state: web::Data<AppState>,
     query: web::Query<CardListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    gift_cards_csv(&state, caller.0.tenant, &query)
+}
+
+/// The gift cards export of `tenant`: the API's answer, and the console's download.
+pub fn gift_cards_csv(
+    state: &web::Data<AppState>,
+    tenant: crate::db::Tenant,
+    query: &CardListQuery,
+) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
     let Some((filter, paging)) = query.parse(&mut problems) else {
         return Err(ApiError::invalid_fields(problems));
     };
-    let tenant = caller.0.tenant;
     let public_url = state.settings.public_url.clone();
     let writer = move |conn: &mut diesel::PgConnection, paging: &Paging<_>, sheet: &mut Sheet| {
         let (rows, next) = page_of_cards(conn, &tenant, &filter, paging)?;

@@ -45,7 +45,8 @@ pub struct ImportList {
 #[schema(value_type = String, format = Binary)]
 pub struct CsvBody(#[allow(dead_code)] Vec<u8>);
 
-fn request(query: &ImportQuery) -> Result<Request, ApiError> {
+/// What the query names, or its problems.
+pub fn request(query: &ImportQuery) -> Result<Request, ApiError> {
     let mut problems = Vec::new();
     let kind = match query.kind.as_deref().map(Kind::parse) {
         Some(Some(k)) => Some(k),
@@ -115,7 +116,7 @@ pub async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<ImportQuery>,
-    mut body: web::Payload,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
@@ -138,7 +139,23 @@ pub async fn start(
         return Err(too_large());
     }
     let request = request(&query)?;
-    let tenant = caller.0.tenant;
+    let id = receive(&state, caller.0.tenant, request, body).await?;
+    Ok(HttpResponse::Accepted().json(Accepted { id }))
+}
+
+/// Starts the import `request` names from the file `body` streams: the program or template
+/// checked, the bytes stored a chunk at a time (at most `imports::MAX_BYTES`), the import
+/// queued for the job; on any failure nothing is left. The API's upload, and the console's.
+pub async fn receive<S, E>(
+    state: &web::Data<AppState>,
+    tenant: crate::db::Tenant,
+    request: Request,
+    mut body: S,
+) -> Result<Uuid, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let at = state.clock.now();
     let id = db::run(&state.pool, move |conn| {
         match request.kind {
@@ -201,7 +218,7 @@ pub async fn start(
         let _ = db::run(&state.pool, move |conn| Ok(imports::abandon(conn, id)?)).await;
         return Err(e);
     }
-    Ok(HttpResponse::Accepted().json(Accepted { id }))
+    Ok(id)
 }
 
 fn too_large() -> ApiError {

@@ -52,6 +52,11 @@ pub const WEBHOOK_DELETE: &str = "webhook_delete";
 pub const WEBHOOK_RESEND: &str = "webhook_resend";
 pub const CAMPAIGN_CREATE: &str = "campaign_create";
 pub const CAMPAIGN_CANCEL: &str = "campaign_cancel";
+pub const AUTOMATION_CREATE: &str = "automation_create";
+pub const AUTOMATION_PAUSE: &str = "automation_pause";
+pub const AUTOMATION_RESUME: &str = "automation_resume";
+pub const MEMBER_ERASE: &str = "member_erase";
+pub const IMPORT_START: &str = "import_start";
 
 /// Appends one line.
 pub fn record(

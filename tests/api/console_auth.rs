@@ -134,6 +134,48 @@ impl<'a> Console<'a> {
         self.keep(res).await
     }
 
+    /// A multipart form: the text `fields` first, then `bytes` as the file `file`
+    /// (`data.csv`), as a browser sends a form whose file input comes last.
+    pub(crate) async fn upload_form(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        bytes: &[u8],
+    ) -> Page {
+        let boundary = "----passfoldtestboundary";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"data.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let res = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(res).await
+    }
+
     /// Signs in through the form, as a browser does; the answer to the POST.
     pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let page = self.get("/console/").await;

@@ -21,12 +21,12 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Noon UTC today: within sending hours, close to real time.
-fn noon_today() -> DateTime<Utc> {
+pub(crate) fn noon_today() -> DateTime<Utc> {
     Utc.from_utc_datetime(&Utc::now().date_naive().and_hms_opt(12, 0, 0).unwrap())
 }
 
 /// A number as the English pages write it.
-fn en(n: i64) -> String {
+pub(crate) fn en(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -43,7 +43,7 @@ fn en(n: i64) -> String {
 }
 
 /// Euro cents as the English pages write them: "1,234.50\u{a0}EUR".
-fn eur(cents: i64) -> String {
+pub(crate) fn eur(cents: i64) -> String {
     format!("{}.{:02}\u{a0}EUR", en(cents / 100), cents % 100)
 }
 
@@ -149,7 +149,7 @@ async fn shop(app: &TestApp, start: DateTime<Utc>) -> Shop {
 }
 
 /// The text of the first element after `marker` (`data-figure="targeted"`), to its tag.
-fn figure(page: &Page, marker: &str) -> String {
+pub(crate) fn figure(page: &Page, marker: &str) -> String {
     let at = page
         .body
         .find(marker)
@@ -160,7 +160,7 @@ fn figure(page: &Page, marker: &str) -> String {
 }
 
 /// The part of the page from `marker` on.
-fn from<'p>(page: &'p Page, marker: &str) -> &'p str {
+pub(crate) fn from<'p>(page: &'p Page, marker: &str) -> &'p str {
     let at = page
         .body
         .find(marker)
@@ -497,7 +497,7 @@ async fn the_pages_show_the_programs_segments_campaign_and_figures() {
 }
 
 /// The text of the first element after `marker` within `html`.
-fn figure_in(html: &str, marker: &str) -> String {
+pub(crate) fn figure_in(html: &str, marker: &str) -> String {
     let at = html
         .find(marker)
         .unwrap_or_else(|| panic!("no {marker} in {html}"));
@@ -752,7 +752,7 @@ async fn the_insight_pages_fit_a_phone_with_nothing_blocked() {
 }
 
 /// The value of the first hidden field `name` on the page.
-fn hidden(page: &Page, name: &str) -> String {
+pub(crate) fn hidden(page: &Page, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = page
         .body

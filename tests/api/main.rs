@@ -11,6 +11,7 @@ mod console_auth;
 mod console_designer;
 mod console_designer_browser;
 mod console_insights;
+mod console_more;
 mod console_pages;
 mod console_webhooks;
 mod dashboard;
