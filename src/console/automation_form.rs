@@ -6,9 +6,10 @@
 //! transaction. The console only turns what a form cannot say in JSON terms: the trigger's
 //! kind and its stage or n into the tagged object, numbers into numbers.
 
+use super::campaign_form::load_program;
 use super::error::PageError;
 use super::i18n::name_in;
-use super::insights_page::{failed, parse_id, program_of, tabs};
+use super::insights_page::{failed, tabs};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
 use crate::app::AppState;
@@ -274,20 +275,6 @@ fn form(
             button type="submit" id="automation-submit" { (a.create_button) }
         }
     }
-}
-
-async fn load_program(
-    session: &StaffSession,
-    state: &AppState,
-    raw: &str,
-) -> Result<Program, PageError> {
-    let id = parse_id(session, raw)?;
-    let tenant = session.tenant;
-    db::run(&state.pool, move |conn| {
-        program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))
-    })
-    .await
-    .map_err(|e| failed(session, e))
 }
 
 fn page(

@@ -255,7 +255,9 @@ fn form(
     }
 }
 
-async fn load_program(
+/// The program a form belongs to (404 for another merchant's), for this and the
+/// automation form.
+pub(super) async fn load_program(
     session: &StaffSession,
     state: &AppState,
     raw: &str,
