@@ -205,15 +205,13 @@ fn fire(
         }
         // One firing per member a statement (the earliest event): repeat while a member has
         // another event beyond the period, so one run fires all that is due.
+        let sql = fire_statement(match trigger {
+            Trigger::StageEntered { .. } => STAGE_EVENTS,
+            Trigger::FirstPurchase | Trigger::NthPurchase { .. } => PURCHASE_EVENTS,
+            Trigger::Birthday => BIRTHDAY_EVENTS,
+        });
         for _ in 0..10 {
-            let sql = match trigger {
-                Trigger::StageEntered { .. } => fire_statement(STAGE_EVENTS),
-                Trigger::FirstPurchase | Trigger::NthPurchase { .. } => {
-                    fire_statement(PURCHASE_EVENTS)
-                }
-                Trigger::Birthday => fire_statement(BIRTHDAY_EVENTS),
-            };
-            let q = diesel::sql_query(sql)
+            let q = diesel::sql_query(&sql)
                 .bind::<SqlUuid, _>(row.id)
                 .bind::<SqlUuid, _>(row.merchant_id)
                 .bind::<SqlUuid, _>(row.program_id)
