@@ -73,33 +73,12 @@ pub fn issue(
     }
 }
 
-/// A card brought from another system (`imports::gift_cards`), issued as [`issue`] issues
-/// one: its own GAN when it had one (a GAN taken is a unique violation, not drawn again) and
-/// PIN, else fresh ones. The template is the caller's to check.
-pub fn import(
-    conn: &mut PgConnection,
-    channels: Channels,
-    tenant: &Tenant,
-    template_id: &str,
-    currency: Currency,
-    balance: i64,
-    (gan, pin): (Option<&CardNumber>, Pin),
-) -> QueryResult<(GiftCard, Pin, Pass)> {
-    create(
-        conn,
-        channels,
-        tenant,
-        template_id,
-        currency,
-        balance,
-        (gan, pin),
-    )
-}
-
 /// `active` with an `activate` activity when it starts with a balance, `pending`
 /// (activated by its first load) when it starts empty. Card, activity and pass in one
-/// transaction.
-fn create(
+/// transaction. Also how `imports::gift_cards` issues a card brought from another system:
+/// its own GAN when it had one (a GAN taken is a unique violation, not drawn again) and
+/// PIN, else fresh ones; the template is the caller's to check.
+pub(crate) fn create(
     conn: &mut PgConnection,
     channels: Channels,
     tenant: &Tenant,

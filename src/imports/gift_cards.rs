@@ -1,4 +1,4 @@
-//! Gift cards from the old system, each issued through `giftcard::issue::import` (the card,
+//! Gift cards from the old system, each issued through `giftcard::issue::create` (the card,
 //! its `activate` activity for the balance, its pass): the GAN given or a new one, the PIN
 //! given or a new one (kept only as a hash, as for any card: a generated PIN is known to
 //! nobody, and the card is used by its GAN at the till). A card `inactive` in the old
@@ -182,7 +182,7 @@ impl Writer for GiftCards {
             if self.dry_run {
                 continue;
             }
-            let issued = crate::giftcard::issue::import(
+            let issued = crate::giftcard::issue::create(
                 conn,
                 self.channels,
                 &self.tenant,

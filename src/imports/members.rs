@@ -14,7 +14,7 @@ use crate::loyalty::ProgramRules;
 use crate::models::member::NewMember;
 use crate::models::Program;
 use crate::pass_events::Channels;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Int2, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use std::collections::{HashMap, HashSet};
@@ -140,7 +140,7 @@ impl Members {
                     .rules
                     .tiers
                     .iter()
-                    .find(|t| t.name.eq_ignore_ascii_case(given) || t.name == given)
+                    .find(|t| t.name.eq_ignore_ascii_case(given))
                 {
                     Some(t) => Some(t.name.clone()),
                     None => {
@@ -162,7 +162,7 @@ impl Members {
         };
         let joined = match row.get(JOINED_AT) {
             None => None,
-            Some(text) => match joined_at(text, self.program.tz()) {
+            Some(text) => match super::purchases::instant(text, self.program.tz()) {
                 Some(t) if t <= self.now => Some(t),
                 Some(_) => {
                     errors.push(RowError::new(line, Some("joined_at"), "in the future"));
@@ -189,18 +189,6 @@ impl Members {
             _ => Err(errors),
         }
     }
-}
-
-/// An RFC 3339 time, or a date (its midnight in the program's time zone).
-fn joined_at(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    date.and_hms_opt(0, 0, 0)?
-        .and_local_timezone(tz)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 #[derive(QueryableByName)]

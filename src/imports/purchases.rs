@@ -105,7 +105,7 @@ impl Purchases {
         }
         let bought_at = match row
             .get(PURCHASED_AT)
-            .and_then(|t| time(t, self.program.tz()))
+            .and_then(|t| instant(t, self.program.tz()))
         {
             Some(t) if t <= self.now => t,
             Some(_) => {
@@ -139,8 +139,9 @@ impl Purchases {
     }
 }
 
-/// An RFC 3339 time, or a date (its midnight in the program's time zone).
-fn time(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+/// An RFC 3339 time, or a date (its midnight in the program's time zone): a purchase's
+/// time and a member's joining date.
+pub(super) fn instant(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
