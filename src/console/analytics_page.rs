@@ -10,7 +10,7 @@ use super::charts::{self, Frame, Series};
 use super::error::PageError;
 use super::format::{decimal, money, number};
 use super::i18n::{name_in, InsightTexts, FIGURE_KEYS};
-use super::insights_page::{self, failed, parse_id, program_of, tabs};
+use super::insights_page::{self, failed, program_of, tabs};
 use super::paging::q;
 use super::session::{Section, StaffSession};
 use crate::analytics::report::{self, AnalyticsQuery, Cohort, Figures, Range, Report};
@@ -114,7 +114,7 @@ async fn load(
     raw: &str,
     form: &RangeForm,
 ) -> Result<Loaded, PageError> {
-    let id = parse_id(session, raw)?;
+    let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
     let now = state.clock.now();
     let query = form.query();

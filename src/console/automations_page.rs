@@ -9,7 +9,7 @@ use super::campaigns_page::comparison;
 use super::error::PageError;
 use super::format::{decimal, number, when};
 use super::i18n::{fill, name_in, AutomationTexts};
-use super::insights_page::{failed, parse_id, program_of, tabs};
+use super::insights_page::{failed, program_of, tabs};
 use super::paging::{pager, q, PAGE};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
@@ -56,7 +56,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Insights)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let lang = session.lang;
     let (i, a) = (session.texts().insights(), session.texts().automations());
     let after = query.after.as_deref().filter(|a| !a.is_empty());
@@ -132,7 +132,7 @@ struct Shown {
 }
 
 async fn load(session: &StaffSession, state: &AppState, raw: &str) -> Result<Shown, PageError> {
-    let id = parse_id(session, raw)?;
+    let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
     db::run(&state.pool, move |conn| {
         let view = automations::get(conn, &tenant, id)?;
@@ -306,7 +306,7 @@ async fn set_enabled(
 ) -> Result<HttpResponse, PageError> {
     // Refused on the server for cashiers, whatever the page showed them.
     session.require(Section::CampaignChanges)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let tenant = session.tenant;
     let actor = session.actor();
     let now = state.clock.now();

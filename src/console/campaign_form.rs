@@ -8,7 +8,7 @@
 
 use super::error::PageError;
 use super::i18n::{fill, name_in, InsightTexts};
-use super::insights_page::{failed, parse_id, program_of, tabs};
+use super::insights_page::{failed, program_of, tabs};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
 use crate::app::AppState;
@@ -262,7 +262,7 @@ pub(super) async fn load_program(
     state: &AppState,
     raw: &str,
 ) -> Result<Program, PageError> {
-    let id = parse_id(session, raw)?;
+    let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
     db::run(&state.pool, move |conn| {
         program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))

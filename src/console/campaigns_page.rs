@@ -8,7 +8,7 @@ use super::charts::{self, Frame};
 use super::error::PageError;
 use super::format::{decimal, money, number, percent_of, when};
 use super::i18n::{fill, name_in, InsightTexts};
-use super::insights_page::{failed, parse_id, program_of, tabs};
+use super::insights_page::{failed, program_of, tabs};
 use super::paging::{pager, q, PAGE};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
@@ -60,7 +60,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Insights)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let lang = session.lang;
     let i = session.texts().insights();
     let after = query.after.as_deref().filter(|a| !a.is_empty());
@@ -192,7 +192,7 @@ struct Shown {
 }
 
 async fn load(session: &StaffSession, state: &AppState, raw: &str) -> Result<Shown, PageError> {
-    let id = parse_id(session, raw)?;
+    let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
     let now = state.clock.now();
     db::run(&state.pool, move |conn| {
@@ -443,7 +443,7 @@ pub async fn cancel(
 ) -> Result<HttpResponse, PageError> {
     // Refused on the server for cashiers, whatever the page showed them.
     session.require(Section::CampaignChanges)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let tenant = session.tenant;
     let actor = session.actor();
     let now = state.clock.now();

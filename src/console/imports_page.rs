@@ -17,7 +17,6 @@
 use super::error::PageError;
 use super::format::{number, when};
 use super::i18n::fill;
-use super::insights_page::parse_id;
 use super::paging::{pager, PAGE};
 use super::session::{Section, StaffSession};
 use super::sign_in::to;
@@ -67,7 +66,7 @@ pub async fn list(
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Imports)?;
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
-        Some(a) => Some(parse_id(&session, a)?),
+        Some(a) => Some(session.id_in_path(a)?),
         None => None,
     };
     list_page(&session, &state, after, StatusCode::OK, None).await
@@ -307,7 +306,7 @@ pub async fn show(
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Imports)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let from = match query.errors_from.as_deref().filter(|v| !v.is_empty()) {
         None => 0,
         Some(raw) => raw

@@ -87,11 +87,6 @@ pub async fn list(
     Ok(session.page(Section::Insights, i.insights_title, body))
 }
 
-/// The id in a path, or the not-found page (a program or campaign of nobody).
-pub fn parse_id(session: &StaffSession, raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::NotFound(session.lang))
-}
-
 /// The session's merchant's program `id`: another merchant's is not found, as a missing one.
 pub fn program_of(
     conn: &mut diesel::PgConnection,

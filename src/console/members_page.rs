@@ -310,10 +310,6 @@ struct MemberData {
     later_pages: bool,
 }
 
-fn parse_id(session: &StaffSession, raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::NotFound(session.lang))
-}
-
 async fn load(
     session: &StaffSession,
     state: &AppState,
@@ -567,7 +563,7 @@ pub async fn erase(
 ) -> Result<HttpResponse, PageError> {
     // Refused on the server for cashiers, whatever the page showed them.
     session.require(Section::CardChanges)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     if form.confirm != "yes" {
         let data = load(&session, &state, id, &MemberQuery::default()).await?;
         let problem = session.texts().privacy().erase_unconfirmed;
@@ -606,12 +602,7 @@ pub async fn erase(
     .await;
     match erased {
         Ok(erased) => {
-            for pass_id in erased.pass_ids {
-                state.pass_cache.evict_pass(pass_id);
-            }
-            if erased.now {
-                tracing::info!(member_id = %erased.member_id, "erased a member's personal data");
-            }
+            erased.committed(&state.pass_cache);
             Ok(to(&format!("/console/members/{id}?erased=1")))
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => Err(PageError::NotFound(session.lang)),
@@ -626,7 +617,7 @@ pub async fn show(
     query: web::Query<MemberQuery>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Members)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let data = load(&session, &state, id, &query).await?;
     let w = session.texts().pages();
     let notice = if query.erased.is_some() {
@@ -673,7 +664,7 @@ pub async fn adjust(
 ) -> Result<HttpResponse, PageError> {
     // Refused on the server for cashiers, whatever the page showed them.
     session.require(Section::CardChanges)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let w = session.texts().pages();
     let Some(key) = IdempotencyKey::of_console_form(&form.idempotency_key) else {
         return Err(session.failed(ApiError::bad_request("the form carries no idempotency key")));

@@ -521,10 +521,6 @@ fn render(
     session.page_with_status(status, Section::Programs, &program.name, body)
 }
 
-fn parse_id(session: &StaffSession, raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::NotFound(session.lang))
-}
-
 async fn find(session: &StaffSession, state: &AppState, id: Uuid) -> Result<Program, PageError> {
     let tenant = session.tenant;
     match db::run(&state.pool, move |conn| {
@@ -544,7 +540,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Programs)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let program = find(&session, &state, id).await?;
     let values = values_of(&program).map_err(|e| session.failed(e))?;
     Ok(render(
@@ -563,7 +559,7 @@ pub async fn change(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
     session.require(Section::Programs)?;
-    let id = parse_id(&session, &path)?;
+    let id = session.id_in_path(&path)?;
     let program = find(&session, &state, id).await?;
     let mut values = Values::new();
     let mut intent = String::new();

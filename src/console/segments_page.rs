@@ -7,7 +7,7 @@ use super::charts::{self, Bar, Frame};
 use super::error::PageError;
 use super::format::{number, percent_of, when};
 use super::i18n::{fill, name_in, InsightTexts};
-use super::insights_page::{self, failed, parse_id, program_of, tabs};
+use super::insights_page::{self, failed, program_of, tabs};
 use super::session::{Section, StaffSession};
 use crate::app::AppState;
 use crate::db;
@@ -23,7 +23,7 @@ async fn load(
     state: &AppState,
     raw: &str,
 ) -> Result<(Program, Sizes), PageError> {
-    let id = parse_id(session, raw)?;
+    let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
     db::run(&state.pool, move |conn| {
         let program =

@@ -50,6 +50,19 @@ pub struct Erased {
     pub now: bool,
 }
 
+impl Erased {
+    /// After the erasure's transaction: the voided pass is not served from the cache, and
+    /// the log says an erasure happened (by id only).
+    pub fn committed(&self, cache: &crate::pass_cache::PassCache) {
+        for pass_id in &self.pass_ids {
+            cache.evict_pass(*pass_id);
+        }
+        if self.now {
+            tracing::info!(member_id = %self.member_id, "erased a member's personal data");
+        }
+    }
+}
+
 /// Erases the member's personal data as of `at`; `NotFound` for no such member.
 pub fn erase(
     conn: &mut PgConnection,

@@ -58,11 +58,6 @@ pub async fn erase(
         erasure::erase(conn, channels, &tenant, id, at)
     })
     .await?;
-    for pass_id in erased.pass_ids {
-        state.pass_cache.evict_pass(pass_id);
-    }
-    if erased.now {
-        tracing::info!(member_id = %erased.member_id, "erased a member's personal data");
-    }
+    erased.committed(&state.pass_cache);
     Ok(HttpResponse::NoContent().finish())
 }
