@@ -202,25 +202,36 @@ pub fn abandon(conn: &mut PgConnection, import: Uuid) -> QueryResult<()> {
         .map(|_| ())
 }
 
-fn view(conn: &mut PgConnection, i: Import) -> QueryResult<ImportView> {
-    let errors = import_errors::table
-        .filter(import_errors::merchant_id.eq(i.merchant_id))
-        .filter(import_errors::import_id.eq(i.id))
-        .order(import_errors::n)
+/// The errors of these imports (of `merchant`), in their order, one query for them all.
+fn errors_of(
+    conn: &mut PgConnection,
+    merchant: Uuid,
+    ids: &[Uuid],
+) -> QueryResult<std::collections::HashMap<Uuid, Vec<RowError>>> {
+    let mut out: std::collections::HashMap<Uuid, Vec<RowError>> = Default::default();
+    let rows = import_errors::table
+        .filter(import_errors::merchant_id.eq(merchant))
+        .filter(import_errors::import_id.eq_any(ids))
+        .order((import_errors::import_id, import_errors::n))
         .select((
+            import_errors::import_id,
             import_errors::line,
             import_errors::column_name,
             import_errors::message,
         ))
-        .load::<(i64, Option<String>, String)>(conn)?
-        .into_iter()
-        .map(|(line, column, message)| RowError {
+        .load::<(Uuid, i64, Option<String>, String)>(conn)?;
+    for (import, line, column, message) in rows {
+        out.entry(import).or_default().push(RowError {
             line,
             column,
             message,
-        })
-        .collect();
-    Ok(ImportView {
+        });
+    }
+    Ok(out)
+}
+
+fn view(i: Import, errors: Vec<RowError>) -> ImportView {
+    ImportView {
         id: i.id,
         kind: Kind::parse(&i.kind).unwrap_or(Kind::Members),
         state: i.state,
@@ -235,7 +246,7 @@ fn view(conn: &mut PgConnection, i: Import) -> QueryResult<ImportView> {
         failure: i.failure,
         created_at: i.created_at,
         finished_at: i.finished_at,
-    })
+    }
 }
 
 /// One import of the merchant, with its errors.
@@ -246,7 +257,10 @@ pub fn find(conn: &mut PgConnection, tenant: &Tenant, id: Uuid) -> QueryResult<I
         .filter(imports::state.ne("receiving"))
         .select(Import::as_select())
         .first(conn)?;
-    view(conn, i)
+    let errors = errors_of(conn, i.merchant_id, &[i.id])?
+        .remove(&i.id)
+        .unwrap_or_default();
+    Ok(view(i, errors))
 }
 
 /// A page of the merchant's imports, newest first; the cursor is the last one's id.
@@ -278,10 +292,16 @@ pub fn page(
         .select(Import::as_select())
         .load(conn)?;
     let more = rows.len() as i64 > limit;
-    let mut out = Vec::with_capacity(rows.len());
-    for i in rows.into_iter().take(limit as usize) {
-        out.push(view(conn, i)?);
-    }
+    let rows: Vec<Import> = rows.into_iter().take(limit as usize).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|i| i.id).collect();
+    let mut errors = errors_of(conn, tenant.merchant_id(), &ids)?;
+    let out: Vec<ImportView> = rows
+        .into_iter()
+        .map(|i| {
+            let e = errors.remove(&i.id).unwrap_or_default();
+            view(i, e)
+        })
+        .collect();
     let next = more.then(|| out.last().map(|v| v.id.to_string())).flatten();
     Ok((out, next))
 }
