@@ -8,9 +8,8 @@
 use super::{Outcome, Row, RowError, Writer};
 use crate::db::Tenant;
 use crate::domain::{CardNumber, Currency, Pin, TemplateKind};
-use crate::models::{GiftCard, Template};
+use crate::models::Template;
 use crate::pass_events::Channels;
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::collections::HashSet;
 
@@ -48,7 +47,6 @@ impl GiftCards {
         tenant: Tenant,
         template: String,
         channels: Channels,
-        _now: DateTime<Utc>,
         dry_run: bool,
         max_balance: i64,
     ) -> Self {
@@ -156,6 +154,19 @@ impl Writer for GiftCards {
     fn batch(&mut self, conn: &mut PgConnection, rows: Vec<Row>) -> QueryResult<Outcome> {
         let mut outcome = Outcome::default();
         let template = self.template_ok(conn)?;
+        // The batch's GANs already held by the merchant, in one query.
+        let gans: Vec<String> = rows
+            .iter()
+            .filter_map(|r| CardNumber::parse(r.get(GAN)?).ok())
+            .map(|gan| gan.as_str().to_string())
+            .collect();
+        let present: HashSet<String> = crate::schema::gift_cards::table
+            .filter(crate::schema::gift_cards::merchant_id.eq(self.tenant.merchant_id()))
+            .filter(crate::schema::gift_cards::gan.eq_any(&gans))
+            .select(crate::schema::gift_cards::gan)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
         for row in &rows {
             let v = match self.check(row) {
                 Ok(v) => v,
@@ -171,10 +182,7 @@ impl Writer for GiftCards {
                 continue;
             }
             if let Some(gan) = &v.gan {
-                let present = GiftCard::by_gan(conn, &self.tenant, gan)
-                    .optional()?
-                    .is_some();
-                if present || !self.seen.insert(gan.as_str().to_string()) {
+                if present.contains(gan.as_str()) || !self.seen.insert(gan.as_str().to_string()) {
                     outcome.skipped += 1;
                     continue;
                 }

@@ -534,10 +534,10 @@ fn writer_for(
     conn: &mut PgConnection,
     (channels, max_balance): (Channels, i64),
     now: DateTime<Utc>,
+    kind: Kind,
     import: &Import,
 ) -> anyhow::Result<Result<Box<dyn Writer>, String>> {
     let tenant = Tenant::of_authenticated(import.merchant_id);
-    let kind = Kind::parse(&import.kind).ok_or_else(|| anyhow::anyhow!("unknown import kind"))?;
     Ok(match kind {
         Kind::Members | Kind::Purchases => {
             let Some(program_id) = import.program_id else {
@@ -572,7 +572,6 @@ fn writer_for(
             tenant,
             import.template_id.clone().unwrap_or_default(),
             channels,
-            now,
             import.dry_run,
             max_balance,
         ))),
@@ -587,7 +586,7 @@ fn work(
 ) -> anyhow::Result<usize> {
     let started = Instant::now();
     let kind = Kind::parse(&import.kind).ok_or_else(|| anyhow::anyhow!("unknown import kind"))?;
-    let mut writer = match writer_for(conn, channels, now, &import)? {
+    let mut writer = match writer_for(conn, channels, now, kind, &import)? {
         Ok(w) => w,
         Err(why) => {
             fail(conn, import.id, &why, now)?;
