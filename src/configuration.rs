@@ -42,6 +42,10 @@ pub struct Settings {
     /// `PASSFOLD_OUTBOX_LEASE_SECS`: how long a claimed delivery stays with the process
     /// sending it without renewal (the wait before another takes over from one that died).
     pub outbox_lease: std::time::Duration,
+    /// `PASSFOLD_OUTBOX_LANES`: delivery loops per channel in this process. While one lane
+    /// waits on APNs or Google, another claims, plans and settles the next batch, as a
+    /// second process would.
+    pub outbox_lanes: usize,
     /// `PASSFOLD_SESSION_IDLE_MINUTES`: a console session ends after this long without a
     /// request.
     pub session_idle: chrono::Duration,
@@ -144,6 +148,7 @@ impl fmt::Debug for Settings {
             trust_forwarded,
             limits,
             outbox_lease,
+            outbox_lanes,
             session_idle,
             session_max,
             segments_every,
@@ -171,6 +176,7 @@ impl fmt::Debug for Settings {
             .field("trust_forwarded", trust_forwarded)
             .field("limits", limits)
             .field("outbox_lease", outbox_lease)
+            .field("outbox_lanes", outbox_lanes)
             .field("session_idle", session_idle)
             .field("session_max", session_max)
             .field("segments_every", segments_every)
@@ -366,6 +372,7 @@ impl Settings {
             3,
             3600,
         )? as u64);
+        let outbox_lanes = parse_number(&get, "PASSFOLD_OUTBOX_LANES", 2, 1, 16)?;
         let session_idle = chrono::Duration::minutes(parse_number(
             &get,
             "PASSFOLD_SESSION_IDLE_MINUTES",
@@ -412,6 +419,7 @@ impl Settings {
             trust_forwarded,
             limits,
             outbox_lease,
+            outbox_lanes,
         })
     }
 }

@@ -134,18 +134,45 @@ const IDLE: Duration = Duration::from_millis(100);
 const GATHER: Duration = Duration::from_millis(50);
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
-/// Delivers `channel`'s rows until `shutdown` becomes true.
+/// Starts `lanes` delivery loops of `channel` ([`run`]), each its own task: while one waits
+/// on the network another claims, plans and settles, the way two processes would (the claim
+/// keeps them apart as it keeps processes apart).
+pub fn spawn_lanes<C: Channel>(
+    lanes: usize,
+    pool: &DbPool,
+    channel: Arc<C>,
+    lease: Duration,
+    metrics: &crate::metrics::Metrics,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..lanes.max(1))
+        .map(|lane| {
+            tokio::spawn(run(
+                pool.clone(),
+                channel.clone(),
+                lease,
+                metrics.clone(),
+                shutdown.clone(),
+                lane == 0,
+            ))
+        })
+        .collect()
+}
+
+/// Delivers `channel`'s rows until `shutdown` becomes true; the lane that `reports` also
+/// keeps the queue's depth metric.
 pub async fn run<C: Channel>(
     pool: DbPool,
     channel: Arc<C>,
     lease: Duration,
     metrics: crate::metrics::Metrics,
     mut shutdown: watch::Receiver<bool>,
+    reports: bool,
 ) {
     let name = channel.name();
     let mut last_depth: Option<std::time::Instant> = None;
     loop {
-        if last_depth.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
+        if reports && last_depth.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
             last_depth = Some(std::time::Instant::now());
             match blocking(&pool, move |conn| depth(conn, name)).await {
                 Ok(depth) => metrics.set_outbox_depth(name.as_str(), depth),

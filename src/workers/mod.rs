@@ -6,7 +6,7 @@
 use crate::db::DbPool;
 use crate::domain::states::Channel;
 use crate::outbox::{
-    apple::ApplePushes, google::GoogleSync, run, webhook::WebhookDeliveries, Discard,
+    apple::ApplePushes, google::GoogleSync, spawn_lanes, webhook::WebhookDeliveries, Discard,
 };
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -23,64 +23,43 @@ pub fn spawn_all(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let lease = settings.outbox_lease;
+    let lanes = settings.outbox_lanes;
     let apple = Arc::new(ApplePushes {
         apns,
         metrics: metrics.clone(),
     });
-    vec![
-        tokio::spawn(run(
-            pool.clone(),
-            apple,
-            lease,
-            metrics.clone(),
-            shutdown.clone(),
-        )),
-        if settings.google.configured() {
-            let sync = Arc::new(GoogleSync {
-                google,
-                templates: Default::default(),
-                public_url: settings.public_url.clone(),
-            });
-            tokio::spawn(run(
-                pool.clone(),
-                sync,
-                lease,
-                metrics.clone(),
-                shutdown.clone(),
-            ))
-        } else {
-            tracing::info!("Google Wallet is not configured: its updates are not sent");
-            let discard = Arc::new(Discard(Channel::Google));
-            tokio::spawn(run(
-                pool.clone(),
-                discard,
-                lease,
-                metrics.clone(),
-                shutdown.clone(),
-            ))
-        },
-        tokio::spawn(run(
-            pool.clone(),
-            Arc::new(WebhookDeliveries {
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-                allow_private: settings.webhooks_allow_private,
-                clients: Default::default(),
-            }),
-            lease,
-            metrics.clone(),
-            shutdown.clone(),
-        )),
-        tokio::spawn(crate::jobs::run(
-            pool,
-            clock,
-            crate::jobs::all(
-                settings,
-                crate::pass_events::Channels::new(settings.google.configured()),
-            ),
-            shutdown,
-        )),
-    ]
+    let mut loops = spawn_lanes(lanes, &pool, apple, lease, &metrics, &shutdown);
+    loops.extend(if settings.google.configured() {
+        let sync = Arc::new(GoogleSync {
+            google,
+            templates: Default::default(),
+            public_url: settings.public_url.clone(),
+        });
+        spawn_lanes(lanes, &pool, sync, lease, &metrics, &shutdown)
+    } else {
+        tracing::info!("Google Wallet is not configured: its updates are not sent");
+        let discard = Arc::new(Discard(Channel::Google));
+        spawn_lanes(1, &pool, discard, lease, &metrics, &shutdown)
+    });
+    let webhooks = Arc::new(WebhookDeliveries {
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        allow_private: settings.webhooks_allow_private,
+        clients: Default::default(),
+    });
+    loops.extend(spawn_lanes(
+        lanes, &pool, webhooks, lease, &metrics, &shutdown,
+    ));
+    loops.push(tokio::spawn(crate::jobs::run(
+        pool,
+        clock,
+        crate::jobs::all(
+            settings,
+            crate::pass_events::Channels::new(settings.google.configured()),
+        ),
+        shutdown,
+    )));
+    loops
 }
 
 /// What `passfold worker --once` did.
