@@ -119,8 +119,7 @@ async fn load(
     let now = state.clock.now();
     let query = form.query();
     db::run(&state.pool, move |conn| {
-        let program =
-            program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))?;
+        let program = program_of(conn, &tenant, id)?;
         // A range the form got wrong is the page's to say, not a failure.
         let report = match Range::parse(&query, program.tz(), now) {
             Ok(range) => Ok(report::report(conn, &tenant, &program, &range)?),

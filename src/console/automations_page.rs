@@ -69,8 +69,7 @@ pub async fn list(
     };
     let tenant = session.tenant;
     let (program, page) = db::run(&state.pool, move |conn| {
-        let program =
-            program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))?;
+        let program = program_of(conn, &tenant, id)?;
         let page = automations::list(conn, &tenant, id, &paging)?;
         Ok((program, page))
     })
@@ -136,8 +135,7 @@ async fn load(session: &StaffSession, state: &AppState, raw: &str) -> Result<Sho
     let tenant = session.tenant;
     db::run(&state.pool, move |conn| {
         let view = automations::get(conn, &tenant, id)?;
-        let program = program_of(conn, &tenant, view.program_id)?
-            .ok_or_else(|| ApiError::not_found("no such program"))?;
+        let program = program_of(conn, &tenant, view.program_id)?;
         Ok(Shown { program, view })
     })
     .await

@@ -264,11 +264,9 @@ pub(super) async fn load_program(
 ) -> Result<Program, PageError> {
     let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
-    db::run(&state.pool, move |conn| {
-        program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))
-    })
-    .await
-    .map_err(|e| failed(session, e))
+    db::run(&state.pool, move |conn| program_of(conn, &tenant, id))
+        .await
+        .map_err(|e| failed(session, e))
 }
 
 fn page(

@@ -74,8 +74,7 @@ pub async fn list(
     let tenant = session.tenant;
     let now = state.clock.now();
     let (program, page) = db::run(&state.pool, move |conn| {
-        let program =
-            program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))?;
+        let program = program_of(conn, &tenant, id)?;
         let mut page = campaigns::list(conn, &tenant, id, &paging)?;
         // The list's views carry no results; the started ones get theirs (a page is 25).
         for view in page.campaigns.iter_mut() {
@@ -197,8 +196,7 @@ async fn load(session: &StaffSession, state: &AppState, raw: &str) -> Result<Sho
     let now = state.clock.now();
     db::run(&state.pool, move |conn| {
         let view = campaigns::get(conn, &tenant, id, now)?;
-        let program = program_of(conn, &tenant, view.program_id)?
-            .ok_or_else(|| ApiError::not_found("no such program"))?;
+        let program = program_of(conn, &tenant, view.program_id)?;
         Ok(Shown { program, view })
     })
     .await

@@ -92,8 +92,10 @@ pub fn program_of(
     conn: &mut diesel::PgConnection,
     session_tenant: &crate::db::Tenant,
     id: Uuid,
-) -> Result<Option<Program>, crate::problem::ApiError> {
-    Ok(Program::find(conn, session_tenant, id).optional()?)
+) -> Result<Program, crate::problem::ApiError> {
+    Program::find(conn, session_tenant, id)
+        .optional()?
+        .ok_or_else(|| crate::problem::ApiError::not_found("no such program"))
 }
 
 /// A failure of a page's query as its page: not found stays not found.

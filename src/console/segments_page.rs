@@ -26,8 +26,7 @@ async fn load(
     let id = session.id_in_path(raw)?;
     let tenant = session.tenant;
     db::run(&state.pool, move |conn| {
-        let program =
-            program_of(conn, &tenant, id)?.ok_or_else(|| ApiError::not_found("no such program"))?;
+        let program = program_of(conn, &tenant, id)?;
         let sizes = segments::sizes(conn, &tenant, id)?;
         Ok((program, sizes))
     })
