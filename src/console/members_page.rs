@@ -45,20 +45,25 @@ pub struct SearchForm {
 }
 
 impl SearchForm {
-    /// The narrowing as a query string to carry to the next page ("" for none).
-    fn narrowing(&self) -> String {
-        let mut out = String::new();
-        for (name, value) in [
+    /// The program and segment fields given, by name: what the page carries along.
+    fn given(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
             ("program", &self.program),
             ("group", &self.group),
             ("cell", &self.cell),
             ("stage", &self.stage),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                out.push_str(&format!("&{name}={}", q(v)));
-            }
-        }
-        out
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((name, value.as_deref().filter(|v| !v.trim().is_empty())?))
+        })
+    }
+
+    /// The narrowing as a query string to carry to the next page ("" for none).
+    fn narrowing(&self) -> String {
+        self.given()
+            .map(|(name, v)| format!("&{name}={}", q(v)))
+            .collect()
     }
 
     /// The program and segment asked for; `Err` for what is no program id or no segment.
@@ -167,10 +172,8 @@ pub async fn search(
                 }
             }
             form class="search" method="get" action="/console/members" role="search" {
-                @for (name, value) in [("program", &form.program), ("group", &form.group), ("cell", &form.cell), ("stage", &form.stage)] {
-                    @if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                        input type="hidden" name=(name) value=(v);
-                    }
+                @for (name, v) in form.given() {
+                    input type="hidden" name=(name) value=(v);
                 }
                 div {
                     label for="member-q" { (w.search_label) }
@@ -223,17 +226,12 @@ pub async fn search(
 /// words and segment, for the program searched in or else for each program.
 fn downloads(session: &StaffSession, programs: &[Program], form: &SearchForm) -> Markup {
     let p = session.texts().privacy();
-    let mut filters = String::new();
-    for (name, value) in [
-        ("q", Some(&form.q)),
-        ("group", form.group.as_ref()),
-        ("cell", form.cell.as_ref()),
-        ("stage", form.stage.as_ref()),
-    ] {
-        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-            filters.push_str(&format!("&{name}={}", q(v.trim())));
-        }
-    }
+    // The export names its program in the path; the search's words and segment go along.
+    let filters: String = std::iter::once(("q", form.q.as_str()))
+        .chain(form.given().filter(|(name, _)| *name != "program"))
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(name, v)| format!("&{name}={}", q(v.trim())))
+        .collect();
     let wanted = form.program.as_deref().filter(|p| !p.is_empty());
     let shown: Vec<&Program> = programs
         .iter()
