@@ -160,6 +160,7 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        import_key -> Nullable<Text>,
     }
 }
 
@@ -248,6 +249,7 @@ diesel::table! {
         leased_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        sha256 -> Nullable<Text>,
     }
 }
 

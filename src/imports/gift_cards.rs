@@ -10,6 +10,7 @@ use crate::db::Tenant;
 use crate::domain::{CardNumber, Currency, Pin, TemplateKind};
 use crate::models::Template;
 use crate::pass_events::Channels;
+use crate::schema::gift_cards;
 use diesel::prelude::*;
 use std::collections::HashSet;
 
@@ -30,6 +31,8 @@ pub struct GiftCards {
     max_balance: i64,
     /// GANs met earlier in the file (a dry run writes nothing to find them by).
     seen: HashSet<String>,
+    /// The file's SHA-256: with a row's line, the key of a card the file gives no GAN.
+    file: Option<String>,
     template_checked: Option<Result<(), String>>,
 }
 
@@ -49,6 +52,7 @@ impl GiftCards {
         channels: Channels,
         dry_run: bool,
         max_balance: i64,
+        file: Option<String>,
     ) -> Self {
         GiftCards {
             tenant,
@@ -57,6 +61,7 @@ impl GiftCards {
             dry_run,
             max_balance,
             seen: HashSet::new(),
+            file,
             template_checked: None,
         }
     }
@@ -132,6 +137,11 @@ impl GiftCards {
         }
     }
 
+    /// The import key of the card on `line` when the file gives it no GAN.
+    fn key(&self, line: i64) -> Option<String> {
+        self.file.as_ref().map(|sha256| format!("{sha256}:{line}"))
+    }
+
     fn template_ok(&mut self, conn: &mut PgConnection) -> QueryResult<Result<(), String>> {
         if let Some(checked) = &self.template_checked {
             return Ok(checked.clone());
@@ -154,18 +164,31 @@ impl Writer for GiftCards {
     fn batch(&mut self, conn: &mut PgConnection, rows: Vec<Row>) -> QueryResult<Outcome> {
         let mut outcome = Outcome::default();
         let template = self.template_ok(conn)?;
-        // The batch's GANs already held by the merchant, in one query.
+        // The batch's cards the merchant already holds, by GAN or by import key, in two
+        // queries.
         let gans: Vec<String> = rows
             .iter()
             .filter_map(|r| CardNumber::parse(r.get(GAN)?).ok())
             .map(|gan| gan.as_str().to_string())
             .collect();
-        let present: HashSet<String> = crate::schema::gift_cards::table
-            .filter(crate::schema::gift_cards::merchant_id.eq(self.tenant.merchant_id()))
-            .filter(crate::schema::gift_cards::gan.eq_any(&gans))
-            .select(crate::schema::gift_cards::gan)
+        let keys: Vec<String> = rows
+            .iter()
+            .filter(|r| r.get(GAN).is_none())
+            .filter_map(|r| self.key(r.line))
+            .collect();
+        let present: HashSet<String> = gift_cards::table
+            .filter(gift_cards::merchant_id.eq(self.tenant.merchant_id()))
+            .filter(gift_cards::gan.eq_any(&gans))
+            .select(gift_cards::gan)
             .load::<String>(conn)?
             .into_iter()
+            .chain(
+                gift_cards::table
+                    .filter(gift_cards::merchant_id.eq(self.tenant.merchant_id()))
+                    .filter(gift_cards::import_key.eq_any(&keys))
+                    .select(gift_cards::import_key.assume_not_null())
+                    .load::<String>(conn)?,
+            )
             .collect();
         for row in &rows {
             let v = match self.check(row) {
@@ -187,20 +210,45 @@ impl Writer for GiftCards {
                     continue;
                 }
             }
+            let key = match &v.gan {
+                Some(_) => None,
+                None => self.key(v.line),
+            };
+            if key.as_ref().is_some_and(|k| present.contains(k)) {
+                outcome.skipped += 1;
+                continue;
+            }
             if self.dry_run {
                 continue;
             }
-            let issued = crate::giftcard::issue::create(
-                conn,
-                self.channels,
-                &self.tenant,
-                &self.template,
-                v.currency,
-                v.balance,
-                (v.gan.as_ref(), v.pin.unwrap_or_else(Pin::generate)),
-            );
+            // One savepoint: a card whose key another run of the file took meanwhile is
+            // not issued at all.
+            let issued = conn.transaction(|conn| {
+                let (card, _, _) = crate::giftcard::issue::create(
+                    conn,
+                    self.channels,
+                    &self.tenant,
+                    &self.template,
+                    v.currency,
+                    v.balance,
+                    (v.gan.as_ref(), v.pin.unwrap_or_else(Pin::generate)),
+                )?;
+                if let Some(key) = &key {
+                    diesel::update(gift_cards::table.find(card.id))
+                        .set(gift_cards::import_key.eq(key))
+                        .execute(conn)?;
+                }
+                Ok(card)
+            });
             let card = match issued {
-                Ok((card, _, _)) => card,
+                Ok(card) => card,
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    info,
+                )) if info.constraint_name() == Some("gift_cards_import_key_idx") => {
+                    outcome.skipped += 1;
+                    continue;
+                }
                 Err(diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::UniqueViolation,
                     _,

@@ -88,6 +88,8 @@ pub struct Import {
     pub leased_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The file's SHA-256 (hex), known once it is all in.
+    pub sha256: Option<String>,
 }
 
 /// One refused row (or field).
@@ -187,10 +189,19 @@ pub fn append(
         .map(|_| ())
 }
 
-/// The whole file is in: the import waits for the job.
-pub fn received(conn: &mut PgConnection, import: Uuid, bytes: i64) -> QueryResult<()> {
+/// The whole file is in, `bytes` long with the SHA-256 `sha256`: the import waits for the job.
+pub fn received(
+    conn: &mut PgConnection,
+    import: Uuid,
+    bytes: i64,
+    sha256: &str,
+) -> QueryResult<()> {
     diesel::update(imports::table.find(import))
-        .set((imports::state.eq("queued"), imports::bytes.eq(bytes)))
+        .set((
+            imports::state.eq("queued"),
+            imports::bytes.eq(bytes),
+            imports::sha256.eq(sha256),
+        ))
         .execute(conn)
         .map(|_| ())
 }
@@ -574,6 +585,7 @@ fn writer_for(
             channels,
             import.dry_run,
             max_balance,
+            import.sha256.clone(),
         ))),
     })
 }

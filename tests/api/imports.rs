@@ -346,13 +346,34 @@ async fn gift_cards_import_with_their_balances_and_a_second_run_changes_nothing(
     assert_eq!(count(&app, "SELECT count(*) AS n FROM gift_cards"), 4);
 
     let second = import(&app, &m.admin_key, "kind=gift_cards", file).await;
-    // The card without a GAN cannot be recognised: it is issued again (docs/IMPORTS.md).
+    // The card without a GAN is recognised by the file's hash and its line.
     assert_eq!(
         (&second["imported"], &second["skipped"]),
-        (&json!(1), &json!(3)),
+        (&json!(0), &json!(4)),
         "{second}"
     );
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM gift_cards"), 4);
     assert_eq!(count(&app, "SELECT count(*) AS n FROM gift_card_activities WHERE gift_card_id IN (SELECT id FROM gift_cards WHERE gan = '4000000000000002')"), 1);
+    // Another file asking for a card without a GAN on the same line gets a new card.
+    let other = import(
+        &app,
+        &m.admin_key,
+        "kind=gift_cards",
+        "gan,balance,currency\n,1000,EUR\n",
+    )
+    .await;
+    assert_eq!(
+        (&other["imported"], &other["skipped"]),
+        (&json!(1), &json!(0)),
+        "{other}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM gift_cards WHERE balance = 1000"
+        ),
+        2
+    );
     app.verify_ledger(&m.admin_key).await;
 }
 
