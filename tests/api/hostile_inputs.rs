@@ -195,6 +195,28 @@ async fn extreme_points_deltas_are_refused_not_500() {
     );
 }
 
+/// A draft keeps any JSON. PostgreSQL hands a jsonb number back written out in full, and
+/// the largest double (309 digits that way) was misread as out of range: the draft saved,
+/// and from then on every read and write of it answered 500.
+#[tokio::test]
+async fn a_draft_with_the_largest_doubles_reads_back() {
+    let app = spawn_app().await;
+    let m = app.create_merchant("Doubles");
+    let path = "/api/v1/templates/loyalty-default/draft";
+    let raw = r#"{"template": {"x": [1.7976931348623157e308, -1.7976931348623157e308, 5e-324]}}"#;
+    let res = send(&app, Method::PUT, path, Some(&m.admin_key), json_body(raw)).await;
+    let status = res.status().as_u16();
+    assert_eq!(status, 200, "{}", res.text().await.unwrap());
+    let draft = app.get_json(path, &m.admin_key).await;
+    assert_eq!(
+        draft["template"]["x"],
+        json!([f64::MAX, -f64::MAX, 5e-324]),
+        "{draft}"
+    );
+    let res = send(&app, Method::PUT, path, Some(&m.admin_key), json_body(raw)).await;
+    assert_eq!(res.status(), 200);
+}
+
 #[tokio::test]
 async fn wrong_methods_doubled_headers_and_invented_methods() {
     let app = spawn_app().await;
