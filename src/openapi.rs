@@ -264,6 +264,14 @@ problem_answers!(
     /// A problem page by name.
     NoSuchProblem: "404" => "No such problem"
 );
+problem_answers!(
+    /// Sending a webhook endpoint's messages again.
+    EndpointDisabled: "409" => "The endpoint is disabled: enable it first"
+);
+problem_answers!(
+    /// Adding a webhook endpoint.
+    EndpointLimit: "409" => "The merchant has the most webhook endpoints allowed"
+);
 
 /// The public pages' answer to a code or token that names nothing: an HTML page.
 pub struct UnknownLink;
