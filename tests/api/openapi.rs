@@ -409,6 +409,22 @@ async fn answers_fit_the_schemas_the_document_gives_them() {
         assert!(responses.get("409").is_some(), "{path}: 409 undocumented");
     }
 
+    // A pos key past the program's pos limits, or dating a purchase long ago, gets 403.
+    for path in [
+        "/api/v1/members/{id}/purchases",
+        "/api/v1/members/{id}/points",
+        "/api/v1/programs/{id}/receipts",
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        assert!(responses.get("403").is_some(), "{path}: 403 undocumented");
+    }
+    // The survey form refuses a NUL as a problem before any page.
+    let refused = &doc["paths"]["/s/{token}"]["post"]["responses"]["422"]["content"];
+    assert!(
+        refused.get("application/problem+json").is_some(),
+        "{refused}"
+    );
+
     let m = app.create_merchant("Schema Fit");
     let program = app.create_program(&m.admin_key, "loyalty-default").await;
     let pid = program["id"].as_str().expect("program id");
