@@ -71,8 +71,15 @@ pub fn to_gift_card(
     text: &Text,
 ) -> Result<MessageSent, ApiError> {
     let card = GiftCard::by_gan(conn, tenant, gan)?;
-    let pass = Pass::of_gift_card(conn, tenant, card.id)?;
-    send(conn, channels, tenant, Card::GiftCard(card.id), pass, text)
+    conn.transaction(|conn| {
+        // The card's lock first, as every movement of it takes it: the pass's row is
+        // written twice here, and the second write checks the pass's key to the card,
+        // waiting on a movement that holds the card and waits on the pass (a deadlock,
+        // answered 500).
+        crate::giftcard::lock(conn, &card)?;
+        let pass = Pass::of_gift_card(conn, tenant, card.id)?;
+        send(conn, channels, tenant, Card::GiftCard(card.id), pass, text)
+    })
 }
 
 /// Stores the message on the card's pass and queues it for both wallets, in one transaction.

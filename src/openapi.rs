@@ -264,6 +264,24 @@ problem_answers!(
     /// A problem page by name.
     NoSuchProblem: "404" => "No such problem"
 );
+problem_answers!(
+    /// What a pos key may not record without an admin key (the program's pos limits, and
+    /// times long past).
+    PosLimit:
+        "403" => "Beyond a pos key: more than the program's pos_max_purchase or pos_max_points_adjustment, or a purchased_at more than 48 hours back; an admin key may"
+);
+problem_answers!(
+    /// A receipt dated long ago by a pos key.
+    PosBackdate: "403" => "A purchased_at more than 48 hours back needs an admin key"
+);
+problem_answers!(
+    /// Sending a webhook endpoint's messages again.
+    EndpointDisabled: "409" => "The endpoint is disabled: enable it first"
+);
+problem_answers!(
+    /// Adding a webhook endpoint.
+    EndpointLimit: "409" => "The merchant has the most webhook endpoints allowed"
+);
 
 /// The public pages' answer to a code or token that names nothing: an HTML page.
 pub struct UnknownLink;

@@ -6,8 +6,13 @@ use std::io::IsTerminal;
 use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init(format: LogFormat) {
+    // actix_http's HTTP/1 code logs every request it cannot parse (a NUL in a header, a URI
+    // or head too long) at ERROR, after answering it 400 or 431 itself: the client's fault,
+    // not the service's, so it stays out of the default log.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,actix_server=warn,actix_web=warn,tracing_actix_web=error")
+        EnvFilter::new(
+            "info,actix_server=warn,actix_web=warn,tracing_actix_web=error,actix_http::h1=off",
+        )
     });
     let builder = fmt()
         .with_env_filter(filter)

@@ -128,8 +128,10 @@ pub struct GroupResult {
     pub nps: Nps,
 }
 
-/// A 95% confidence interval.
+/// A 95% confidence interval. Named apart in the OpenAPI document: `Interval` there is the
+/// analytics report's period length (`analytics::report::Interval`).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ConfidenceInterval)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,

@@ -59,7 +59,8 @@ pub struct ReferralRule {
 /// How points live and die in a program: every rule optional (points never expire, no
 /// payment with points, no birthday points, tiers on lifetime points, days in UTC).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+// No `deny_unknown_fields`: a program's answer flattens this beside its other fields, and
+// utoipa would document that as `additionalProperties: false`, refusing those fields.
 pub struct Lifecycle {
     /// Each earned lot of points expires this many days after it was earned.
     #[serde(default, skip_serializing_if = "Option::is_none")]

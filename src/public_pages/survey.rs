@@ -108,7 +108,8 @@ pub async fn show(
     (status = 200, description = "Answer recorded: a thank-you page (HTML)", content_type = "text/html"),
     (status = 403, description = "The form's CSRF token does not match the visitor (HTML)", content_type = "text/html"),
     (status = 409, description = "The invitation was answered already (HTML)", content_type = "text/html"),
-    (status = 422, description = "No score from 0 to 10: the form again (HTML)", content_type = "text/html"),
+    (status = 422, description = "No score from 0 to 10: the form again (HTML); a field no database can store, such as a NUL character, is refused before the page as a problem",
+        content((String = "text/html"), (crate::problem::Problem = "application/problem+json"))),
     (status = 429, description = "Too many posts from the client address (HTML)", content_type = "text/html")))]
 #[post("/s/{token}")]
 pub async fn answer(

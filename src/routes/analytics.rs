@@ -45,15 +45,28 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-/// Whether the caller asks for CSV rather than JSON.
+/// Whether the caller asks for CSV rather than JSON: `text/csv` with a quality above 0 and
+/// no lower than `application/json`'s (`text/csv;q=0.1, application/json` and `text/csv;q=0`
+/// are answered JSON).
 fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers()
+    let (mut csv, mut json) = (0.0f32, 0.0f32);
+    for range in req
+        .headers()
         .get_all(header::ACCEPT)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/csv"))
-        })
+    {
+        let mut pieces = range.split(';');
+        let media = pieces.next().unwrap_or("").trim();
+        let q = pieces
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if media.eq_ignore_ascii_case("text/csv") {
+            csv = csv.max(q);
+        } else if media.eq_ignore_ascii_case("application/json") {
+            json = json.max(q);
+        }
+    }
+    csv > 0.0 && csv >= json
 }

@@ -566,7 +566,7 @@ pub(crate) fn page_of_members(
 
 /// Record a purchase: points earned per the program's rules, tier moves. Needs `Idempotency-Key`.
 #[utoipa::path(operation_id = "recordPurchase", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
-    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::MemberErased, (status = 200, body = PointsChange)))]
+    request_body = Purchase, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::MemberErased, crate::openapi::PosLimit, (status = 200, body = PointsChange)))]
 #[post("/members/{id}/purchases")]
 pub async fn purchase(
     req: HttpRequest,
@@ -580,7 +580,7 @@ pub async fn purchase(
 
 /// Grant or take points with a reason; never below zero. Needs `Idempotency-Key`.
 #[utoipa::path(operation_id = "adjustPoints", tag = "members", security(("bearer" = ["pos"])), params(("id" = Uuid, Path), crate::openapi::IdempotencyKeyHeader),
-    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, crate::openapi::MemberErased, (status = 200, body = PointsChange)))]
+    request_body = PointsAdjustment, responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PointsRefusals, crate::openapi::MemberErased, crate::openapi::PosLimit, (status = 200, body = PointsChange)))]
 #[post("/members/{id}/points")]
 pub async fn adjust_points(
     req: HttpRequest,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 #[utoipa::path(operation_id = "createReceipt", tag = "programs", security(("bearer" = ["pos"])),
     params(("id" = Uuid, Path, description = "program id"), crate::openapi::IdempotencyKeyHeader),
     request_body = NewReceipt,
-    responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, (status = 201, body = Receipt)))]
+    responses(crate::openapi::PosKey, crate::openapi::PathObject, crate::openapi::Idempotent, crate::openapi::JsonBody, crate::openapi::PosBackdate, (status = 201, body = Receipt)))]
 #[post("/programs/{id}/receipts")]
 pub async fn create(
     req: HttpRequest,

@@ -482,12 +482,12 @@ pub struct PreviewView {
     /// The validator's problems, each with its pointer (`/template/...`, as a `PUT` answers).
     pub problems: Vec<FieldProblem>,
     /// What the real builders make of the draft, for sample values: Apple's pass.json,
-    /// Google's class and object.
-    #[schema(value_type = Object)]
+    /// Google's class and object; each `null` when the draft has problems.
+    #[schema(value_type = Option<Object>)]
     pub apple_pass: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub google_class: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub google_object: Option<serde_json::Value>,
 }
 

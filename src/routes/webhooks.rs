@@ -72,7 +72,7 @@ pub struct ReplayQuery {
 
 /// Register a webhook endpoint. The answer carries its secret, shown only here.
 #[utoipa::path(operation_id = "createWebhook", tag = "webhooks", security(("bearer" = ["admin"])), request_body = NewEndpoint,
-    responses(crate::openapi::AdminKey, crate::openapi::JsonBody, (status = 201, body = CreatedEndpoint)))]
+    responses(crate::openapi::AdminKey, crate::openapi::JsonBody, crate::openapi::EndpointLimit, (status = 201, body = CreatedEndpoint)))]
 #[post("/webhooks")]
 pub async fn create(
     caller: AdminCaller,
@@ -269,7 +269,7 @@ pub async fn deliveries(
 
 /// Send one message to the endpoint again (after what is queued for it).
 #[utoipa::path(operation_id = "resendWebhookMessage", tag = "webhooks", security(("bearer" = ["admin"])), params(("id" = Uuid, Path), ("msg_id" = String, Path)),
-    responses(crate::openapi::AdminKey, crate::openapi::PathObject, (status = 202, body = Queued)))]
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::EndpointDisabled, (status = 202, body = Queued)))]
 #[post("/webhooks/{id}/messages/{msg_id}/resend")]
 pub async fn resend(
     caller: AdminCaller,
@@ -296,7 +296,7 @@ pub async fn resend(
 /// Send every message since an instant to the endpoint again, of the types it subscribes
 /// to, oldest first.
 #[utoipa::path(operation_id = "replayWebhookMessages", tag = "webhooks", security(("bearer" = ["admin"])), params(("id" = Uuid, Path), ReplayQuery),
-    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::Query, (status = 202, body = Replayed)))]
+    responses(crate::openapi::AdminKey, crate::openapi::PathObject, crate::openapi::Query, crate::openapi::EndpointDisabled, (status = 202, body = Replayed)))]
 #[post("/webhooks/{id}/replay")]
 pub async fn replay(
     caller: AdminCaller,

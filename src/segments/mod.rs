@@ -25,7 +25,8 @@ use uuid::Uuid;
 
 /// A program's segment settings (`programs.segments`), every one optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+// No `deny_unknown_fields`: a program's answer flattens this beside its other fields, and
+// utoipa would document that as `additionalProperties: false`, refusing those fields.
 pub struct Settings {
     /// Days of purchases RFM looks at, up to now; 365 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -549,6 +549,23 @@ async fn share_of_revenue_gift_cards_and_csv() {
         total["gift_card_liability"]
     );
 
+    // The quality values count: CSV refused, or liked less than JSON, answers JSON.
+    for accept in ["text/csv;q=0", "text/csv;q=0.1, application/json;q=0.9"] {
+        let res = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&m.admin_key)
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/json",
+            "{accept}"
+        );
+    }
+
     // CSV: the same figures, one row per period and one for the total.
     let res = app
         .client

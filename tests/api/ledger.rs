@@ -753,3 +753,50 @@ async fn ledger_verification_names_a_wrong_balance_and_an_activity_without_a_mem
         "{problems:?}"
     );
 }
+
+/// A message to a gift card beside movements of it: the message wrote the pass and then
+/// waited on the card, which a redemption or load held while it waited on the pass. The
+/// database broke the deadlock by failing one of them with a 500.
+#[tokio::test]
+async fn messages_to_a_gift_card_beside_its_movements_never_deadlock() {
+    let app = Arc::new(spawn_app_with(|s| s.limits.requests_per_client = 10_000).await);
+    let m = Arc::new(app.create_merchant("Busy Card"));
+    let gan = app.issue_gift_card(&m.admin_key, "EUR", 100_000).await["gan"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tasks = Vec::new();
+    for lane in 0..4 {
+        let (app, m, gan) = (app.clone(), m.clone(), gan.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..25 {
+                let (path, body) = match lane {
+                    0 | 1 => (
+                        format!("/api/v1/gift-cards/{gan}/messages"),
+                        json!({"header": "Hello", "body": format!("message {lane}-{n}")}),
+                    ),
+                    2 => (
+                        format!("/api/v1/gift-cards/{gan}/redeem"),
+                        json!({"amount": 1, "currency": "EUR"}),
+                    ),
+                    _ => (
+                        format!("/api/v1/gift-cards/{gan}/load"),
+                        json!({"amount": 1, "currency": "EUR"}),
+                    ),
+                };
+                let res = app
+                    .pos(&path, &m.admin_key, &format!("busy-{lane}-{n}"), &body)
+                    .await;
+                let status = res.status().as_u16();
+                statuses.push((path, status, res.text().await.unwrap()));
+            }
+            statuses
+        }));
+    }
+    for task in tasks {
+        for (path, status, body) in task.await.unwrap() {
+            assert!(status == 200 || status == 202, "{path}: {status} {body}");
+        }
+    }
+}

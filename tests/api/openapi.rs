@@ -365,3 +365,113 @@ async fn integers_outside_their_ranges_are_refused_naming_the_field() {
         .await;
     refused_at(res, "/referral/monthly_cap").await;
 }
+
+/// A component by its `$ref`.
+fn component<'a>(doc: &'a Value, reference: &Value) -> &'a Value {
+    let name = reference
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .unwrap_or_else(|| panic!("a component reference: {reference}"));
+    &doc["components"]["schemas"][name]
+}
+
+/// Where schemathesis found real answers outside the document: a program (a flattened part
+/// forbade the other parts' fields), the analytics report (`Interval` named two types) and
+/// the preview of a draft with problems (`null` where only an object was allowed).
+#[tokio::test]
+async fn answers_fit_the_schemas_the_document_gives_them() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+
+    // Every part of an allOf describes the same object: none may refuse the others' fields.
+    for (name, schema) in schemas.as_object().expect("schemas") {
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            let part = match part.get("$ref") {
+                Some(r) => component(&doc, r),
+                None => part,
+            };
+            assert_ne!(
+                part["additionalProperties"],
+                json!(false),
+                "{name}: an allOf part refuses the other parts' fields: {part}"
+            );
+        }
+    }
+
+    // A disabled endpoint's resend and replay answer 409 (and so does an endpoint too many).
+    for (path, method) in [
+        ("/api/v1/webhooks/{id}/messages/{msg_id}/resend", "post"),
+        ("/api/v1/webhooks/{id}/replay", "post"),
+        ("/api/v1/webhooks", "post"),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert!(responses.get("409").is_some(), "{path}: 409 undocumented");
+    }
+
+    // A pos key past the program's pos limits, or dating a purchase long ago, gets 403.
+    for path in [
+        "/api/v1/members/{id}/purchases",
+        "/api/v1/members/{id}/points",
+        "/api/v1/programs/{id}/receipts",
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        assert!(responses.get("403").is_some(), "{path}: 403 undocumented");
+    }
+    // The survey form refuses a NUL as a problem before any page.
+    let refused = &doc["paths"]["/s/{token}"]["post"]["responses"]["422"]["content"];
+    assert!(
+        refused.get("application/problem+json").is_some(),
+        "{refused}"
+    );
+
+    let m = app.create_merchant("Schema Fit");
+    let program = app.create_program(&m.admin_key, "loyalty-default").await;
+    let pid = program["id"].as_str().expect("program id");
+    let view = &schemas["ProgramView"];
+    let parts = view["allOf"].as_array().expect("ProgramView is an allOf");
+    let documented: BTreeSet<&str> = parts
+        .iter()
+        .map(|p| p.get("$ref").map_or(p, |r| component(&doc, r)))
+        .flat_map(|p| p["properties"].as_object().into_iter().flatten())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    for field in program.as_object().expect("a program").keys() {
+        assert!(documented.contains(field.as_str()), "{field} undocumented");
+    }
+
+    let report = app
+        .get_json(
+            &format!("/api/v1/programs/{pid}/analytics?interval=month"),
+            &m.admin_key,
+        )
+        .await;
+    assert_eq!(report["interval"], "month");
+    let interval = component(&doc, &schemas["Report"]["properties"]["interval"]["$ref"]);
+    assert!(
+        interval["enum"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("month"))),
+        "Report.interval: {interval}"
+    );
+    let ci = &schemas["Results"]["properties"]["conversion_difference_ci95"]["oneOf"][1]["$ref"];
+    assert_eq!(component(&doc, ci)["required"], json!(["low", "high"]));
+
+    let res = app
+        .post_json(
+            "/api/v1/templates/loyalty-default/preview",
+            &m.admin_key,
+            &json!({"template": [null, null]}),
+        )
+        .await;
+    let preview = TestApp::expect_json(res, 200).await;
+    assert!(!preview["problems"].as_array().expect("problems").is_empty());
+    for field in ["html", "apple_pass", "google_class", "google_object"] {
+        assert!(preview[field].is_null(), "{field}: {preview}");
+        let types = &schemas["PreviewView"]["properties"][field]["type"];
+        assert!(
+            types.as_array().is_some_and(|t| t.contains(&json!("null"))),
+            "PreviewView.{field} does not allow null: {types}"
+        );
+    }
+}
