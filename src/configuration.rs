@@ -694,6 +694,8 @@ mod tests {
             ("PASSFOLD_BODY_TIMEOUT_SECS", "0"),
             ("PASSFOLD_MAX_REQUESTS_PER_CLIENT", "many"),
             ("PASSFOLD_IMAGE_DECODES", "0"),
+            ("PASSFOLD_OUTBOX_LANES", "0"),
+            ("PASSFOLD_OUTBOX_LANES", "17"),
         ] {
             let Err(err) = settings(&[(var, value)]) else {
                 panic!("{var}={value:?} must be refused");

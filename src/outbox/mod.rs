@@ -129,6 +129,8 @@ pub trait Channel: Send + Sync + 'static {
 pub const MAX_ATTEMPTS: i32 = 8;
 
 const IDLE: Duration = Duration::from_millis(100);
+/// How often a lane other than the first looks for work while there is none.
+const SPARE_IDLE: Duration = Duration::from_secs(1);
 /// After a partial batch, changes gather a moment, so a stream of single changes does not
 /// become a stream of tiny claims.
 const GATHER: Duration = Duration::from_millis(50);
@@ -159,20 +161,22 @@ pub fn spawn_lanes<C: Channel>(
         .collect()
 }
 
-/// Delivers `channel`'s rows until `shutdown` becomes true; the lane that `reports` also
-/// keeps the queue's depth metric.
+/// Delivers `channel`'s rows until `shutdown` becomes true. The `first` lane keeps the
+/// queue's depth metric and looks for work every [`IDLE`]; the others, when idle, every
+/// [`SPARE_IDLE`]: they join within a second once work piles up, without multiplying the
+/// claims of an idle process.
 pub async fn run<C: Channel>(
     pool: DbPool,
     channel: Arc<C>,
     lease: Duration,
     metrics: crate::metrics::Metrics,
     mut shutdown: watch::Receiver<bool>,
-    reports: bool,
+    first: bool,
 ) {
     let name = channel.name();
     let mut last_depth: Option<std::time::Instant> = None;
     loop {
-        if reports && last_depth.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
+        if first && last_depth.is_none_or(|t| t.elapsed() >= DEPTH_EVERY) {
             last_depth = Some(std::time::Instant::now());
             match blocking(&pool, move |conn| depth(conn, name)).await {
                 Ok(depth) => metrics.set_outbox_depth(name.as_str(), depth),
@@ -188,7 +192,8 @@ pub async fn run<C: Channel>(
         };
         let wait = match claimed as i64 {
             n if n >= channel.batch_size() => Duration::ZERO,
-            0 => IDLE,
+            0 if first => IDLE,
+            0 => SPARE_IDLE,
             _ => GATHER,
         };
         if crate::shutdown::pause(&mut shutdown, wait).await {

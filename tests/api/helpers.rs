@@ -281,6 +281,9 @@ pub async fn spawn_app_in(
         port,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The server closes connections idle for 5 s (keep-alive); a pooled connection
+            // reused just as it does is reset. Well under that, the client takes a new one.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .unwrap(),
         db,
