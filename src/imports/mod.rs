@@ -500,8 +500,7 @@ fn to_row(
     record: &csv::ByteRecord,
     line: i64,
     map: &[Option<usize>],
-    names: &[String],
-    columns: usize,
+    columns: &[&str],
 ) -> Result<Row, Vec<RowError>> {
     if record.len() != map.len() {
         return Err(vec![RowError::new(
@@ -514,11 +513,12 @@ fn to_row(
             ),
         )]);
     }
-    let mut fields = vec![None; columns];
+    let mut fields = vec![None; columns.len()];
     let mut errors = Vec::new();
     for (i, raw) in record.iter().enumerate() {
         let Some(c) = map[i] else { continue };
-        let name = names[i].as_str();
+        // The header named this field `columns[c]` (header_map matched it).
+        let name = columns[c];
         match std::str::from_utf8(raw) {
             Err(_) => errors.push(RowError::new(line, Some(name), "not UTF-8 text")),
             Ok(t) if t.contains('\0') => errors.push(RowError::new(
@@ -635,18 +635,7 @@ fn work(
             return Ok(0);
         }
     };
-    let columns = kind.columns().0.len();
-    // The header's names as errors show them, made once rather than per field.
-    let names: Vec<String> = header
-        .iter()
-        .map(|raw| {
-            String::from_utf8_lossy(raw)
-                .trim()
-                .to_ascii_lowercase()
-                .trim_start_matches('\u{feff}')
-                .to_string()
-        })
-        .collect();
+    let columns = kind.columns().0;
     let mut record = csv::ByteRecord::new();
     // Rows before the checkpoint were handled by an earlier run.
     let mut read: i64 = 0;
@@ -668,7 +657,7 @@ fn work(
                 Ok(true) => {
                     n += 1;
                     let line = record.position().map_or(0, |p| p.line() as i64);
-                    match to_row(&record, line, &map, &names, columns) {
+                    match to_row(&record, line, &map, columns) {
                         Ok(row) => rows.push(row),
                         Err(e) => errors.extend(e),
                     }
