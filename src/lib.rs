@@ -28,6 +28,7 @@ pub mod loyalty;
 pub mod messages;
 pub mod metrics;
 pub mod models;
+pub mod negotiation;
 pub mod openapi;
 pub mod outbox;
 pub mod pass_cache;

@@ -183,12 +183,12 @@ impl StaffSession {
         html! { input type="hidden" name=(super::csrf::FIELD) value=(self.csrf); }
     }
 
-    /// A failure shown in the staff member's language.
     /// An id taken from the page's path: anything else is a page not found.
     pub fn id_in_path(&self, raw: &str) -> Result<uuid::Uuid, PageError> {
         uuid::Uuid::parse_str(raw).map_err(|_| PageError::NotFound(self.lang))
     }
 
+    /// A failure shown in the staff member's language.
     pub fn failed(&self, e: crate::problem::ApiError) -> PageError {
         PageError::Failed(self.lang, e)
     }

@@ -10,13 +10,8 @@ impl Lang {
     /// The best of our languages by the header's quality values; English otherwise.
     pub fn from_accept_language(header: Option<&str>) -> Lang {
         let mut best = (Lang::En, 0.0f32);
-        for part in header.unwrap_or("").split(',') {
-            let mut pieces = part.trim().split(';');
-            let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
+        for (tag, q) in crate::negotiation::weighted(header.unwrap_or("")) {
+            let tag = tag.to_ascii_lowercase();
             let lang = match tag.split('-').next() {
                 Some("ru") => Lang::Ru,
                 Some("en") => Lang::En,

@@ -50,18 +50,12 @@ pub async fn get(
 /// are answered JSON).
 fn wants_csv(req: &HttpRequest) -> bool {
     let (mut csv, mut json) = (0.0f32, 0.0f32);
-    for range in req
+    for (media, q) in req
         .headers()
         .get_all(header::ACCEPT)
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .flat_map(crate::negotiation::weighted)
     {
-        let mut pieces = range.split(';');
-        let media = pieces.next().unwrap_or("").trim();
-        let q = pieces
-            .find_map(|p| p.trim().strip_prefix("q="))
-            .and_then(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
         if media.eq_ignore_ascii_case("text/csv") {
             csv = csv.max(q);
         } else if media.eq_ignore_ascii_case("application/json") {
